@@ -1,0 +1,5 @@
+"""``python -m payroster`` runs the CLI."""
+
+from payroster.cli import main
+
+main()

@@ -1,0 +1,45 @@
+"""FastAPI dependencies shared by the JSON API routes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import Request
+
+from payroster.auth.apikey import authenticate
+from payroster.db.engine import Database
+from payroster.services.apikeys import Principal
+from payroster.services.context import Actor
+
+
+def database(request: Request) -> Database:
+    """The app's database."""
+    db: Database = request.app.state.db
+    return db
+
+
+def principal(request: Request) -> Principal:
+    """The verified API key owner; runs before the body is read."""
+    found = authenticate(database(request), request, "api")
+    request.state.principal = found
+    return found
+
+
+def actor(request: Request) -> Actor:
+    """The audit actor of the request (channel ``api``)."""
+    p: Principal = request.state.principal
+    return p.actor("api")
+
+
+def iso(value: dt.datetime) -> str:
+    """A stored naive-UTC datetime on the wire."""
+    return value.isoformat(timespec="microseconds") + "Z"
+
+
+def schema_ref(name: str, array: bool = False) -> dict[str, Any]:
+    """An OpenAPI request body pointing at one of our component schemas."""
+    schema: dict[str, Any] = {"$ref": f"#/components/schemas/{name}"}
+    if array:
+        schema = {"type": "array", "items": schema}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}

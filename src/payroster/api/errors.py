@@ -1,0 +1,108 @@
+"""Errors as the JSON API renders them, and the handlers that never let a traceback out."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any, TypeVar
+
+import simplejson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from payroster.api.schemas import ErrorBody
+from payroster.domain.errors import Conflict, Detail, DomainError, Invalid, Unavailable
+
+log = logging.getLogger("payroster.api")
+T = TypeVar("T")
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in (
+        (400, "malformed JSON"),
+        (401, "missing, unknown or revoked key"),
+        (403, "the key's owner is not an active FullAdmin"),
+        (404, "unknown id, or an id of another workspace"),
+        (409, "taken name, e-mail or alias; cycle; last FullAdmin"),
+        (413, "body too large"),
+        (415, "not JSON"),
+        (422, "validation failed"),
+        (429, "rate limited"),
+        (503, "database unavailable"),
+    )
+}
+
+
+def check(parsed: tuple[T, list[Detail]], message: str) -> T:
+    """The parsed input, or a 422 listing every problem."""
+    value, problems = parsed
+    if problems:
+        raise Invalid(f"{message}: " + "; ".join(p.message for p in problems[:5]), details=problems)
+    return value
+
+
+def exact_json(content: Any, status_code: int = 200) -> Response:
+    """A JSON answer whose Decimals go out as numbers with their exact digits."""
+    return Response(
+        simplejson.dumps(content, use_decimal=True, ensure_ascii=False),
+        status_code=status_code,
+        media_type="application/json",
+    )
+
+
+def error_response(exc: DomainError, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The contract's error body for a domain error."""
+    body = {
+        "error": {
+            "code": exc.code,
+            "message": exc.message,
+            "target": exc.target,
+            "details": [{"code": d.code, "message": d.message, "target": d.target} for d in exc.details],
+        }
+    }
+    if exc.status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": 'Basic realm="PayRoster", Bearer'}
+    return JSONResponse(body, status_code=exc.status, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers: domain errors as data, framework errors in the same shape, 500 without details."""
+
+    @app.exception_handler(DomainError)
+    async def domain(_: Request, exc: DomainError) -> Response:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation(_: Request, exc: RequestValidationError) -> Response:
+        details = [
+            Detail("invalidValue", str(e.get("msg")), "/".join(str(p) for p in e.get("loc", ())[1:]) or None)
+            for e in exc.errors()
+        ]
+        return error_response(Invalid("invalid request parameters", details=details))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http(_: Request, exc: StarletteHTTPException) -> Response:
+        codes = {404: "notFound", 405: "methodNotAllowed"}
+        err = DomainError(str(exc.detail), code=codes.get(exc.status_code, "error"), status=exc.status_code)
+        return error_response(err, headers=dict(exc.headers or {}))
+
+    @app.exception_handler(IntegrityError)
+    async def integrity(_: Request, exc: IntegrityError) -> Response:
+        # A uniqueness race the services could not foresee: the other request won.
+        log.info("integrity conflict: %s", exc.orig)
+        return error_response(Conflict("the change conflicts with a concurrent change; retry"))
+
+    @app.exception_handler(OperationalError)
+    async def outage(_: Request, exc: DBAPIError) -> Response:
+        log.error("database unavailable: %s", exc.orig)
+        return error_response(Unavailable("the database is unavailable; retry later"), headers={"Retry-After": "5"})
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        request_id = uuid.uuid4().hex
+        log.exception("unhandled error, request id %s", request_id, exc_info=exc)
+        err = DomainError(f"internal error; request id {request_id}", code="internalError", status=500)
+        return error_response(err)

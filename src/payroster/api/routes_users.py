@@ -1,0 +1,147 @@
+"""JSON API: users (upsert by e-mail, read, patch, tag/alias removal, bulk)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from payroster.api import schemas
+from payroster.api.body import bulk_body, json_body
+from payroster.api.deps import actor, database, principal, schema_ref
+from payroster.api.errors import ERRORS, check
+from payroster.api.render import user_body
+from payroster.db.engine import Database
+from payroster.domain.errors import Detail, Invalid, NotFound, TooLarge
+from payroster.ids import parse_id
+from payroster.services import bulk, users
+from payroster.services.apikeys import Principal
+from payroster.services.context import Actor
+from payroster.services.inputs import field_pointer, parse_user
+
+router = APIRouter(dependencies=[Depends(principal)], responses=ERRORS)
+compat = APIRouter(dependencies=[Depends(principal)], responses=ERRORS, include_in_schema=False)
+
+
+@router.post(
+    "/api/v1/users",
+    status_code=201,
+    response_model=schemas.UserOut,
+    responses={200: {"model": schemas.UserOut, "description": "updated"}},
+    openapi_extra=schema_ref("UserUpsert"),
+)
+@compat.post("/app/Api/SetUser")
+def upsert_user(
+    body: Any = Depends(json_body), db: Database = Depends(database), who: Actor = Depends(actor)
+) -> JSONResponse:
+    """Create (201) or update (200) a user by e-mail; tags and aliases are added."""
+    inp = check(parse_user(body, field_pointer()), "invalid user")
+    with db.write(who.workspace_id) as s:
+        view, created = users.upsert(s, who, inp)
+        out = user_body(view)
+    return JSONResponse(out, status_code=201 if created else 200)
+
+
+@router.get("/api/v1/users", response_model=schemas.UserOut)
+def find_user(
+    emailAddress: str = Query(..., description="matched like the upsert"),  # noqa: N803
+    db: Database = Depends(database),
+    who: Actor = Depends(actor),
+) -> JSONResponse:
+    """The user with that e-mail (lists are the OData feed's job)."""
+    with db.read() as s:
+        user = users.find_by_email(s, who.workspace_id, emailAddress)
+        if user is None:
+            raise NotFound("user not found", target="emailAddress")
+        return JSONResponse(user_body(users.view(s, user)))
+
+
+@router.get("/api/v1/users/{user_id}", response_model=schemas.UserOut)
+def get_user(user_id: str, db: Database = Depends(database), who: Actor = Depends(actor)) -> JSONResponse:
+    """One user by id."""
+    with db.read() as s:
+        return JSONResponse(user_body(users.view(s, users.get(s, who.workspace_id, parse_id(user_id)))))
+
+
+@router.patch("/api/v1/users/{user_id}", response_model=schemas.UserOut, openapi_extra=schema_ref("UserPatch"))
+def patch_user(
+    user_id: str, body: Any = Depends(json_body), db: Database = Depends(database), who: Actor = Depends(actor)
+) -> JSONResponse:
+    """Change any field, e-mail included; tags and aliases replace."""
+    uid = parse_id(user_id)
+    if uid is None:
+        raise NotFound("user not found", target="user")
+    inp = check(parse_user(body, field_pointer(), require_email=False), "invalid user")
+    with db.write(who.workspace_id) as s:
+        return JSONResponse(user_body(users.patch(s, who, uid, inp)))
+
+
+def _remove(kind: str, user_id: str, value: str, db: Database, who: Actor) -> JSONResponse:
+    with db.write(who.workspace_id) as s:
+        return JSONResponse(user_body(users.remove_item(s, who, parse_id(user_id), kind, value)))
+
+
+@router.delete("/api/v1/users/{user_id}/tags", response_model=schemas.UserOut)
+def remove_tag(
+    user_id: str, value: str = Query(...), db: Database = Depends(database), who: Actor = Depends(actor)
+) -> JSONResponse:
+    """Remove one tag (case-insensitive); a missing tag is a no-op."""
+    return _remove("tags", user_id, value, db, who)
+
+
+@router.delete("/api/v1/users/{user_id}/aliases", response_model=schemas.UserOut)
+def remove_alias(
+    user_id: str, value: str = Query(...), db: Database = Depends(database), who: Actor = Depends(actor)
+) -> JSONResponse:
+    """Remove one alias (case-insensitive); a missing alias is a no-op."""
+    return _remove("aliases", user_id, value, db, who)
+
+
+@router.post("/api/v1/users:bulk", response_model=schemas.BulkOut, openapi_extra=schema_ref("UserUpsert", array=True))
+def bulk_upsert(
+    request: Request, body: Any = Depends(bulk_body), db: Database = Depends(database), who: Actor = Depends(actor)
+) -> JSONResponse:
+    """Apply up to 100,000 upserts in order, in one transaction; any bad row writes nothing."""
+    rows = _rows(body, request.app.state.settings.max_bulk_rows)
+    inputs = bulk.parse_rows(rows)
+    with db.write(who.workspace_id, exclusive=True) as s:
+        result = bulk.apply(s, who, inputs)
+    return JSONResponse(
+        {
+            "created": result.created,
+            "updated": result.updated,
+            "unchanged": result.unchanged,
+            "users": [{"id": str(i), "emailAddress": e, "created": c} for i, e, c in result.rows],
+        }
+    )
+
+
+def _rows(body: Any, limit: int) -> list[Any]:
+    if isinstance(body, dict) and len(body) == 1 and str(next(iter(body))).casefold() == "users":
+        body = next(iter(body.values()))
+    if not isinstance(body, list):
+        raise Invalid(
+            'expected an array of users or {"users": [...]}', details=[Detail("invalidType", "expected an array", None)]
+        )
+    if len(body) > limit:
+        raise TooLarge(f"at most {limit} rows per request")
+    return body
+
+
+@router.get("/api/v1/me", response_model=schemas.Me)
+def me(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
+    """The key's owner, workspace and the feed URLs."""
+    base = (request.app.state.settings.base_url or str(request.base_url)).rstrip("/")
+    return JSONResponse(
+        {
+            "userId": str(who.user_id),
+            "emailAddress": who.email,
+            "role": who.role,
+            "workspaceId": str(who.workspace_id),
+            "workspaceSlug": who.workspace_slug,
+            "odataServiceRoot": f"{base}/odata/{who.workspace_slug}/",
+            "scimBaseUrl": f"{base}/scim/v2/{who.workspace_slug}/",
+            "keyId": who.key_id,
+        }
+    )

@@ -1,0 +1,204 @@
+"""Wire schemas: they document the JSON API in OpenAPI; parsing itself lives in services.inputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["FullAdmin", "LimitedAdmin", "Participant", "Deactivated"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class UserUpsert(_Strict):
+    """Create or update a user by e-mail (field names match case-insensitively)."""
+
+    emailAddress: str = Field(max_length=254, examples=["test@example.com"])
+    role: Role | None = Field(default=None, description="required to create; Deactivated turns the user off")
+    firstName: str | None = Field(default=None, max_length=255)
+    lastName: str | None = Field(default=None, max_length=255)
+    directManagerId: uuid.UUID | None = None
+    tags: str | list[str] | None = Field(default=None, description="'A|B' or an array; added to existing ones")
+    aliases: str | list[str] | None = Field(default=None, description="'A|B' or an array; added to existing ones")
+
+
+class UserPatch(_Strict):
+    """Change any field of a user; here tags and aliases replace."""
+
+    emailAddress: str | None = Field(default=None, max_length=254)
+    role: Role | None = None
+    firstName: str | None = Field(default=None, max_length=255)
+    lastName: str | None = Field(default=None, max_length=255)
+    directManagerId: uuid.UUID | None = None
+    tags: str | list[str] | None = None
+    aliases: str | list[str] | None = None
+
+
+class UserOut(BaseModel):
+    """A user as the API returns it."""
+
+    id: uuid.UUID
+    emailAddress: str
+    role: Role
+    active: bool
+    firstName: str | None
+    lastName: str | None
+    directManagerId: uuid.UUID | None
+    tags: list[str]
+    aliases: list[str]
+    createdAt: dt.datetime
+    updatedAt: dt.datetime
+
+
+class BulkUserRef(BaseModel):
+    """One row's user in a bulk answer."""
+
+    id: uuid.UUID
+    emailAddress: str
+    created: bool
+
+
+class BulkOut(BaseModel):
+    """What ``users:bulk`` applied."""
+
+    created: int
+    updated: int
+    unchanged: int
+    users: list[BulkUserRef]
+
+
+class BulkIn(_Strict):
+    """``users:bulk`` also takes the bare array."""
+
+    users: list[UserUpsert]
+
+
+class TeamUpsert(_Strict):
+    """Create or update a team by name."""
+
+    name: str = Field(min_length=1, max_length=255, examples=["West"])
+    description: str | None = None
+    managerId: uuid.UUID | None = None
+    parentTeamId: uuid.UUID | None = None
+    managerCanViewResults: bool | None = None
+    managerCanViewCredits: bool | None = None
+    membersCanViewCredits: bool | None = None
+
+
+class TeamPatch(_Strict):
+    """Change a team by id (rename included)."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    description: str | None = None
+    managerId: uuid.UUID | None = None
+    parentTeamId: uuid.UUID | None = None
+    managerCanViewResults: bool | None = None
+    managerCanViewCredits: bool | None = None
+    membersCanViewCredits: bool | None = None
+
+
+class TeamOut(BaseModel):
+    """A team as the API returns it."""
+
+    id: uuid.UUID
+    name: str
+    description: str | None
+    managerId: uuid.UUID | None
+    parentTeamId: uuid.UUID | None
+    managerCanViewResults: bool
+    managerCanViewCredits: bool
+    membersCanViewCredits: bool
+    createdAt: dt.datetime
+    updatedAt: dt.datetime
+
+
+class MemberIn(_Strict):
+    """A team membership: the pair (systemUserId, teamId)."""
+
+    systemUserId: uuid.UUID
+    teamId: uuid.UUID
+
+
+class MemberCreated(BaseModel):
+    """Answer of an add: ``created`` is false when the membership existed."""
+
+    systemUserId: uuid.UUID
+    teamId: uuid.UUID
+    created: bool
+
+
+class MemberDeleted(BaseModel):
+    """Answer of a remove: ``deleted`` is false when there was nothing to remove."""
+
+    systemUserId: uuid.UUID
+    teamId: uuid.UUID
+    deleted: bool
+
+
+class VariableEntry(_Strict):
+    """One effective-dated custom variable entry."""
+
+    name: str = Field(min_length=1, max_length=255)
+    value: Decimal | str | bool | None
+    startDate: str | None = Field(default=None, examples=["2020-01-01T00:00:00"])
+    endDate: str | None = Field(default=None, description="exclusive")
+
+
+class Me(BaseModel):
+    """Who the key belongs to and where its doors are."""
+
+    userId: uuid.UUID
+    emailAddress: str
+    role: Role
+    workspaceId: uuid.UUID
+    workspaceSlug: str
+    odataServiceRoot: str
+    scimBaseUrl: str
+    keyId: str
+
+
+class ErrorDetail(BaseModel):
+    """One problem."""
+
+    code: str
+    message: str
+    target: str | None = None
+
+
+class ErrorInner(BaseModel):
+    """The error itself."""
+
+    code: str
+    message: str
+    target: str | None = None
+    details: list[ErrorDetail] = []
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of the JSON API."""
+
+    error: ErrorInner
+
+
+class Health(BaseModel):
+    """Health check answer."""
+
+    status: str
+    database: str
+
+
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (
+    UserUpsert,
+    UserPatch,
+    BulkIn,
+    TeamUpsert,
+    TeamPatch,
+    MemberIn,
+    VariableEntry,
+)

@@ -1,0 +1,102 @@
+"""The ASGI application: ``create_app(settings)`` mounts every door over one database."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from payroster import __version__
+from payroster.api import errors, routes_teams, routes_users, schemas
+from payroster.config import Settings
+from payroster.db import migrate
+from payroster.db.engine import Database
+
+log = logging.getLogger("payroster")
+
+
+class SchemaBehind(RuntimeError):
+    """The PostgreSQL schema is older than the code: run ``payroster db upgrade``."""
+
+
+def prepare_database(settings: Settings) -> Database:
+    """Open the database; SQLite is migrated automatically, PostgreSQL must already be current."""
+    db = Database(settings)
+    if db.is_sqlite:
+        if not migrate.is_current(db.engine):
+            migrate.upgrade(db.engine)
+    elif not migrate.is_current(db.engine):
+        db.dispose()
+        raise SchemaBehind(
+            f"the database schema is at {migrate.current_revision(db.engine) or 'nothing'}, the code needs "
+            f"{migrate.head_revision()}: run `payroster db upgrade` first"
+        )
+    return db
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    """Build the application for these settings (and an already opened database, in tests)."""
+    settings = settings or Settings()
+    app = FastAPI(
+        title="PayRoster API",
+        version=__version__,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    # Required off SQLite (contract §2); on SQLite generated once beside the database file.
+    app.state.secret_key = settings.resolved_secret()
+    app.state.db = db or prepare_database(settings)
+    errors.install(app)
+    for module in (routes_users, routes_teams):
+        app.include_router(module.router)
+        app.include_router(module.compat)
+
+    @app.get("/healthz", response_model=schemas.Health, tags=["health"], responses={503: {"model": schemas.Health}})
+    def healthz(request: Request) -> JSONResponse:
+        """200 when the database answers, 503 when it does not."""
+        try:
+            with request.app.state.db.read() as s:
+                s.execute(text("SELECT 1"))
+        except Exception:  # any failure to reach the database is an outage for this probe
+            log.warning("health check: database unreachable", exc_info=True)
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document plus the request-body schemas our routes parse by hand."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    doc = get_openapi(
+        title=app.title,
+        version=app.version,
+        routes=app.routes,
+        description="PayRoster JSON API. Authenticate with `X-ApiKey`, Bearer or Basic.",
+    )
+    components = doc.setdefault("components", {}).setdefault("schemas", {})
+    for model in schemas.REQUEST_MODELS:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(schema.pop("$defs", {}))
+        components[model.__name__] = schema
+    doc["components"]["securitySchemes"] = {
+        "apiKey": {"type": "apiKey", "in": "header", "name": "X-ApiKey"},
+        "bearer": {"type": "http", "scheme": "bearer"},
+        "basic": {"type": "http", "scheme": "basic"},
+    }
+    doc["security"] = [{"apiKey": []}, {"bearer": []}, {"basic": []}]
+    app.openapi_schema = doc
+    return doc
+
+
+def factory() -> FastAPI:
+    """Entry point for ``uvicorn --factory`` (each worker builds its app from the environment)."""
+    return create_app(Settings())

@@ -1,0 +1,38 @@
+"""Credentials on the API, OData and SCIM doors: ``X-ApiKey``, Bearer, or Basic with the key as password."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from starlette.requests import Request
+
+from payroster.db.engine import Database
+from payroster.services import apikeys
+from payroster.services.apikeys import Principal
+
+
+def presented_key(request: Request) -> str | None:
+    """The key a request carries, whichever of the three forms it uses."""
+    if key := request.headers.get("x-apikey"):
+        return key.strip()
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip()
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2].strip()
+    return None
+
+
+def authenticate(db: Database, request: Request, kind: str = "api") -> Principal:
+    """Verify the request's key (401/403 as domain errors) and record its use at most once a minute."""
+    with db.read() as session:
+        principal, due = apikeys.verify(session, presented_key(request), kind)
+    if due:
+        with db.write() as session:
+            apikeys.touch(session, principal.key_id)
+    return principal

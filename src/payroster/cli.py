@@ -1,0 +1,273 @@
+"""The ``payroster`` command (contract §2): exit 0 success, 1 failure, 2 usage; logs on stderr."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from payroster.config import Settings
+from payroster.db import migrate
+from payroster.db.engine import Database
+from payroster.domain.errors import DomainError
+from payroster.services import apikeys, bulk, csvimport, demo, workspaces
+from payroster.services.context import Actor
+
+log = logging.getLogger("payroster.cli")
+
+
+def _open(settings: Settings) -> Database:
+    """The database, with SQLite migrated automatically (PostgreSQL only by ``db upgrade``)."""
+    from payroster.app import prepare_database
+
+    return prepare_database(settings)
+
+
+def _emit(data: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(data))
+    else:
+        for k, v in data.items():
+            click.echo(f"{k}: {v}")
+
+
+class _Group(click.Group):
+    """Turns domain errors into a message and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DomainError as exc:
+            details = "".join(f"\n  {d.target}: {d.message}" for d in exc.details[:50])
+            click.echo(f"error: {exc.message}{details}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Group)
+@click.option("-v", "--verbose", is_flag=True, help="debug logging")
+def main(verbose: bool) -> None:
+    """PayRoster: the people directory for sales-commission workspaces."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the web server: API, OData, SCIM and UI."""
+    import uvicorn
+
+    from payroster.app import SchemaBehind
+
+    try:
+        _open(Settings()).dispose()
+    except SchemaBehind as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    uvicorn.run(
+        "payroster.app:factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=False,
+        log_level="info",
+        timeout_graceful_shutdown=30,
+    )
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply migrations."""
+    database = Database(Settings())
+    migrate.upgrade(database.engine)
+    click.echo(f"database at revision {migrate.current_revision(database.engine)}", err=True)
+    database.dispose()
+
+
+@db.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def db_backup(path: Path) -> None:
+    """Online backup of the SQLite database to PATH (PostgreSQL: use pg_dump)."""
+    source = _sqlite_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(source) as src, sqlite3.connect(path) as dst:
+        src.backup(dst)
+    click.echo(f"backed up {source} to {path}", err=True)
+
+
+@db.command("restore")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def db_restore(path: Path) -> None:
+    """Restore the SQLite database from a backup at PATH (stop the server first)."""
+    target = _sqlite_file()
+    with sqlite3.connect(path) as src:
+        if src.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+            raise click.ClickException(f"{path} fails its integrity check")
+        with sqlite3.connect(target) as dst:
+            src.backup(dst)
+    click.echo(f"restored {target} from {path}", err=True)
+
+
+def _sqlite_file() -> Path:
+    path = Settings().sqlite_path
+    if path is None:
+        raise click.ClickException(
+            "backup and restore handle SQLite files; for PostgreSQL use pg_dump -Fc and pg_restore (docs/operations.md)"
+        )
+    return path
+
+
+@main.group()
+def workspace() -> None:
+    """Workspaces."""
+
+
+@workspace.command("create")
+@click.option("--name", required=True)
+@click.option("--admin-email", required=True)
+@click.option("--admin-password", default=None)
+@click.option("--json", "as_json", is_flag=True)
+def workspace_create(name: str, admin_email: str, admin_password: str | None, as_json: bool) -> None:
+    """Create a workspace, its first FullAdmin and an API key."""
+    database = _open(Settings())
+    with database.write() as s:
+        made = workspaces.create(s, name, admin_email, admin_password)
+        out = {
+            "workspaceId": str(made.workspace.id),
+            "workspaceSlug": made.workspace.slug,
+            "adminUserId": made.admin_user_id,
+            "apiKey": made.api_key,
+        }
+    _emit(out, as_json)
+
+
+def _key_command(kind: str, slug: str, email: str | None, name: str | None, as_json: bool) -> None:
+    from payroster.services import users
+
+    database = _open(Settings())
+    with database.write() as s:
+        ws = workspaces.by_slug(s, slug)
+        owner = None
+        if email is not None:
+            user = users.find_by_email(s, ws.id, email)
+            if user is None:
+                raise DomainError(f"no user {email} in workspace {slug}", code="notFound", status=404)
+            owner = user.id
+        label = name or ("API key" if kind == "api" else "Provisioning token")
+        key, row = apikeys.issue(s, Actor(ws.id, owner, "cli", "cli"), owner, label, kind)
+    out = (
+        {"apiKey": key, "keyId": row.key_id, "userId": str(owner)}
+        if kind == "api"
+        else {"token": key, "keyId": row.key_id}
+    )
+    _emit(out, as_json)
+
+
+def _revoke(slug: str, key_id: str) -> None:
+    database = _open(Settings())
+    with database.write() as s:
+        ws = workspaces.by_slug(s, slug)
+        apikeys.revoke(s, Actor(ws.id, None, "cli", "cli"), key_id)
+    click.echo(f"revoked {key_id}", err=True)
+
+
+@main.group()
+def apikey() -> None:
+    """API keys."""
+
+
+@apikey.command("create")
+@click.option("--workspace", "slug", required=True)
+@click.option("--email", required=True)
+@click.option("--name", default=None)
+@click.option("--json", "as_json", is_flag=True)
+def apikey_create(slug: str, email: str, name: str | None, as_json: bool) -> None:
+    """Issue an API key for an existing user."""
+    _key_command("api", slug, email, name, as_json)
+
+
+@apikey.command("revoke")
+@click.option("--workspace", "slug", required=True)
+@click.option("--key-id", required=True)
+def apikey_revoke(slug: str, key_id: str) -> None:
+    """Revoke an API key."""
+    _revoke(slug, key_id)
+
+
+@main.group("scim-token")
+def scim_token() -> None:
+    """SCIM provisioning tokens."""
+
+
+@scim_token.command("create")
+@click.option("--workspace", "slug", required=True)
+@click.option("--name", default=None)
+@click.option("--json", "as_json", is_flag=True)
+def scim_token_create(slug: str, name: str | None, as_json: bool) -> None:
+    """Issue a provisioning token for a workspace's SCIM door."""
+    _key_command("scim", slug, None, name, as_json)
+
+
+@scim_token.command("revoke")
+@click.option("--workspace", "slug", required=True)
+@click.option("--key-id", required=True)
+def scim_token_revoke(slug: str, key_id: str) -> None:
+    """Revoke a provisioning token."""
+    _revoke(slug, key_id)
+
+
+@main.group("import")
+def import_() -> None:
+    """Bulk imports."""
+
+
+@import_.command("users")
+@click.option("--workspace", "slug", required=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_users(slug: str, as_json: bool, file: Path) -> None:
+    """Upsert users from a CSV file, all or nothing, through the same service as users:bulk."""
+    rows = csvimport.parse(csvimport.decode(file.read_bytes()))
+    database = _open(Settings())
+    with database.read() as s:
+        ws = workspaces.by_slug(s, slug)
+    with click.progressbar(length=len(rows), label="validating", file=sys.stderr) as bar:
+        inputs = bulk.parse_rows(rows, progress=bar.update)
+    click.echo(f"applying {len(rows)} rows in one transaction...", err=True)
+    with database.write(ws.id, exclusive=True) as s:
+        result = bulk.apply(s, Actor(ws.id, None, "cli", "import"), inputs)
+    _emit(
+        {"rows": len(rows), "created": result.created, "updated": result.updated, "unchanged": result.unchanged},
+        as_json,
+    )
+
+
+@main.command("demo")
+@click.option("--json", "as_json", is_flag=True)
+def demo_command(as_json: bool) -> None:
+    """Create the demo workspace once; print the URL, admin e-mail and password and a fresh API key."""
+    settings = Settings()
+    database = _open(settings)
+    with database.write() as s:
+        ws, password, key = demo.ensure(s)
+        slug = ws.slug
+    url = settings.base_url or "http://127.0.0.1:8000"
+    _emit(
+        {"url": url, "workspaceSlug": slug, "adminEmail": demo.ADMIN, "adminPassword": password, "apiKey": key}, as_json
+    )

@@ -1,0 +1,103 @@
+"""Engines and the unit of work: the only place that commits."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+from payroster.config import Settings
+
+
+def make_engine(settings: Settings) -> Engine:
+    """An engine for the configured database, with SQLite pragmas or a PostgreSQL pool."""
+    if not settings.is_sqlite:
+        return create_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_pool_size,
+            pool_pre_ping=True,
+        )
+    path = settings.sqlite_path
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        settings.database_url,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        poolclass=NullPool if path is None else None,
+    )
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    # pysqlite's implicit BEGIN cannot take the write lock up front; we issue BEGIN ourselves below.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # A write transaction takes the lock at BEGIN: a deferred one that upgrades later fails with
+    # SQLITE_BUSY instead of waiting when another writer committed in between.
+    mode = "IMMEDIATE" if conn.get_execution_options().get("payroster_write") else "DEFERRED"
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+class Database:
+    """Holds the engine and hands out units of work."""
+
+    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+        self.settings = settings
+        self.engine = engine or make_engine(settings)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        writer = self.engine.execution_options(payroster_write=True)
+        self._read = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self._write = sessionmaker(writer, expire_on_commit=False, autoflush=False)
+
+    @contextlib.contextmanager
+    def write(self, workspace_id: uuid.UUID | None = None, exclusive: bool = False) -> Iterator[Session]:
+        """A write transaction: commits on success, rolls back on any exception.
+
+        On PostgreSQL, a transaction-scoped advisory lock on the workspace lets single writes run side
+        by side (shared) while a bulk import (``exclusive``) runs alone. SQLite serialises writers anyway.
+        """
+        with self._write() as session:
+            try:
+                if workspace_id is not None and not self.is_sqlite:
+                    fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+                    session.execute(text(f"SELECT {fn}(:k)"), {"k": _lock_key(workspace_id)})
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only transaction (rolled back at the end)."""
+        with self._read() as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def _lock_key(workspace_id: uuid.UUID) -> int:
+    """A signed 64-bit advisory-lock key for a workspace."""
+    return int.from_bytes(hashlib.blake2b(workspace_id.bytes, digest_size=8).digest(), "big", signed=True)

@@ -1,0 +1,20 @@
+"""Alembic environment: runs on the connection PayRoster hands it (no URL in alembic.ini)."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from payroster.db.models import Base
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations through payroster.db.migrate (payroster db upgrade)")
+
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=True,
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

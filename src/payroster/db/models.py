@@ -1,0 +1,225 @@
+"""Typed SQLAlchemy models. Every tenant table leads with ``workspace_id`` (see docs/architecture.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a constraint naming convention (stable migration names)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def table(model: type[Base]) -> Table:
+    """The Core table of a model, for executemany without the ORM's per-row bookkeeping."""
+    return model.__table__  # type: ignore[return-value]
+
+
+def utcnow() -> dt.datetime:
+    """Now, as the naive UTC datetime every column stores."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Workspace(Base):
+    """One company's tenant."""
+
+    __tablename__ = "workspaces"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    default_scim_role: Mapped[str] = mapped_column(String(20), default="Participant")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class User(Base):
+    """A person of a workspace; ``role`` and ``active`` are separate (contract §1)."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "email_key"),
+        ForeignKeyConstraint(
+            ["workspace_id", "direct_manager_id"],
+            ["users.workspace_id", "users.id"],
+            name="fk_users_direct_manager",
+        ),
+        Index("ix_users_workspace_id_last_name", "workspace_id", "last_name", "first_name"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("workspaces.id"), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    email_key: Mapped[str] = mapped_column(String(254))
+    role: Mapped[str] = mapped_column(String(20))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    first_name: Mapped[str | None] = mapped_column(String(255))
+    last_name: Mapped[str | None] = mapped_column(String(255))
+    direct_manager_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class UserTag(Base):
+    """A tag (classification, plan target); once per user, indexed per workspace for lookups."""
+
+    __tablename__ = "user_tags"
+    __table_args__ = (
+        ForeignKeyConstraint(["workspace_id", "user_id"], ["users.workspace_id", "users.id"]),
+        Index("ix_user_tags_workspace_id_value_key", "workspace_id", "value_key"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    value_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class UserAlias(Base):
+    """An alias under which transactions credit the user; the key is unique per workspace."""
+
+    __tablename__ = "user_aliases"
+    __table_args__ = (
+        ForeignKeyConstraint(["workspace_id", "user_id"], ["users.workspace_id", "users.id"]),
+        Index("ix_user_aliases_workspace_id_user_id", "workspace_id", "user_id"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    value_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    value: Mapped[str] = mapped_column(String(255))
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class Team(Base):
+    """A team, upserted by name; hierarchy by ``parent_team_id``."""
+
+    __tablename__ = "teams"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "name_key"),
+        ForeignKeyConstraint(
+            ["workspace_id", "manager_id"], ["users.workspace_id", "users.id"], name="fk_teams_manager"
+        ),
+        ForeignKeyConstraint(
+            ["workspace_id", "parent_team_id"], ["teams.workspace_id", "teams.id"], name="fk_teams_parent"
+        ),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("workspaces.id"), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    name_key: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    manager_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    parent_team_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    manager_can_view_results: Mapped[bool] = mapped_column(Boolean, default=False)
+    manager_can_view_credits: Mapped[bool] = mapped_column(Boolean, default=False)
+    members_can_view_credits: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class TeamMember(Base):
+    """The pair (team, user); the primary key makes a duplicate add a no-op."""
+
+    __tablename__ = "team_members"
+    __table_args__ = (
+        ForeignKeyConstraint(["workspace_id", "team_id"], ["teams.workspace_id", "teams.id"], ondelete="CASCADE"),
+        ForeignKeyConstraint(["workspace_id", "user_id"], ["users.workspace_id", "users.id"]),
+        Index("ix_team_members_workspace_id_user_id", "workspace_id", "user_id"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    team_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class CustomVariable(Base):
+    """An effective-dated entry on a user or a team; ``value_json`` keeps the exact JSON text."""
+
+    __tablename__ = "custom_variables"
+    __table_args__ = (Index("ix_custom_variables_target", "workspace_id", "target_id", "name_key", "start_at"),)
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("workspaces.id"), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    target_type: Mapped[str] = mapped_column(String(10))
+    target_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    name: Mapped[str] = mapped_column(String(255))
+    name_key: Mapped[str] = mapped_column(String(255))
+    value_json: Mapped[str] = mapped_column(Text)
+    # Exact numbers for SQL filters; the JSON text above stays the source of truth for output.
+    number_value: Mapped[Decimal | None] = mapped_column(Numeric(asdecimal=True))
+    start_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    end_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class ApiKey(Base):
+    """An API key (``pr_``) or SCIM provisioning token (``prs_``): key id + SHA-256 of the secret."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        ForeignKeyConstraint(["workspace_id", "user_id"], ["users.workspace_id", "users.id"]),
+        Index("ix_api_keys_workspace_id_user_id", "workspace_id", "user_id"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("workspaces.id"), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(8), unique=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    name: Mapped[str] = mapped_column(String(255))
+    digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class AuditEvent(Base):
+    """One changed record: who, through which door, what, and per-field before/after."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_workspace_id_target_id", "workspace_id", "target_id"),
+        Index("ix_audit_events_workspace_id_occurred_at", "workspace_id", "occurred_at"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("workspaces.id"), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    actor_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    actor_kind: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str] = mapped_column(String(20))
+    target_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    changes: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,60 @@
+"""Effective dating of custom variables: parsing instants, overlap checks, value at an instant."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Protocol
+
+from payroster.domain.normalize import key
+
+
+class Dated(Protocol):
+    """Anything with a name and a half-open ``[start, end)`` range; None is open."""
+
+    name: str
+    start: dt.datetime | None
+    end: dt.datetime | None
+
+
+def parse_instant(value: str) -> dt.datetime:
+    """A date (00:00) or datetime (UTC unless an offset is given), as a naive UTC datetime."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    if len(text) == 10:
+        return dt.datetime.combine(dt.date.fromisoformat(text), dt.time())
+    parsed = dt.datetime.fromisoformat(text)
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+    return parsed
+
+
+def format_instant(value: dt.datetime | None) -> str | None:
+    """The article's output form ``YYYY-MM-DDTHH:MM:SS``."""
+    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def contains(entry: Dated, at: dt.datetime) -> bool:
+    """True when ``at`` falls in the entry's half-open range."""
+    return (entry.start is None or entry.start <= at) and (entry.end is None or at < entry.end)
+
+
+def overlapping(entries: Sequence[Dated]) -> list[tuple[int, int]]:
+    """Index pairs of same-name (case-insensitive) entries whose ranges overlap."""
+    pairs: list[tuple[int, int]] = []
+    for i, a in enumerate(entries):
+        for j in range(i + 1, len(entries)):
+            b = entries[j]
+            if key(a.name) != key(b.name):
+                continue
+            a_before_b = a.end is not None and b.start is not None and a.end <= b.start
+            b_before_a = b.end is not None and a.start is not None and b.end <= a.start
+            if not (a_before_b or b_before_a):
+                pairs.append((i, j))
+    return pairs
+
+
+def sort_key(entry: Dated) -> tuple[str, int, dt.datetime]:
+    """Order by name, then start (open start first)."""
+    return (key(entry.name), 0 if entry.start is None else 1, entry.start or dt.datetime.min)

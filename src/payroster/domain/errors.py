@@ -1,0 +1,100 @@
+"""Domain errors: data with a code and an HTTP-ish status, rendered by each door in its own format."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Detail:
+    """One precise problem inside an error: what, where (a field or JSON pointer)."""
+
+    code: str
+    message: str
+    target: str | None = None
+
+
+@dataclass
+class DomainError(Exception):
+    """Base of every expected failure; doors map ``status`` and ``code`` to their wire format."""
+
+    message: str
+    target: str | None = None
+    details: list[Detail] = field(default_factory=list)
+    code: str = "error"
+    status: int = 400
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass
+class BadRequest(DomainError):
+    """The request itself could not be read (malformed JSON)."""
+
+    code: str = "badRequest"
+    status: int = 400
+
+
+@dataclass
+class Unauthorized(DomainError):
+    """No usable credentials."""
+
+    code: str = "unauthorized"
+    status: int = 401
+
+
+@dataclass
+class Forbidden(DomainError):
+    """Valid credentials without the right to act."""
+
+    code: str = "forbidden"
+    status: int = 403
+
+
+@dataclass
+class NotFound(DomainError):
+    """Unknown id, or an id of another workspace: the two are indistinguishable by design."""
+
+    code: str = "notFound"
+    status: int = 404
+
+
+@dataclass
+class Conflict(DomainError):
+    """A uniqueness, cycle or last-admin rule refuses the change."""
+
+    code: str = "conflict"
+    status: int = 409
+
+
+@dataclass
+class TooLarge(DomainError):
+    """The body exceeds the request-size or row limits."""
+
+    code: str = "payloadTooLarge"
+    status: int = 413
+
+
+@dataclass
+class UnsupportedMediaType(DomainError):
+    """The body is not JSON."""
+
+    code: str = "unsupportedMediaType"
+    status: int = 415
+
+
+@dataclass
+class Invalid(DomainError):
+    """Validation failed; ``details`` lists every problem."""
+
+    code: str = "validationError"
+    status: int = 422
+
+
+@dataclass
+class Unavailable(DomainError):
+    """The database does not answer."""
+
+    code: str = "serviceUnavailable"
+    status: int = 503

@@ -1,0 +1,332 @@
+"""Bulk upsert: up to 100,000 user rows applied as sequential upserts would be, in one transaction.
+
+Set-based: existing users, tags and aliases are read in a few chunked queries, the rows are folded in
+memory in order, and the result is written with one executemany per table (no per-row round trips).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from payroster.db.models import User, UserAlias, UserTag, table, utcnow
+from payroster.domain import normalize
+from payroster.domain.errors import Detail, Invalid
+from payroster.ids import new_id
+from payroster.services import audit
+from payroster.services.context import Actor
+from payroster.services.inputs import UNSET, UserInput, field_pointer, parse_user
+
+CHUNK = 5000  # well under the bound-parameter limits of SQLite (32,766) and PostgreSQL (65,535)
+
+
+@dataclass
+class _State:
+    """A user's folded state across the batch."""
+
+    id: uuid.UUID
+    email: str
+    role: str
+    active: bool
+    first_name: str | None
+    last_name: str | None
+    manager: uuid.UUID | None
+    tags: list[str]
+    aliases: list[str]
+    exists: bool
+    initial: dict[str, Any] = field(default_factory=dict)
+    initial_manager: uuid.UUID | None = None
+    next_position: dict[str, int] = field(default_factory=lambda: {"tags": 0, "aliases": 0})
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "emailAddress": self.email,
+            "role": self.role,
+            "active": self.active,
+            "firstName": self.first_name,
+            "lastName": self.last_name,
+            "directManagerId": str(self.manager) if self.manager else None,
+            "tags": list(self.tags),
+            "aliases": list(self.aliases),
+        }
+
+
+@dataclass
+class BulkResult:
+    """Counts per row (as sequential upserts would report) and each row's user."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rows: list[tuple[uuid.UUID, str, bool]] = field(default_factory=list)
+
+
+def parse_rows(raw_rows: Sequence[Any], progress: Callable[[int], None] | None = None) -> list[UserInput]:
+    """Parse every row; all problems are reported with JSON pointers like ``/17/emailAddress``."""
+    inputs: list[UserInput] = []
+    problems: list[Detail] = []
+    for i, raw in enumerate(raw_rows):
+        inp, found = parse_user(raw, field_pointer(f"/{i}"))
+        inputs.append(inp)
+        problems += found
+        if progress is not None and (i + 1) % 10_000 == 0:
+            progress(10_000)
+    if progress is not None:
+        progress(len(raw_rows) % 10_000)
+    if problems:
+        raise Invalid(f"{len({p.target.split('/')[1] for p in problems if p.target})} invalid rows", details=problems)
+    return inputs
+
+
+def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
+
+
+def _load_states(session: Session, ws: uuid.UUID, keys: list[str]) -> dict[str, _State]:
+    states: dict[str, _State] = {}
+    for chunk in _chunks(keys):
+        cols = (
+            User.id,
+            User.email,
+            User.email_key,
+            User.role,
+            User.active,
+            User.first_name,
+            User.last_name,
+            User.direct_manager_id,
+        )
+        for u in session.execute(select(*cols).where(User.workspace_id == ws, User.email_key.in_(chunk))):
+            states[u.email_key] = _State(
+                u.id, u.email, u.role, u.active, u.first_name, u.last_name, u.direct_manager_id, [], [], True
+            )
+    by_id = {s.id: s for s in states.values()}
+    ids = list(by_id)
+    for model, attr in ((UserTag, "tags"), (UserAlias, "aliases")):
+        for chunk in _chunks(ids):
+            rows = session.execute(
+                select(model.user_id, model.value, model.position)
+                .where(model.workspace_id == ws, model.user_id.in_(chunk))
+                .order_by(model.user_id, model.position)
+            )
+            for uid, value, position in rows:
+                getattr(by_id[uid], attr).append(value)
+                by_id[uid].next_position[attr] = position + 1
+    for s in states.values():
+        s.initial, s.initial_manager = s.snapshot(), s.manager
+    return states
+
+
+def _alias_owners(session: Session, ws: uuid.UUID, keys: list[str]) -> dict[str, uuid.UUID]:
+    owners: dict[str, uuid.UUID] = {}
+    for chunk in _chunks(keys):
+        stmt = select(UserAlias.value_key, UserAlias.user_id).where(
+            UserAlias.workspace_id == ws, UserAlias.value_key.in_(chunk)
+        )
+        owners.update({k: uid for k, uid in session.execute(stmt)})
+    return owners
+
+
+def _existing_ids(session: Session, ws: uuid.UUID, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    found: set[uuid.UUID] = set()
+    for chunk in _chunks(ids):
+        found.update(session.scalars(select(User.id).where(User.workspace_id == ws, User.id.in_(chunk))))
+    return found
+
+
+def apply(session: Session, actor: Actor, inputs: list[UserInput]) -> BulkResult:
+    """Fold the rows in order, check every rule, then write set-based; any problem writes nothing."""
+    ws = actor.workspace_id
+    keys = list(dict.fromkeys(normalize.key(i.email) for i in inputs))
+    states = _load_states(session, ws, keys)
+    alias_keys = list({normalize.key(a) for i in inputs if i.aliases is not UNSET for a in i.aliases})
+    owners = _alias_owners(session, ws, alias_keys)
+    managers = [i.direct_manager_id for i in inputs if i.direct_manager_id not in (UNSET, None)]
+    known_ids = _existing_ids(session, ws, list(set(managers))) | {s.id for s in states.values()}
+    result, problems = BulkResult(), []
+    for n, inp in enumerate(inputs):
+        k = normalize.key(inp.email)
+        state = states.get(k)
+        created = state is None
+        if state is None:
+            if inp.role is UNSET:
+                problems.append(Detail("required", "role is required to create a user", f"/{n}/role"))
+                continue
+            state = states[k] = _State(new_id(), inp.email, "Participant", True, None, None, None, [], [], False)
+            known_ids.add(state.id)
+        before = state.snapshot()
+        problems += _fold(state, inp, n, owners, known_ids)
+        changed = state.snapshot() != before
+        result.created += created
+        result.updated += changed and not created
+        result.unchanged += not changed and not created
+        result.rows.append((state.id, state.email, created))
+    problems += _admin_problems(session, ws, inputs, states)
+    problems += _cycle_problems(session, ws, inputs, states)
+    if problems:
+        raise Invalid("invalid rows; nothing was written", details=problems)
+    _write(session, actor, states.values())
+    return result
+
+
+def _fold(state: _State, inp: UserInput, n: int, owners: dict[str, uuid.UUID], known: set[uuid.UUID]) -> list[Detail]:
+    problems: list[Detail] = []
+    if inp.role is not UNSET:
+        if inp.role == normalize.DEACTIVATED:
+            state.active = False
+        else:
+            state.role, state.active = inp.role, True
+    if inp.first_name is not UNSET:
+        state.first_name = inp.first_name
+    if inp.last_name is not UNSET:
+        state.last_name = inp.last_name
+    if inp.direct_manager_id is not UNSET:
+        if inp.direct_manager_id is not None and inp.direct_manager_id not in known:
+            problems.append(
+                Detail("unknownId", "directManagerId is not a user of this workspace", f"/{n}/directManagerId")
+            )
+        state.manager = inp.direct_manager_id
+    if inp.tags is not UNSET:
+        have = {normalize.key(t) for t in state.tags}
+        state.tags += [t for t in inp.tags if normalize.key(t) not in have]
+    if inp.aliases is not UNSET:
+        have = {normalize.key(a) for a in state.aliases}
+        for alias in inp.aliases:
+            k = normalize.key(alias)
+            holder = owners.setdefault(k, state.id)
+            if holder != state.id:
+                problems.append(Detail("aliasTaken", f"alias '{alias}' belongs to another user", f"/{n}/aliases"))
+            elif k not in have:
+                have.add(k)
+                state.aliases.append(alias)
+    if len(state.tags) > normalize.MAX_ITEMS or len(state.aliases) > normalize.MAX_ITEMS:
+        problems.append(Detail("tooMany", f"a user holds at most {normalize.MAX_ITEMS} items", f"/{n}"))
+    return problems
+
+
+def _admin_problems(
+    session: Session, ws: uuid.UUID, inputs: list[UserInput], states: dict[str, _State]
+) -> list[Detail]:
+    was = [s for s in states.values() if s.exists and s.initial["active"] and s.initial["role"] == "FullAdmin"]
+    lost = [s for s in was if not (s.active and s.role == "FullAdmin")]
+    if not lost:
+        return []
+    gained = sum(1 for s in states.values() if s.active and s.role == "FullAdmin" and s not in was)
+    total = int(
+        session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.workspace_id == ws, User.role == "FullAdmin", User.active.is_(True))
+        )
+        or 0
+    )
+    if total - len(lost) + gained > 0:
+        return []
+    lost_keys = {normalize.key(s.email) for s in lost}
+    rows = [n for n, i in enumerate(inputs) if normalize.key(i.email) in lost_keys and i.role is not UNSET]
+    return [Detail("lastFullAdmin", "cannot demote or deactivate the last active FullAdmin", f"/{rows[-1]}/role")]
+
+
+def _cycle_problems(
+    session: Session, ws: uuid.UUID, inputs: list[UserInput], states: dict[str, _State]
+) -> list[Detail]:
+    # Only setting a manager can close a cycle.
+    moved = [s for s in states.values() if s.manager is not None and s.manager != s.initial_manager]
+    if not moved:
+        return []
+    edges = dict(
+        session.execute(
+            select(User.id, User.direct_manager_id).where(User.workspace_id == ws, User.direct_manager_id.is_not(None))
+        )
+        .tuples()
+        .all()
+    )
+    edges.update({s.id: s.manager for s in states.values()})
+    problems = []
+    for state in moved:
+        seen, cur = {state.id}, edges.get(state.id)
+        while cur is not None and cur not in seen:
+            seen.add(cur)
+            cur = edges.get(cur)
+        if cur is not None:
+            n = max(i for i, inp in enumerate(inputs) if normalize.key(inp.email) == normalize.key(state.email))
+            problems.append(Detail("cycle", "directManagerId would create a management cycle", f"/{n}/directManagerId"))
+    return problems
+
+
+def _write(session: Session, actor: Actor, states: Iterable[_State]) -> None:
+    ws, now, conn = actor.workspace_id, utcnow(), session.connection()
+    new_users, updates, tags, aliases, events = [], [], [], [], []
+    for s in states:
+        snap = s.snapshot()
+        if s.exists and snap == s.initial:
+            continue
+        row = {
+            "workspace_id": ws,
+            "id": s.id,
+            "email": s.email,
+            "email_key": normalize.key(s.email),
+            "role": s.role,
+            "active": s.active,
+            "first_name": s.first_name,
+            "last_name": s.last_name,
+            "direct_manager_id": s.manager,
+            "created_at": now,
+            "updated_at": now,
+        }
+        if s.exists:
+            updates.append(
+                {
+                    "b_ws": ws,
+                    "b_id": s.id,
+                    "role": s.role,
+                    "active": s.active,
+                    "first_name": s.first_name,
+                    "last_name": s.last_name,
+                    "direct_manager_id": s.manager,
+                    "updated_at": now,
+                }
+            )
+            changes = audit.diff(s.initial, snap)
+        else:
+            new_users.append(row)
+            changes = [{"field": f, "before": None, "after": v} for f, v in snap.items() if v not in (None, [])]
+        tags += _new_items(ws, s, "tags")
+        aliases += _new_items(ws, s, "aliases")
+        events.append(audit.event_row(actor, "user.updated" if s.exists else "user.created", "user", s.id, changes))
+    # Managers may point at users created in this same batch: insert users first without them.
+    if new_users:
+        conn.execute(insert(table(User)), [{**r, "direct_manager_id": None} for r in new_users])
+        managed = [
+            {"b_ws": ws, "b_id": r["id"], "m": r["direct_manager_id"]} for r in new_users if r["direct_manager_id"]
+        ]
+        if managed:
+            conn.execute(_by_key(table(User)).values(direct_manager_id=bindparam("m")), managed)
+    if updates:
+        columns: dict[str, Any] = {c: bindparam(c) for c in updates[0] if not c.startswith("b_")}
+        conn.execute(_by_key(table(User)).values(columns), updates)
+    for model, rows in ((UserTag, tags), (UserAlias, aliases)):
+        if rows:
+            conn.execute(insert(table(model)), rows)
+    audit.record_many(session, events)
+
+
+def _by_key(table: Any) -> Any:
+    """``UPDATE users WHERE (workspace_id, id) = (:b_ws, :b_id)`` for Core executemany."""
+    return update(table).where(table.c.workspace_id == bindparam("b_ws"), table.c.id == bindparam("b_id"))
+
+
+def _new_items(ws: uuid.UUID, s: _State, kind: str) -> list[dict[str, Any]]:
+    """Rows for the tags or aliases the batch appended (lists only grow in an upsert)."""
+    old = len(s.initial.get(kind, []))
+    base = s.next_position[kind]
+    return [
+        {"workspace_id": ws, "user_id": s.id, "value": v, "value_key": normalize.key(v), "position": base + p - old}
+        for p, v in enumerate(getattr(s, kind))
+        if p >= old
+    ]

@@ -1,0 +1,43 @@
+"""CSV import (contract §6): header of JSON field names, UTF-8 with or without BOM, ',' or ';'."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from payroster.domain.errors import Detail, Invalid
+
+
+def decode(raw: bytes) -> str:
+    """The file's text: UTF-8 (BOM optional), else Windows-1252 as spreadsheets on Windows save it."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
+def parse(text: str) -> list[dict[str, Any]]:
+    """Rows as upsert objects; empty cells are omitted (they keep the stored value)."""
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        raise Invalid(
+            "the file is empty: the first row must name the columns",
+            details=[Detail("required", "header row missing", "/0")],
+        )
+    header_line = lines[0]
+    delimiter = ";" if header_line.count(";") > header_line.count(",") else ","
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    header = [h.strip() for h in next(reader)]
+    rows: list[dict[str, Any]] = []
+    for cells in reader:
+        if not any(c.strip() for c in cells):
+            continue
+        row: dict[str, Any] = {}
+        for name, cell in zip(header, cells, strict=False):
+            if cell.strip():
+                row[name] = cell
+        if len(cells) > len(header):
+            row[f"column{len(header) + 1}"] = cells[len(header)]
+        rows.append(row)
+    return rows

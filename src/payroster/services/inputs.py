@@ -1,0 +1,199 @@
+"""Door-agnostic parsing of upsert payloads (API, bulk, CSV import): canonical names, typed values.
+
+Every door hands a plain ``dict`` here, so case-insensitive field names, unknown-field refusal and
+value checks are written once, and every problem carries a target the door can point at.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from payroster.domain import normalize
+from payroster.domain.errors import Detail
+from payroster.ids import parse_id
+
+
+class _Unset:
+    """Marks a field absent from the payload (distinct from an explicit null)."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+Pointer = Callable[[str], str]
+
+USER_FIELDS = ("emailAddress", "role", "firstName", "lastName", "directManagerId", "tags", "aliases")
+TEAM_FIELDS = (
+    "name",
+    "description",
+    "managerId",
+    "parentTeamId",
+    "managerCanViewResults",
+    "managerCanViewCredits",
+    "membersCanViewCredits",
+)
+MEMBER_FIELDS = ("systemUserId", "teamId")
+
+
+@dataclass
+class UserInput:
+    """A parsed user payload; ``UNSET`` fields are left as they are."""
+
+    email: Any = UNSET
+    role: Any = UNSET  # canonical role or "Deactivated"
+    first_name: Any = UNSET
+    last_name: Any = UNSET
+    direct_manager_id: Any = UNSET  # uuid or None
+    tags: Any = UNSET  # list[str]
+    aliases: Any = UNSET  # list[str]
+
+
+@dataclass
+class TeamInput:
+    """A parsed team payload."""
+
+    name: Any = UNSET
+    description: Any = UNSET
+    manager_id: Any = UNSET
+    parent_team_id: Any = UNSET
+    flags: dict[str, bool] = field(default_factory=dict)
+
+
+def canonical(raw: Any, names: tuple[str, ...], at: Pointer) -> tuple[dict[str, Any], list[Detail]]:
+    """Map case-insensitive keys to canonical names; unknown and duplicate keys are problems."""
+    if not isinstance(raw, dict):
+        return {}, [Detail("invalidType", "expected a JSON object", at("").rstrip("/") or None)]
+    by_key = {n.casefold(): n for n in names}
+    out: dict[str, Any] = {}
+    problems: list[Detail] = []
+    for name, value in raw.items():
+        known = by_key.get(str(name).casefold())
+        if known is None:
+            problems.append(Detail("unknownField", f"unknown field '{name}'", at(str(name))))
+        elif known in out:
+            problems.append(Detail("duplicateField", f"field '{known}' given twice", at(str(name))))
+        else:
+            out[known] = value
+    return out, problems
+
+
+def _text(value: Any, name: str, at: Pointer, problems: list[Detail], limit: int = 255) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        problems.append(Detail("invalidType", f"{name} must be a string", at(name)))
+        return None
+    if normalize.has_control(value):
+        problems.append(Detail("invalidCharacters", "control characters are not allowed", at(name)))
+    if len(value) > limit:
+        problems.append(Detail("tooLong", f"{name} is longer than {limit} characters", at(name)))
+    return value.strip() or None
+
+
+def _guid(value: Any, name: str, at: Pointer, problems: list[Detail]) -> uuid.UUID | None:
+    if value is None:
+        return None
+    parsed = parse_id(value)
+    if parsed is None:
+        problems.append(Detail("invalidId", f"{name} is not a valid GUID", at(name)))
+    return parsed
+
+
+def _items(value: Any, name: str, at: Pointer, problems: list[Detail]) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, list) and all(isinstance(v, str) for v in value) or isinstance(value, str):
+        items = normalize.split_items(value)
+    else:
+        problems.append(
+            Detail("invalidType", f"{name} must be a '|'-separated string or an array of strings", at(name))
+        )
+        return []
+    problems += [Detail(d.code, d.message, at(d.target or name)) for d in normalize.item_problems(items, name)]
+    return items
+
+
+def parse_user(raw: Any, at: Pointer, require_email: bool = True) -> tuple[UserInput, list[Detail]]:
+    """A ``UserInput`` and the list of problems in ``raw``."""
+    data, problems = canonical(raw, USER_FIELDS, at)
+    inp = UserInput()
+    if "emailAddress" in data:
+        email = data["emailAddress"]
+        why = "emailAddress must be a string" if not isinstance(email, str) else normalize.email_problem(email)
+        if why:
+            problems.append(Detail("invalidEmail", why, at("emailAddress")))
+        else:
+            inp.email = email.strip()
+    elif require_email and not problems and isinstance(raw, dict):
+        problems.append(Detail("required", "emailAddress is required", at("emailAddress")))
+    if "role" in data:
+        role = normalize.parse_role(data["role"]) if isinstance(data["role"], str) else None
+        if role is None:
+            problems.append(
+                Detail("invalidRole", "role must be FullAdmin, LimitedAdmin, Participant or Deactivated", at("role"))
+            )
+        inp.role = role if role is not None else UNSET
+    for wire, attr in (("firstName", "first_name"), ("lastName", "last_name")):
+        if wire in data:
+            setattr(inp, attr, _text(data[wire], wire, at, problems))
+    if "directManagerId" in data:
+        inp.direct_manager_id = _guid(data["directManagerId"], "directManagerId", at, problems)
+    for wire in ("tags", "aliases"):
+        if wire in data:
+            setattr(inp, wire, _items(data[wire], wire, at, problems))
+    return inp, problems
+
+
+def parse_team(raw: Any, at: Pointer, require_name: bool = True) -> tuple[TeamInput, list[Detail]]:
+    """A ``TeamInput`` and the list of problems in ``raw``."""
+    data, problems = canonical(raw, TEAM_FIELDS, at)
+    inp = TeamInput()
+    if "name" in data:
+        name = _text(data["name"], "name", at, problems)
+        if name is None and not any(p.target == at("name") for p in problems):
+            problems.append(Detail("required", "name must not be empty", at("name")))
+        inp.name = name
+    elif require_name and isinstance(raw, dict):
+        problems.append(Detail("required", "name is required", at("name")))
+    if "description" in data:
+        inp.description = _text(data["description"], "description", at, problems, limit=4000)
+    if "managerId" in data:
+        inp.manager_id = _guid(data["managerId"], "managerId", at, problems)
+    if "parentTeamId" in data:
+        inp.parent_team_id = _guid(data["parentTeamId"], "parentTeamId", at, problems)
+    for flag in TEAM_FIELDS[4:]:
+        if flag in data:
+            value = data[flag]
+            if value is not None and not isinstance(value, bool):
+                problems.append(Detail("invalidType", f"{flag} must be true, false or null", at(flag)))
+            inp.flags[flag] = bool(value)
+    return inp, problems
+
+
+def parse_member(raw: Any, at: Pointer) -> tuple[tuple[uuid.UUID, uuid.UUID] | None, list[Detail]]:
+    """``(systemUserId, teamId)`` and the list of problems in ``raw``."""
+    data, problems = canonical(raw, MEMBER_FIELDS, at)
+    ids: list[uuid.UUID] = []
+    for name in MEMBER_FIELDS:
+        if name not in data and isinstance(raw, dict):
+            problems.append(Detail("required", f"{name} is required", at(name)))
+            continue
+        parsed = _guid(data.get(name), name, at, problems)
+        if parsed is not None:
+            ids.append(parsed)
+        elif data.get(name) is None and name in data:
+            problems.append(Detail("required", f"{name} must not be null", at(name)))
+    if problems or len(ids) != 2:
+        return None, problems
+    return (ids[0], ids[1]), problems
+
+
+def field_pointer(prefix: str = "") -> Pointer:
+    """A pointer maker: plain field names for single objects, ``/17/emailAddress`` under a prefix."""
+    if not prefix:
+        return lambda name: name
+    return lambda name: f"{prefix}/{name}" if name else prefix

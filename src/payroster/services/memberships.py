@@ -1,0 +1,63 @@
+"""Team memberships: a duplicate add and a missing remove are silent no-ops."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from payroster.db.models import TeamMember, utcnow
+from payroster.services import audit, teams, users
+from payroster.services.context import Actor
+from payroster.services.scoping import insert_ignoring_conflicts
+
+
+def add(session: Session, actor: Actor, user_id: uuid.UUID, team_id: uuid.UUID) -> bool:
+    """Add the user to the team; True when a membership was created."""
+    ws = actor.workspace_id
+    users.get(session, ws, user_id)
+    teams.get(session, ws, team_id)
+    stmt = insert_ignoring_conflicts(session, TeamMember).values(
+        workspace_id=ws, team_id=team_id, user_id=user_id, created_at=utcnow()
+    )
+    created = session.execute(stmt.returning(TeamMember.user_id)).first() is not None
+    if created:
+        audit.record(
+            session,
+            actor,
+            "membership.added",
+            "membership",
+            team_id,
+            [
+                {"field": "teamId", "before": None, "after": str(team_id)},
+                {"field": "systemUserId", "before": None, "after": str(user_id)},
+            ],
+        )
+    return created
+
+
+def remove(session: Session, actor: Actor, user_id: uuid.UUID, team_id: uuid.UUID) -> bool:
+    """Remove the user from the team; True when a membership was deleted."""
+    ws = actor.workspace_id
+    users.get(session, ws, user_id)
+    teams.get(session, ws, team_id)
+    result = session.execute(
+        delete(TeamMember)
+        .returning(TeamMember.user_id)
+        .where(TeamMember.workspace_id == ws, TeamMember.team_id == team_id, TeamMember.user_id == user_id)
+    )
+    deleted = result.first() is not None
+    if deleted:
+        audit.record(
+            session,
+            actor,
+            "membership.removed",
+            "membership",
+            team_id,
+            [
+                {"field": "teamId", "before": str(team_id), "after": None},
+                {"field": "systemUserId", "before": str(user_id), "after": None},
+            ],
+        )
+    return deleted

@@ -1,0 +1,58 @@
+"""Tenant scoping: the one way to query a workspace's rows, and the helpers built on it."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from payroster.db.models import Base
+from payroster.domain.errors import NotFound
+
+M = TypeVar("M", bound=Base)
+
+
+def scoped(model: type[M], workspace_id: uuid.UUID) -> Select[M]:
+    """``SELECT model WHERE workspace_id = :ws``: every tenant read starts here."""
+    return select(model).where(model.workspace_id == workspace_id)  # type: ignore[attr-defined]
+
+
+def get_scoped(
+    session: Session, model: type[M], workspace_id: uuid.UUID, id_: uuid.UUID | None, what: str, lock: bool = False
+) -> M:
+    """The row with that id in that workspace; unknown and foreign ids raise the same NotFound."""
+    row = None
+    if id_ is not None:
+        stmt = scoped(model, workspace_id).where(model.id == id_)  # type: ignore[attr-defined]
+        row = session.scalars(stmt.with_for_update() if lock else stmt).first()
+    if row is None:
+        raise NotFound(f"{what} not found", target=what)
+    return row
+
+
+def insert_ignoring_conflicts(session: Session, model: type[Base]) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` for the session's dialect."""
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(model).on_conflict_do_nothing()
+
+
+def chain_contains(
+    session: Session, model: type[Base], parent_col: str, workspace_id: uuid.UUID, start: uuid.UUID, needle: uuid.UUID
+) -> bool:
+    """True when ``needle`` is ``start`` or one of its ancestors along ``parent_col`` (recursive CTE)."""
+    table = model.__table__
+    parent = table.c[parent_col]
+    base = select(literal(start, type_=table.c.id.type).label("id"), literal(0).label("depth"))
+    chain = base.cte("chain", recursive=True)
+    step = select(parent.label("id"), (chain.c.depth + 1).label("depth")).where(
+        table.c.workspace_id == workspace_id,
+        table.c.id == chain.c.id,
+        parent.is_not(None),
+        chain.c.depth < 100_000,
+    )
+    chain = chain.union_all(step)
+    return session.execute(select(chain.c.id).where(chain.c.id == needle).limit(1)).first() is not None

@@ -1,0 +1,277 @@
+"""Users: upsert by e-mail, additive tags and aliases, role rules, manager chain, lookups."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from payroster.db.models import User, UserAlias, UserTag, Workspace, utcnow
+from payroster.domain import normalize
+from payroster.domain.errors import Conflict, Detail, Invalid
+from payroster.ids import new_id
+from payroster.services import audit
+from payroster.services.context import Actor
+from payroster.services.inputs import UNSET, UserInput
+from payroster.services.scoping import chain_contains, get_scoped, insert_ignoring_conflicts, scoped
+
+
+@dataclass
+class UserView:
+    """A user with its tags and aliases, as every door shows it."""
+
+    user: User
+    tags: list[str]
+    aliases: list[str]
+
+    def snapshot(self) -> dict[str, Any]:
+        """The audited fields, in wire names."""
+        u = self.user
+        return {
+            "emailAddress": u.email,
+            "role": u.role,
+            "active": u.active,
+            "firstName": u.first_name,
+            "lastName": u.last_name,
+            "directManagerId": str(u.direct_manager_id) if u.direct_manager_id else None,
+            "tags": list(self.tags),
+            "aliases": list(self.aliases),
+        }
+
+
+def view(session: Session, user: User) -> UserView:
+    """Load a user's tags and aliases in position order."""
+    ws, uid = user.workspace_id, user.id
+    tags = session.scalars(
+        select(UserTag.value).where(UserTag.workspace_id == ws, UserTag.user_id == uid).order_by(UserTag.position)
+    ).all()
+    aliases = session.scalars(
+        select(UserAlias.value)
+        .where(UserAlias.workspace_id == ws, UserAlias.user_id == uid)
+        .order_by(UserAlias.position)
+    ).all()
+    return UserView(user, list(tags), list(aliases))
+
+
+def get(session: Session, workspace_id: uuid.UUID, user_id: uuid.UUID | None, lock: bool = False) -> User:
+    """The user with that id in the workspace, or NotFound."""
+    return get_scoped(session, User, workspace_id, user_id, "user", lock=lock)
+
+
+def find_by_email(session: Session, workspace_id: uuid.UUID, email: str, lock: bool = False) -> User | None:
+    """The user whose normalised e-mail matches, or None."""
+    stmt = scoped(User, workspace_id).where(User.email_key == normalize.key(email))
+    return session.scalars(stmt.with_for_update() if lock else stmt).first()
+
+
+def upsert(session: Session, actor: Actor, inp: UserInput) -> tuple[UserView, bool]:
+    """Create or update the user by e-mail; tags and aliases are added. Returns (user, created)."""
+    ws = actor.workspace_id
+    user = find_by_email(session, ws, inp.email, lock=True)
+    created = False
+    if user is None:
+        if inp.role is UNSET:
+            raise Invalid(
+                "role is required to create a user",
+                details=[Detail("required", "role is required to create a user", "role")],
+            )
+        uid = new_id()
+        now = utcnow()
+        stmt = insert_ignoring_conflicts(session, User).values(
+            workspace_id=ws,
+            id=uid,
+            email=inp.email,
+            email_key=normalize.key(inp.email),
+            role="Participant" if inp.role == normalize.DEACTIVATED else inp.role,
+            active=inp.role != normalize.DEACTIVATED,
+            created_at=now,
+            updated_at=now,
+        )
+        # Conflict-safe: when a concurrent request created the same e-mail first, update that one.
+        created = session.execute(stmt.returning(User.id)).first() is not None
+        user = find_by_email(session, ws, inp.email, lock=True)
+        assert user is not None
+    current = view(session, user)
+    before = current.snapshot()
+    _apply(session, actor, current, inp, replace_lists=False)
+    after = current.snapshot()
+    changes = _created_changes(after) if created else audit.diff(before, after)
+    if created or changes:
+        if not created:
+            user.updated_at = utcnow()
+        audit.record(session, actor, "user.created" if created else "user.updated", "user", user.id, changes)
+    session.flush()
+    return current, created
+
+
+def patch(session: Session, actor: Actor, user_id: uuid.UUID | None, inp: UserInput) -> UserView:
+    """Change any field of a user by id, e-mail included; here tags and aliases replace."""
+    user = get(session, actor.workspace_id, user_id, lock=True)
+    current = view(session, user)
+    before = current.snapshot()
+    if inp.email is not UNSET and normalize.key(inp.email) != user.email_key:
+        holder = find_by_email(session, actor.workspace_id, inp.email)
+        if holder is not None:
+            raise Conflict(f"e-mail address {inp.email} is taken", target="emailAddress")
+        user.email_key = normalize.key(inp.email)
+    if inp.email is not UNSET:
+        user.email = inp.email
+    _apply(session, actor, current, inp, replace_lists=True)
+    changes = audit.diff(before, current.snapshot())
+    if changes:
+        user.updated_at = utcnow()
+        audit.record(session, actor, "user.updated", "user", user.id, changes)
+    session.flush()
+    return current
+
+
+def remove_item(session: Session, actor: Actor, user_id: uuid.UUID | None, kind: str, value: str) -> UserView:
+    """Remove one tag or alias (case-insensitive); a missing value is a no-op."""
+    user = get(session, actor.workspace_id, user_id, lock=True)
+    current = view(session, user)
+    before = current.snapshot()
+    model = UserTag if kind == "tags" else UserAlias
+    session.execute(
+        delete(model).where(
+            model.workspace_id == user.workspace_id, model.user_id == user.id, model.value_key == normalize.key(value)
+        )
+    )
+    items = [v for v in getattr(current, kind) if normalize.key(v) != normalize.key(value)]
+    setattr(current, kind, items)
+    changes = audit.diff(before, current.snapshot())
+    if changes:
+        user.updated_at = utcnow()
+        audit.record(session, actor, "user.updated", "user", user.id, changes)
+    session.flush()
+    return current
+
+
+def _created_changes(after: dict[str, Any]) -> list[audit.Change]:
+    return [{"field": f, "before": None, "after": v} for f, v in after.items() if v not in (None, [])]
+
+
+def _apply(session: Session, actor: Actor, current: UserView, inp: UserInput, replace_lists: bool) -> None:
+    """Apply role, names, manager, tags and aliases to a locked user."""
+    user = current.user
+    if inp.role is not UNSET:
+        _set_role(session, user, inp.role)
+    if inp.first_name is not UNSET:
+        user.first_name = inp.first_name
+    if inp.last_name is not UNSET:
+        user.last_name = inp.last_name
+    if inp.direct_manager_id is not UNSET:
+        _set_manager(session, user, inp.direct_manager_id)
+    if inp.tags is not UNSET:
+        current.tags = _merge_items(session, user, UserTag, current.tags, inp.tags, replace_lists)
+    if inp.aliases is not UNSET:
+        _check_aliases(session, user, inp.aliases)
+        current.aliases = _merge_items(session, user, UserAlias, current.aliases, inp.aliases, replace_lists)
+
+
+def _set_role(session: Session, user: User, role: str) -> None:
+    """Deactivated turns the active flag off and keeps the role; any other role activates."""
+    active = role != normalize.DEACTIVATED
+    new_role = user.role if not active else role
+    losing_admin = user.active and user.role == "FullAdmin" and (not active or new_role != "FullAdmin")
+    if losing_admin and count_active_admins(session, user.workspace_id, lock=True) <= 1:
+        verb = "deactivate" if not active else "demote"
+        raise Conflict(f"cannot {verb} the last active FullAdmin of the workspace", target="role", code="lastFullAdmin")
+    user.role, user.active = new_role, active
+
+
+def count_active_admins(session: Session, workspace_id: uuid.UUID, lock: bool = False) -> int:
+    """Active FullAdmins of the workspace; ``lock`` serialises concurrent demotions on the workspace row."""
+    if lock:
+        session.execute(select(Workspace.id).where(Workspace.id == workspace_id).with_for_update())
+    stmt = (
+        select(func.count())
+        .select_from(User)
+        .where(User.workspace_id == workspace_id, User.role == "FullAdmin", User.active.is_(True))
+    )
+    return int(session.scalar(stmt) or 0)
+
+
+def _set_manager(session: Session, user: User, manager_id: uuid.UUID | None) -> None:
+    if manager_id is not None:
+        exists = session.scalar(scoped(User, user.workspace_id).where(User.id == manager_id).with_only_columns(User.id))
+        if exists is None:
+            raise Invalid(
+                "directManagerId is not a user of this workspace",
+                target="directManagerId",
+                details=[Detail("unknownId", "no such user", "directManagerId")],
+            )
+        if chain_contains(session, User, "direct_manager_id", user.workspace_id, manager_id, user.id):
+            raise Conflict("directManagerId would create a management cycle", target="directManagerId", code="cycle")
+    user.direct_manager_id = manager_id
+
+
+def _check_aliases(session: Session, user: User, aliases: list[str]) -> None:
+    keys = [normalize.key(a) for a in aliases]
+    if not keys:
+        return
+    held = session.execute(
+        select(UserAlias.value, User.email)
+        .join(User, (User.workspace_id == UserAlias.workspace_id) & (User.id == UserAlias.user_id))
+        .where(UserAlias.workspace_id == user.workspace_id, UserAlias.value_key.in_(keys), UserAlias.user_id != user.id)
+    ).first()
+    if held is not None:
+        raise Conflict(f"alias '{held.value}' belongs to {held.email}", target="aliases", code="aliasTaken")
+
+
+def _merge_items(
+    session: Session,
+    user: User,
+    model: type[UserTag] | type[UserAlias],
+    existing: list[str],
+    incoming: list[str],
+    replace: bool,
+) -> list[str]:
+    """Add (or, when ``replace``, set) a user's tags or aliases; returns the new ordered list."""
+    ws, uid = user.workspace_id, user.id
+    wanted = {normalize.key(v) for v in incoming}
+    kept = [v for v in existing if normalize.key(v) in wanted] if replace else list(existing)
+    if replace and len(kept) != len(existing):
+        gone = [normalize.key(v) for v in existing if normalize.key(v) not in wanted]
+        session.execute(delete(model).where(model.workspace_id == ws, model.user_id == uid, model.value_key.in_(gone)))
+    have = {normalize.key(v) for v in kept}
+    added = [v for v in incoming if normalize.key(v) not in have]
+    if len(kept) + len(added) > normalize.MAX_ITEMS:
+        field = "tags" if model is UserTag else "aliases"
+        raise Invalid(
+            f"a user holds at most {normalize.MAX_ITEMS} {field}",
+            target=field,
+            details=[Detail("tooMany", f"more than {normalize.MAX_ITEMS} items", field)],
+        )
+    if added:
+        start = (
+            int(
+                session.scalar(
+                    select(func.coalesce(func.max(model.position), -1)).where(
+                        model.workspace_id == ws, model.user_id == uid
+                    )
+                )
+                or 0
+            )
+            + 1
+        )
+        rows = [
+            {"workspace_id": ws, "user_id": uid, "value": v, "value_key": normalize.key(v), "position": start + i}
+            for i, v in enumerate(added)
+        ]
+        session.execute(insert_ignoring_conflicts(session, model), rows)
+        if model is UserAlias:
+            # A concurrent request may have taken one of these aliases after the first check.
+            _check_aliases(session, user, added)
+    return kept + added
+
+
+def set_password_hash(session: Session, user: User, password_hash: str) -> None:
+    """Store a new password hash (audited as ``(changed)``, never the value)."""
+    session.execute(
+        update(User)
+        .where(User.workspace_id == user.workspace_id, User.id == user.id)
+        .values(password_hash=password_hash)
+    )

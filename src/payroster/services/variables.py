@@ -1,0 +1,166 @@
+"""Custom variables: effective-dated entries on users and teams, replaced all at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import simplejson
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from payroster.db.models import CustomVariable, Team, User
+from payroster.domain import effective, normalize
+from payroster.domain.errors import Detail, Invalid, NotFound
+from payroster.ids import new_id
+from payroster.services import audit
+from payroster.services.context import Actor
+from payroster.services.inputs import canonical
+from payroster.services.scoping import scoped
+
+FIELDS = ("name", "value", "startDate", "endDate")
+Scalar = Decimal | int | str | bool | None
+
+
+@dataclass
+class Entry:
+    """One variable entry; ``value`` keeps exact decimals."""
+
+    name: str
+    value: Scalar
+    start: dt.datetime | None
+    end: dt.datetime | None
+
+    def wire(self) -> dict[str, Any]:
+        """The entry as the API shows it."""
+        return {
+            "name": self.name,
+            "value": self.value,
+            "startDate": effective.format_instant(self.start),
+            "endDate": effective.format_instant(self.end),
+        }
+
+
+def target_type(session: Session, workspace_id: uuid.UUID, target_id: uuid.UUID | None) -> str:
+    """``User`` or ``Team`` for an id of the workspace; NotFound otherwise."""
+    if target_id is not None:
+        for model, name in ((User, "User"), (Team, "Team")):
+            stmt = scoped(model, workspace_id).where(model.id == target_id).with_only_columns(model.id)
+            if session.scalar(stmt) is not None:
+                return name
+    raise NotFound("user or team not found", target="id")
+
+
+def parse_entries(raw: Any) -> list[Entry]:
+    """Entries from a JSON array (numbers already parsed as Decimal); every problem is reported."""
+    if not isinstance(raw, list):
+        raise Invalid(
+            "expected a JSON array of {name, value, startDate, endDate}",
+            details=[Detail("invalidType", "expected a JSON array", None)],
+        )
+    entries: list[Entry] = []
+    problems: list[Detail] = []
+    for i, item in enumerate(raw):
+        entry = _parse_entry(item, lambda f, i=i: f"/{i}/{f}" if f else f"/{i}", problems)
+        if entry is not None:
+            entries.append(entry)
+    if not problems:
+        for i, j in effective.overlapping(entries):
+            problems.append(Detail("overlap", f"entries {i} and {j} of '{entries[i].name}' overlap", f"/{j}"))
+    if problems:
+        raise Invalid("invalid custom variables", details=problems)
+    return sorted(entries, key=effective.sort_key)
+
+
+def _parse_entry(item: Any, at: Any, problems: list[Detail]) -> Entry | None:
+    data, found = canonical(item, FIELDS, at)
+    problems += found
+    if found:
+        return None
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip():
+        problems.append(Detail("required", "name must be a non-empty string", at("name")))
+        return None
+    if len(name) > 255 or normalize.has_control(name):
+        problems.append(Detail("invalidValue", "name is too long or has control characters", at("name")))
+    value = data.get("value")
+    if not isinstance(value, Decimal | int | str | bool) and value is not None:
+        problems.append(Detail("invalidType", "value must be a number, string, boolean or null", at("value")))
+    bounds: list[dt.datetime | None] = []
+    for field in ("startDate", "endDate"):
+        raw = data.get(field)
+        try:
+            bounds.append(None if raw is None else effective.parse_instant(raw))
+        except (TypeError, ValueError, AttributeError):
+            problems.append(Detail("invalidDate", f"{field} must be a date or datetime", at(field)))
+            bounds.append(None)
+    start, end = bounds
+    if start is not None and end is not None and end <= start:
+        problems.append(Detail("invalidRange", "endDate must be after startDate", at("endDate")))
+    return Entry(name.strip(), value, start, end)
+
+
+def list_entries(
+    session: Session, workspace_id: uuid.UUID, target_id: uuid.UUID | None, at: dt.datetime | None = None
+) -> list[Entry]:
+    """The target's entries by name then start; with ``at``, only those in force then."""
+    target_type(session, workspace_id, target_id)
+    stmt = select(CustomVariable).where(
+        CustomVariable.workspace_id == workspace_id, CustomVariable.target_id == target_id
+    )
+    if at is not None:
+        stmt = stmt.where(
+            (CustomVariable.start_at.is_(None)) | (CustomVariable.start_at <= at),
+            (CustomVariable.end_at.is_(None)) | (CustomVariable.end_at > at),
+        )
+    rows = session.scalars(stmt).all()
+    entries = [Entry(r.name, simplejson.loads(r.value_json, use_decimal=True), r.start_at, r.end_at) for r in rows]
+    return sorted(entries, key=effective.sort_key)
+
+
+def replace(session: Session, actor: Actor, target_id: uuid.UUID | None, entries: list[Entry]) -> list[Entry]:
+    """Replace every entry of the target in one transaction."""
+    ws = actor.workspace_id
+    kind = target_type(session, ws, target_id)
+    assert target_id is not None
+    before = [e.wire() for e in list_entries(session, ws, target_id)]
+    session.execute(
+        delete(CustomVariable).where(CustomVariable.workspace_id == ws, CustomVariable.target_id == target_id)
+    )
+    rows = [
+        {
+            "workspace_id": ws,
+            "id": new_id(),
+            "target_type": kind,
+            "target_id": target_id,
+            "name": e.name,
+            "name_key": normalize.key(e.name),
+            "value_json": simplejson.dumps(e.value, use_decimal=True),
+            "number_value": _number(e.value),
+            "start_at": e.start,
+            "end_at": e.end,
+        }
+        for e in entries
+    ]
+    if rows:
+        session.execute(insert(CustomVariable), rows)
+    after = [e.wire() for e in entries]
+    if before != after:
+        audit.record(
+            session,
+            actor,
+            "customVariables.replaced",
+            kind.lower(),
+            target_id,
+            [{"field": "customVariables", "before": before, "after": after}],
+        )
+    return entries
+
+
+def _number(value: Scalar) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, Decimal | int):
+        return None
+    return Decimal(value)
