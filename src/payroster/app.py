@@ -15,6 +15,7 @@ from payroster.api import errors, routes_teams, routes_users, schemas
 from payroster.config import Settings
 from payroster.db import migrate
 from payroster.db.engine import Database
+from payroster.odata import routes as odata_routes
 
 log = logging.getLogger("payroster")
 
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     for module in (routes_users, routes_teams):
         app.include_router(module.router)
         app.include_router(module.compat)
+    app.include_router(odata_routes.router)
 
     @app.get("/healthz", response_model=schemas.Health, tags=["health"], responses={503: {"model": schemas.Health}})
     def healthz(request: Request) -> JSONResponse:

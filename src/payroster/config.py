@@ -18,6 +18,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(default=None, description="signs sessions, CSRF and skip tokens")
     redis_url: str | None = Field(default=None, description="shared rate-limit state across processes")
     base_url: str | None = Field(default=None, description="public URL for absolute links")
+    trusted_proxies: str | None = Field(
+        default=None, description="comma-separated addresses or networks whose X-Forwarded-* headers are believed"
+    )
     max_body_bytes: int = Field(default=1024 * 1024, description="request size limit")
     max_bulk_bytes: int = Field(default=32 * 1024 * 1024, description="users:bulk size limit")
     max_bulk_rows: int = Field(default=100_000, description="users:bulk row limit")

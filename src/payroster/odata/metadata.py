@@ -1,0 +1,59 @@
+"""``$metadata`` as CSDL XML, generated from the model; valid against the OASIS edmx.xsd and edm.xsd."""
+
+from __future__ import annotations
+
+import functools
+import xml.etree.ElementTree as ET
+
+from payroster.odata.model import CONTAINER, NAMESPACE, SETS
+
+EDMX = "http://docs.oasis-open.org/odata/ns/edmx"
+EDM = "http://docs.oasis-open.org/odata/ns/edm"
+CAPABILITIES = "https://oasis-tcs.github.io/odata-vocabularies/vocabularies/Org.OData.Capabilities.V1.xml"
+
+
+@functools.cache
+def csdl_xml() -> bytes:
+    """The service's CSDL XML document."""
+    ET.register_namespace("edmx", EDMX)
+    ET.register_namespace("", EDM)
+    root = ET.Element(f"{{{EDMX}}}Edmx", Version="4.0")
+    ref = ET.SubElement(root, f"{{{EDMX}}}Reference", Uri=CAPABILITIES)
+    ET.SubElement(ref, f"{{{EDMX}}}Include", Namespace="Org.OData.Capabilities.V1", Alias="Capabilities")
+    services = ET.SubElement(root, f"{{{EDMX}}}DataServices")
+    schema = ET.SubElement(services, f"{{{EDM}}}Schema", Namespace=NAMESPACE)
+    for es in SETS.values():
+        entity = ET.SubElement(schema, f"{{{EDM}}}EntityType", Name=es.type_name)
+        key = ET.SubElement(entity, f"{{{EDM}}}Key")
+        for name in es.keys:
+            ET.SubElement(key, f"{{{EDM}}}PropertyRef", Name=name)
+        for prop in es.properties.values():
+            attrs = {"Name": prop.name, "Type": f"Collection({prop.edm})" if prop.is_collection else prop.edm}
+            if not prop.nullable:
+                attrs["Nullable"] = "false"
+            if prop.edm == "Edm.DateTimeOffset":
+                attrs["Precision"] = "6"
+            if prop.edm == "Edm.Decimal":
+                attrs["Scale"] = "variable"
+            ET.SubElement(entity, f"{{{EDM}}}Property", attrs)
+        for nav in es.navigations.values():
+            target = f"{NAMESPACE}.{SETS[nav.target].type_name}"
+            attrs = {"Name": nav.name, "Type": f"Collection({target})" if nav.many else target}
+            if not nav.many and nav.name in ("team", "user"):
+                attrs["Nullable"] = "false"
+            ET.SubElement(entity, f"{{{EDM}}}NavigationProperty", attrs)
+    container = ET.SubElement(schema, f"{{{EDM}}}EntityContainer", Name=CONTAINER)
+    for es in SETS.values():
+        entity_set = ET.SubElement(container, f"{{{EDM}}}EntitySet", Name=es.name, EntityType=es.qualified_type)
+        for nav in es.navigations.values():
+            ET.SubElement(entity_set, f"{{{EDM}}}NavigationPropertyBinding", Path=nav.name, Target=nav.target)
+    ET.SubElement(
+        container,
+        f"{{{EDM}}}Annotation",
+        Term="Capabilities.ConformanceLevel",
+        EnumMember="Capabilities.ConformanceLevelType/Intermediate",
+    )
+    ET.SubElement(container, f"{{{EDM}}}Annotation", Term="Capabilities.BatchSupported", Bool="false")
+    ET.SubElement(container, f"{{{EDM}}}Annotation", Term="Capabilities.AsynchronousRequestsSupported", Bool="false")
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document

@@ -1,0 +1,382 @@
+"""Runs a parsed OData request against the database: one page of a collection (keyset-paged), its count,
+and the per-page batch queries for string collections and ``$expand`` (never one query per row)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, FromClause, Select, and_, false, func, or_, select, true
+from sqlalchemy.orm import Session
+
+from payroster.odata import parser as P
+from payroster.odata.compiler import Compiler, Scope, Typed
+from payroster.odata.errors import ODataBadQuery, ODataUnsupported
+from payroster.odata.model import SETS, EntitySet, Navigation
+
+Condition = Callable[[FromClause, Compiler], ColumnElement[bool]]
+
+
+@dataclass
+class Options:
+    """The query options that shape a collection read."""
+
+    filter: P.Node | None = None
+    orderby: list[P.OrderItem] = field(default_factory=list)
+    select: list[tuple[str, ...]] | None = None
+    expand: list[P.ExpandItem] = field(default_factory=list)
+    top: int | None = None
+    skip: int | None = None
+    count: bool = False
+
+
+@dataclass
+class Entity:
+    """One fetched entity: key values, selected property values (Python), expansions."""
+
+    keys: dict[str, Any]
+    values: dict[str, Any]
+    expanded: dict[str, Any] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Page:
+    """One page of a collection and where the next one starts."""
+
+    entities: list[Entity]
+    after: list[Any] | None  # order values of the last row when another page follows
+    total: int | None = None
+
+
+def selected(es: EntitySet, select_: list[tuple[str, ...]] | None) -> list[str]:
+    """The structural properties to return, in model order."""
+    if select_ is None or any(item == ("*",) for item in select_):
+        return list(es.properties)
+    names: set[str] = set()
+    for item in select_:
+        if len(item) != 1:
+            raise ODataUnsupported("$select paths are not supported")
+        name = item[0]
+        if name in es.navigations:
+            continue
+        if name not in es.properties:
+            raise ODataBadQuery(f"{es.type_name} has no property {name}")
+        names.add(name)
+    return [n for n in es.properties if n in names]
+
+
+class Reader:
+    """Reads entities of one workspace through one session."""
+
+    def __init__(self, session: Session, workspace_id: uuid.UUID) -> None:
+        self.session = session
+        self.ws = workspace_id
+        self.compiler = Compiler(workspace_id, session.get_bind().dialect.name)
+
+    # --- collections ---------------------------------------------------------------------------------
+
+    def page(
+        self,
+        es: EntitySet,
+        options: Options,
+        size: int,
+        after: list[Any] | None = None,
+        sent: int = 0,
+        base: Condition | None = None,
+    ) -> Page:
+        """Up to ``size`` entities after the keyset position ``after`` (the first page when ``None``)."""
+        t = self.compiler.alias(es)
+        scope = Scope(es, t)
+        conds = [self.compiler.in_workspace(t)]
+        if base is not None:
+            conds.append(base(t, self.compiler))
+        if options.filter is not None:
+            conds.append(self.compiler.where(options.filter, scope))
+        order = self.order(es, options.orderby, scope, t)
+        names = selected(es, options.select)
+        total = None
+        if options.count:
+            total = self.session.execute(
+                select(func.count()).select_from(scope.from_clause()).where(*conds)
+            ).scalar_one()
+        limit = size
+        if options.top is not None:
+            limit = min(limit, options.top - sent)
+        if limit <= 0:
+            return Page([], None, total)
+        stmt = self.columns(es, names, t, options.expand, order).select_from(scope.from_clause()).where(*conds)
+        if after is not None:
+            stmt = stmt.where(keyset(order, after))
+        elif options.skip:
+            stmt = stmt.offset(options.skip)
+        stmt = stmt.order_by(*(ordered(o, desc) for o, desc in order)).limit(limit + 1)
+        rows = self.session.execute(stmt).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        if options.top is not None and sent + len(rows) >= options.top:
+            more = False
+        entities = [self.entity(es, names, row) for row in rows]
+        self.complete(es, entities, names, options.expand)
+        last = [rows[-1]._mapping[f"o{i}"] for i in range(len(order))] if more and rows else None
+        return Page(entities, last, total)
+
+    def count(self, es: EntitySet, options: Options, base: Condition | None = None) -> int:
+        """``/$count``: the number of entities matching the filter."""
+        t = self.compiler.alias(es)
+        scope = Scope(es, t)
+        conds = [self.compiler.in_workspace(t)]
+        if base is not None:
+            conds.append(base(t, self.compiler))
+        if options.filter is not None:
+            conds.append(self.compiler.where(options.filter, scope))
+        stmt = select(func.count()).select_from(scope.from_clause()).where(*conds)
+        return int(self.session.execute(stmt).scalar_one())
+
+    def order(
+        self, es: EntitySet, items: list[P.OrderItem], scope: Scope, t: FromClause
+    ) -> list[tuple[ColumnElement[Any], bool]]:
+        order: list[tuple[ColumnElement[Any], bool]] = []
+        for item in items:
+            typed: Typed = self.compiler.value(item.expr, scope)
+            if typed.lit is not None or typed.edm in ("nav", "null"):
+                raise ODataBadQuery("$orderby needs a property or an expression over properties")
+            order.append((typed.expr, item.descending))
+        # The key breaks ties, so pages never overlap or skip rows.
+        order.extend((es.properties[k].sql(t), False) for k in es.keys)
+        return order
+
+    def columns(
+        self,
+        es: EntitySet,
+        names: list[str],
+        t: FromClause,
+        expand: list[P.ExpandItem],
+        order: list[tuple[ColumnElement[Any], bool]],
+    ) -> Select[Any]:
+        cols: list[Any] = [es.properties[k].sql(t).label(f"k_{k}") for k in es.keys]
+        for name in names:
+            prop = es.properties[name]
+            if not prop.is_collection:
+                cols.append(output(es, name, t).label(f"p_{name}"))
+        for item in expand:
+            nav = navigation(es, item)
+            if nav.fk is not None:
+                cols.append(t.c[nav.fk].label(f"f_{nav.name}"))
+        cols.extend(expr.label(f"o{i}") for i, (expr, _) in enumerate(order))
+        return select(*cols)
+
+    def entity(self, es: EntitySet, names: list[str], row: Any) -> Entity:
+        m = row._mapping
+        keys = {k: m[f"k_{k}"] for k in es.keys}
+        values = {n: m[f"p_{n}"] for n in names if not es.properties[n].is_collection}
+        entity = Entity(keys, values)
+        for key in m:
+            if key.startswith("f_"):
+                entity.expanded[f"__fk_{key[2:]}"] = m[key]
+        return entity
+
+    # --- per-page completion -------------------------------------------------------------------------
+
+    def complete(self, es: EntitySet, entities: list[Entity], names: list[str], expand: list[P.ExpandItem]) -> None:
+        """String collections and expansions for a page, one query per collection or navigation."""
+        if not entities:
+            return
+        ids = [e.keys[es.keys[0]] for e in entities]
+        for name in names:
+            prop = es.properties[name]
+            if prop.is_collection:
+                assert prop.items is not None
+                items = prop.items
+                rows = self.session.execute(
+                    select(items.c.user_id, items.c.value)
+                    .where(items.c.workspace_id == self.ws, items.c.user_id.in_(ids))
+                    .order_by(items.c.user_id, items.c.position)
+                ).all()
+                grouped: dict[Any, list[str]] = defaultdict(list)
+                for owner, value in rows:
+                    grouped[owner].append(value)
+                for e in entities:
+                    e.values[name] = grouped.get(e.keys[es.keys[0]], [])
+        for item in expand:
+            self.expand(es, entities, item)
+
+    def expand(self, es: EntitySet, entities: list[Entity], item: P.ExpandItem) -> None:
+        nav = navigation(es, item)
+        target = SETS[nav.target]
+        options = Options(
+            filter=P.finish(item.filter) if item.filter is not None else None,
+            orderby=item.orderby,
+            select=item.select,
+            expand=item.expand,
+            top=item.top,
+            skip=item.skip,
+        )
+        if not nav.many:
+            wanted = {e.expanded.get(f"__fk_{nav.name}") for e in entities} - {None}
+            found = self.by_ids(target, options, list(wanted))
+            for e in entities:
+                fk = e.expanded.pop(f"__fk_{nav.name}", None)
+                e.expanded[nav.name] = found.get(fk)
+            return
+        owner_ids = [e.keys[es.keys[0]] for e in entities]
+        related = self.related(target, nav, options, owner_ids)
+        for e in entities:
+            e.expanded[nav.name] = related.get(e.keys[es.keys[0]], [])
+        if item.count:
+            counts = self.related_counts(target, nav, options, owner_ids)
+            for e in entities:
+                e.counts[nav.name] = counts.get(e.keys[es.keys[0]], 0)
+
+    def by_ids(self, es: EntitySet, options: Options, ids: list[Any]) -> dict[Any, Entity]:
+        if not ids:
+            return {}
+        t = self.compiler.alias(es)
+        scope = Scope(es, t)
+        conds = [self.compiler.in_workspace(t), t.c.id.in_(ids)]
+        if options.filter is not None:
+            conds.append(self.compiler.where(options.filter, scope))
+        names = selected(es, options.select)
+        order = self.order(es, [], scope, t)
+        stmt = self.columns(es, names, t, options.expand, order).select_from(scope.from_clause()).where(*conds)
+        entities = [self.entity(es, names, row) for row in self.session.execute(stmt).all()]
+        self.complete(es, entities, names, options.expand)
+        return {e.keys["id"]: e for e in entities}
+
+    def related(
+        self, es: EntitySet, nav: Navigation, options: Options, owner_ids: list[Any]
+    ) -> dict[Any, list[Entity]]:
+        t = self.compiler.alias(es)
+        scope = Scope(es, t)
+        owner, conds = self.owner_link(nav, t)
+        conds.append(owner.in_(owner_ids))
+        if options.filter is not None:
+            conds.append(self.compiler.where(options.filter, scope))
+        names = selected(es, options.select)
+        order = self.order(es, options.orderby, scope, t)
+        cols = self.columns(es, names, t, options.expand, order).add_columns(owner.label("owner"))
+        from_ = scope.from_clause()
+        if options.top is not None or options.skip:
+            rank = func.row_number().over(partition_by=owner, order_by=[ordered(o, d) for o, d in order])
+            inner = cols.add_columns(rank.label("rn")).select_from(from_).where(*conds).subquery()
+            low = options.skip or 0
+            bounds = [inner.c.rn > low]
+            if options.top is not None:
+                bounds.append(inner.c.rn <= low + options.top)
+            stmt: Select[Any] = select(inner).where(*bounds).order_by(inner.c.owner, inner.c.rn)
+        else:
+            stmt = cols.select_from(from_).where(*conds).order_by(owner, *(ordered(o, d) for o, d in order))
+        grouped: dict[Any, list[Entity]] = defaultdict(list)
+        flat: list[Entity] = []
+        for row in self.session.execute(stmt).all():
+            entity = self.entity(es, names, row)
+            grouped[row._mapping["owner"]].append(entity)
+            flat.append(entity)
+        self.complete(es, flat, names, options.expand)
+        return grouped
+
+    def related_counts(self, es: EntitySet, nav: Navigation, options: Options, owner_ids: list[Any]) -> dict[Any, int]:
+        t = self.compiler.alias(es)
+        scope = Scope(es, t)
+        owner, conds = self.owner_link(nav, t)
+        conds.append(owner.in_(owner_ids))
+        if options.filter is not None:
+            conds.append(self.compiler.where(options.filter, scope))
+        stmt = select(owner, func.count()).select_from(scope.from_clause()).where(*conds).group_by(owner)
+        return {o: int(n) for o, n in self.session.execute(stmt).all()}
+
+    def owner_link(self, nav: Navigation, t: FromClause) -> tuple[ColumnElement[Any], list[ColumnElement[bool]]]:
+        """The owner-id expression for target alias ``t`` of a collection navigation, and its conditions."""
+        conds: list[ColumnElement[bool]] = [self.compiler.in_workspace(t)]
+        conds.extend(t.c[col] == value for col, value in nav.extra)
+        if nav.back is not None:
+            return t.c[nav.back], conds
+        assert nav.via is not None
+        src, dst = nav.via
+        link = SETS["TeamMembers"].table.alias(f"link_{self.compiler._next()}")
+        conds.extend([self.compiler.in_workspace(link), link.c[dst] == t.c.id])
+        return link.c[src], conds
+
+
+def navigation(es: EntitySet, item: P.ExpandItem) -> Navigation:
+    """The navigation an expand item names (single segment)."""
+    if len(item.path) != 1:
+        raise ODataUnsupported("multi-segment $expand paths are not supported")
+    nav = es.navigations.get(item.path[0])
+    if nav is None:
+        raise ODataBadQuery(f"{es.type_name} has no navigation property {item.path[0]}")
+    return nav
+
+
+def output(es: EntitySet, name: str, t: FromClause) -> ColumnElement[Any]:
+    """The column a property is read from for output (numberValue comes from the exact JSON text)."""
+    if es.name == "CustomVariables" and name == "numberValue":
+        return t.c.value_json
+    return es.properties[name].sql(t)
+
+
+def ordered(expr: ColumnElement[Any], descending: bool) -> Any:
+    """Explicit null placement, identical on both databases: nulls first ascending, last descending."""
+    return expr.desc().nulls_last() if descending else expr.asc().nulls_first()
+
+
+def keyset(order: list[tuple[ColumnElement[Any], bool]], after: list[Any]) -> ColumnElement[bool]:
+    """Rows strictly after ``after`` in ``order`` (with the null placement of :func:`ordered`)."""
+    alternatives = []
+    for i, (expr, descending) in enumerate(order):
+        equal = [_equal(order[j][0], after[j]) for j in range(i)]
+        alternatives.append(and_(*equal, _beyond(expr, after[i], descending)))
+    return or_(*alternatives)
+
+
+def _equal(expr: ColumnElement[Any], value: Any) -> ColumnElement[bool]:
+    return expr.is_(None) if value is None else expr == _bind(expr, value)
+
+
+def _beyond(expr: ColumnElement[Any], value: Any, descending: bool) -> ColumnElement[bool]:
+    if descending:
+        return false() if value is None else or_(expr < _bind(expr, value), expr.is_(None))
+    return expr.is_not(None) if value is None else expr > _bind(expr, value)
+
+
+def _bind(expr: ColumnElement[Any], value: Any) -> Any:
+    from sqlalchemy import literal
+
+    return literal(value, expr.type)
+
+
+def encode_value(value: Any) -> list[Any]:
+    """A keyset value as tagged JSON for the skip token."""
+    if isinstance(value, dt.datetime):
+        return ["dt", value.isoformat()]
+    if isinstance(value, dt.date):
+        return ["d", value.isoformat()]
+    if isinstance(value, uuid.UUID):
+        return ["u", value.hex]
+    if isinstance(value, Decimal):
+        return ["n", str(value)]
+    if isinstance(value, bool):
+        return ["b", value]
+    return ["v", value]
+
+
+def decode_value(tagged: list[Any]) -> Any:
+    """The inverse of :func:`encode_value`."""
+    tag, value = tagged
+    if tag == "dt":
+        return dt.datetime.fromisoformat(value)
+    if tag == "d":
+        return dt.date.fromisoformat(value)
+    if tag == "u":
+        return uuid.UUID(value)
+    if tag == "n":
+        return Decimal(value)
+    return value
+
+
+__all__ = ["Entity", "Options", "Page", "Reader", "decode_value", "encode_value", "selected", "true"]

@@ -1,0 +1,534 @@
+"""The OData door: ``/odata/{workspaceSlug}/`` (contract §4).
+
+One endpoint owns the whole door so that every answer, errors included, carries ``OData-Version`` and the
+OData error body, and credentials are checked before anything else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import logging
+import re
+import urllib.parse
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import simplejson
+from fastapi import APIRouter, Request
+from sqlalchemy.exc import OperationalError
+from starlette.responses import Response, StreamingResponse
+
+from payroster.auth.apikey import authenticate
+from payroster.db.engine import Database
+from payroster.domain.errors import DomainError
+from payroster.odata import parser as P
+from payroster.odata import tokens
+from payroster.odata.errors import (
+    ODataBadQuery,
+    ODataError,
+    ODataMethodNotAllowed,
+    ODataNotAcceptable,
+    ODataNotFound,
+    ODataUnsupported,
+)
+from payroster.odata.metadata import csdl_xml
+from payroster.odata.model import SETS, SETS_BY_KEY, EntitySet, Navigation
+from payroster.odata.query import Entity, Options, Reader, decode_value, encode_value, selected
+
+log = logging.getLogger("payroster.odata")
+router = APIRouter(include_in_schema=False)
+
+VERSION = {"OData-Version": "4.0"}
+DEFAULT_PAGE = 1000
+MAX_PAGE = 5000
+JSON_TYPE = "application/json;odata.metadata={};odata.streaming=true;IEEE754Compatible={};charset=utf-8"
+_SEGMENT = re.compile(r"^([A-Za-z_]\w*)(?:\((.*)\))?$")
+# The property holding each single-valued navigation's foreign key.
+FK_PROPERTIES = {
+    "direct_manager_id": "directManagerId",
+    "manager_id": "managerId",
+    "parent_team_id": "parentTeamId",
+    "team_id": "teamId",
+    "user_id": "systemUserId",
+}
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "MERGE", "OPTIONS"]
+
+
+@router.api_route("/odata/{slug}", methods=_METHODS)
+@router.api_route("/odata/{slug}/{path:path}", methods=_METHODS)
+def odata(request: Request, slug: str, path: str = "") -> Response:
+    """Every OData request of a workspace."""
+    try:
+        response = _handle(request, slug, path)
+    except ODataError as exc:
+        response = error(exc.status, exc.code, exc.message, exc.target)
+    except DomainError as exc:
+        response = error(exc.status, exc.code, exc.message, exc.target)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = 'Basic realm="PayRoster"'
+    except OperationalError:
+        log.exception("odata: database unavailable")
+        response = error(503, "ServiceUnavailable", "the database is unavailable")
+    response.headers.update(VERSION)
+    return response
+
+
+def error(status: int, code: str, message: str, target: str | None = None) -> Response:
+    """The OData JSON error body."""
+    body: dict[str, Any] = {"code": code or "Error", "message": message}
+    if target:
+        body["target"] = target
+    return Response(simplejson.dumps({"error": body}), status_code=status, media_type="application/json")
+
+
+def _handle(request: Request, slug: str, path: str) -> Response:
+    db: Database = request.app.state.db
+    principal = authenticate(db, request, "api")
+    if principal.workspace_slug != slug:
+        raise ODataNotFound(f"no OData service at /odata/{slug}")
+    if request.method not in ("GET", "HEAD"):
+        raise ODataMethodNotAllowed("the OData feed is read-only")
+    if request.headers.get("odata-maxversion", "4.0").strip() < "4.0":
+        raise ODataUnsupported("this service speaks OData 4.0 and later")
+    ctx = Context(request, slug, principal.workspace_id)
+    segments = [urllib.parse.unquote(s) for s in path.split("/")] if path.strip("/") else []
+    if segments and segments[-1] == "":
+        segments.pop()
+    if not segments:
+        return ctx.json({"@odata.context": ctx.root + "$metadata", "value": service_document()})
+    head = segments[0]
+    if head == "$metadata":
+        fmt = ctx.format
+        if fmt not in (None, "xml", "application/xml"):
+            raise ODataNotAcceptable("$metadata is served as CSDL XML (application/xml)")
+        return Response(csdl_xml(), media_type="application/xml")
+    if head in ("$batch", "$crossjoin", "$all", "$entity"):
+        raise ODataUnsupported(f"{head} is not supported")
+    with db.read() as session:
+        reader = Reader(session, principal.workspace_id)
+        return Resource(ctx, reader, segments).respond()
+
+
+def service_document() -> list[dict[str, str]]:
+    """The entity sets, as the service document lists them."""
+    return [{"name": name, "kind": "EntitySet", "url": name} for name in SETS]
+
+
+class Context:
+    """What the request asks for: options, format, paging preference, and the service root URL."""
+
+    def __init__(self, request: Request, slug: str, workspace_id: uuid.UUID) -> None:
+        self.request = request
+        self.workspace_id = workspace_id
+        self.slug = slug
+        self.raw = urllib.parse.parse_qsl(request.url.query, keep_blank_values=True)
+        self.options: dict[str, str] = {}
+        for name, value in self.raw:
+            canonical = P.option_name(name)
+            if canonical is None:
+                if name.startswith("$"):
+                    raise ODataBadQuery(f"unknown system query option {name}")
+                continue
+            if canonical in self.options:
+                raise ODataBadQuery(f"${canonical} is given twice")
+            self.options[canonical] = value
+        for unsupported in ("apply", "search", "compute", "deltatoken", "index", "levels", "schemaversion", "id"):
+            if unsupported in self.options:
+                raise ODataUnsupported(f"${unsupported} is not supported")
+        self.format = self.options.get("format")
+        self.metadata, self.ieee754 = self.negotiate()
+        self.root = f"{public_base(request)}/odata/{slug}/"
+        self.prefer = parse_prefer(request.headers.get("prefer", ""))
+        if "odata.track-changes" in self.prefer or "track-changes" in self.prefer:
+            raise ODataUnsupported("delta queries are not supported")
+
+    def negotiate(self) -> tuple[str, bool]:
+        """odata.metadata level and IEEE754Compatible from ``$format`` or ``Accept``."""
+        params: dict[str, str] = {}
+        if self.format is not None:
+            media, params = split_media(self.format)
+            if media not in ("json", "application/json"):
+                raise ODataNotAcceptable(f"$format={self.format} is not available; use json")
+        else:
+            accept = self.request.headers.get("accept", "")
+            if accept:
+                choices = [split_media(part) for part in accept.split(",")]
+                ok = [(m, p) for m, p in choices if m in ("application/json", "application/*", "*/*", "json")]
+                if not ok and not any(m == "application/xml" for m, _ in choices):
+                    raise ODataNotAcceptable("the feed answers application/json")
+                params = ok[0][1] if ok else {}
+        level = params.get("odata.metadata", params.get("metadata", "minimal")).lower()
+        if level not in ("minimal", "none", "full"):
+            raise ODataBadQuery(f"odata.metadata={level} is not one of minimal, none, full")
+        return level, params.get("ieee754compatible", "false").lower() == "true"
+
+    def json(self, payload: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+        """A JSON payload (service document, single entity, property)."""
+        if self.metadata == "none":
+            payload = {k: v for k, v in payload.items() if not k.startswith("@odata.context")}
+        return Response(
+            simplejson.dumps(payload, use_decimal=True),
+            media_type=JSON_TYPE.format(self.metadata, str(self.ieee754).lower()),
+            headers=headers,
+        )
+
+    def page_size(self) -> tuple[int, str | None]:
+        """The page size and the Preference-Applied value when the client asked for one."""
+        wanted = self.prefer.get("odata.maxpagesize") or self.prefer.get("maxpagesize")
+        if wanted and wanted.isdigit() and int(wanted) > 0:
+            size = min(int(wanted), MAX_PAGE)
+            return size, f"odata.maxpagesize={size}"
+        return DEFAULT_PAGE, None
+
+
+def split_media(text: str) -> tuple[str, dict[str, str]]:
+    """``application/json;odata.metadata=none`` -> (media type, lower-cased parameters)."""
+    parts = [p.strip() for p in text.split(";")]
+    params = {}
+    for part in parts[1:]:
+        key, _, value = part.partition("=")
+        params[key.strip().lower()] = value.strip()
+    return parts[0].lower(), params
+
+
+def parse_prefer(header: str) -> dict[str, str]:
+    """The Prefer header's preferences (lower-case names)."""
+    prefs = {}
+    for part in header.split(","):
+        name, _, value = part.strip().partition("=")
+        if name:
+            prefs[name.strip().lower()] = value.strip().strip('"')
+    return prefs
+
+
+def public_base(request: Request) -> str:
+    """``scheme://host`` for absolute links: the configured base URL, trusted forwarded headers, or the request."""
+    settings = request.app.state.settings
+    if settings.base_url:
+        return str(settings.base_url).rstrip("/")
+    scheme, host = request.url.scheme, request.headers.get("host", request.url.netloc)
+    client = request.client.host if request.client else None
+    if client and _trusted(client, settings.trusted_proxies):
+        scheme = request.headers.get("x-forwarded-proto", scheme).split(",")[0].strip()
+        host = request.headers.get("x-forwarded-host", host).split(",")[0].strip()
+    return f"{scheme}://{host}"
+
+
+def _trusted(address: str, proxies: str | None) -> bool:
+    if not proxies:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    for entry in proxies.split(","):
+        entry = entry.strip()
+        if entry and ip in ipaddress.ip_network(entry, strict=False):
+            return True
+    return False
+
+
+# --- resources -------------------------------------------------------------------------------------
+
+
+class Resource:
+    """A resource path: an entity set, an entity, its property or navigation, and ``$count``."""
+
+    def __init__(self, ctx: Context, reader: Reader, segments: list[str]) -> None:
+        self.ctx = ctx
+        self.reader = reader
+        self.segments = segments
+
+    def respond(self) -> Response:
+        segs = list(self.segments)
+        count_only = segs[-1] == "$count"
+        if count_only:
+            segs.pop()
+        m = _SEGMENT.match(segs[0])
+        es = SETS_BY_KEY.get(m.group(1).lower()) if m else None
+        if m is None or es is None:
+            raise ODataNotFound(f"no entity set {segs[0]}")
+        key_text = m.group(2)
+        if key_text is None:
+            if len(segs) > 1:
+                raise ODataBadQuery("address an entity by its key before navigating")
+            return self.collection(es, es.name, None, count_only)
+        key = parse_key(es, key_text)
+        context_path = f"{es.name}({key_text})"
+        if not self.exists(es, key):
+            raise ODataNotFound(f"no {es.type_name} with key ({key_text})")
+        if len(segs) == 1:
+            if count_only:
+                raise ODataBadQuery("$count applies to collections")
+            return self.single(es, key)
+        name = segs[1]
+        if name in es.navigations:
+            nav = es.navigations[name]
+            rest = segs[2:]
+            if rest:
+                raise ODataUnsupported("paths beyond one navigation are not supported")
+            target = SETS[nav.target]
+            if nav.many:
+                base = navigation_base(es, nav, key)
+                return self.collection(target, target.name, base, count_only)
+            if count_only:
+                raise ODataBadQuery("$count applies to collections")
+            return self.single_navigation(es, key, nav)
+        if name in es.properties and not count_only:
+            raw = len(segs) == 3 and segs[2] == "$value"
+            if len(segs) > 3 or (len(segs) == 3 and not raw):
+                raise ODataBadQuery("unexpected path after a property")
+            return self.property(es, key, name, f"{context_path}/{name}", raw)
+        raise ODataNotFound(f"{es.type_name} has no property or navigation {name}")
+
+    def options(self, allow_paging: bool = True) -> Options:
+        o = self.ctx.options
+        options = Options()
+        if "filter" in o:
+            options.filter = P.parse_expression(o["filter"])
+        if "orderby" in o:
+            options.orderby = P.parse_orderby(o["orderby"])
+        if "select" in o:
+            options.select = P.parse_select(o["select"])
+        if "expand" in o:
+            options.expand = P.parse_expand(o["expand"])
+        for name in ("top", "skip"):
+            if name in o:
+                if not o[name].isdigit():
+                    raise ODataBadQuery(f"${name} takes a non-negative integer", target=f"${name}")
+                setattr(options, name, int(o[name]))
+        if "count" in o:
+            if o["count"] not in ("true", "false"):
+                raise ODataBadQuery("$count takes true or false", target="$count")
+            options.count = o["count"] == "true"
+        return options
+
+    def exists(self, es: EntitySet, key: dict[str, Any]) -> bool:
+        base = key_condition(es, key)
+        return self.reader.count(es, Options(), base) > 0
+
+    def collection(self, es: EntitySet, context_set: str, base: Any, count_only: bool) -> Response:
+        options = self.options()
+        if count_only:
+            total = self.reader.count(es, Options(filter=options.filter), base)
+            return Response(str(total), media_type="text/plain")
+        size, applied = self.ctx.page_size()
+        shaping = [(k, v) for k, v in self.ctx.options.items() if k not in ("skiptoken", "format")]
+        bound = tokens.fingerprint(str(self.ctx.workspace_id), "/".join(self.segments), shaping)
+        secret = self.ctx.request.app.state.secret_key
+        after, sent = None, 0
+        if "skiptoken" in self.ctx.options:
+            state = tokens.verify(secret, self.ctx.options["skiptoken"], bound)
+            after = [decode_value(v) for v in state["a"]]
+            sent = int(state["n"])
+            options.count = False  # the count rides on the first page only
+        page = self.reader.page(es, options, size, after, sent, base)
+        writer = Writer(self.ctx, es)
+        payload_head: dict[str, Any] = {}
+        if self.ctx.metadata != "none":
+            payload_head["@odata.context"] = self.ctx.root + "$metadata#" + context_url(es, context_set, options)
+        if "count" in self.ctx.options and self.ctx.options["count"] == "true" and page.total is not None:
+            payload_head["@odata.count"] = page.total
+        next_link = None
+        if page.after is not None:
+            token = tokens.sign(
+                secret, {"q": bound, "a": [encode_value(v) for v in page.after], "n": sent + len(page.entities)}
+            )
+            next_link = self.next_link(token)
+        headers = {"Preference-Applied": applied} if applied else None
+        media = JSON_TYPE.format(self.ctx.metadata, str(self.ctx.ieee754).lower())
+        return StreamingResponse(
+            writer.stream(payload_head, page.entities, options, next_link), media_type=media, headers=headers
+        )
+
+    def next_link(self, token: str) -> str:
+        kept = [(k, v) for k, v in self.ctx.raw if P.option_name(k) != "skiptoken"]
+        kept.append(("$skiptoken", token))
+        path = "/".join(urllib.parse.quote(s, safe="()=,'$:-") for s in self.segments)
+        return f"{self.ctx.root}{path}?{urllib.parse.urlencode(kept, quote_via=urllib.parse.quote, safe='$,')}"
+
+    def single(self, es: EntitySet, key: dict[str, Any]) -> Response:
+        options = self.options()
+        options.top, options.skip, options.orderby, options.count = None, None, [], False
+        page = self.reader.page(es, options, 1, None, 0, key_condition(es, key))
+        if not page.entities:
+            raise ODataNotFound(f"no {es.type_name} with that key")
+        body: dict[str, Any] = {}
+        if self.ctx.metadata != "none":
+            body["@odata.context"] = self.ctx.root + "$metadata#" + context_url(es, es.name, options) + "/$entity"
+        body.update(Writer(self.ctx, es).entity(page.entities[0], options.select, options.expand, es))
+        return self.ctx.json(body)
+
+    def single_navigation(self, es: EntitySet, key: dict[str, Any], nav: Navigation) -> Response:
+        target = SETS[nav.target]
+        assert nav.fk is not None
+        fk_prop = FK_PROPERTIES[nav.fk]
+        source = self.reader.page(es, Options(select=[(fk_prop,)]), 1, None, 0, key_condition(es, key)).entities[0]
+        fk = source.values.get(fk_prop)
+        if fk is None:
+            return Response(status_code=204)
+        return self.single(target, {"id": fk})
+
+    def property(self, es: EntitySet, key: dict[str, Any], name: str, context_path: str, raw: bool) -> Response:
+        page = self.reader.page(es, Options(select=[(name,)]), 1, None, 0, key_condition(es, key))
+        entity = page.entities[0]
+        value = Writer(self.ctx, es).value(es, name, entity.values.get(name))
+        if value is None:
+            return Response(status_code=204)
+        if raw:
+            return Response(str(value), media_type="text/plain")
+        body: dict[str, Any] = {"@odata.context": f"{self.ctx.root}$metadata#{context_path}", "value": value}
+        return self.ctx.json(body)
+
+
+def parse_key(es: EntitySet, text: str) -> dict[str, Any]:
+    """``(guid)``, ``(id=guid)`` or ``(teamId=..,systemUserId=..)`` into key values."""
+    parts = [p.strip() for p in text.split(",")] if text else []
+    values: dict[str, str] = {}
+    if len(parts) == 1 and "=" not in parts[0] and len(es.keys) == 1:
+        values[es.keys[0]] = parts[0]
+    else:
+        for part in parts:
+            name, sep, value = part.partition("=")
+            if not sep or name.strip() not in es.keys:
+                raise ODataBadQuery(f"invalid key ({text}) for {es.name}")
+            values[name.strip()] = value.strip()
+    if set(values) != set(es.keys):
+        raise ODataBadQuery(f"{es.name} is keyed by {', '.join(es.keys)}")
+    try:
+        return {k: uuid.UUID(v.strip("'")) for k, v in values.items()}
+    except ValueError:
+        raise ODataBadQuery(f"invalid key ({text}): keys are GUIDs") from None
+
+
+def key_condition(es: EntitySet, key: dict[str, Any]) -> Any:
+    """A base condition selecting one entity by key."""
+    from sqlalchemy import Uuid, and_, literal
+
+    return lambda t, _c: and_(*(es.properties[k].sql(t) == literal(v, Uuid()) for k, v in key.items()))
+
+
+def navigation_base(es: EntitySet, nav: Navigation, key: dict[str, Any]) -> Any:
+    """A base condition selecting the targets of a collection navigation from one source entity."""
+    from sqlalchemy import Uuid, literal
+
+    owner = literal(key["id"], Uuid())
+    return lambda t, compiler: _and(compiler.correlate(nav, owner, t))
+
+
+def _and(conds: list[Any]) -> Any:
+    from sqlalchemy import and_, true
+
+    return and_(true(), *conds)
+
+
+def context_url(es: EntitySet, context_set: str, options: Options) -> str:
+    """The fragment after ``$metadata#``: the set, with the projection when ``$select``/``$expand`` shape it."""
+    items = _projection(es, options.select, options.expand)
+    return f"{context_set}({','.join(items)})" if items else context_set
+
+
+def _projection(es: EntitySet, select_: list[tuple[str, ...]] | None, expand: list[P.ExpandItem]) -> list[str]:
+    items: list[str] = []
+    if select_ is not None:
+        items.extend("/".join(item) for item in select_)
+    nested = []
+    for item in expand:
+        nav = es.navigations.get(item.path[0])
+        if nav is None:
+            continue
+        inner = _projection(SETS[nav.target], item.select, item.expand)
+        if inner:
+            nested.append(f"{nav.name}({','.join(inner)})")
+        elif select_ is not None:
+            nested.append(nav.name)
+    if nested and select_ is None:
+        items.append("*")
+    return items + nested
+
+
+# --- serialization ---------------------------------------------------------------------------------
+
+
+class Writer:
+    """Turns entities into OData JSON, streaming one entity at a time."""
+
+    def __init__(self, ctx: Context, es: EntitySet) -> None:
+        self.ctx = ctx
+        self.es = es
+
+    def stream(
+        self, head: dict[str, Any], entities: list[Entity], options: Options, next_link: str | None
+    ) -> Iterator[bytes]:
+        prefix = simplejson.dumps(head)[:-1]
+        yield (prefix + (',"value":[' if head else '"value":[')).encode()
+        for i, entity in enumerate(entities):
+            body = self.entity(entity, options.select, options.expand, self.es)
+            yield ((b"," if i else b"") + simplejson.dumps(body, use_decimal=True).encode())
+        tail = "]"
+        if next_link is not None:
+            tail += ',"@odata.nextLink":' + simplejson.dumps(next_link)
+        yield (tail + "}").encode()
+
+    def entity(
+        self,
+        entity: Entity,
+        select_: list[tuple[str, ...]] | None,
+        expand: list[P.ExpandItem],
+        es: EntitySet,
+    ) -> dict[str, Any]:
+        full = self.ctx.metadata == "full"
+        body: dict[str, Any] = {}
+        key_text = ",".join(f"{k}={v}" for k, v in entity.keys.items()) if len(es.keys) > 1 else None
+        location = f"{es.name}({key_text or entity.keys[es.keys[0]]})"
+        if full:
+            body["@odata.type"] = f"#{es.qualified_type}"
+            body["@odata.id"] = self.ctx.root + location
+            body["@odata.editLink"] = location
+        for name in selected(es, select_):
+            prop = es.properties[name]
+            if full and prop.edm in ("Edm.Guid", "Edm.DateTimeOffset", "Edm.Decimal"):
+                kind = prop.edm[4:]
+                body[f"{name}@odata.type"] = f"#Collection({kind})" if prop.is_collection else f"#{kind}"
+            body[name] = self.value(es, name, entity.values.get(name))
+        for item in expand:
+            nav = es.navigations[item.path[0]]
+            target = SETS[nav.target]
+            value = entity.expanded.get(nav.name)
+            if nav.name in entity.counts:
+                body[f"{nav.name}@odata.count"] = entity.counts[nav.name]
+            if nav.many:
+                body[nav.name] = [self.entity(e, item.select, item.expand, target) for e in value or []]
+            else:
+                body[nav.name] = self.entity(value, item.select, item.expand, target) if value else None
+        if full:
+            expanded = {i.path[0] for i in expand}
+            for nav_name in es.navigations:
+                if nav_name not in expanded:
+                    body[f"{nav_name}@odata.navigationLink"] = f"{location}/{nav_name}"
+        return body
+
+    def value(self, es: EntitySet, name: str, value: Any) -> Any:
+        """A property value on the wire."""
+        if value is None:
+            return None
+        if isinstance(value, uuid.UUID):
+            return str(value)
+        if isinstance(value, dt.datetime):
+            return value.isoformat(timespec="microseconds") + "Z"
+        if es.name == "CustomVariables" and name == "numberValue":
+            return self.number(value)
+        if isinstance(value, Decimal):
+            return str(value) if self.ctx.ieee754 else value
+        return value
+
+    def number(self, value_json: str) -> Any:
+        """numberValue: the exact digits of a numeric JSON value, null for other values."""
+        parsed = simplejson.loads(value_json, use_decimal=True)
+        if isinstance(parsed, bool) or not isinstance(parsed, int | Decimal):
+            return None
+        text = value_json.strip()
+        return text if self.ctx.ieee754 else simplejson.RawJSON(text)
