@@ -73,6 +73,8 @@ class Scope:
     var: str | None = None
     value: ColumnElement[Any] | None = None
     joins: list[tuple[FromClause, ColumnElement[bool]]] = field(default_factory=list)
+    # A join the scope's rows come from (link table to target), instead of the bare alias.
+    prefix: Any = None
     join_cache: dict[tuple[str, ...], tuple[EntitySet, FromClause]] = field(default_factory=dict)
 
     def root(self) -> Scope:
@@ -82,7 +84,7 @@ class Scope:
     def from_clause(self) -> FromClause:
         """This scope's alias with its outer joins."""
         assert self.alias is not None
-        result: Any = self.alias
+        result: Any = self.alias if self.prefix is None else self.prefix
         for alias, on in self.joins:
             result = result.outerjoin(alias, on)
         return result  # type: ignore[no-any-return]
@@ -214,13 +216,20 @@ class Compiler:
         target = SETS[nav.target]
         t = self.alias(target)
         inner = Scope(target, t, scope, var)
-        conds = [self.in_workspace(t), *self.correlate(nav, ref.owner.c.id, t, inner)]
+        conds = [self.in_workspace(t), *(t.c[col] == value for col, value in nav.extra)]
+        if nav.back is not None:
+            conds.append(t.c[nav.back] == ref.owner.c.id)
+        else:
+            # Join the link table inside this subquery so the owner correlates with the enclosing query.
+            assert nav.via is not None
+            src, dst = nav.via
+            link = SETS["TeamMembers"].table.alias(f"link_{self._next()}")
+            inner.prefix = link.join(t, and_(self.in_workspace(t), t.c.id == link.c[dst]))
+            conds.extend([self.in_workspace(link), link.c[src] == ref.owner.c.id])
         return inner, conds
 
-    def correlate(
-        self, nav: Navigation, owner_id: ColumnElement[Any], t: FromClause, inner: Scope | None = None
-    ) -> list[ColumnElement[bool]]:
-        """Conditions relating target alias ``t`` to the owner id of a collection navigation."""
+    def correlate(self, nav: Navigation, owner_id: ColumnElement[Any], t: FromClause) -> list[ColumnElement[bool]]:
+        """Conditions relating target alias ``t`` to a fixed owner id (navigation from one entity)."""
         conds: list[ColumnElement[bool]] = [t.c[col] == value for col, value in nav.extra]
         if nav.back is not None:
             conds.append(t.c[nav.back] == owner_id)
