@@ -1,0 +1,60 @@
+"""$metadata against the OASIS CSDL XML schemas, and only real vocabulary terms."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import xmlschema
+
+from payroster.odata.metadata import EDM, csdl_xml
+from payroster.odata.model import SETS
+
+SCHEMAS = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "oasis-odata"
+# Terms of Org.OData.Capabilities.V1 we use, with the kind of value the vocabulary gives each.
+CAPABILITY_TERMS = {
+    "Capabilities.ConformanceLevel": "EnumMember",
+    "Capabilities.BatchSupported": "Bool",
+    "Capabilities.AsynchronousRequestsSupported": "Bool",
+}
+
+
+def test_metadata_validates_against_oasis_xsd() -> None:
+    """edmx.xsd (importing edm.xsd) accepts the document."""
+    schema = xmlschema.XMLSchema([str(SCHEMAS / "edmx.xsd"), str(SCHEMAS / "edm.xsd")])
+    schema.validate(csdl_xml())
+
+
+def test_every_set_key_and_navigation_is_declared() -> None:
+    """Entity sets, keys and navigation bindings match the model."""
+    root = ET.fromstring(csdl_xml())
+    types = {t.get("Name"): t for t in root.iter(f"{{{EDM}}}EntityType")}
+    sets = {s.get("Name"): s for s in root.iter(f"{{{EDM}}}EntitySet")}
+    assert set(sets) == set(SETS)
+    for name, es in SETS.items():
+        entity = types[es.type_name]
+        keys = [p.get("Name") for p in entity.iter(f"{{{EDM}}}PropertyRef")]
+        assert keys == list(es.keys)
+        bindings = {b.get("Path"): b.get("Target") for b in sets[name].iter(f"{{{EDM}}}NavigationPropertyBinding")}
+        assert bindings == {n.name: n.target for n in es.navigations.values()}
+    user = types["User"]
+    tags = next(p for p in user.iter(f"{{{EDM}}}Property") if p.get("Name") == "tags")
+    assert tags.get("Type") == "Collection(Edm.String)"
+
+
+def test_annotations_are_real_terms() -> None:
+    """Only known Capabilities terms, each with the value kind its vocabulary defines, and a declared alias."""
+    root = ET.fromstring(csdl_xml())
+    includes = {
+        i.get("Alias"): i.get("Namespace") for i in root.iter("{http://docs.oasis-open.org/odata/ns/edmx}Include")
+    }
+    assert includes == {"Capabilities": "Org.OData.Capabilities.V1"}
+    annotations = list(root.iter(f"{{{EDM}}}Annotation"))
+    assert annotations
+    for a in annotations:
+        term = a.get("Term")
+        assert term in CAPABILITY_TERMS, term
+        kind = CAPABILITY_TERMS[term]
+        assert a.get(kind) is not None
+    level = next(a for a in annotations if a.get("Term") == "Capabilities.ConformanceLevel")
+    assert level.get("EnumMember") == "Capabilities.ConformanceLevelType/Intermediate"

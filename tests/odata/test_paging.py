@@ -1,0 +1,105 @@
+"""Server-driven paging over ~1,200 users: every row exactly once, chains that end, tamper-proof tokens, and
+workspace isolation through filters, expands, keys and nextLinks."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.conftest import WS
+from tests.odata.conftest import Seeded, seed
+
+
+@pytest.fixture
+def big(client: httpx.Client, ws: WS) -> Seeded:
+    """Workspace A with 1,200 users."""
+    return seed(client, ws, users=1199, teams=2, detailed=False)
+
+
+def chain(client: httpx.Client, s: Seeded, url: str, size: int | None) -> tuple[list[str], int]:
+    """Follow nextLinks; returns the ids in order and the number of requests."""
+    headers = dict(s.ws.headers)
+    if size is not None:
+        headers["Prefer"] = f"odata.maxpagesize={size}"
+    ids: list[str] = []
+    requests = 0
+    next_url: str | None = url
+    while next_url:
+        r = client.get(next_url, headers=headers)
+        requests += 1
+        assert r.status_code == 200, r.text
+        if size is not None:
+            assert r.headers["Preference-Applied"] == f"odata.maxpagesize={size}"
+        body = r.json()
+        assert len(body["value"]) <= (size or 1000)
+        ids.extend(v["id"] for v in body["value"])
+        next_url = body.get("@odata.nextLink")
+        if next_url:
+            assert s.ws.key not in next_url
+            assert next_url.startswith("http://127.0.0.1")
+        assert requests < 2000
+    return ids, requests
+
+
+@pytest.mark.parametrize("size", [1, 7, 1000])
+def test_chain_returns_every_row_once(client: httpx.Client, big: Seeded, size: int) -> None:
+    """For page sizes 1, 7 and 1,000, following nextLinks returns every row exactly once and stops."""
+    if size == 1:
+        url = big.root + "Users?$select=id&$filter=startswith(emailAddress,'person000')&$orderby=lastName desc"
+        expected = {u["id"] for u in big.users if u["emailAddress"].startswith("person000")}
+    else:
+        url = big.root + "Users?$select=id&$orderby=lastName desc,firstName"
+        expected = {u["id"] for u in big.users}
+    ids, requests = chain(client, big, url, size)
+    assert len(ids) == len(set(ids)) == len(expected)
+    assert set(ids) == expected
+    # A full last page may be followed by one empty page at most; never more.
+    assert -(-len(expected) // size) <= requests <= -(-len(expected) // size) + 1
+
+
+def test_default_page_is_1000_and_top_wins(client: httpx.Client, big: Seeded) -> None:
+    """Default page 1,000; $top composes with paging and no nextLink follows the $top-th row."""
+    first = client.get(big.root + "Users?$select=id", headers=big.ws.headers).json()
+    assert len(first["value"]) == 1000 and "@odata.nextLink" in first
+    ids, _ = chain(client, big, big.root + "Users?$select=id&$top=15", 7)
+    assert len(ids) == 15
+    top = client.get(big.root + "Users?$select=id&$top=1000", headers=big.ws.headers).json()
+    assert len(top["value"]) == 1000 and "@odata.nextLink" not in top
+
+
+def test_tampered_token_is_refused(client: httpx.Client, big: Seeded) -> None:
+    """An altered skip token, or one moved to another query, gets 400."""
+    first = client.get(big.root + "Users?$select=id", headers=big.ws.headers).json()
+    link = first["@odata.nextLink"]
+    token = link.split("$skiptoken=")[1]
+    body, mac = token.split(".")
+    altered = body[:-2] + ("A" if body[-2] != "A" else "B") + body[-1] + "." + mac
+    bad = client.get(link.replace(token, altered), headers=big.ws.headers)
+    assert bad.status_code == 400 and bad.json()["error"]["code"]
+    moved = client.get(big.root + f"Teams?$select=id&$skiptoken={token}", headers=big.ws.headers)
+    assert moved.status_code == 400
+
+
+def test_other_workspace_sees_nothing(client: httpx.Client, big: Seeded, ws_b: WS) -> None:
+    """B's key: A's nextLink replayed -> 404; A's token on B's own feed -> 400; B's feed holds only B."""
+    first = client.get(big.root + "Users?$select=id", headers=big.ws.headers).json()
+    link = first["@odata.nextLink"]
+    assert client.get(link, headers=ws_b.headers).status_code == 404
+    token = link.split("$skiptoken=")[1]
+    on_b = client.get(f"/odata/{ws_b.slug}/Users?$select=id&$skiptoken={token}", headers=ws_b.headers)
+    assert on_b.status_code == 400
+    a_ids = {u["id"] for u in big.users}
+    b_users = client.get(f"/odata/{ws_b.slug}/Users?$expand=teams,memberships", headers=ws_b.headers).json()
+    assert [u["emailAddress"] for u in b_users["value"]] == ["boss@bravo.example"]
+    some = big.users[5]["id"]
+    by_key = client.get(f"/odata/{ws_b.slug}/Users({some})", headers=ws_b.headers)
+    assert by_key.status_code == 404
+    filtered = client.get(f"/odata/{ws_b.slug}/Users?$filter=id eq {some}", headers=ws_b.headers).json()
+    assert filtered["value"] == []
+    team = big.teams[0]["id"]
+    nav = client.get(f"/odata/{ws_b.slug}/Teams({team})/members", headers=ws_b.headers)
+    assert nav.status_code == 404
+    members = client.get(f"/odata/{ws_b.slug}/TeamMembers", headers=ws_b.headers).json()["value"]
+    assert not {m["systemUserId"] for m in members} & a_ids
+    audit = client.get(f"/odata/{ws_b.slug}/AuditEvents/$count", headers=ws_b.headers)
+    assert int(audit.text) < 10
