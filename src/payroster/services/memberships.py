@@ -8,16 +8,28 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from payroster.db.models import TeamMember, utcnow
+from payroster.domain.errors import NotFound
 from payroster.services import audit, teams, users
 from payroster.services.context import Actor
 from payroster.services.scoping import insert_ignoring_conflicts
 
 
+def _exists(session: Session, ws: uuid.UUID, user_id: uuid.UUID, team_id: uuid.UUID) -> None:
+    """Both ends exist in the workspace; a 404 names the body field that is unknown."""
+    try:
+        users.get(session, ws, user_id)
+    except NotFound:
+        raise NotFound("no user with that systemUserId in this workspace", target="systemUserId") from None
+    try:
+        teams.get(session, ws, team_id)
+    except NotFound:
+        raise NotFound("no team with that teamId in this workspace", target="teamId") from None
+
+
 def add(session: Session, actor: Actor, user_id: uuid.UUID, team_id: uuid.UUID) -> bool:
     """Add the user to the team; True when a membership was created."""
     ws = actor.workspace_id
-    users.get(session, ws, user_id)
-    teams.get(session, ws, team_id)
+    _exists(session, ws, user_id, team_id)
     stmt = insert_ignoring_conflicts(session, TeamMember).values(
         workspace_id=ws, team_id=team_id, user_id=user_id, created_at=utcnow()
     )
@@ -40,8 +52,7 @@ def add(session: Session, actor: Actor, user_id: uuid.UUID, team_id: uuid.UUID) 
 def remove(session: Session, actor: Actor, user_id: uuid.UUID, team_id: uuid.UUID) -> bool:
     """Remove the user from the team; True when a membership was deleted."""
     ws = actor.workspace_id
-    users.get(session, ws, user_id)
-    teams.get(session, ws, team_id)
+    _exists(session, ws, user_id, team_id)
     result = session.execute(
         delete(TeamMember)
         .returning(TeamMember.user_id)

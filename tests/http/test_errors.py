@@ -1,0 +1,216 @@
+"""Every error path of the contract's §3 table: the documented status and error body, never a 500."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from payroster.db.engine import Database
+from payroster.services import apikeys
+from payroster.services.context import Actor
+from tests.conftest import WS
+
+UNKNOWN = "00000000-0000-7000-8000-000000000000"
+
+
+def check(r: httpx.Response, status: int, target: str | None = None) -> dict[str, Any]:
+    """The status and the contract's error body; returns the error object."""
+    assert r.status_code == status, r.text
+    err = r.json()["error"]
+    assert isinstance(err["code"], str) and err["code"]
+    assert isinstance(err["message"], str) and err["message"]
+    assert isinstance(err["details"], list)
+    if target is not None:
+        targets = [err["target"], *(d["target"] for d in err["details"])]
+        assert any(t and target in t for t in targets), err
+    return dict(err)
+
+
+def user(client: httpx.Client, ws: WS, email: str, **fields: Any) -> dict[str, Any]:
+    r = client.post("/api/v1/users", json={"emailAddress": email, "role": "Participant", **fields}, headers=ws.headers)
+    assert r.status_code in (200, 201), r.text
+    return dict(r.json())
+
+
+def team(client: httpx.Client, ws: WS, name: str, **fields: Any) -> dict[str, Any]:
+    r = client.post("/api/v1/teams", json={"name": name, **fields}, headers=ws.headers)
+    assert r.status_code in (200, 201), r.text
+    return dict(r.json())
+
+
+def test_malformed_json_400(client: httpx.Client, ws: WS) -> None:
+    """Malformed JSON -> 400."""
+    check(client.post("/api/v1/users", content=b'{"emailAddress": ', headers=ws.headers), 400)
+
+
+def test_wrong_content_type_415(client: httpx.Client, ws: WS) -> None:
+    """A body that is not JSON (application/xml) -> 415."""
+    r = client.post("/api/v1/users", content=b"<user/>", headers={**ws.headers, "Content-Type": "application/xml"})
+    check(r, 415)
+
+
+def test_unknown_field_422_names_it(client: httpx.Client, ws: WS) -> None:
+    """Unknown fields -> 422 naming them."""
+    r = client.post(
+        "/api/v1/users", json={"emailAddress": "a@x.com", "role": "Participant", "shoeSize": 9}, headers=ws.headers
+    )
+    check(r, 422, "shoeSize")
+
+
+@pytest.mark.parametrize(
+    ("body", "target"),
+    [
+        ({"emailAddress": "not-an-email", "role": "Participant"}, "emailAddress"),
+        ({"emailAddress": ("x" * 250) + "@example.com", "role": "Participant"}, "emailAddress"),
+        ({"emailAddress": "a@x.com", "role": "Boss"}, "role"),
+        ({"emailAddress": "new@x.com"}, "role"),
+        ({"emailAddress": "a@x.com", "role": "Participant", "firstName": "Bad\u0000Name"}, "firstName"),
+        ({"emailAddress": "a@x.com", "role": "Participant", "tags": ["x" * 256]}, "tags"),
+        ({"emailAddress": "a@x.com", "role": "Participant", "tags": [f"t{i}" for i in range(1001)]}, "tags"),
+        ({"emailAddress": "a@x.com", "role": "Participant", "directManagerId": UNKNOWN}, "directManagerId"),
+        ({"emailAddress": "a@x.com", "role": "Participant", "directManagerId": "nope"}, "directManagerId"),
+    ],
+)
+def test_user_validation_422(client: httpx.Client, ws: WS, body: dict[str, Any], target: str) -> None:
+    """Bad e-mail, bad or missing role, control characters, oversize tags, unknown manager -> 422 with target."""
+    check(client.post("/api/v1/users", json=body, headers=ws.headers), 422, target)
+
+
+def test_alias_taken_409_names_holder(client: httpx.Client, ws: WS) -> None:
+    """An alias held by another user -> 409 naming the holder."""
+    holder = user(client, ws, "holder@x.com", aliases="ID-1")
+    err = check(
+        client.post(
+            "/api/v1/users",
+            json={"emailAddress": "b@x.com", "role": "Participant", "aliases": "id-1"},
+            headers=ws.headers,
+        ),
+        409,
+    )
+    assert holder["id"] in json.dumps(err) or "holder@x.com" in json.dumps(err)
+
+
+def test_email_taken_on_patch_409(client: httpx.Client, ws: WS) -> None:
+    """Changing an e-mail to one in use -> 409."""
+    user(client, ws, "one@x.com")
+    two = user(client, ws, "two@x.com")
+    check(client.patch(f"/api/v1/users/{two['id']}", json={"emailAddress": "ONE@x.com"}, headers=ws.headers), 409)
+
+
+def test_team_cycle_409(client: httpx.Client, ws: WS) -> None:
+    """A parent chain that loops -> 409."""
+    a = team(client, ws, "A")
+    b = team(client, ws, "B", parentTeamId=a["id"])
+    check(client.post("/api/v1/teams", json={"name": "A", "parentTeamId": b["id"]}, headers=ws.headers), 409)
+
+
+def test_manager_cycle_409(client: httpx.Client, ws: WS) -> None:
+    """A direct-manager chain that loops -> 409."""
+    boss = user(client, ws, "boss@x.com")
+    report = user(client, ws, "report@x.com", directManagerId=boss["id"])
+    r = client.post(
+        "/api/v1/users", json={"emailAddress": "boss@x.com", "directManagerId": report["id"]}, headers=ws.headers
+    )
+    check(r, 409)
+
+
+@pytest.mark.parametrize("role", ["Participant", "LimitedAdmin", "Deactivated"])
+def test_last_full_admin_409(client: httpx.Client, ws: WS, role: str) -> None:
+    """Demoting or deactivating the last active FullAdmin -> 409."""
+    r = client.post("/api/v1/users", json={"emailAddress": "admin@example.com", "role": role}, headers=ws.headers)
+    check(r, 409)
+
+
+def test_unknown_and_malformed_path_ids_404(client: httpx.Client, ws: WS) -> None:
+    """Unknown or malformed ids in the path -> 404."""
+    for path in (
+        f"/api/v1/users/{UNKNOWN}",
+        "/api/v1/users/not-a-guid",
+        f"/api/v1/teams/{UNKNOWN}",
+        "/api/v1/teams/zz",
+    ):
+        check(client.get(path, headers=ws.headers), 404)
+    check(client.get("/api/v1/users", params={"emailAddress": "nobody@x.com"}, headers=ws.headers), 404)
+
+
+def test_membership_ids(client: httpx.Client, ws: WS) -> None:
+    """Malformed body ids -> 422; unknown ids -> 404 naming which."""
+    u = user(client, ws, "m@x.com")
+    t = team(client, ws, "T")
+    check(
+        client.post("/api/v1/team-members", json={"systemUserId": "nope", "teamId": t["id"]}, headers=ws.headers), 422
+    )
+    err = check(
+        client.post("/api/v1/team-members", json={"systemUserId": UNKNOWN, "teamId": t["id"]}, headers=ws.headers), 404
+    )
+    assert "systemUserId" in json.dumps(err)
+    err = check(
+        client.post("/api/v1/team-members", json={"systemUserId": u["id"], "teamId": UNKNOWN}, headers=ws.headers), 404
+    )
+    assert "teamId" in json.dumps(err)
+
+
+def test_team_refs_422(client: httpx.Client, ws: WS) -> None:
+    """Unknown managerId / parentTeamId -> 422."""
+    check(client.post("/api/v1/teams", json={"name": "X", "managerId": UNKNOWN}, headers=ws.headers), 422, "managerId")
+    check(
+        client.post("/api/v1/teams", json={"name": "X", "parentTeamId": UNKNOWN}, headers=ws.headers),
+        422,
+        "parentTeamId",
+    )
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        [
+            {"name": "Q", "value": 1, "startDate": "2024-01-01", "endDate": "2024-06-01"},
+            {"name": "q", "value": 2, "startDate": "2024-05-01"},
+        ],
+        [{"name": "Q", "value": 1, "startDate": "2024-06-01", "endDate": "2024-06-01"}],
+        [{"name": "", "value": 1}],
+    ],
+)
+def test_variables_422(client: httpx.Client, ws: WS, entries: list[dict[str, Any]]) -> None:
+    """Overlapping entries (case-insensitive names), endDate <= startDate, empty names -> 422."""
+    u = user(client, ws, "v@x.com")
+    check(client.put(f"/api/v1/custom-variables/{u['id']}", json=entries, headers=ws.headers), 422)
+
+
+def test_oversize_413(client: httpx.Client, ws: WS) -> None:
+    """Over 1 MiB on a single upsert, or over 100,000 rows in users:bulk -> 413."""
+    big = json.dumps({"emailAddress": "a@x.com", "role": "Participant", "firstName": "x" * (1024 * 1024)})
+    check(client.post("/api/v1/users", content=big, headers=ws.headers), 413)
+    rows = "[" + ",".join(["{}"] * 100_001) + "]"
+    check(client.post("/api/v1/users:bulk", content=rows, headers=ws.headers), 413)
+
+
+def test_credentials_401_403(client: httpx.Client, ws: WS, db: Database) -> None:
+    """Missing, unknown, revoked -> 401 with WWW-Authenticate; a non-admin owner -> 403, and back after re-promotion."""
+    check(client.get("/api/v1/me"), 401)
+    assert "Basic" in client.get("/api/v1/me").headers["WWW-Authenticate"]
+    check(client.get("/api/v1/me", headers={"X-ApiKey": "pr_AAAAAAAA_" + "B" * 40}), 401)
+    actor = Actor(ws.id, uuid.UUID(ws.admin_id), "cli", "cli")
+    with db.write(ws.id) as s:
+        extra, row = apikeys.issue(s, actor, uuid.UUID(ws.admin_id), "spare")
+    assert client.get("/api/v1/me", headers={"X-ApiKey": extra}).status_code == 200
+    with db.write(ws.id) as s:
+        apikeys.revoke(s, actor, row.key_id)
+    check(client.get("/api/v1/me", headers={"X-ApiKey": extra}), 401)
+    second = user(client, ws, "second@x.com", role="FullAdmin")
+    with db.write(ws.id) as s:
+        key2, _ = apikeys.issue(s, actor, uuid.UUID(second["id"]), "k2")
+    client.post("/api/v1/users", json={"emailAddress": "second@x.com", "role": "LimitedAdmin"}, headers=ws.headers)
+    check(client.get("/api/v1/me", headers={"X-ApiKey": key2}), 403)
+    check(client.post("/api/v1/users", content=b"{bad", headers={"X-ApiKey": key2}), 403)
+    client.post("/api/v1/users", json={"emailAddress": "second@x.com", "role": "FullAdmin"}, headers=ws.headers)
+    assert client.get("/api/v1/me", headers={"X-ApiKey": key2}).status_code == 200
+
+
+def test_credentials_before_body(client: httpx.Client) -> None:
+    """No key and a malformed body -> 401, not 400."""
+    check(client.post("/api/v1/users", content=b"{nope"), 401)
