@@ -242,9 +242,7 @@ def _cycle_problems(
     edges = dict(
         session.execute(
             select(User.id, User.direct_manager_id).where(User.workspace_id == ws, User.direct_manager_id.is_not(None))
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     edges.update({s.id: s.manager for s in states.values()})
     problems = []

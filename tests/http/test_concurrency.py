@@ -1,0 +1,86 @@
+"""Simultaneous writes over real HTTP on SQLite and PostgreSQL: nothing lost, nothing duplicated."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from payroster.db.engine import Database
+from payroster.db.models import TeamMember, User, table
+from tests.conftest import WS
+
+N = 32
+
+
+def burst(base_url: str, call: Callable[[httpx.Client, int], httpx.Response]) -> list[httpx.Response]:
+    """Run ``call`` from N threads released together, each on its own connection."""
+    barrier = threading.Barrier(N)
+    results: list[Any] = [None] * N
+
+    def run(i: int) -> None:
+        with httpx.Client(base_url=base_url, timeout=60) as c:
+            barrier.wait()
+            results[i] = call(c, i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(N)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_32_upserts_of_one_new_email(base_url: str, ws: WS, db: Database) -> None:
+    """One user, created once, holding the union of all 32 tags."""
+    results = burst(
+        base_url,
+        lambda c, i: c.post(
+            "/api/v1/users",
+            json={"emailAddress": "Race@X.com", "role": "Participant", "tags": f"T{i}"},
+            headers=ws.headers,
+        ),
+    )
+    codes = sorted(r.status_code for r in results)
+    assert codes == [200] * (N - 1) + [201], [r.text for r in results if r.status_code >= 300]
+    assert len({r.json()["id"] for r in results}) == 1
+    users = table(User)
+    with db.read() as s:
+        count = s.execute(
+            sa.select(sa.func.count()).where(users.c.workspace_id == ws.id, users.c.email_key == "race@x.com")
+        ).scalar_one()
+    assert count == 1
+    final = httpx.get(f"{base_url}/api/v1/users", params={"emailAddress": "race@x.com"}, headers=ws.headers).json()
+    assert sorted(final["tags"]) == sorted(f"T{i}" for i in range(N))
+
+
+def test_32_adds_of_one_membership(base_url: str, client: httpx.Client, ws: WS, db: Database) -> None:
+    """Exactly one created, the rest no-ops, one row."""
+    user = client.post(
+        "/api/v1/users", json={"emailAddress": "m@x.com", "role": "Participant"}, headers=ws.headers
+    ).json()
+    team = client.post("/api/v1/teams", json={"name": "T"}, headers=ws.headers).json()
+    pair = {"systemUserId": user["id"], "teamId": team["id"]}
+    results = burst(base_url, lambda c, i: c.post("/api/v1/team-members", json=pair, headers=ws.headers))
+    assert sorted(r.status_code for r in results) == [200] * (N - 1) + [201]
+    assert sum(r.json()["created"] for r in results) == 1
+    tm = table(TeamMember)
+    with db.read() as s:
+        assert s.execute(sa.select(sa.func.count()).where(tm.c.workspace_id == ws.id)).scalar_one() == 1
+
+
+def test_32_different_creates(base_url: str, ws: WS, db: Database) -> None:
+    """32 different users at once all land."""
+    results = burst(
+        base_url,
+        lambda c, i: c.post(
+            "/api/v1/users", json={"emailAddress": f"p{i}@x.com", "role": "Participant"}, headers=ws.headers
+        ),
+    )
+    assert [r.status_code for r in results] == [201] * N
+    users = table(User)
+    with db.read() as s:
+        assert s.execute(sa.select(sa.func.count()).where(users.c.workspace_id == ws.id)).scalar_one() == N + 1
