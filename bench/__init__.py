@@ -1,0 +1,1 @@
+"""PayRoster benchmarks: every figure printed beside a baseline measured in the same run."""

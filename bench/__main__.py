@@ -1,0 +1,253 @@
+"""``python -m bench [--quick] [--json PATH]``: single upserts over HTTP and bulk import on SQLite.
+
+Each figure is printed beside its baseline from the same run: upserts/s beside the same server's cheapest
+authenticated endpoint (GET /api/v1/me) and the load generator's ceiling (GET /healthz); bulk rows/s beside
+a raw ``executemany`` of the same rows into the same tables. Nothing here asserts speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from payroster import ids
+from payroster.config import Settings
+from payroster.db import migrate
+from payroster.db.engine import Database
+
+CLIENTS = 16
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """A real ``payroster serve`` on 127.0.0.1 over a fresh SQLite file, with a workspace and key."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.env = {**os.environ, "PAYROSTER_DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}"}
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "payroster",
+                "workspace",
+                "create",
+                "--name",
+                "Bench",
+                "--admin-email",
+                "b@x.com",
+                "--json",
+            ],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        self.key = json.loads(out.stdout)["apiKey"]
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "payroster", "serve", "--port", str(self.port), "--workers", "1"],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/healthz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+async def _load(
+    url: str, duration: float, make: Callable[[int], tuple[str, str, Any]], headers: dict[str, str]
+) -> dict[str, float]:
+    latencies: list[float] = []
+    stop = time.monotonic() + duration
+    counter = iter(range(10**9))
+    errors = 0
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        while time.monotonic() < stop:
+            method, path, body = make(next(counter))
+            t0 = time.perf_counter()
+            r = await client.request(method, path, json=body, headers=headers)
+            latencies.append(time.perf_counter() - t0)
+            errors += r.status_code >= 400
+
+    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+        started = time.monotonic()
+        await asyncio.gather(*(worker(client) for _ in range(CLIENTS)))
+        elapsed = time.monotonic() - started
+    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+    return {"rps": len(latencies) / elapsed, "p50_ms": q[49] * 1000, "p99_ms": q[98] * 1000, "errors": errors}
+
+
+def upsert_scenario(duration: float) -> dict[str, Any]:
+    """Upserts (creates, then updates adding tags) beside GET /api/v1/me and GET /healthz."""
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(Path(tmp))
+        try:
+            headers = {"X-ApiKey": server.key}
+            ceiling = asyncio.run(_load(server.url, duration, lambda i: ("GET", "/healthz", None), {}))
+            baseline = asyncio.run(_load(server.url, duration, lambda i: ("GET", "/api/v1/me", None), headers))
+
+            def upsert(i: int) -> tuple[str, str, Any]:
+                body = {"emailAddress": f"user{i % 5000}@bench.example", "role": "Participant", "tags": f"T{i % 7}"}
+                return "POST", "/api/v1/users", body
+
+            upserts = asyncio.run(_load(server.url, duration, upsert, headers))
+        finally:
+            server.stop()
+    return {
+        "upsert": upserts,
+        "me_baseline": baseline,
+        "healthz_ceiling": ceiling,
+        "ratio": upserts["rps"] / baseline["rps"],
+    }
+
+
+def rows(n: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "emailAddress": f"bulk{i}@bench.example",
+            "role": "Participant",
+            "firstName": "F",
+            "lastName": f"L{i}",
+            "tags": "A|B",
+        }
+        for i in range(n)
+    ]
+
+
+def raw_executemany(path: Path, n: int) -> float:
+    """The same rows into users, user_tags and audit_events with plain sqlite3: rows/s."""
+    conn = sqlite3.connect(path)
+    ws = conn.execute("SELECT id FROM workspaces").fetchone()[0]
+    now = "2026-01-01 00:00:00.000000"
+    started = time.perf_counter()
+    users, tags, events = [], [], []
+    for i in range(n):
+        uid = ids.new_id().hex
+        users.append(
+            (ws, uid, f"raw{i}@bench.example", f"raw{i}@bench.example", "Participant", 1, "F", f"L{i}", now, now)
+        )
+        tags += [(ws, uid, "a", "A", 0), (ws, uid, "b", "B", 1)]
+        events.append((ws, ids.new_id().hex, now, None, "cli", "import", "user.created", "user", uid, "[]"))
+    with conn:
+        conn.executemany(
+            "INSERT INTO users (workspace_id, id, email, email_key, role, active, first_name, last_name, created_at,"
+            " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            users,
+        )
+        conn.executemany(
+            "INSERT INTO user_tags (workspace_id, user_id, value_key, value, position) VALUES (?,?,?,?,?)", tags
+        )
+        conn.executemany(
+            "INSERT INTO audit_events (workspace_id, id, occurred_at, actor_user_id, actor_kind, channel, action,"
+            " target_type, target_id, changes) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            events,
+        )
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return n / elapsed
+
+
+def bulk_scenario(n: int) -> dict[str, Any]:
+    """One users:bulk request of n rows beside raw executemany on a fresh database."""
+    with tempfile.TemporaryDirectory() as tmp:
+        raw_db = Path(tmp) / "raw.db"
+        db = Database(Settings(database_url=f"sqlite:///{raw_db}", secret_key="bench"))
+        migrate.upgrade(db.engine)
+        db.dispose()
+        conn = sqlite3.connect(raw_db)
+        with conn:
+            conn.execute(
+                "INSERT INTO workspaces (id, slug, name, default_scim_role, created_at) VALUES (?,?,?,?,?)",
+                (ids.new_id().hex, "raw", "Raw", "Participant", "2026-01-01 00:00:00"),
+            )
+        conn.close()
+        raw = raw_executemany(raw_db, n)
+        server = Server(Path(tmp))
+        try:
+            body = json.dumps(rows(n))
+            started = time.perf_counter()
+            r = httpx.post(
+                server.url + "/api/v1/users:bulk", content=body, headers={"X-ApiKey": server.key}, timeout=600
+            )
+            elapsed = time.perf_counter() - started
+            r.raise_for_status()
+        finally:
+            server.stop()
+    ours = n / elapsed
+    return {"rows": n, "payroster_rows_per_s": ours, "raw_rows_per_s": raw, "ratio": ours / raw}
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "platform": platform.platform(),
+        "workers": 1,
+        "clients": CLIENTS,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, for CI (under two minutes)")
+    parser.add_argument("--json", default="var/bench.json", help="where to write the figures")
+    args = parser.parse_args()
+    duration, n = (3.0, 5_000) if args.quick else (20.0, 100_000)
+    report = {"machine": machine(), "mode": "quick" if args.quick else "full"}
+    print("machine:", json.dumps(report["machine"]))
+    report["single_upsert_sqlite"] = up = upsert_scenario(duration)
+    print(f"{'scenario':<34}{'ours':>14}{'baseline':>14}{'ratio':>8}")
+    print(
+        f"{'upsert req/s vs GET /me':<34}{up['upsert']['rps']:>14.0f}"
+        f"{up['me_baseline']['rps']:>14.0f}{up['ratio']:>8.2f}"
+    )
+    print(f"{'  p50 / p99 ms (upsert)':<34}{up['upsert']['p50_ms']:>14.1f}{up['upsert']['p99_ms']:>14.1f}")
+    print(f"{'  generator ceiling /healthz req/s':<34}{up['healthz_ceiling']['rps']:>14.0f}")
+    report["bulk_sqlite"] = bk = bulk_scenario(n)
+    print(
+        f"{'bulk rows/s vs raw executemany':<34}{bk['payroster_rows_per_s']:>14.0f}"
+        f"{bk['raw_rows_per_s']:>14.0f}{bk['ratio']:>8.2f}"
+    )
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(f"figures written to {out}")
+
+
+if __name__ == "__main__":
+    main()
