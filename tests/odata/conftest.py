@@ -3,13 +3,28 @@ JSON API of the live server (so the feed reads what the services wrote)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import WS
+
+
+def oasis_dir() -> Path:
+    """The OASIS test data (schemas, ABNF cases) the project is given beside its checkout, not vendored."""
+    candidates = [Path(os.environ["PAYROSTER_OASIS_DIR"])] if os.environ.get("PAYROSTER_OASIS_DIR") else []
+    here = Path(__file__).resolve()
+    candidates += [p / "shared" / "testdata" / "oasis-odata" for p in here.parents]
+    candidates.append(Path("/work/shared/testdata/oasis-odata"))
+    for candidate in candidates:
+        if (candidate / "edm.xsd").exists():
+            return candidate
+    raise FileNotFoundError("OASIS OData test data not found; set PAYROSTER_OASIS_DIR")
+
 
 TAGS = ["AE", "SE", "West", "East", "50%_off", "a_b", "O'Brien", "back\\slash", "Été"]
 

@@ -11,7 +11,6 @@ import re
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +18,9 @@ import yaml
 
 from payroster.odata import literals, parser
 from payroster.odata.errors import ODataSyntaxError, ODataUnsupported
+from tests.odata.conftest import oasis_dir
 
-CASES = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "oasis-odata" / "odata-abnf-testcases.yaml"
+CASES = oasis_dir() / "odata-abnf-testcases.yaml"
 EXPRESSION_RULES = {"commonExpr", "boolCommonExpr", "boolcommonExpr"}
 OPTION_RULES = {"filter": "filter", "orderby": "orderby", "orderBy": "orderby", "select": "select", "expand": "expand"}
 LITERAL_EXTRA = {"boolean", "guid", "null"}

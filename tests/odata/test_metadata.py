@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import xmlschema
 
 from payroster.odata.metadata import EDM, csdl_xml
 from payroster.odata.model import SETS
+from tests.odata.conftest import oasis_dir
 
-SCHEMAS = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "oasis-odata"
+SCHEMAS = oasis_dir()
 # Terms of Org.OData.Capabilities.V1 we use, with the kind of value the vocabulary gives each.
 CAPABILITY_TERMS = {
     "Capabilities.ConformanceLevel": "EnumMember",
