@@ -28,6 +28,12 @@ from payroster.services import workspaces
 
 PG_URL = os.environ.get("PAYROSTER_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
+# Rate limits are tested on their own (tests/http/test_ratelimit.py); elsewhere they would only add noise.
+TEST_SETTINGS: dict[str, Any] = {
+    "secret_key": "test-secret",
+    "rate_limit_per_key": "1000000/second",
+    "rate_limit_per_workspace": "1000000/second",
+}
 TABLES = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
 
 
@@ -81,13 +87,13 @@ def settings(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Se
         template = request.getfixturevalue("sqlite_template")
         path = tmp_path / "payroster.db"
         shutil.copyfile(template, path)
-        return Settings(database_url=f"sqlite:///{path}", secret_key="test-secret")
+        return Settings(database_url=f"sqlite:///{path}", **TEST_SETTINGS)
     url = request.getfixturevalue("pg_url")
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {TABLES} CASCADE"))
     engine.dispose()
-    return Settings(database_url=url, secret_key="test-secret")
+    return Settings(database_url=url, **TEST_SETTINGS)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from payroster import __version__
 from payroster.api import errors, routes_teams, routes_users, schemas
+from payroster.auth.ratelimit import RateLimiter
 from payroster.config import Settings
 from payroster.db import migrate
 from payroster.db.engine import Database
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     # Required off SQLite (contract §2); on SQLite generated once beside the database file.
     app.state.secret_key = settings.resolved_secret()
     app.state.db = db or prepare_database(settings)
+    app.state.limiter = RateLimiter(settings)
     errors.install(app)
     for module in (routes_users, routes_teams):
         app.include_router(module.router)

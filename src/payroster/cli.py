@@ -14,7 +14,7 @@ import click
 from payroster.config import Settings
 from payroster.db import migrate
 from payroster.db.engine import Database
-from payroster.domain.errors import DomainError
+from payroster.domain.errors import Detail, DomainError, Invalid
 from payroster.services import apikeys, bulk, csvimport, demo, workspaces
 from payroster.services.context import Actor
 
@@ -57,6 +57,8 @@ def main(verbose: bool) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Alembic narrates every migration check at INFO; only what changed is worth a line.
+    logging.getLogger("alembic").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 @main.command()
@@ -243,19 +245,33 @@ def import_() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_users(slug: str, as_json: bool, file: Path) -> None:
     """Upsert users from a CSV file, all or nothing, through the same service as users:bulk."""
-    rows = csvimport.parse(csvimport.decode(file.read_bytes()))
+    numbered = csvimport.parse_numbered(csvimport.decode(file.read_bytes()))
+    rows = [row for _, row in numbered]
     database = _open(Settings())
     with database.read() as s:
-        ws = workspaces.by_slug(s, slug)
+        ws_id = workspaces.by_slug(s, slug).id
     with click.progressbar(length=len(rows), label="validating", file=sys.stderr) as bar:
-        inputs = bulk.parse_rows(rows, progress=bar.update)
+        try:
+            inputs = bulk.parse_rows(rows, progress=bar.update)
+        except Invalid as exc:
+            raise _as_csv_lines(exc, [line for line, _ in numbered]) from None
     click.echo(f"applying {len(rows)} rows in one transaction...", err=True)
-    with database.write(ws.id, exclusive=True) as s:
-        result = bulk.apply(s, Actor(ws.id, None, "cli", "import"), inputs)
+    with database.write(ws_id, exclusive=True) as s:
+        result = bulk.apply(s, Actor(ws_id, None, "cli", "import"), inputs)
     _emit(
         {"rows": len(rows), "created": result.created, "updated": result.updated, "unchanged": result.unchanged},
         as_json,
     )
+
+
+def _as_csv_lines(exc: Invalid, lines: list[int]) -> Invalid:
+    """Row pointers (``/17/emailAddress``) as the file's line numbers (header on line 1)."""
+    details = []
+    for d in exc.details:
+        row, _, column = (d.target or "").lstrip("/").partition("/")
+        where = f"line {lines[int(row)]}" + (f", {column}" if column else "") if row.isdigit() else d.target
+        details.append(Detail(d.code, d.message, where))
+    return Invalid(exc.message.replace("rows", "lines"), details=details)
 
 
 @main.command("demo")

@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     trusted_proxies: str | None = Field(
         default=None, description="comma-separated addresses or networks whose X-Forwarded-* headers are believed"
     )
+    rate_limit_per_key: str = Field(
+        default="100/second", description="requests per API key, `limits` syntax; bursts of twice the amount"
+    )
+    rate_limit_per_workspace: str = Field(default="200/second", description="requests per workspace, `limits` syntax")
     max_body_bytes: int = Field(default=1024 * 1024, description="request size limit")
     max_bulk_bytes: int = Field(default=32 * 1024 * 1024, description="users:bulk size limit")
     max_bulk_rows: int = Field(default=100_000, description="users:bulk row limit")

@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from payroster.api.schemas import ErrorBody
-from payroster.domain.errors import Conflict, Detail, DomainError, Invalid, Unavailable
+from payroster.domain.errors import Conflict, Detail, DomainError, Invalid, RateLimited, Unavailable
 
 log = logging.getLogger("payroster.api")
 T = TypeVar("T")
@@ -65,6 +65,8 @@ def error_response(exc: DomainError, headers: dict[str, str] | None = None) -> J
     }
     if exc.status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": 'Basic realm="PayRoster", Bearer'}
+    if isinstance(exc, RateLimited):
+        headers = {**(headers or {}), "Retry-After": str(exc.retry_after)}
     return JSONResponse(body, status_code=exc.status, headers=headers)
 
 

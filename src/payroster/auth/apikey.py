@@ -7,6 +7,7 @@ import binascii
 
 from starlette.requests import Request
 
+from payroster.auth.ratelimit import RateLimiter
 from payroster.db.engine import Database
 from payroster.services import apikeys
 from payroster.services.apikeys import Principal
@@ -35,4 +36,7 @@ def authenticate(db: Database, request: Request, kind: str = "api") -> Principal
     if due:
         with db.write() as session:
             apikeys.touch(session, principal.key_id)
+    limiter: RateLimiter | None = getattr(request.app.state, "limiter", None)
+    if limiter is not None:
+        limiter.hit(kind, str(principal.workspace_id), principal.key_id)
     return principal

@@ -98,3 +98,12 @@ class Unavailable(DomainError):
 
     code: str = "serviceUnavailable"
     status: int = 503
+
+
+@dataclass
+class RateLimited(DomainError):
+    """A key or workspace spent its request budget; ``retry_after`` is the wait in whole seconds."""
+
+    code: str = "rateLimited"
+    status: int = 429
+    retry_after: int = 1

@@ -23,7 +23,7 @@ from starlette.responses import Response, StreamingResponse
 
 from payroster.auth.apikey import authenticate
 from payroster.db.engine import Database
-from payroster.domain.errors import DomainError
+from payroster.domain.errors import DomainError, RateLimited
 from payroster.odata import parser as P
 from payroster.odata import tokens
 from payroster.odata.errors import (
@@ -69,6 +69,8 @@ def odata(request: Request, slug: str, path: str = "") -> Response:
         response = error(exc.status, exc.code, exc.message, exc.target)
         if exc.status == 401:
             response.headers["WWW-Authenticate"] = 'Basic realm="PayRoster"'
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after)
     except OperationalError:
         log.exception("odata: database unavailable")
         response = error(503, "ServiceUnavailable", "the database is unavailable")

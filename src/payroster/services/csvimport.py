@@ -19,6 +19,17 @@ def decode(raw: bytes) -> str:
 
 def parse(text: str) -> list[dict[str, Any]]:
     """Rows as upsert objects; empty cells are omitted (they keep the stored value)."""
+    return [row for _, row in parse_numbered(text)]
+
+
+def header_name(cell: str) -> str:
+    """A column title as a field name: ``Email Address`` and ``email_address`` both mean ``emailAddress``
+    (field names match case-insensitively, so dropping spaces, ``_`` and ``-`` is enough)."""
+    return "".join(ch for ch in cell.strip() if ch not in " _-")
+
+
+def parse_numbered(text: str) -> list[tuple[int, dict[str, Any]]]:
+    """``(line, row)`` pairs, ``line`` being where the row starts in the file (the header is line 1)."""
     lines = text.splitlines()
     if not lines or not lines[0].strip():
         raise Invalid(
@@ -28,9 +39,11 @@ def parse(text: str) -> list[dict[str, Any]]:
     header_line = lines[0]
     delimiter = ";" if header_line.count(";") > header_line.count(",") else ","
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    header = [h.strip() for h in next(reader)]
-    rows: list[dict[str, Any]] = []
+    header = [header_name(h) for h in next(reader)]
+    rows: list[tuple[int, dict[str, Any]]] = []
+    start = reader.line_num + 1
     for cells in reader:
+        line, start = start, reader.line_num + 1
         if not any(c.strip() for c in cells):
             continue
         row: dict[str, Any] = {}
@@ -39,5 +52,5 @@ def parse(text: str) -> list[dict[str, Any]]:
                 row[name] = cell
         if len(cells) > len(header):
             row[f"column{len(header) + 1}"] = cells[len(header)]
-        rows.append(row)
+        rows.append((line, row))
     return rows

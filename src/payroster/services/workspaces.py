@@ -37,7 +37,7 @@ def by_slug(session: Session, slug: str) -> Workspace:
     """The workspace with that slug, or NotFound."""
     ws = session.scalars(select(Workspace).where(Workspace.slug == slug)).first()
     if ws is None:
-        raise NotFound("workspace not found", target="workspace")
+        raise NotFound(f"no workspace with slug {slug!r}", target="workspace")
     return ws
 
 

@@ -1,0 +1,231 @@
+"""The ``payroster`` command as a user runs it: subprocesses, exit codes, stdout JSON, a live server."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import BACKENDS, PG_URL
+from tests.procs import cli_env, pg_schema, run_cli, serve
+
+KEY = re.compile(r"^pr_[A-Za-z0-9]{8}_[A-Za-z0-9]{32,}$")
+SCIM_TOKEN = re.compile(r"^prs_[A-Za-z0-9]{8}_[A-Za-z0-9]{32,}$")
+
+
+@pytest.fixture(params=BACKENDS)
+def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A CLI environment over a fresh database: an SQLite file, or a PostgreSQL schema brought up by
+    ``db upgrade`` (the only way PostgreSQL is migrated)."""
+    if request.param == "sqlite":
+        yield cli_env(f"sqlite:///{tmp_path / 'var' / 'payroster.db'}")
+        return
+    assert PG_URL is not None
+    with pg_schema(PG_URL) as url:
+        environment = cli_env(url)
+        upgraded = run_cli(environment, "db", "upgrade")
+        assert upgraded.code == 0, upgraded.err
+        yield environment
+
+
+def create_workspace(env: dict[str, str], name: str = "Acme Corp", email: str = "owner@acme.example") -> dict[str, str]:
+    """``workspace create --json``, asserted to succeed with exactly one JSON object on stdout."""
+    made = run_cli(env, "workspace", "create", "--name", name, "--admin-email", email, "--json")
+    assert made.code == 0, made.err
+    data: dict[str, str] = made.json()
+    return data
+
+
+def test_workspace_create_prints_one_json_object_with_a_working_key(env: dict[str, str], tmp_path: Path) -> None:
+    data = create_workspace(env)
+    assert set(data) == {"workspaceId", "workspaceSlug", "adminUserId", "apiKey"}
+    assert KEY.match(data["apiKey"]), data["apiKey"]
+    assert data["workspaceSlug"] == "acme-corp"
+    with serve(env, tmp_path / "serve.log") as server:
+        me = httpx.get(server.url + "/api/v1/me", headers={"X-ApiKey": data["apiKey"]})
+        assert me.status_code == 200
+        assert me.json()["workspaceSlug"] == "acme-corp"
+        assert me.json()["userId"] == data["adminUserId"]
+        # Basic with the key as password, as Power BI sends it, reaches the same workspace.
+        assert httpx.get(server.url + "/api/v1/me", auth=("anyone", data["apiKey"])).status_code == 200
+
+
+def test_usage_errors_exit_2_and_failures_exit_1(env: dict[str, str]) -> None:
+    missing = run_cli(env, "workspace", "create", "--admin-email", "a@b.example")
+    assert missing.code == 2 and "--name" in missing.err and missing.out == ""
+    assert run_cli(env, "no-such-command").code == 2
+    assert run_cli(env, "serve", "--workers", "0").code == 2
+
+    unknown_ws = run_cli(env, "apikey", "create", "--workspace", "nowhere", "--email", "a@b.example", "--json")
+    assert unknown_ws.code == 1 and unknown_ws.out == "" and "nowhere" in unknown_ws.err
+    create_workspace(env)
+    unknown_user = run_cli(env, "apikey", "create", "--workspace", "acme-corp", "--email", "ghost@acme.example")
+    assert unknown_user.code == 1 and "ghost@acme.example" in unknown_user.err
+    bad_email = run_cli(env, "workspace", "create", "--name", "Other", "--admin-email", "not-an-email")
+    assert bad_email.code == 1 and "Traceback" not in bad_email.err
+
+
+def test_apikey_create_and_revoke_take_effect_on_a_live_server(env: dict[str, str], tmp_path: Path) -> None:
+    ws = create_workspace(env)
+    with serve(env, tmp_path / "serve.log") as server:
+        args = ["--workspace", "acme-corp", "--email", "OWNER@acme.example", "--name", "ETL", "--json"]
+        made = run_cli(env, "apikey", "create", *args)
+        assert made.code == 0, made.err
+        data = made.json()
+        assert set(data) == {"apiKey", "keyId", "userId"} and data["userId"] == ws["adminUserId"]
+        assert KEY.match(data["apiKey"]) and data["apiKey"].split("_")[1] == data["keyId"]
+        headers = {"X-ApiKey": data["apiKey"]}
+        assert httpx.get(server.url + "/api/v1/me", headers=headers).status_code == 200
+
+        revoked = run_cli(env, "apikey", "revoke", "--workspace", "acme-corp", "--key-id", data["keyId"])
+        assert revoked.code == 0, revoked.err
+        after = httpx.get(server.url + "/api/v1/me", headers=headers)
+        assert after.status_code == 401 and after.json()["error"]["code"]
+        # The workspace's first key is untouched by revoking another.
+        assert httpx.get(server.url + "/api/v1/me", headers={"X-ApiKey": ws["apiKey"]}).status_code == 200
+        # A key id of another workspace is refused like an unknown one.
+        create_workspace(env, "Bravo", "boss@bravo.example")
+        foreign = run_cli(env, "apikey", "revoke", "--workspace", "bravo", "--key-id", ws["apiKey"].split("_")[1])
+        assert foreign.code == 1
+        assert httpx.get(server.url + "/api/v1/me", headers={"X-ApiKey": ws["apiKey"]}).status_code == 200
+
+
+def test_scim_token_is_issued_hashed_and_refused_on_the_json_api(env: dict[str, str], tmp_path: Path) -> None:
+    create_workspace(env)
+    made = run_cli(env, "scim-token", "create", "--workspace", "acme-corp", "--name", "Okta", "--json")
+    assert made.code == 0, made.err
+    token = made.json()["token"]
+    assert SCIM_TOKEN.match(token), token
+    with serve(env, tmp_path / "serve.log") as server:
+        assert httpx.get(server.url + "/api/v1/me", headers={"X-ApiKey": token}).status_code == 401
+    assert run_cli(env, "scim-token", "revoke", "--workspace", "acme-corp", "--key-id", made.json()["keyId"]).code == 0
+    if env["PAYROSTER_DATABASE_URL"].startswith("sqlite"):
+        dump = "\n".join(sqlite3.connect(env["PAYROSTER_DATABASE_URL"][len("sqlite:///") :]).iterdump())
+        assert token not in dump and token.split("_")[2] not in dump
+
+
+def odata_users(url: str, slug: str, key: str) -> list[dict[str, object]]:
+    """Every user of a workspace with tags and aliases, read through the OData feed."""
+    got = httpx.get(f"{url}/odata/{slug}/Users", headers={"X-ApiKey": key})
+    assert got.status_code == 200, got.text
+    rows: list[dict[str, object]] = got.json()["value"]
+    return rows
+
+
+CSV_OK = (
+    "Email Address;Role;First Name;Last Name;Tags;Aliases\n"
+    "ann@acme.example;Participant;Ann;Archer;AE|SouthEast;ID-1\n"
+    "bob@acme.example;LimitedAdmin;Bob;Baker;SE;\n"
+)
+
+
+def test_import_users_csv_all_or_nothing(env: dict[str, str], tmp_path: Path) -> None:
+    ws = create_workspace(env)
+    good = tmp_path / "people.csv"
+    good.write_text(CSV_OK, encoding="utf-8")
+    done = run_cli(env, "import", "users", "--workspace", "acme-corp", str(good), "--json")
+    assert done.code == 0, done.err
+    assert done.json() == {"rows": 2, "created": 2, "updated": 0, "unchanged": 0}
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "Email Address,Role,Tags\ncarl@acme.example,Participant,X\nnot-an-email,Participant,Y\n"
+        "ann@acme.example,Boss,Z\n",
+        encoding="utf-8",
+    )
+    failed = run_cli(env, "import", "users", "--workspace", "acme-corp", str(bad))
+    assert failed.code == 1 and failed.out == ""
+    assert "line 3" in failed.err and "line 4" in failed.err, failed.err
+
+    with serve(env, tmp_path / "serve.log") as server:
+        users = {u["emailAddress"]: u for u in odata_users(server.url, "acme-corp", ws["apiKey"])}
+        assert set(users) == {"owner@acme.example", "ann@acme.example", "bob@acme.example"}
+        assert users["ann@acme.example"]["tags"] == ["AE", "SouthEast"]
+        assert users["ann@acme.example"]["aliases"] == ["ID-1"]
+        assert users["bob@acme.example"]["role"] == "LimitedAdmin"
+
+
+def test_demo_twice_keeps_one_workspace_and_issues_a_fresh_key(env: dict[str, str], tmp_path: Path) -> None:
+    first = run_cli(env, "demo", "--json")
+    second = run_cli(env, "demo", "--json")
+    assert first.code == 0 and second.code == 0, first.err + second.err
+    a, b = first.json(), second.json()
+    assert a["workspaceSlug"] == b["workspaceSlug"] and a["adminEmail"] == b["adminEmail"]
+    assert a["apiKey"] != b["apiKey"] and KEY.match(b["apiKey"])
+    with serve(env, tmp_path / "serve.log") as server:
+        for key in (a["apiKey"], b["apiKey"]):
+            assert httpx.get(server.url + "/api/v1/me", headers={"X-ApiKey": key}).status_code == 200
+        total = odata_users(server.url, a["workspaceSlug"], b["apiKey"])
+        # Running demo twice did not duplicate the sample people.
+        assert len(total) == len({u["emailAddress"] for u in total}) > 5
+
+
+@pytest.mark.skipif("sqlite" not in BACKENDS, reason="never")
+def test_db_backup_and_restore_round_trip(tmp_path: Path) -> None:
+    env = cli_env(f"sqlite:///{tmp_path / 'live.db'}")
+    ws = create_workspace(env)
+    people = tmp_path / "people.csv"
+    people.write_text(CSV_OK, encoding="utf-8")
+    assert run_cli(env, "import", "users", "--workspace", "acme-corp", str(people)).code == 0
+    backup = tmp_path / "backups" / "monday.db"
+    assert run_cli(env, "db", "backup", str(backup)).code == 0
+    with sqlite3.connect(backup) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    # Changes after the backup: another workspace and a deactivation.
+    create_workspace(env, "Later", "later@later.example")
+    with serve(env, tmp_path / "a.log") as server:
+        gone = httpx.post(
+            server.url + "/api/v1/users",
+            headers={"X-ApiKey": ws["apiKey"]},
+            json={"emailAddress": "ann@acme.example", "role": "Deactivated"},
+        )
+        assert gone.status_code == 200
+
+    restored = run_cli(env, "db", "restore", str(backup))
+    assert restored.code == 0, restored.err
+    with serve(env, tmp_path / "b.log") as server:
+        query = {"emailAddress": "ann@acme.example"}
+        ann = httpx.get(server.url + "/api/v1/users", params=query, headers={"X-ApiKey": ws["apiKey"]}).json()
+        assert ann["role"] == "Participant" and ann["tags"] == ["AE", "SouthEast"]
+    with sqlite3.connect(tmp_path / "live.db") as conn:
+        assert conn.execute("SELECT count(*) FROM workspaces").fetchone()[0] == 1
+
+    corrupt = tmp_path / "corrupt.db"
+    corrupt.write_bytes(b"this is not a database")
+    assert run_cli(env, "db", "restore", str(corrupt)).code == 1
+    # PostgreSQL is backed up with pg_dump; the command says so instead of guessing.
+    if PG_URL:
+        refused = run_cli(cli_env(PG_URL), "db", "backup", str(tmp_path / "x.db"))
+        assert refused.code == 1 and "pg_dump" in refused.err
+
+
+@pytest.mark.skipif(PG_URL is None, reason="PostgreSQL not configured")
+def test_serve_refuses_a_postgres_schema_that_is_behind_until_db_upgrade(tmp_path: Path) -> None:
+    assert PG_URL is not None
+    with pg_schema(PG_URL) as url:
+        env = cli_env(url)
+        refused = run_cli(env, "serve", "--port", "9")
+        assert refused.code == 1
+        assert "payroster db upgrade" in refused.err and "Traceback" not in refused.err
+        # Other commands do not migrate PostgreSQL behind the operator's back either.
+        assert run_cli(env, "workspace", "create", "--name", "X", "--admin-email", "x@x.example").code == 1
+        assert run_cli(env, "db", "upgrade").code == 0
+        ws = create_workspace(env)
+        with serve(env, tmp_path / "serve.log") as server:
+            assert httpx.get(server.url + "/api/v1/me", headers={"X-ApiKey": ws["apiKey"]}).status_code == 200
+
+
+def test_sqlite_is_migrated_automatically_by_any_command(tmp_path: Path) -> None:
+    path = tmp_path / "fresh" / "new.db"
+    env = cli_env(f"sqlite:///{path}")
+    create_workspace(env)
+    with sqlite3.connect(path) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        version = conn.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+    assert {"workspaces", "users", "user_tags", "api_keys", "audit_events"} <= tables
+    assert version
