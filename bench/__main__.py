@@ -217,6 +217,122 @@ def bulk_scenario(n: int) -> dict[str, Any]:
     return {"rows": n, "payroster_rows_per_s": ours, "raw_rows_per_s": raw, "ratio": ours / raw}
 
 
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set (VmHWM) in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def rss_mb(pid: int) -> float:
+    """The process's resident set now (VmRSS) in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+FIRST_PAGE = {
+    "$filter": "tags/any(t: t eq 'T3')",
+    "$orderby": "lastName,id",
+    "$top": "100",
+    "$select": "id,emailAddress,lastName",
+}
+FIRST_PAGE_SQL = (
+    "SELECT u.id, u.email, u.last_name FROM users u WHERE u.workspace_id = ? AND EXISTS (SELECT 1 FROM user_tags t"
+    " WHERE t.workspace_id = u.workspace_id AND t.user_id = u.id AND t.value = 'T3') ORDER BY u.last_name, u.id"
+    " LIMIT 100"
+)
+
+
+def _median_ms(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1000
+
+
+def odata_scenario(n: int) -> dict[str, Any]:
+    """Over n users: a filtered, ordered first page and a full export by nextLinks, each beside raw SQL
+    on the same file through the driver (sqlite3), and the server's peak memory."""
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(Path(tmp))
+        headers = {"X-ApiKey": server.key}
+        try:
+            with httpx.Client(base_url=server.url, headers=headers, timeout=600) as client:
+                for start in range(0, n, 100_000):
+                    chunk = [
+                        {
+                            "emailAddress": f"p{i}@bench.example",
+                            "role": "Participant",
+                            "firstName": f"F{i % 97}",
+                            "lastName": f"L{(i * 7919) % n:07d}",
+                            "tags": f"T{i % 10}|All",
+                        }
+                        for i in range(start, min(n, start + 100_000))
+                    ]
+                    client.post("/api/v1/users:bulk", content=json.dumps(chunk)).raise_for_status()
+                slug = client.get("/api/v1/me").json()["workspaceSlug"]
+                root = f"/odata/{slug}/"
+                rss_before = rss_mb(server.proc.pid)
+
+                def first_page() -> None:
+                    r = client.get(root + "Users", params=FIRST_PAGE)
+                    r.raise_for_status()
+                    assert len(r.json()["value"]) == min(100, n // 10)
+
+                first_page()  # warm caches on both sides alike
+                ours_ms = _median_ms(first_page, 21)
+
+                started = time.perf_counter()
+                exported = 0
+                body = client.get(root + "Users").json()
+                exported += len(body["value"])
+                while "@odata.nextLink" in body:
+                    body = client.get(body["@odata.nextLink"]).json()
+                    exported += len(body["value"])
+                export_s = time.perf_counter() - started
+                peak = peak_rss_mb(server.proc.pid)
+        finally:
+            server.stop()
+
+        conn = sqlite3.connect(Path(tmp) / "bench.db")
+        ws = conn.execute("SELECT id FROM workspaces").fetchone()[0]
+        raw_first = lambda: conn.execute(FIRST_PAGE_SQL, (ws,)).fetchall()  # noqa: E731
+        raw_first()
+        raw_ms = _median_ms(raw_first, 21)
+        started = time.perf_counter()
+        raw_rows = 0
+        users = conn.execute(
+            "SELECT id, email, role, active, first_name, last_name, direct_manager_id, created_at, updated_at"
+            " FROM users WHERE workspace_id = ? ORDER BY id",
+            (ws,),
+        )
+        while batch := users.fetchmany(1000):
+            raw_rows += len(batch)
+        for table in ("user_tags", "user_aliases"):
+            cur = conn.execute(f"SELECT user_id, value FROM {table} WHERE workspace_id = ? ORDER BY user_id", (ws,))
+            while cur.fetchmany(1000):
+                pass
+        raw_s = time.perf_counter() - started
+        conn.close()
+    return {
+        "users": n,
+        "first_page_ms": ours_ms,
+        "first_page_raw_ms": raw_ms,
+        "first_page_target_ms": 2 * raw_ms + 5,
+        "export_rows": exported,
+        "export_rows_per_s": exported / export_s,
+        "export_raw_rows_per_s": raw_rows / raw_s,
+        "export_ratio": (exported / export_s) / (raw_rows / raw_s),
+        "server_rss_before_export_mb": rss_before,
+        "server_peak_rss_mb": peak,
+    }
+
+
 def machine() -> dict[str, Any]:
     return {
         "cores": os.cpu_count(),
@@ -234,6 +350,7 @@ def main() -> None:
     parser.add_argument("--json", default="var/bench.json", help="where to write the figures")
     args = parser.parse_args()
     duration, n = (3.0, 5_000) if args.quick else (20.0, 100_000)
+    n_odata = 20_000 if args.quick else 1_000_000
     report = {"machine": machine(), "mode": "quick" if args.quick else "full"}
     print("machine:", json.dumps(report["machine"]))
     report["single_upsert_sqlite"] = up = upsert_scenario(duration)
@@ -248,6 +365,20 @@ def main() -> None:
     print(
         f"{'bulk rows/s vs raw executemany':<34}{bk['payroster_rows_per_s']:>14.0f}"
         f"{bk['raw_rows_per_s']:>14.0f}{bk['ratio']:>8.2f}"
+    )
+    report["odata_sqlite"] = od = odata_scenario(n_odata)
+    print(
+        f"{'OData first page ms vs raw SQL':<34}{od['first_page_ms']:>14.1f}{od['first_page_raw_ms']:>14.1f}"
+        f"{od['first_page_ms'] / od['first_page_raw_ms']:>8.2f}   target <= {od['first_page_target_ms']:.1f} ms"
+        f" ({od['users']:,} users)"
+    )
+    print(
+        f"{'OData export rows/s vs raw SELECT':<34}{od['export_rows_per_s']:>14.0f}{od['export_raw_rows_per_s']:>14.0f}"
+        f"{od['export_ratio']:>8.2f}   target >= 0.30 ({od['export_rows']:,} rows)"
+    )
+    print(
+        f"{'  server RSS MiB before / peak':<34}{od['server_rss_before_export_mb']:>14.0f}"
+        f"{od['server_peak_rss_mb']:>14.0f}   target peak <= 300"
     )
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)

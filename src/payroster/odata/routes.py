@@ -467,9 +467,19 @@ class Writer:
     ) -> Iterator[bytes]:
         prefix = simplejson.dumps(head)[:-1]
         yield (prefix + (',"value":[' if head else '"value":[')).encode()
+        # Each yield is one hop through the thread pool and one ASGI send: entities go out in chunks of
+        # about 64 KiB, serialised one at a time, so a page never exists as one big string.
+        buffer: list[str] = []
+        size = 0
         for i, entity in enumerate(entities):
-            body = self.entity(entity, options.select, options.expand, self.es)
-            yield ((b"," if i else b"") + simplejson.dumps(body, use_decimal=True).encode())
+            text = simplejson.dumps(self.entity(entity, options.select, options.expand, self.es), use_decimal=True)
+            buffer.append("," + text if i else text)
+            size += len(text)
+            if size >= 65536:
+                yield "".join(buffer).encode()
+                buffer, size = [], 0
+        if buffer:
+            yield "".join(buffer).encode()
         tail = "]"
         if next_link is not None:
             tail += ',"@odata.nextLink":' + simplejson.dumps(next_link)
