@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -72,6 +73,8 @@ class User(Base):
             name="fk_users_direct_manager",
         ),
         Index("ix_users_workspace_id_last_name", "workspace_id", "last_name", "first_name"),
+        UniqueConstraint("workspace_id", "user_name_key"),
+        Index("ix_users_workspace_id_external_id", "workspace_id", "external_id"),
     )
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("workspaces.id"), primary_key=True)
@@ -86,6 +89,13 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # SCIM (contract §5): the identity provider's own names for the person, stored as given.
+    user_name: Mapped[str | None] = mapped_column(String(320))
+    user_name_key: Mapped[str | None] = mapped_column(String(320))
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    scim_emails: Mapped[str | None] = mapped_column(Text)  # the ``emails`` list as JSON, as last written
+    scim_hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class UserTag(Base):
@@ -146,6 +156,7 @@ class Team(Base):
     members_can_view_credits: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    external_id: Mapped[str | None] = mapped_column(String(255))  # SCIM Group externalId
 
 
 class TeamMember(Base):
