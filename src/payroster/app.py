@@ -17,6 +17,7 @@ from payroster.config import Settings
 from payroster.db import migrate
 from payroster.db.engine import Database
 from payroster.odata import routes as odata_routes
+from payroster.scim import routes as scim_routes
 
 log = logging.getLogger("payroster")
 
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         app.include_router(module.router)
         app.include_router(module.compat)
     app.include_router(odata_routes.router)
+    app.include_router(scim_routes.router)
 
     @app.get("/healthz", response_model=schemas.Health, tags=["health"], responses={503: {"model": schemas.Health}})
     def healthz(request: Request) -> JSONResponse:

@@ -50,6 +50,13 @@ class UserInput:
     direct_manager_id: Any = UNSET  # uuid or None
     tags: Any = UNSET  # list[str]
     aliases: Any = UNSET  # list[str]
+    # Written by the SCIM door only (contract §5).
+    active: Any = UNSET  # bool: applied after ``role``, so a role can change while the user stays inactive
+    user_name: Any = UNSET  # str
+    display_name: Any = UNSET  # str or None
+    external_id: Any = UNSET  # str or None
+    scim_emails: Any = UNSET  # JSON text or None
+    scim_hidden: Any = UNSET  # bool
 
 
 @dataclass

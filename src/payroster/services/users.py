@@ -39,6 +39,10 @@ class UserView:
             "directManagerId": str(u.direct_manager_id) if u.direct_manager_id else None,
             "tags": list(self.tags),
             "aliases": list(self.aliases),
+            "userName": u.user_name,
+            "displayName": u.display_name,
+            "externalId": u.external_id,
+            "scimHidden": True if u.scim_hidden else None,
         }
 
 
@@ -156,8 +160,14 @@ def _created_changes(after: dict[str, Any]) -> list[audit.Change]:
 def _apply(session: Session, actor: Actor, current: UserView, inp: UserInput, replace_lists: bool) -> None:
     """Apply role, names, manager, tags and aliases to a locked user."""
     user = current.user
-    if inp.role is not UNSET:
-        _set_role(session, user, inp.role)
+    if inp.role is not UNSET or inp.active is not UNSET:
+        role, active = user.role, user.active
+        if inp.role is not UNSET:
+            active = inp.role != normalize.DEACTIVATED
+            role = inp.role if active else user.role
+        if inp.active is not UNSET:
+            active = inp.active
+        _set_state(session, user, role, active)
     if inp.first_name is not UNSET:
         user.first_name = inp.first_name
     if inp.last_name is not UNSET:
@@ -169,12 +179,37 @@ def _apply(session: Session, actor: Actor, current: UserView, inp: UserInput, re
     if inp.aliases is not UNSET:
         _check_aliases(session, user, inp.aliases)
         current.aliases = _merge_items(session, user, UserAlias, current.aliases, inp.aliases, replace_lists)
+    if inp.user_name is not UNSET:
+        _set_user_name(session, user, inp.user_name)
+    for field in ("display_name", "external_id", "scim_emails", "scim_hidden"):
+        if (value := getattr(inp, field)) is not UNSET:
+            setattr(user, field, value)
+
+
+def find_by_user_name(session: Session, workspace_id: uuid.UUID, user_name: str, lock: bool = False) -> User | None:
+    """The user whose SCIM userName matches case-insensitively, or None."""
+    stmt = scoped(User, workspace_id).where(User.user_name_key == normalize.key(user_name))
+    return session.scalars(stmt.with_for_update() if lock else stmt).first()
+
+
+def _set_user_name(session: Session, user: User, user_name: str) -> None:
+    key = normalize.key(user_name)
+    if key != user.user_name_key:
+        holder = find_by_user_name(session, user.workspace_id, user_name)
+        if holder is not None and holder.id != user.id:
+            raise Conflict(f"userName {user_name} is taken", target="userName", code="uniqueness")
+        user.user_name_key = key
+    user.user_name = user_name
 
 
 def _set_role(session: Session, user: User, role: str) -> None:
     """Deactivated turns the active flag off and keeps the role; any other role activates."""
     active = role != normalize.DEACTIVATED
-    new_role = user.role if not active else role
+    _set_state(session, user, user.role if not active else role, active)
+
+
+def _set_state(session: Session, user: User, new_role: str, active: bool) -> None:
+    """Set role and active flag together; the last active FullAdmin can be neither demoted nor deactivated."""
     losing_admin = user.active and user.role == "FullAdmin" and (not active or new_role != "FullAdmin")
     if losing_admin and count_active_admins(session, user.workspace_id, lock=True) <= 1:
         verb = "deactivate" if not active else "demote"

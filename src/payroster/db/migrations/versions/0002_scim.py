@@ -25,7 +25,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("external_id", sa.String(length=255), nullable=True))
         batch_op.add_column(sa.Column("scim_emails", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("scim_hidden", sa.Boolean(), server_default=sa.false(), nullable=False))
-        batch_op.create_unique_constraint(op.f("uq_users_workspace_id_user_name_key"), ["workspace_id", "user_name_key"])
+        batch_op.create_unique_constraint(
+            op.f("uq_users_workspace_id_user_name_key"), ["workspace_id", "user_name_key"]
+        )
         batch_op.create_index("ix_users_workspace_id_external_id", ["workspace_id", "external_id"], unique=False)
     with op.batch_alter_table("teams", schema=None) as batch_op:
         batch_op.add_column(sa.Column("external_id", sa.String(length=255), nullable=True))

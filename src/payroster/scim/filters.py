@@ -1,0 +1,250 @@
+"""SCIM filters and sortBy compiled to SQL (contract §5): never evaluated over a loaded set.
+
+scim2-models parses the filter (its AST is the field's reference grammar); this module maps each attribute
+path to a column or an EXISTS over tags, aliases or memberships, per workspace. String comparisons follow
+each attribute's ``caseExact``: userName and e-mails through their normalised key columns, the others
+through ``lower()``. ``co``/``sw``/``ew`` use ``instr``/``strpos`` and ``substr``, never ``LIKE``, so ``%``
+and ``_`` are literal on SQLite and PostgreSQL alike.
+
+The stored e-mail is the user's one ``emails`` value for filtering, typed ``work`` and ``primary``: Entra's
+``emails[type eq "work"].value eq "..."`` therefore finds the user by its e-mail.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from scim2_models import InvalidFilterException, ScimFilter
+from scim2_models.path.expressions import (
+    AttrPath,
+    Comparison,
+    FilterNode,
+    LogicalExpr,
+    Not,
+    Present,
+    ValuePath,
+)
+from sqlalchemy import ColumnElement, and_, exists, false, func, literal, not_, or_, select, true
+
+from payroster.db.models import Team, TeamMember, User, UserAlias, UserTag
+from payroster.domain import normalize
+from payroster.scim.models import ENTERPRISE_SCHEMA, GROUP_SCHEMA, PAYROSTER_SCHEMA, USER_SCHEMA
+
+Cond = ColumnElement[bool]
+
+
+@dataclass(frozen=True)
+class Attr:
+    """How one attribute compares: a column expression and its type."""
+
+    kind: str  # string | ci (case-insensitive string) | key (normalised key column) | bool | date | id
+    column: Any
+    key_column: Any = None  # for ``key``: the normalised column equality uses
+    multi: Callable[[Callable[[Any], Cond]], Cond] | None = None  # EXISTS over a multi-valued attribute
+    sortable: bool = True
+
+
+def _exists_items(model: type[UserTag] | type[UserAlias]) -> Callable[[Callable[[Any], Cond]], Cond]:
+    def build(test: Callable[[Any], Cond]) -> Cond:
+        return exists(
+            select(literal(1)).where(
+                model.workspace_id == User.workspace_id, model.user_id == User.id, test(model.value)
+            )
+        )
+
+    return build
+
+
+def _exists_groups(test: Callable[[Any], Cond]) -> Cond:
+    return exists(
+        select(literal(1)).where(
+            TeamMember.workspace_id == User.workspace_id, TeamMember.user_id == User.id, test(TeamMember.team_id)
+        )
+    )
+
+
+def _exists_members(test: Callable[[Any], Cond]) -> Cond:
+    member = User.__table__.alias("m")
+    return exists(
+        select(literal(1))
+        .select_from(
+            TeamMember.__table__.join(
+                member, (member.c.workspace_id == TeamMember.workspace_id) & (member.c.id == TeamMember.user_id)
+            )
+        )
+        .where(
+            TeamMember.workspace_id == Team.workspace_id,
+            TeamMember.team_id == Team.id,
+            member.c.scim_hidden.is_(False),
+            test(TeamMember.user_id),
+        )
+    )
+
+
+_USER_NAME = func.coalesce(User.user_name, User.email)
+_USER_NAME_KEY = func.coalesce(User.user_name_key, User.email_key)
+
+USER_ATTRS: dict[str, Attr] = {
+    "id": Attr("id", User.id),
+    "externalid": Attr("string", User.external_id),
+    "username": Attr("key", _USER_NAME, _USER_NAME_KEY),
+    "displayname": Attr("ci", User.display_name),
+    "name.givenname": Attr("ci", User.first_name),
+    "name.familyname": Attr("ci", User.last_name),
+    "active": Attr("bool", User.active),
+    "emails": Attr("key", User.email, User.email_key),
+    "emails.value": Attr("key", User.email, User.email_key),
+    "emails.type": Attr("ci", literal("work")),
+    "emails.primary": Attr("bool", true()),
+    "meta.created": Attr("date", User.created_at),
+    "meta.lastmodified": Attr("date", User.updated_at),
+    "role": Attr("string", User.role),
+    "tags": Attr("ci", None, multi=_exists_items(UserTag), sortable=False),
+    "aliases": Attr("ci", None, multi=_exists_items(UserAlias), sortable=False),
+    "manager": Attr("id", User.direct_manager_id),
+    "manager.value": Attr("id", User.direct_manager_id),
+    "groups": Attr("id", None, multi=_exists_groups, sortable=False),
+    "groups.value": Attr("id", None, multi=_exists_groups, sortable=False),
+}
+USER_SCHEMAS = {USER_SCHEMA.lower(): None, PAYROSTER_SCHEMA.lower(): None, ENTERPRISE_SCHEMA.lower(): None}
+
+GROUP_ATTRS: dict[str, Attr] = {
+    "id": Attr("id", Team.id),
+    "externalid": Attr("string", Team.external_id),
+    "displayname": Attr("ci", Team.name),
+    "members": Attr("id", None, multi=_exists_members, sortable=False),
+    "members.value": Attr("id", None, multi=_exists_members, sortable=False),
+    "meta.created": Attr("date", Team.created_at),
+    "meta.lastmodified": Attr("date", Team.updated_at),
+}
+GROUP_SCHEMAS = {GROUP_SCHEMA.lower(): None}
+
+
+class Compiler:
+    """Filters of one resource type to SQL conditions."""
+
+    def __init__(self, resource: str, dialect: str) -> None:
+        self.attrs = USER_ATTRS if resource == "User" else GROUP_ATTRS
+        self.schemas = USER_SCHEMAS if resource == "User" else GROUP_SCHEMAS
+        self.pg = dialect == "postgresql"
+
+    def where(self, text: str) -> Cond:
+        try:
+            node = ScimFilter(text).ast
+        except Exception as exc:  # the parser raises several kinds for malformed input
+            raise InvalidFilterException(detail=f"malformed filter: {exc}") from None
+        return self.node(node, None)
+
+    def attr(self, path: AttrPath, parent: str | None = None) -> Attr:
+        if path.uri is not None and path.uri.lower() not in self.schemas:
+            raise InvalidFilterException(detail=f"unknown schema {path.uri}")
+        name = path.attr.lower() + (f".{path.sub_attr.lower()}" if path.sub_attr else "")
+        if parent is not None:
+            name = f"{parent}.{name}"
+        found = self.attrs.get(name)
+        if found is None:
+            raise InvalidFilterException(detail=f"cannot filter on {path}")
+        return found
+
+    def sort_column(self, text: str) -> Any:
+        try:
+            node = ScimFilter(f"{text} pr").ast
+        except Exception:
+            raise InvalidFilterException(detail=f"cannot sort by {text}") from None
+        assert isinstance(node, Present)
+        attr = self.attr(node.attr_path)
+        if not attr.sortable or attr.column is None:
+            raise InvalidFilterException(detail=f"cannot sort by {text}")
+        return func.lower(attr.column) if attr.kind in ("ci", "key") else attr.column
+
+    def node(self, node: FilterNode, parent: str | None) -> Cond:
+        if isinstance(node, LogicalExpr):
+            parts = [self.node(t, parent) for t in node.terms]
+            return and_(*parts) if node.op.value == "and" else or_(*parts)
+        if isinstance(node, Not):
+            return not_(func.coalesce(self.node(node.expr, parent), false()))
+        if isinstance(node, ValuePath):
+            # Our multi-valued attributes hold one value per row, so emails[type eq "work"] narrows nothing
+            # beyond what its sub-filter says about that value.
+            base = node.attr_path.attr.lower()
+            return self.node(node.val_filter, base)
+        if isinstance(node, Present):
+            attr = self.attr(node.attr_path, parent)
+            if attr.multi is not None:
+                return attr.multi(lambda col: col.is_not(None))
+            col = attr.column
+            cond = col.is_not(None)
+            return and_(cond, col != "") if attr.kind in ("string", "ci", "key") else cond
+        if isinstance(node, Comparison):
+            attr = self.attr(node.attr_path, parent)
+            op = node.op.value.lower()
+            if attr.multi is not None:
+                return attr.multi(lambda col: self.compare(attr, col, op, node.value))
+            return self.compare(attr, attr.column, op, node.value)
+        raise InvalidFilterException(detail=f"unsupported filter {node}")
+
+    def compare(self, attr: Attr, col: Any, op: str, value: Any) -> Cond:
+        if attr.kind == "bool":
+            if not isinstance(value, bool) or op not in ("eq", "ne"):
+                raise InvalidFilterException(detail="a boolean attribute takes eq or ne with true or false")
+            equal: Cond = col == value if op == "eq" else col != value
+            return equal
+        if attr.kind == "id":
+            if op not in ("eq", "ne") or not isinstance(value, str):
+                raise InvalidFilterException(detail="ids take eq or ne with a string")
+            try:
+                parsed = uuid.UUID(value)
+            except ValueError:
+                return false() if op == "eq" else col.is_not(None)
+            same: Cond = col == parsed if op == "eq" else or_(col != parsed, col.is_(None))
+            return same
+        if attr.kind == "date":
+            if not isinstance(value, str):
+                raise InvalidFilterException(detail="dates are compared with an ISO 8601 string")
+            try:
+                when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                raise InvalidFilterException(detail=f"{value} is not an ISO 8601 date-time") from None
+            if when.tzinfo is not None:
+                when = when.astimezone(dt.UTC).replace(tzinfo=None)
+            return self.ordered(col, op, when)
+        if not isinstance(value, str):
+            if value is None and op in ("eq", "ne"):
+                null: Cond = col.is_(None) if op == "eq" else col.is_not(None)
+                return null
+            raise InvalidFilterException(detail="this attribute is compared with a string")
+        if attr.kind == "key" and op in ("eq", "ne"):
+            key_col = attr.key_column
+            target = normalize.key(value)
+            keyed: Cond = key_col == target if op == "eq" else or_(key_col != target, key_col.is_(None))
+            return keyed
+        if attr.kind in ("ci", "key"):
+            col, value = func.lower(col), value.lower()
+        return self.ordered(col, op, value)
+
+    def ordered(self, col: Any, op: str, value: Any) -> Cond:
+        if op == "eq":
+            eq: Cond = col == value
+            return eq
+        if op == "ne":
+            return or_(col != value, col.is_(None))
+        if op in ("gt", "ge", "lt", "le"):
+            compared: Cond = {"gt": col > value, "ge": col >= value, "lt": col < value, "le": col <= value}[op]
+            return compared
+        if not isinstance(value, str):
+            raise InvalidFilterException(detail=f"{op} applies to strings")
+        if value == "":
+            present: Cond = col.is_not(None)
+            return present
+        n = len(value)
+        if op == "co":
+            return (func.strpos(col, value) if self.pg else func.instr(col, value)) > 0
+        if op == "sw":
+            return func.substr(col, 1, n) == value
+        if op == "ew":
+            return and_(func.length(col) >= n, func.substr(col, func.length(col) - n + 1, n) == value)
+        raise InvalidFilterException(detail=f"unknown operator {op}")
