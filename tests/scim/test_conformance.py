@@ -34,7 +34,15 @@ def scim_sanity() -> str:
 
 def test_scim_sanity_probe_has_no_failure(scim: Scim, base_url: str) -> None:
     run = subprocess.run(
-        [scim_sanity(), "probe", base_url + scim.root, "--token", scim.token, "--i-accept-side-effects", "--json-output"],
+        [
+            scim_sanity(),
+            "probe",
+            base_url + scim.root,
+            "--token",
+            scim.token,
+            "--i-accept-side-effects",
+            "--json-output",
+        ],
         capture_output=True,
         text=True,
         timeout=300,

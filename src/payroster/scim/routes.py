@@ -375,9 +375,10 @@ class Door:
         if kind == "User":
             with self.db.read() as s:
                 self.user_defaults = {"active": True, "role": store.default_role(s, self.ws)}
+            role_given = names_role(payload)
             resource = self.validate(UserModel, payload, Context.RESOURCE_CREATION_REQUEST)
             with self.db.write() as s:
-                user = store.create_user(s, self.actor, resource)
+                user = store.create_user(s, self.actor, resource, role_given=role_given)
                 s.flush()
                 made = store.user_resources(s, [user], self.urls)[0]
         else:
@@ -452,6 +453,14 @@ class Door:
         op = self.validate(PatchOp[model], payload, Context.RESOURCE_PATCH_REQUEST)
         with PROVIDER:
             op.patch(resource)
+
+
+def names_role(payload: Any) -> bool:
+    """Whether a request body sets our extension's role itself."""
+    if not isinstance(payload, dict):
+        return False
+    ext = next((v for k, v in payload.items() if k.lower() == PAYROSTER_SCHEMA.lower()), None)
+    return isinstance(ext, dict) and any(k.lower() == "role" and v is not None for k, v in ext.items())
 
 
 def with_defaults(payload: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:

@@ -226,7 +226,7 @@ def _text(value: str | None, field: str) -> str | None:
     return value.strip() or None
 
 
-def create_user(session: Session, actor: Actor, resource: Any) -> User:
+def create_user(session: Session, actor: Actor, resource: Any, role_given: bool = True) -> User:
     """POST /Users: a new user, or the same record back when its userName was hidden by a SCIM DELETE."""
     inp = _user_input(resource, replace=True)
     ws = actor.workspace_id
@@ -241,8 +241,8 @@ def create_user(session: Session, actor: Actor, resource: Any) -> User:
     if existing is not None:
         # Reactivate and un-hide the same record (same id); a user made by the API or import is adopted.
         inp.scim_hidden = False
-        if inp.active is UNSET:
-            inp.active = True
+        if not role_given:
+            inp.role = UNSET  # the record keeps (and on reactivation restores) its last role
         view = users.patch(session, actor, existing.id, inp)
         return view.user
     if inp.role is UNSET:
