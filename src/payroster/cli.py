@@ -159,6 +159,31 @@ def workspace_create(name: str, admin_email: str, admin_password: str | None, as
     _emit(out, as_json)
 
 
+@workspace.command("update")
+@click.option("--workspace", "slug", required=True)
+@click.option(
+    "--default-scim-role",
+    type=click.Choice(["FullAdmin", "LimitedAdmin", "Participant"]),
+    required=True,
+    help="the role of users created by SCIM when the identity provider sends none",
+)
+def workspace_update(slug: str, default_scim_role: str) -> None:
+    """Change a workspace's settings."""
+    from payroster.db.models import Workspace
+    from payroster.services import audit
+
+    database = _open(Settings())
+    with database.write() as s:
+        ws = workspaces.by_slug(s, slug)
+        row = s.get(Workspace, ws.id)
+        assert row is not None
+        if row.default_scim_role != default_scim_role:
+            change = {"field": "defaultScimRole", "before": row.default_scim_role, "after": default_scim_role}
+            row.default_scim_role = default_scim_role
+            audit.record(s, Actor(ws.id, None, "cli", "cli"), "workspace.updated", "workspace", ws.id, [change])
+    click.echo(f"{slug}: default SCIM role {default_scim_role}", err=True)
+
+
 def _key_command(kind: str, slug: str, email: str | None, name: str | None, as_json: bool) -> None:
     from payroster.services import users
 

@@ -229,3 +229,18 @@ def test_sqlite_is_migrated_automatically_by_any_command(tmp_path: Path) -> None
         version = conn.execute("SELECT version_num FROM alembic_version").fetchone()[0]
     assert {"workspaces", "users", "user_tags", "api_keys", "audit_events"} <= tables
     assert version
+
+
+def test_default_scim_role_is_set_by_the_cli_and_used_by_scim_creates(env: dict[str, str], tmp_path: Path) -> None:
+    create_workspace(env)
+    assert run_cli(env, "workspace", "update", "--workspace", "acme-corp", "--default-scim-role", "Boss").code == 2
+    done = run_cli(env, "workspace", "update", "--workspace", "acme-corp", "--default-scim-role", "LimitedAdmin")
+    assert done.code == 0, done.err
+    token = run_cli(env, "scim-token", "create", "--workspace", "acme-corp", "--json").json()["token"]
+    user = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "idp@acme.example"}
+    with serve(env, tmp_path / "serve.log") as server:
+        made = httpx.post(
+            server.url + "/scim/v2/acme-corp/Users", json=user, headers={"Authorization": f"Bearer {token}"}
+        )
+    assert made.status_code == 201, made.text
+    assert made.json()["urn:ietf:params:scim:schemas:extension:payroster:2.0:User"]["role"] == "LimitedAdmin"
