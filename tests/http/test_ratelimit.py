@@ -124,3 +124,22 @@ def test_two_server_processes_share_one_budget_through_redis(tmp_path: Path, red
     else:
         # Without Redis each process counts alone: everything passes.
         assert codes == [200] * 40
+
+
+def test_scim_door_answers_429_as_a_scim_error(
+    http_server: tuple[_Switch, str], settings: Settings, db: Database, ws: WS
+) -> None:
+    from payroster.services import apikeys
+    from payroster.services.context import Actor
+
+    url = limited(http_server, settings, db, rate_limit_per_key="2/minute")
+    with db.write() as s:
+        token, _ = apikeys.issue(s, Actor(ws.id, None, "cli", "cli"), None, "IdP", "scim")
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=url) as c:
+        for _ in range(4):
+            assert c.get(f"/scim/v2/{ws.slug}/Users", headers=headers).status_code == 200
+        refused = c.get(f"/scim/v2/{ws.slug}/Users", headers=headers)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    body = refused.json()
+    assert body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"] and body["status"] == "429"
