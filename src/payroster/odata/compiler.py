@@ -37,6 +37,7 @@ from sqlalchemy import (
     true,
 )
 
+from payroster.db import text as sqltext
 from payroster.odata import parser as P
 from payroster.odata.errors import ODataBadQuery, ODataUnsupported
 from payroster.odata.model import SETS, EntitySet, Navigation, Property
@@ -463,16 +464,16 @@ class Compiler:
         return typed.expr
 
     def string_pair(self, name: str, a: ColumnElement[Any], b: ColumnElement[Any]) -> Typed:
-        find = func.instr(a, b) if self.sqlite else func.strpos(a, b)
+        dialect = "sqlite" if self.sqlite else "postgresql"
         if name == "contains":
-            return Typed(find > 0, BOOL)
+            return Typed(sqltext.contains(a, b, dialect), BOOL)
         if name == "indexof":
-            return Typed(find - 1, INT)
+            return Typed(sqltext.position(a, b, dialect) - 1, INT)
         if name == "concat":
             return Typed(a.concat(b), STR)
         if name == "startswith":
-            return Typed(func.substr(a, 1, func.length(b)) == b, BOOL)
-        return Typed(func.substr(a, func.length(a) - func.length(b) + 1) == b, BOOL)
+            return Typed(sqltext.startswith(a, b), BOOL)
+        return Typed(sqltext.endswith(a, b), BOOL)
 
     def substring(self, args: list[Typed]) -> Typed:
         s = self.text(args[0])

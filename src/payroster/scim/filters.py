@@ -3,8 +3,8 @@
 scim2-models parses the filter (its AST is the field's reference grammar); this module maps each attribute
 path to a column or an EXISTS over tags, aliases or memberships, per workspace. String comparisons follow
 each attribute's ``caseExact``: userName and e-mails through their normalised key columns, the others
-through ``lower()``. ``co``/``sw``/``ew`` use ``instr``/``strpos`` and ``substr``, never ``LIKE``, so ``%``
-and ``_`` are literal on SQLite and PostgreSQL alike.
+through ``lower()``. ``co``/``sw``/``ew`` are the literal substring tests the OData feed uses too
+(``payroster.db.text``), so ``%`` and ``_`` are literal on SQLite and PostgreSQL alike.
 
 The stored e-mail is the user's one ``emails`` value for filtering, typed ``work`` and ``primary``: Entra's
 ``emails[type eq "work"].value eq "..."`` therefore finds the user by its e-mail.
@@ -30,6 +30,7 @@ from scim2_models.path.expressions import (
 )
 from sqlalchemy import ColumnElement, and_, exists, false, func, literal, not_, or_, select, true
 
+from payroster.db import text as sqltext
 from payroster.db.models import Team, TeamMember, User, UserAlias, UserTag
 from payroster.domain import normalize
 from payroster.scim.models import ENTERPRISE_SCHEMA, GROUP_SCHEMA, PAYROSTER_SCHEMA, USER_SCHEMA
@@ -130,7 +131,7 @@ class Compiler:
     def __init__(self, resource: str, dialect: str) -> None:
         self.attrs = USER_ATTRS if resource == "User" else GROUP_ATTRS
         self.schemas = USER_SCHEMAS if resource == "User" else GROUP_SCHEMAS
-        self.pg = dialect == "postgresql"
+        self.dialect = dialect
 
     def where(self, text: str) -> Cond:
         try:
@@ -237,14 +238,10 @@ class Compiler:
             return compared
         if not isinstance(value, str):
             raise InvalidFilterException(detail=f"{op} applies to strings")
-        if value == "":
-            present: Cond = col.is_not(None)
-            return present
-        n = len(value)
         if op == "co":
-            return (func.strpos(col, value) if self.pg else func.instr(col, value)) > 0
+            return sqltext.contains(col, value, self.dialect)
         if op == "sw":
-            return func.substr(col, 1, n) == value
+            return sqltext.startswith(col, value)
         if op == "ew":
-            return and_(func.length(col) >= n, func.substr(col, func.length(col) - n + 1, n) == value)
+            return sqltext.endswith(col, value)
         raise InvalidFilterException(detail=f"unknown operator {op}")
