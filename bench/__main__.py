@@ -217,18 +217,10 @@ def bulk_scenario(n: int) -> dict[str, Any]:
     return {"rows": n, "payroster_rows_per_s": ours, "raw_rows_per_s": raw, "ratio": ours / raw}
 
 
-def peak_rss_mb(pid: int) -> float:
-    """The process's peak resident set (VmHWM) in MiB."""
+def memory_mb(pid: int, field: str) -> float:
+    """A process's ``VmRSS`` (now) or ``VmHWM`` (peak) in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def rss_mb(pid: int) -> float:
-    """The process's resident set now (VmRSS) in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -283,7 +275,7 @@ def odata_scenario(n: int) -> dict[str, Any]:
             with httpx.Client(base_url=server.url, headers=headers, timeout=600) as client:
                 slug = client.get("/api/v1/me").json()["workspaceSlug"]
                 root = f"/odata/{slug}/"
-                rss_before = rss_mb(server.proc.pid)
+                rss_before = memory_mb(server.proc.pid, "VmRSS")
 
                 def first_page() -> None:
                     r = client.get(root + "Users", params=FIRST_PAGE)
@@ -301,7 +293,7 @@ def odata_scenario(n: int) -> dict[str, Any]:
                     body = client.get(body["@odata.nextLink"]).json()
                     exported += len(body["value"])
                 export_s = time.perf_counter() - started
-                peak = peak_rss_mb(server.proc.pid)
+                peak = memory_mb(server.proc.pid, "VmHWM")
         finally:
             server.stop()
 

@@ -185,7 +185,7 @@ class Door:
                 return model.model_validate(payload, scim_ctx=ctx)
         except ValidationError as exc:
             first = Error.from_validation_errors(exc)[0]
-            raise _from_error(first) from None
+            raise SCIMException.from_error(first) from None
 
     # --- discovery -------------------------------------------------------------------------------
 
@@ -271,7 +271,10 @@ class Door:
             return any("members" in str(a).lower() for a in rp.attributes)
         return True
 
-    def rows(self, kind: str, params: dict[str, Any], count_only: bool = False) -> tuple[int, list[Any], int, int]:
+    def query(
+        self, kind: str, params: dict[str, Any], rp: ResponseParameters[Any] | None, *, total: bool = True
+    ) -> tuple[int, list[Any], int]:
+        """``(totalResults, resources, startIndex)`` in one read session; the count only when ``total``."""
         start, count, filter_text, sort_by, descending = self.query_options(params)
         model = User if kind == "User" else Team
         with self.db.read() as s:
@@ -281,29 +284,24 @@ class Door:
                 conds.append(User.scim_hidden.is_(False))
             if filter_text:
                 conds.append(compiler.where(str(filter_text)))
-            total = int(s.scalar(select(func.count()).select_from(model).where(*conds)) or 0)
-            rows: list[Any] = []
-            if count and not count_only:
-                order: list[Any] = []
-                if sort_by:
-                    col = compiler.sort_column(str(sort_by))
-                    order += [col.is_(None), col.desc() if descending else col]
-                order.append(model.id)
-                stmt = select(model).where(*conds).order_by(*order).offset(start - 1).limit(count)
-                rows = list(s.scalars(stmt).all())
-                s.expunge_all()
-        return total, rows, start, count
-
-    def resources(self, kind: str, rows: list[Any], rp: ResponseParameters[Any] | None) -> list[Any]:
-        with self.db.read() as s:
+            found = int(s.scalar(select(func.count()).select_from(model).where(*conds)) or 0) if total else 0
+            if not count:
+                return found, [], start
+            order: list[Any] = []
+            if sort_by:
+                col = compiler.sort_column(str(sort_by))
+                order += [col.is_(None), col.desc() if descending else col]
+            order.append(model.id)
+            stmt = select(model).where(*conds).order_by(*order).offset(start - 1).limit(count)
+            rows: list[Any] = list(s.scalars(stmt))
             if kind == "User":
-                return store.user_resources(s, rows, self.urls)
-            return store.group_resources(s, rows, self.urls, with_members=self.wants_members(rp))
+                return found, store.user_resources(s, rows, self.urls), start
+            return found, store.group_resources(s, rows, self.urls, with_members=self.wants_members(rp)), start
 
     def listing_of(self, kind: str, params: dict[str, Any]) -> Response:
         rp = self.response_parameters(params)
-        total, rows, start, _ = self.rows(kind, params)
-        return self.listing(kind, total, start, self.resources(kind, rows, rp), rp)
+        total, resources, start = self.query(kind, params, rp)
+        return self.listing(kind, total, start, resources, rp)
 
     def listing(
         self, kind: str, total: int, start: int, resources: list[Any], rp: ResponseParameters[Any] | None
@@ -338,17 +336,15 @@ class Door:
         params = self.search_payload()
         rp = self.response_parameters(params)
         start, count, *_ = self.query_options(params)
-        user_total, _, _, _ = self.rows("User", params, count_only=True)
-        group_total, _, _, _ = self.rows("Group", params, count_only=True)
+        user_total, _, _ = self.query("User", {**params, "count": 0}, rp)
+        group_total, _, _ = self.query("Group", {**params, "count": 0}, rp)
         found: list[Any] = []
         if count and start <= user_total:
-            _, users, _, _ = self.rows("User", {**params, "startindex": start, "count": count})
-            found += self.resources("User", users, rp)
+            found += self.query("User", params, rp, total=False)[1]
         remaining = count - len(found)
         if remaining > 0:
-            group_start = max(1, start - user_total)
-            _, groups, _, _ = self.rows("Group", {**params, "startindex": group_start, "count": remaining})
-            found += self.resources("Group", groups, rp)
+            paged = {**params, "startindex": max(1, start - user_total), "count": remaining}
+            found += self.query("Group", paged, rp, total=False)[1]
         with PROVIDER:
             dumped = [r.model_dump(scim_ctx=Context.SEARCH_RESPONSE, response_parameters=rp) for r in found]
         return respond(
@@ -419,10 +415,10 @@ class Door:
                         "extension": ext.model_dump(exclude_none=True, by_alias=True) if ext else None,
                     }
                     wanted = self.validate(UserModel, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
-                    store.replace_user(s, self.actor, user, wanted, replace=True, patched=False)
+                    store.replace_user(s, self.actor, user, wanted)
                 else:
                     self.apply_patch(UserModel, payload, current)
-                    store.replace_user(s, self.actor, user, current, replace=True, patched=True)
+                    store.replace_user(s, self.actor, user, current, patched=True)
                 s.flush()
                 result = store.user_resources(s, [user], self.urls)[0]
             else:
@@ -504,7 +500,3 @@ class MethodNotAllowed(SCIMException):
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail=detail)
-
-
-def _from_error(err: Error) -> SCIMException:
-    return SCIMException.from_error(err)

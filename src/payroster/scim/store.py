@@ -20,7 +20,6 @@ from scim2_models import (
     GroupMembership,
     InvalidValueException,
     Meta,
-    NotFoundException,
     UniquenessException,
 )
 from sqlalchemy import func, select
@@ -28,6 +27,8 @@ from sqlalchemy.orm import Session
 
 from payroster.db.models import Team, TeamMember, User, UserAlias, UserTag, Workspace
 from payroster.domain import normalize
+from payroster.domain.errors import Detail, NotFound
+from payroster.ids import parse_id
 from payroster.scim.models import (
     Email,
     EnterpriseUser,
@@ -41,7 +42,15 @@ from payroster.scim.models import (
 )
 from payroster.services import memberships, teams, users
 from payroster.services.context import Actor
-from payroster.services.inputs import UNSET, TeamInput, UserInput
+from payroster.services.inputs import (
+    UNSET,
+    TeamInput,
+    UserInput,
+    field_pointer,
+    parse_team,
+    parse_user,
+    text_field,
+)
 
 
 @dataclass
@@ -57,14 +66,6 @@ class Urls:
         return f"{self.base}/Groups/{team_id}"
 
 
-def parse_id(text: str) -> uuid.UUID | None:
-    """A path or body id as a UUID, or None when malformed."""
-    try:
-        return uuid.UUID(text)
-    except (ValueError, AttributeError, TypeError):
-        return None
-
-
 def _etag(*parts: object) -> str:
     return 'W/"' + hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:20] + '"'
 
@@ -73,14 +74,10 @@ def _etag(*parts: object) -> str:
 
 
 def visible_user(session: Session, ws: uuid.UUID, user_id: str, lock: bool = False) -> User:
-    """A user SCIM can see (not hidden by a SCIM DELETE), or 404."""
-    uid = parse_id(user_id)
-    user = None
-    if uid is not None:
-        stmt = select(User).where(User.workspace_id == ws, User.id == uid, User.scim_hidden.is_(False))
-        user = session.scalars(stmt.with_for_update() if lock else stmt).first()
-    if user is None:
-        raise NotFoundException(detail=f"no user with id {user_id}")
+    """A user SCIM can see: unknown, foreign and SCIM-deleted ids are the same 404."""
+    user = users.get(session, ws, parse_id(user_id), lock=lock)
+    if user.scim_hidden:
+        raise NotFound("user not found", target="user")
     return user
 
 
@@ -148,87 +145,72 @@ def _emails(u: User) -> list[Email]:
     return stored
 
 
-def _user_input(resource: Any, *, replace: bool, patched: bool = False) -> UserInput:
-    """The desired state a SCIM User asks for.
+# SCIM attribute paths of the JSON API fields ``parse_user`` checks, for its error messages.
+_SCIM_NAMES = {
+    "emailAddress": "emails",
+    "firstName": "name.givenName",
+    "lastName": "name.familyName",
+    "directManagerId": "manager",
+}
 
-    ``replace`` (PUT, and the result of a PATCH) clears core attributes the resource leaves out, and the
-    lists of an extension it carries. An extension left out of a PUT leaves its attributes alone, so an
-    identity provider that knows nothing of tags never wipes them; after a PATCH (``patched``) the
-    resource is complete, so a missing extension means its attributes were removed.
+
+def _user_input(resource: Any, *, patched: bool = False) -> UserInput:
+    """The desired state a SCIM User asks for, checked by the JSON API's own ``parse_user``.
+
+    Core attributes the resource leaves out are cleared, and so are the lists of an extension it carries.
+    An extension left out of a PUT leaves its attributes alone, so an identity provider that knows nothing
+    of tags never wipes them; after a PATCH (``patched``) the resource is complete, so a missing extension
+    means its attributes were removed.
     """
-    user_name = (resource.user_name or "").strip()
-    if not user_name or normalize.has_control(user_name) or len(user_name) > 320:
-        raise InvalidValueException(detail="userName is required and must be printable text")
+    problems: list[Detail] = []
+    at = field_pointer()
+    user_name = text_field(resource.user_name, "userName", at, problems, limit=320)
+    if user_name is None and not problems:
+        problems.append(Detail("required", "userName is required", "userName"))
     emails = resource.emails or []
-    email = user_name if normalize.email_problem(user_name) is None else None
-    if email is None:
+    email = user_name
+    if user_name is not None and normalize.email_problem(user_name) is not None:
         primary = [e for e in emails if e.primary] or emails
-        candidate = (primary[0].value or "").strip() if primary else ""
-        if normalize.email_problem(candidate) is not None:
-            raise InvalidValueException(detail="neither userName nor emails holds a valid e-mail address")
-        email = candidate
-    inp = UserInput(email=email, user_name=user_name)
-    name = resource.name
-    if name is not None or replace:
-        inp.first_name = _text(name.given_name if name else None, "name.givenName")
-        inp.last_name = _text(name.family_name if name else None, "name.familyName")
-    if resource.display_name is not None or replace:
-        inp.display_name = _text(resource.display_name, "displayName")
-    if resource.external_id is not None or replace:
-        inp.external_id = _text(resource.external_id, "externalId")
-    if resource.emails is not None or replace:
-        inp.scim_emails = json.dumps([e.model_dump(exclude_none=True) for e in emails]) if resource.emails else None
+        email = (primary[0].value or "").strip() if primary else ""
+        if normalize.email_problem(email) is not None:
+            problems.append(Detail("invalidEmail", "neither userName nor emails holds an e-mail address", "emails"))
+    raw: dict[str, Any] = {
+        "emailAddress": email or "",
+        "firstName": resource.name.given_name if resource.name else None,
+        "lastName": resource.name.family_name if resource.name else None,
+    }
     ext = resource[PayRosterUser]
     if ext is not None:
         if ext.role is not None:
-            role = normalize.parse_role(str(ext.role))
-            if role is None or role == normalize.DEACTIVATED:
-                raise InvalidValueException(
-                    detail=f"role must be FullAdmin, LimitedAdmin or Participant, not {ext.role}"
-                )
-            inp.role = role
-        for field in ("tags", "aliases"):
-            items = getattr(ext, field)
-            if items is None and replace:
-                items = []
-            if items is not None:
-                clean = normalize.split_items(items)
-                if problems := normalize.item_problems(clean, field):
-                    raise InvalidValueException(detail=problems[0].message)
-                setattr(inp, field, clean)
+            raw["role"] = str(ext.role)
+            if normalize.parse_role(raw["role"]) == normalize.DEACTIVATED:
+                problems.append(Detail("invalidRole", "role is FullAdmin, LimitedAdmin or Participant", "role"))
+        raw["tags"], raw["aliases"] = ext.tags or [], ext.aliases or []
     elif patched:
-        inp.tags, inp.aliases = [], []
+        raw["tags"], raw["aliases"] = [], []
     enterprise = resource[EnterpriseUser]
-    if enterprise is None and patched:
-        inp.direct_manager_id = None
-    if enterprise is not None:
-        manager_ref = enterprise.manager.ref if enterprise.manager else None
-        value = enterprise.manager.value if enterprise.manager else None
-        if not value and manager_ref:
-            value = str(manager_ref).rstrip("/").rsplit("/", 1)[-1]
-        if value:
-            manager = parse_id(value)
-            if manager is None:
-                raise InvalidValueException(detail=f"manager value {value} is not a user id")
-            inp.direct_manager_id = manager
-        else:
-            inp.direct_manager_id = None
+    if enterprise is not None or patched:
+        manager = enterprise.manager if enterprise is not None else None
+        value = manager.value if manager else None
+        if not value and manager is not None and manager.ref:
+            value = str(manager.ref).rstrip("/").rsplit("/", 1)[-1]
+        raw["directManagerId"] = value or None
+    inp, found = parse_user(raw, at)
+    problems += [Detail(d.code, d.message, _SCIM_NAMES.get(d.target or "", d.target)) for d in found]
+    inp.display_name = text_field(resource.display_name, "displayName", at, problems)
+    inp.external_id = text_field(resource.external_id, "externalId", at, problems)
+    if problems:
+        raise InvalidValueException(detail="; ".join(f"{p.target}: {p.message}" for p in problems))
+    inp.user_name = user_name
+    inp.scim_emails = json.dumps([e.model_dump(exclude_none=True) for e in emails]) if emails else None
     if resource.active is not None:
         inp.active = resource.active
     return inp
 
 
-def _text(value: str | None, field: str) -> str | None:
-    if value is None:
-        return None
-    if normalize.has_control(value) or len(value) > 255:
-        raise InvalidValueException(detail=f"{field} must be printable text of at most 255 characters")
-    return value.strip() or None
-
-
 def create_user(session: Session, actor: Actor, resource: Any, role_given: bool = True) -> User:
     """POST /Users: a new user, or the same record back when its userName was hidden by a SCIM DELETE."""
-    inp = _user_input(resource, replace=True)
+    inp = _user_input(resource)
     ws = actor.workspace_id
     existing = users.find_by_user_name(session, ws, inp.user_name, lock=True)
     if existing is not None and not existing.scim_hidden:
@@ -257,11 +239,9 @@ def default_role(session: Session, ws: uuid.UUID) -> str:
     return session.scalar(select(Workspace.default_scim_role).where(Workspace.id == ws)) or "Participant"
 
 
-def replace_user(
-    session: Session, actor: Actor, user: User, resource: Any, *, replace: bool, patched: bool = False
-) -> User:
-    """PUT (``replace``) or the result of a PATCH: the stored record becomes what the resource says."""
-    inp = _user_input(resource, replace=replace, patched=patched)
+def replace_user(session: Session, actor: Actor, user: User, resource: Any, *, patched: bool = False) -> User:
+    """PUT, or the result of a PATCH (``patched``): the stored record becomes what the resource says."""
+    inp = _user_input(resource, patched=patched)
     view = users.patch(session, actor, user.id, inp)
     return view.user
 
@@ -275,15 +255,8 @@ def delete_user(session: Session, actor: Actor, user: User) -> None:
 
 
 def visible_team(session: Session, ws: uuid.UUID, team_id: str, lock: bool = False) -> Team:
-    """A team of the workspace, or 404."""
-    tid = parse_id(team_id)
-    team = None
-    if tid is not None:
-        stmt = select(Team).where(Team.workspace_id == ws, Team.id == tid)
-        team = session.scalars(stmt.with_for_update() if lock else stmt).first()
-    if team is None:
-        raise NotFoundException(detail=f"no group with id {team_id}")
-    return team
+    """A team of the workspace, or the same 404 for unknown and foreign ids."""
+    return teams.get(session, ws, parse_id(team_id), lock=lock)
 
 
 def group_resources(session: Session, rows: Sequence[Team], urls: Urls, with_members: bool = True) -> list[Any]:
@@ -328,59 +301,56 @@ def group_resources(session: Session, rows: Sequence[Team], urls: Urls, with_mem
     return out
 
 
-def _group_name(resource: ScimGroup) -> str:
-    name = (resource.display_name or "").strip()
-    if not name or normalize.has_control(name) or len(name) > 255:
-        raise InvalidValueException(detail="displayName is required: printable text of at most 255 characters")
-    return name
+def _team_input(resource: ScimGroup) -> TeamInput:
+    """Name and externalId, checked by the JSON API's own ``parse_team``."""
+    at = field_pointer()
+    inp, problems = parse_team({"name": resource.display_name}, at)
+    inp.external_id = text_field(resource.external_id, "externalId", at, problems)
+    if problems:
+        names = {"name": "displayName"}
+        raise InvalidValueException(
+            detail="; ".join(f"{names.get(p.target or '', p.target)}: {p.message}" for p in problems)
+        )
+    return inp
 
 
 def create_group(session: Session, actor: Actor, resource: ScimGroup) -> Team:
-    """POST /Groups: a new team with its members; a taken name is 409 uniqueness."""
-    name = _group_name(resource)
-    if teams.find_by_name(session, actor.workspace_id, name, lock=True) is not None:
-        raise UniquenessException(detail=f"a group named {name} exists")
-    team, _ = teams.upsert(session, actor, TeamInput(name=name))
-    team.external_id = _text(resource.external_id, "externalId")
+    """POST /Groups: a new team with its members; a taken name is 409 uniqueness (not an upsert)."""
+    inp = _team_input(resource)
+    if teams.find_by_name(session, actor.workspace_id, inp.name, lock=True) is not None:
+        raise UniquenessException(detail=f"a group named {inp.name} exists")
+    team, _ = teams.upsert(session, actor, inp)
     set_members(session, actor, team, resource.members or [])
     return team
 
 
 def replace_group(session: Session, actor: Actor, team: Team, resource: ScimGroup) -> Team:
-    """PUT, or the result of a PATCH: name, externalId and the whole member list."""
-    name = _group_name(resource)
-    if name != team.name:
-        holder = teams.find_by_name(session, actor.workspace_id, name)
-        if holder is not None and holder.id != team.id:
-            raise UniquenessException(detail=f"a group named {name} exists")
-        teams.patch(session, actor, team.id, TeamInput(name=name))
-    team.external_id = _text(resource.external_id, "externalId")
+    """PUT, or the result of a PATCH: name, externalId and the whole member list (a taken name is 409)."""
+    teams.patch(session, actor, team.id, _team_input(resource))
     set_members(session, actor, team, resource.members or [])
     return team
 
 
 def set_members(session: Session, actor: Actor, team: Team, wanted: Sequence[GroupMember]) -> None:
-    """Make the team's visible members exactly ``wanted``; unknown or malformed values are ignored."""
+    """Make the team's SCIM-visible members exactly ``wanted``; unknown or malformed values are ignored."""
     ws = actor.workspace_id
-    wanted_ids = {uid for m in wanted if (uid := parse_id(m.value or "")) is not None}
+    wanted_ids = {uid for m in wanted if (uid := parse_id(m.value)) is not None}
+    visible = (User.workspace_id == ws) & User.scim_hidden.is_(False)
     current = set(
         session.scalars(
             select(TeamMember.user_id)
             .join(User, (User.workspace_id == TeamMember.workspace_id) & (User.id == TeamMember.user_id))
-            .where(TeamMember.workspace_id == ws, TeamMember.team_id == team.id, User.scim_hidden.is_(False))
+            .where(TeamMember.workspace_id == ws, TeamMember.team_id == team.id, visible)
         )
     )
     to_add = wanted_ids - current
     if to_add:
-        known = set(
-            session.scalars(
-                select(User.id).where(User.workspace_id == ws, User.id.in_(to_add), User.scim_hidden.is_(False))
-            )
+        # SCIM-deleted users stay out of groups; the service skips ids that are not users at all.
+        hidden = set(
+            session.scalars(select(User.id).where(User.workspace_id == ws, User.id.in_(to_add), User.scim_hidden))
         )
-        for uid in sorted(known):
-            memberships.add(session, actor, uid, team.id)
-    for uid in sorted(current - wanted_ids):
-        memberships.remove(session, actor, uid, team.id)
+        memberships.add_many(session, actor, team.id, to_add - hidden)
+    memberships.remove_many(session, actor, team.id, current - wanted_ids)
 
 
 def delete_group(session: Session, actor: Actor, team: Team) -> None:

@@ -68,6 +68,7 @@ class TeamInput:
     manager_id: Any = UNSET
     parent_team_id: Any = UNSET
     flags: dict[str, bool] = field(default_factory=dict)
+    external_id: Any = UNSET  # str or None; written by the SCIM door only
 
 
 def canonical(raw: Any, names: tuple[str, ...], at: Pointer) -> tuple[dict[str, Any], list[Detail]]:
@@ -88,7 +89,8 @@ def canonical(raw: Any, names: tuple[str, ...], at: Pointer) -> tuple[dict[str, 
     return out, problems
 
 
-def _text(value: Any, name: str, at: Pointer, problems: list[Detail], limit: int = 255) -> str | None:
+def text_field(value: Any, name: str, at: Pointer, problems: list[Detail], limit: int = 255) -> str | None:
+    """Optional printable text of at most ``limit`` characters, stripped (empty is None); problems appended."""
     if value is None:
         return None
     if not isinstance(value, str):
@@ -146,7 +148,7 @@ def parse_user(raw: Any, at: Pointer, require_email: bool = True) -> tuple[UserI
         inp.role = role if role is not None else UNSET
     for wire, attr in (("firstName", "first_name"), ("lastName", "last_name")):
         if wire in data:
-            setattr(inp, attr, _text(data[wire], wire, at, problems))
+            setattr(inp, attr, text_field(data[wire], wire, at, problems))
     if "directManagerId" in data:
         inp.direct_manager_id = _guid(data["directManagerId"], "directManagerId", at, problems)
     for wire in ("tags", "aliases"):
@@ -160,14 +162,14 @@ def parse_team(raw: Any, at: Pointer, require_name: bool = True) -> tuple[TeamIn
     data, problems = canonical(raw, TEAM_FIELDS, at)
     inp = TeamInput()
     if "name" in data:
-        name = _text(data["name"], "name", at, problems)
+        name = text_field(data["name"], "name", at, problems)
         if name is None and not any(p.target == at("name") for p in problems):
             problems.append(Detail("required", "name must not be empty", at("name")))
         inp.name = name
     elif require_name and isinstance(raw, dict):
         problems.append(Detail("required", "name is required", at("name")))
     if "description" in data:
-        inp.description = _text(data["description"], "description", at, problems, limit=4000)
+        inp.description = text_field(data["description"], "description", at, problems, limit=4000)
     if "managerId" in data:
         inp.manager_id = _guid(data["managerId"], "managerId", at, problems)
     if "parentTeamId" in data:

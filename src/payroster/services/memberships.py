@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Iterator
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from payroster.db.models import TeamMember, utcnow
+from payroster.db.models import TeamMember, User, utcnow
 from payroster.domain.errors import NotFound
 from payroster.services import audit, teams, users
 from payroster.services.context import Actor
@@ -26,49 +27,58 @@ def _exists(session: Session, ws: uuid.UUID, user_id: uuid.UUID, team_id: uuid.U
         raise NotFound("no team with that teamId in this workspace", target="teamId") from None
 
 
+def _event(actor: Actor, action: str, team_id: uuid.UUID, user_id: uuid.UUID, added: bool) -> dict[str, object]:
+    ids = {"teamId": str(team_id), "systemUserId": str(user_id)}
+    changes = [{"field": f, "before": None if added else v, "after": v if added else None} for f, v in ids.items()]
+    return audit.event_row(actor, action, "membership", team_id, changes)
+
+
 def add(session: Session, actor: Actor, user_id: uuid.UUID, team_id: uuid.UUID) -> bool:
     """Add the user to the team; True when a membership was created."""
-    ws = actor.workspace_id
-    _exists(session, ws, user_id, team_id)
-    stmt = insert_ignoring_conflicts(session, TeamMember).values(
-        workspace_id=ws, team_id=team_id, user_id=user_id, created_at=utcnow()
-    )
-    created = session.execute(stmt.returning(TeamMember.user_id)).first() is not None
-    if created:
-        audit.record(
-            session,
-            actor,
-            "membership.added",
-            "membership",
-            team_id,
-            [
-                {"field": "teamId", "before": None, "after": str(team_id)},
-                {"field": "systemUserId", "before": None, "after": str(user_id)},
-            ],
-        )
-    return created
+    _exists(session, actor.workspace_id, user_id, team_id)
+    return bool(add_many(session, actor, team_id, [user_id]))
 
 
 def remove(session: Session, actor: Actor, user_id: uuid.UUID, team_id: uuid.UUID) -> bool:
     """Remove the user from the team; True when a membership was deleted."""
+    _exists(session, actor.workspace_id, user_id, team_id)
+    return bool(remove_many(session, actor, team_id, [user_id]))
+
+
+def add_many(session: Session, actor: Actor, team_id: uuid.UUID, user_ids: Iterable[uuid.UUID]) -> int:
+    """Add several users of the workspace to a team in set-based statements; ids that are not users of the
+    workspace and memberships that exist are skipped. Returns how many were created."""
     ws = actor.workspace_id
-    _exists(session, ws, user_id, team_id)
-    result = session.execute(
-        delete(TeamMember)
-        .returning(TeamMember.user_id)
-        .where(TeamMember.workspace_id == ws, TeamMember.team_id == team_id, TeamMember.user_id == user_id)
-    )
-    deleted = result.first() is not None
-    if deleted:
-        audit.record(
-            session,
-            actor,
-            "membership.removed",
-            "membership",
-            team_id,
-            [
-                {"field": "teamId", "before": str(team_id), "after": None},
-                {"field": "systemUserId", "before": str(user_id), "after": None},
-            ],
+    created: list[uuid.UUID] = []
+    for chunk in _chunks(sorted(set(user_ids))):
+        known = select(User.id).where(User.workspace_id == ws, User.id.in_(chunk))
+        now = utcnow()
+        rows = [
+            {"workspace_id": ws, "team_id": team_id, "user_id": uid, "created_at": now}
+            for uid in session.scalars(known)
+        ]
+        if rows:
+            stmt = insert_ignoring_conflicts(session, TeamMember).values(rows).returning(TeamMember.user_id)
+            created += session.scalars(stmt).all()
+    audit.record_many(session, (_event(actor, "membership.added", team_id, uid, True) for uid in created))
+    return len(created)
+
+
+def remove_many(session: Session, actor: Actor, team_id: uuid.UUID, user_ids: Iterable[uuid.UUID]) -> int:
+    """Remove several users from a team in set-based statements; missing memberships are skipped."""
+    ws = actor.workspace_id
+    deleted: list[uuid.UUID] = []
+    for chunk in _chunks(sorted(set(user_ids))):
+        stmt = (
+            delete(TeamMember)
+            .where(TeamMember.workspace_id == ws, TeamMember.team_id == team_id, TeamMember.user_id.in_(chunk))
+            .returning(TeamMember.user_id)
         )
-    return deleted
+        deleted += session.scalars(stmt).all()
+    audit.record_many(session, (_event(actor, "membership.removed", team_id, uid, False) for uid in deleted))
+    return len(deleted)
+
+
+def _chunks(ids: list[uuid.UUID], size: int = 500) -> Iterator[list[uuid.UUID]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]

@@ -32,6 +32,7 @@ def snapshot(team: Team) -> dict[str, Any]:
         "managerId": str(team.manager_id) if team.manager_id else None,
         "parentTeamId": str(team.parent_team_id) if team.parent_team_id else None,
         **{wire: getattr(team, col) for wire, col in FLAG_COLUMNS.items()},
+        "externalId": team.external_id,
     }
 
 
@@ -168,6 +169,8 @@ def _apply(session: Session, team: Team, inp: TeamInput) -> None:
         _set_parent(session, team, inp.parent_team_id)
     for wire, value in inp.flags.items():
         setattr(team, FLAG_COLUMNS[wire], value)
+    if inp.external_id is not UNSET:
+        team.external_id = inp.external_id
 
 
 def _set_parent(session: Session, team: Team, parent_id: uuid.UUID | None) -> None:
