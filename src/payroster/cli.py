@@ -169,18 +169,10 @@ def workspace_create(name: str, admin_email: str, admin_password: str | None, as
 )
 def workspace_update(slug: str, default_scim_role: str) -> None:
     """Change a workspace's settings."""
-    from payroster.db.models import Workspace
-    from payroster.services import audit
-
     database = _open(Settings())
     with database.write() as s:
         ws = workspaces.by_slug(s, slug)
-        row = s.get(Workspace, ws.id)
-        assert row is not None
-        if row.default_scim_role != default_scim_role:
-            change = {"field": "defaultScimRole", "before": row.default_scim_role, "after": default_scim_role}
-            row.default_scim_role = default_scim_role
-            audit.record(s, Actor(ws.id, None, "cli", "cli"), "workspace.updated", "workspace", ws.id, [change])
+        workspaces.set_default_scim_role(s, Actor(ws.id, None, "cli", "cli"), default_scim_role)
     click.echo(f"{slug}: default SCIM role {default_scim_role}", err=True)
 
 

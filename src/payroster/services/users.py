@@ -162,7 +162,7 @@ def _apply(session: Session, actor: Actor, current: UserView, inp: UserInput, re
     user = current.user
     if inp.role is not UNSET or inp.active is not UNSET:
         role, active = user.role, user.active
-        if inp.role is not UNSET:
+        if inp.role is not UNSET:  # Deactivated turns the flag off and keeps the role; a role activates
             active = inp.role != normalize.DEACTIVATED
             role = inp.role if active else user.role
         if inp.active is not UNSET:
@@ -200,12 +200,6 @@ def _set_user_name(session: Session, user: User, user_name: str) -> None:
             raise Conflict(f"userName {user_name} is taken", target="userName", code="uniqueness")
         user.user_name_key = key
     user.user_name = user_name
-
-
-def _set_role(session: Session, user: User, role: str) -> None:
-    """Deactivated turns the active flag off and keeps the role; any other role activates."""
-    active = role != normalize.DEACTIVATED
-    _set_state(session, user, user.role if not active else role, active)
 
 
 def _set_state(session: Session, user: User, new_role: str, active: bool) -> None:

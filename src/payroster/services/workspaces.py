@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from payroster.db.models import Workspace, utcnow
+from payroster.domain import normalize
 from payroster.domain.errors import Detail, Invalid, NotFound
 from payroster.ids import new_id
 from payroster.services import apikeys, audit, passwords, users
@@ -81,3 +82,20 @@ def _first_admin(session: Session, actor: Actor, inp: UserInput, password: str |
     if password:
         users.set_password_hash(session, view.user, passwords.hash_password(password))
     return view.user.id
+
+
+def set_default_scim_role(session: Session, actor: Actor, role: str) -> None:
+    """The role users created by SCIM get when the identity provider names none."""
+    canonical = normalize.parse_role(role)
+    if canonical is None or canonical == normalize.DEACTIVATED:
+        raise Invalid(
+            "the default SCIM role is FullAdmin, LimitedAdmin or Participant",
+            details=[Detail("invalidRole", f"{role} is not a role", "defaultScimRole")],
+        )
+    ws = session.get(Workspace, actor.workspace_id)
+    if ws is None:
+        raise NotFound("workspace not found", target="workspace")
+    if ws.default_scim_role != canonical:
+        change = {"field": "defaultScimRole", "before": ws.default_scim_role, "after": canonical}
+        ws.default_scim_role = canonical
+        audit.record(session, actor, "workspace.updated", "workspace", ws.id, [change])
