@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,6 @@ class Served:
     proc: subprocess.Popen[bytes]
     url: str
     log: Path
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @contextmanager

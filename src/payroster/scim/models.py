@@ -19,7 +19,6 @@ from scim2_models import (
     CaseExact,
     ChangePassword,
     ComplexAttribute,
-    Context,
     ETag,
     Extension,
     Filter,
@@ -211,7 +210,3 @@ PROVIDER = ScimProvider(
     config=CONFIG,
     policy=POLICY,
 )
-
-__all__ = ["CONFIG", "PROVIDER", "Context", "UserModel"]
-
-ScimGroup = Group

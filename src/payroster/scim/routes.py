@@ -46,8 +46,10 @@ from payroster.scim.models import (
     PAYROSTER_SCHEMA,
     PROVIDER,
     PayRosterUser,
-    ScimGroup,
     UserModel,
+)
+from payroster.scim.models import (
+    Group as ScimGroup,
 )
 from payroster.services.apikeys import Principal
 

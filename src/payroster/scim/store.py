@@ -37,8 +37,10 @@ from payroster.scim.models import (
     Name,
     PayRosterUser,
     Role,
-    ScimGroup,
     UserModel,
+)
+from payroster.scim.models import (
+    Group as ScimGroup,
 )
 from payroster.services import memberships, teams, users
 from payroster.services.context import Actor
