@@ -130,7 +130,8 @@ def http_server() -> Iterator[tuple[_Switch, str]]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(switch, log_level="warning", access_log=False))
+    # As `payroster serve` runs it: forwarded headers are the application's business, never uvicorn's.
+    server = uvicorn.Server(uvicorn.Config(switch, log_level="warning", access_log=False, proxy_headers=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

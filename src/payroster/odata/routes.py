@@ -7,7 +7,6 @@ OData error body, and credentials are checked before anything else.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import logging
 import re
 import urllib.parse
@@ -37,6 +36,7 @@ from payroster.odata.errors import (
 from payroster.odata.metadata import csdl_xml
 from payroster.odata.model import SETS, SETS_BY_KEY, EntitySet, Navigation
 from payroster.odata.query import Entity, Options, Reader, decode_value, encode_value, selected
+from payroster.urls import public_base
 
 log = logging.getLogger("payroster.odata")
 router = APIRouter(include_in_schema=False)
@@ -204,33 +204,6 @@ def parse_prefer(header: str) -> dict[str, str]:
         if name:
             prefs[name.strip().lower()] = value.strip().strip('"')
     return prefs
-
-
-def public_base(request: Request) -> str:
-    """``scheme://host`` for absolute links: the configured base URL, trusted forwarded headers, or the request."""
-    settings = request.app.state.settings
-    if settings.base_url:
-        return str(settings.base_url).rstrip("/")
-    scheme, host = request.url.scheme, request.headers.get("host", request.url.netloc)
-    client = request.client.host if request.client else None
-    if client and _trusted(client, settings.trusted_proxies):
-        scheme = request.headers.get("x-forwarded-proto", scheme).split(",")[0].strip()
-        host = request.headers.get("x-forwarded-host", host).split(",")[0].strip()
-    return f"{scheme}://{host}"
-
-
-def _trusted(address: str, proxies: str | None) -> bool:
-    if not proxies:
-        return False
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    for entry in proxies.split(","):
-        entry = entry.strip()
-        if entry and ip in ipaddress.ip_network(entry, strict=False):
-            return True
-    return False
 
 
 # --- resources -------------------------------------------------------------------------------------

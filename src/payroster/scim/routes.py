@@ -52,6 +52,7 @@ from payroster.scim.models import (
     Group as ScimGroup,
 )
 from payroster.services.apikeys import Principal
+from payroster.urls import public_base
 
 log = logging.getLogger("payroster.scim")
 router = APIRouter(include_in_schema=False)
@@ -126,8 +127,7 @@ class Door:
         self.principal = principal
         self.ws = principal.workspace_id
         self.actor = principal.actor("scim")
-        base = str(request.app.state.settings.base_url or str(request.base_url)).rstrip("/")
-        self.urls = store.Urls(f"{base}/scim/v2/{slug}")
+        self.urls = store.Urls(f"{public_base(request)}/scim/v2/{slug}")
         self.body = body
         self.method = request.method
         self.params = {k.lower(): v for k, v in request.query_params.items()}
