@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from payroster import __version__
@@ -18,6 +19,11 @@ from payroster.db import migrate
 from payroster.db.engine import Database
 from payroster.odata import routes as odata_routes
 from payroster.scim import routes as scim_routes
+from payroster.web import core as web_core
+from payroster.web import routes_auth, routes_settings
+from payroster.web import routes_teams as web_teams
+from payroster.web import routes_users as web_users
+from payroster.web.headers import SecurityHeaders
 
 log = logging.getLogger("payroster")
 
@@ -56,7 +62,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.secret_key = settings.resolved_secret()
     app.state.db = db or prepare_database(settings)
     app.state.limiter = RateLimiter(settings)
-    errors.install(app)
+    errors.install(app, page=web_core.error_page, is_page=web_core.is_page)
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=web_core.HERE / "static"), name="static")
+    for web_module in (routes_auth, web_users, web_teams, routes_settings):
+        app.include_router(web_module.router)
     for module in (routes_users, routes_teams):
         app.include_router(module.router)
         app.include_router(module.compat)

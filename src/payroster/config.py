@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import secrets
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(second|minute|hour|day|week)s?\s*$", re.IGNORECASE)
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """``"7 days"``, ``"12 hours"``, ``"90 minutes"``: a count and a unit, as the settings are written."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"not a duration: {text!r} (write e.g. '7 days' or '12 hours')")
+    return dt.timedelta(**{match.group(2).lower() + "s": int(match.group(1))})
 
 
 class Settings(BaseSettings):
@@ -29,6 +42,30 @@ class Settings(BaseSettings):
     max_bulk_bytes: int = Field(default=32 * 1024 * 1024, description="users:bulk size limit")
     max_bulk_rows: int = Field(default=100_000, description="users:bulk row limit")
     db_pool_size: int = Field(default=10, description="PostgreSQL connection pool size")
+    login_throttle: str = Field(
+        default="10/15 minutes", description="failed logins per account and per address, `limits` syntax"
+    )
+    signup: Literal["open", "closed"] = Field(default="open", description="closed: only the CLI creates workspaces")
+    smtp_url: str | None = Field(default=None, description="smtp://[user:password@]host[:port] (smtps:// for TLS)")
+    mail_from: str = Field(default="PayRoster <no-reply@localhost>", description="sender of invitation e-mails")
+    invitation_ttl: str = Field(default="7 days", description="lifetime of invitation and reset links")
+    session_ttl: str = Field(default="12 hours", description="a browser session ends after this long unused")
+
+    @field_validator("invitation_ttl", "session_ttl")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def invitation_lifetime(self) -> dt.timedelta:
+        """``invitation_ttl`` as a duration."""
+        return parse_duration(self.invitation_ttl)
+
+    @property
+    def session_lifetime(self) -> dt.timedelta:
+        """``session_ttl`` as a duration."""
+        return parse_duration(self.session_ttl)
 
     @property
     def is_sqlite(self) -> bool:

@@ -37,3 +37,12 @@ def _trusted(address: str, proxies: str | None) -> bool:
         if entry and ip in ipaddress.ip_network(entry, strict=False):
             return True
     return False
+
+
+def client_address(request: Request) -> str:
+    """The client's address: the first ``X-Forwarded-For`` entry behind a trusted proxy, else the peer."""
+    peer = request.client.host if request.client else "unknown"
+    if _trusted(peer, request.app.state.settings.trusted_proxies):
+        forwarded = request.headers.get("x-forwarded-for", "").split(",")[0].strip()
+        return forwarded or peer
+    return peer

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import simplejson
@@ -53,7 +54,7 @@ def exact_json(content: Any, status_code: int = 200) -> Response:
     )
 
 
-def error_response(exc: DomainError, headers: dict[str, str] | None = None) -> JSONResponse:
+def json_error(exc: DomainError, headers: dict[str, str] | None = None) -> JSONResponse:
     """The contract's error body for a domain error."""
     body = {
         "error": {
@@ -70,41 +71,53 @@ def error_response(exc: DomainError, headers: dict[str, str] | None = None) -> J
     return JSONResponse(body, status_code=exc.status, headers=headers)
 
 
-def install(app: FastAPI) -> None:
-    """Register the handlers: domain errors as data, framework errors in the same shape, 500 without details."""
+PageRenderer = Callable[[Request, DomainError, "dict[str, str] | None"], Response]
+
+
+def install(app: FastAPI, page: PageRenderer | None = None, is_page: Callable[[str], bool] | None = None) -> None:
+    """Register the handlers: domain errors as data, framework errors in the same shape, 500 without details.
+    Requests for web pages (``is_page``) get ``page``'s HTML answer instead of a JSON body."""
+
+    def error_response(
+        exc: DomainError, headers: dict[str, str] | None = None, request: Request | None = None
+    ) -> Response:
+        if page is not None and is_page is not None and request is not None and is_page(request.url.path):
+            return page(request, exc, headers)
+        return json_error(exc, headers)
 
     @app.exception_handler(DomainError)
-    async def domain(_: Request, exc: DomainError) -> Response:
-        return error_response(exc)
+    async def domain(request: Request, exc: DomainError) -> Response:
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        return error_response(exc, headers, request)
 
     @app.exception_handler(RequestValidationError)
-    async def validation(_: Request, exc: RequestValidationError) -> Response:
+    async def validation(request: Request, exc: RequestValidationError) -> Response:
         details = [
             Detail("invalidValue", str(e.get("msg")), "/".join(str(p) for p in e.get("loc", ())[1:]) or None)
             for e in exc.errors()
         ]
-        return error_response(Invalid("invalid request parameters", details=details))
+        return error_response(Invalid("invalid request parameters", details=details), request=request)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http(_: Request, exc: StarletteHTTPException) -> Response:
+    async def http(request: Request, exc: StarletteHTTPException) -> Response:
         codes = {404: "notFound", 405: "methodNotAllowed"}
         err = DomainError(str(exc.detail), code=codes.get(exc.status_code, "error"), status=exc.status_code)
-        return error_response(err, headers=dict(exc.headers or {}))
+        return error_response(err, dict(exc.headers or {}), request)
 
     @app.exception_handler(IntegrityError)
-    async def integrity(_: Request, exc: IntegrityError) -> Response:
+    async def integrity(request: Request, exc: IntegrityError) -> Response:
         # A uniqueness race the services could not foresee: the other request won.
         log.info("integrity conflict: %s", exc.orig)
-        return error_response(Conflict("the change conflicts with a concurrent change; retry"))
+        return error_response(Conflict("the change conflicts with a concurrent change; retry"), request=request)
 
     @app.exception_handler(OperationalError)
-    async def outage(_: Request, exc: DBAPIError) -> Response:
+    async def outage(request: Request, exc: DBAPIError) -> Response:
         log.error("database unavailable: %s", exc.orig)
-        return error_response(Unavailable("the database is unavailable; retry later"), headers={"Retry-After": "5"})
+        return error_response(Unavailable("the database is unavailable; retry later"), {"Retry-After": "5"}, request)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         request_id = uuid.uuid4().hex
         log.exception("unhandled error, request id %s", request_id, exc_info=exc)
         err = DomainError(f"internal error; request id {request_id}", code="internalError", status=500)
-        return error_response(err)
+        return error_response(err, request=request)

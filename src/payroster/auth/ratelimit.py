@@ -40,6 +40,26 @@ class RateLimiter:
         self.storage = storage
         self.limiter = MovingWindowRateLimiter(self.storage)
         self.shared = settings.redis_url is not None
+        self.login = parse(settings.login_throttle)
+
+    def login_wait(self, account: str, address: str) -> int:
+        """Seconds before another log-in may be tried for this account or from this address (0: now)."""
+        try:
+            for ids in (("login-account", account), ("login-address", address)):
+                if not self.limiter.test(self.login, *ids):
+                    reset, _ = self.limiter.get_window_stats(self.login, *ids)
+                    return max(1, math.ceil(reset - time.time()))
+        except self.storage.base_exceptions:
+            log.warning("rate limiter: storage unavailable, log-in let through", exc_info=True)
+        return 0
+
+    def login_failed(self, account: str, address: str) -> None:
+        """Count one failed log-in against the account and the address."""
+        try:
+            for ids in (("login-account", account), ("login-address", address)):
+                self.limiter.hit(self.login, *ids)
+        except self.storage.base_exceptions:
+            log.warning("rate limiter: storage unavailable, failed log-in not counted", exc_info=True)
 
     def hit(self, door: str, workspace_id: str, key_id: str) -> None:
         """Count one request; raise ``RateLimited`` with the seconds to wait when a budget is spent."""

@@ -86,11 +86,13 @@ class Database:
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
-        """A read-only transaction (rolled back at the end)."""
+        """A read-only transaction (rolled back at the end). The rows read stay usable afterwards: they are
+        detached with their loaded values (pages render after the transaction ends)."""
         with self._read() as session:
             try:
                 yield session
             finally:
+                session.expunge_all()
                 session.rollback()
 
     def dispose(self) -> None:

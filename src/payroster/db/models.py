@@ -234,3 +234,40 @@ class AuditEvent(Base):
     target_type: Mapped[str] = mapped_column(String(20))
     target_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     changes: Mapped[str] = mapped_column(Text)
+
+
+class WebSession(Base):
+    """A signed-in browser: the cookie carries a random token, the table only its SHA-256 digest."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (
+        ForeignKeyConstraint(["workspace_id", "user_id"], ["users.workspace_id", "users.id"]),
+        Index("ix_web_sessions_workspace_id_user_id", "workspace_id", "user_id"),
+    )
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    csrf_secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class Invitation(Base):
+    """A single-use, expiring link that sets a user's password (invitation or reset)."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        ForeignKeyConstraint(["workspace_id", "user_id"], ["users.workspace_id", "users.id"]),
+        Index("ix_invitations_workspace_id_user_id", "workspace_id", "user_id"),
+    )
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    purpose: Mapped[str] = mapped_column(String(10))  # invite | reset
+    created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -141,6 +141,17 @@ def _existing_ids(session: Session, ws: uuid.UUID, ids: list[uuid.UUID]) -> set[
 
 def apply(session: Session, actor: Actor, inputs: list[UserInput]) -> BulkResult:
     """Fold the rows in order, check every rule, then write set-based; any problem writes nothing."""
+    states, result = _plan(session, actor, inputs)
+    _write(session, actor, states.values())
+    return result
+
+
+def check(session: Session, actor: Actor, inputs: list[UserInput]) -> BulkResult:
+    """What ``apply`` would do, without writing: the counts, or ``Invalid`` with every row's problems."""
+    return _plan(session, actor, inputs)[1]
+
+
+def _plan(session: Session, actor: Actor, inputs: list[UserInput]) -> tuple[dict[str, _State], BulkResult]:
     ws = actor.workspace_id
     keys = list(dict.fromkeys(normalize.key(i.email) for i in inputs))
     states = _load_states(session, ws, keys)
@@ -170,8 +181,7 @@ def apply(session: Session, actor: Actor, inputs: list[UserInput]) -> BulkResult
     problems += _cycle_problems(session, ws, inputs, states)
     if problems:
         raise Invalid("invalid rows; nothing was written", details=problems)
-    _write(session, actor, states.values())
-    return result
+    return states, result
 
 
 def _fold(state: _State, inp: UserInput, n: int, owners: dict[str, uuid.UUID], known: set[uuid.UUID]) -> list[Detail]:

@@ -1,0 +1,318 @@
+"""Teams > All Teams, Teams > Hierarchy, and a team's tabs (Overview, Members, Custom, Activity)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from payroster.db.models import Team, TeamMember, User
+from payroster.domain import normalize
+from payroster.domain.errors import Detail, DomainError, Invalid, NotFound
+from payroster.ids import parse_id
+from payroster.services import memberships, teams, users, variables
+from payroster.services.inputs import field_pointer, parse_team
+from payroster.web import shared
+from payroster.web.core import PAGE_SIZE, database, field, form, need_admin, need_full_admin, redirect, render
+
+router = APIRouter(include_in_schema=False)
+TABS = ("overview", "members", "custom", "activity")
+FLAGS = (
+    ("managerCanViewResults", "Manager can view results"),
+    ("managerCanViewCredits", "Manager can view credits"),
+    ("membersCanViewCredits", "Members can view credits"),
+)
+MAX_BULK_MEMBERS = 5000
+
+
+def _page(value: str) -> int:
+    return int(value) if value.isdigit() and 0 < int(value) < 1_000_000 else 1
+
+
+def _member_counts(session: Session, ws: uuid.UUID, ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    if not ids:
+        return {}
+    stmt = (
+        select(TeamMember.team_id, func.count())
+        .where(TeamMember.workspace_id == ws, TeamMember.team_id.in_(ids))
+        .group_by(TeamMember.team_id)
+    )
+    return {tid: n for tid, n in session.execute(stmt)}
+
+
+@router.get("/teams")
+def teams_page(request: Request, q: str = "", page: str = "1") -> Response:
+    """Teams > All Teams: search by name, 50 per page, with manager and member count."""
+    who = need_admin(request)
+    number = _page(page)
+    with database(request).read() as s:
+        stmt = select(Team).where(Team.workspace_id == who.workspace_id)
+        if q.strip():
+            stmt = stmt.where(Team.name_key.contains(normalize.key(q), autoescape=True))
+        total = s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+        rows = list(s.scalars(stmt.order_by(Team.name_key).limit(PAGE_SIZE).offset((number - 1) * PAGE_SIZE)))
+        counts = _member_counts(s, who.workspace_id, [t.id for t in rows])
+        people = _names(s, who.workspace_id, [t.manager_id for t in rows if t.manager_id])
+        parents = _team_names(s, who.workspace_id, [t.parent_team_id for t in rows if t.parent_team_id])
+    return render(
+        request, "teams.html", rows=rows, total=total, counts=counts, people=people, parents=parents, q=q,
+        page=number, pages=max(1, -(-total // PAGE_SIZE)),
+    )  # fmt: skip
+
+
+def _names(session: Session, ws: uuid.UUID, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(User.id, User.email, User.first_name, User.last_name).where(
+            User.workspace_id == ws, User.id.in_(set(ids))
+        )
+    )
+    return {uid: " ".join(p for p in (first, last) if p) or email for uid, email, first, last in rows}
+
+
+def _team_names(session: Session, ws: uuid.UUID, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not ids:
+        return {}
+    rows = session.execute(select(Team.id, Team.name).where(Team.workspace_id == ws, Team.id.in_(set(ids))))
+    return {tid: name for tid, name in rows}
+
+
+def _team_input(session: Session, ws: uuid.UUID, data: Any, creating: bool) -> Any:
+    raw: dict[str, Any] = {
+        "name": field(data, "name").strip(),
+        "description": field(data, "description").strip() or None,
+    }
+    manager = field(data, "manager").strip()
+    problems: list[Detail] = []
+    if manager:
+        found = users.find_by_email(session, ws, manager)
+        if found is None:
+            problems.append(Detail("notFound", f"no user {manager} in this workspace", "manager"))
+        else:
+            raw["managerId"] = str(found.id)
+    elif not creating:
+        raw["managerId"] = None
+    parent = field(data, "parent").strip()
+    if parent:
+        found_team = teams.find_by_name(session, ws, parent)
+        if found_team is None:
+            problems.append(Detail("notFound", f"no team named {parent}", "parent"))
+        else:
+            raw["parentTeamId"] = str(found_team.id)
+    elif not creating:
+        raw["parentTeamId"] = None
+    for name, _ in FLAGS:
+        raw[name] = field(data, name) == "on"
+    inp, found_problems = parse_team(raw, field_pointer())
+    problems += found_problems
+    if problems:
+        raise Invalid("please correct the form: " + "; ".join(p.message for p in problems), details=problems)
+    return inp
+
+
+@router.post("/teams")
+async def add_team(request: Request) -> Response:
+    """Create a team (a taken name is refused here: open that team instead)."""
+    who = need_full_admin(request)
+    data = await form(request)
+    try:
+        with database(request).write(who.workspace_id) as s:
+            inp = _team_input(s, who.workspace_id, data, creating=True)
+            if teams.find_by_name(s, who.workspace_id, inp.name) is not None:
+                raise Invalid(f"a team named {inp.name} exists already")
+            team, _ = teams.upsert(s, who.actor(), inp)
+    except DomainError as exc:
+        return redirect(request, "/teams", error=exc.message)
+    return redirect(request, f"/teams/{team.id}", notice=f"Team {team.name} was created.")
+
+
+@dataclass
+class Node:
+    """A team in the tree, with its children."""
+
+    team: Team
+    children: list[Node] = dc_field(default_factory=list)
+
+
+MEMBERS_SHOWN = 10
+
+
+def _first_members(session: Session, ws: uuid.UUID) -> dict[uuid.UUID, list[tuple[uuid.UUID, str]]]:
+    """Each team's first members by name (at most ``MEMBERS_SHOWN`` per team, numbered in SQL)."""
+    rank = (
+        func.row_number()
+        .over(partition_by=TeamMember.team_id, order_by=(User.last_name, User.first_name, User.email_key))
+        .label("rank")
+    )
+    inner = (
+        select(TeamMember.team_id, User.id, User.email, User.first_name, User.last_name, rank)
+        .join(User, (User.workspace_id == TeamMember.workspace_id) & (User.id == TeamMember.user_id))
+        .where(TeamMember.workspace_id == ws)
+        .subquery()
+    )
+    rows = session.execute(select(inner).where(inner.c.rank <= MEMBERS_SHOWN).order_by(inner.c.team_id, inner.c.rank))
+    out: dict[uuid.UUID, list[tuple[uuid.UUID, str]]] = defaultdict(list)
+    for team_id, uid, email, first, last, _ in rows:
+        out[team_id].append((uid, " ".join(p for p in (first, last) if p) or email))
+    return out
+
+
+@router.get("/teams/hierarchy")
+def hierarchy(request: Request) -> Response:
+    """Teams > Hierarchy: the tree of teams, collapsible (one query; teams are few next to users)."""
+    who = need_admin(request)
+    with database(request).read() as s:
+        rows = list(s.scalars(select(Team).where(Team.workspace_id == who.workspace_id).order_by(Team.name_key)))
+        counts_rows = s.execute(
+            select(TeamMember.team_id, func.count())
+            .where(TeamMember.workspace_id == who.workspace_id)
+            .group_by(TeamMember.team_id)
+        )
+        counts = {tid: n for tid, n in counts_rows}
+        people = _first_members(s, who.workspace_id)
+    nodes = {t.id: Node(t) for t in rows}
+    roots: list[Node] = []
+    children: dict[uuid.UUID, list[Node]] = defaultdict(list)
+    for node in nodes.values():
+        parent = node.team.parent_team_id
+        (children[parent] if parent in nodes else roots).append(node)
+    for tid, kids in children.items():
+        nodes[tid].children = kids
+    return render(request, "hierarchy.html", roots=roots, counts=counts, people=people, shown=MEMBERS_SHOWN)
+
+
+@router.get("/teams/{team_id}")
+def team_page(request: Request, team_id: str, tab: str = "overview", page: str = "1") -> Response:
+    """A team's tabs."""
+    who = need_admin(request)
+    tab = tab if tab in TABS else "overview"
+    number = _page(page)
+    context: dict[str, Any] = {"tab": tab, "tabs": TABS, "flags": FLAGS, "page": number}
+    with database(request).read() as s:
+        team = teams.get(s, who.workspace_id, parse_id(team_id))
+        context["team"] = team
+        context["manager"] = users.get(s, who.workspace_id, team.manager_id) if team.manager_id else None
+        context["parent"] = teams.get(s, who.workspace_id, team.parent_team_id) if team.parent_team_id else None
+        if tab == "members":
+            stmt = (
+                select(User)
+                .join(TeamMember, (TeamMember.workspace_id == User.workspace_id) & (TeamMember.user_id == User.id))
+                .where(TeamMember.workspace_id == who.workspace_id, TeamMember.team_id == team.id)
+            )
+            context["total"] = s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+            context["members"] = list(
+                s.scalars(
+                    stmt.order_by(User.last_name.asc().nulls_last(), User.first_name.asc().nulls_last(), User.email_key)
+                    .limit(PAGE_SIZE)
+                    .offset((number - 1) * PAGE_SIZE)
+                )
+            )
+            context["pages"] = max(1, -(-context["total"] // PAGE_SIZE))
+        elif tab == "custom":
+            entries = variables.list_entries(s, who.workspace_id, team.id)
+            context["bars"] = shared.timeline(entries)
+            context["cells"] = [shared.entry_text(e) for e in entries]
+        elif tab == "activity":
+            context["events"], context["more"] = shared.events(
+                s, shared.events_query(who.workspace_id, target_id=team.id), number
+            )
+    return render(request, "team.html", **context)
+
+
+async def _change(request: Request, team_id: str, tab: str, action: Any) -> Response:
+    who = need_full_admin(request)
+    tid = parse_id(team_id)
+    if tid is None:
+        raise NotFound("team not found", target="team")
+    data = await form(request)
+    back = f"/teams/{tid}" + ("" if tab == "overview" else f"?tab={tab}")
+    try:
+        with database(request).write(who.workspace_id) as s:
+            teams.get(s, who.workspace_id, tid)
+            notice = action(s, who, tid, data)
+    except NotFound as exc:
+        if exc.target == "team":
+            raise
+        return redirect(request, back, error=exc.message)
+    except DomainError as exc:
+        return redirect(request, back, error=exc.message)
+    return redirect(
+        request,
+        notice[1] if isinstance(notice, tuple) else back,
+        notice=notice[0] if isinstance(notice, tuple) else notice,
+    )
+
+
+@router.post("/teams/{team_id}")
+async def edit_team(request: Request, team_id: str) -> Response:
+    """Overview: name, description, manager, parent, visibility flags."""
+
+    def act(s: Session, who: Any, tid: uuid.UUID, data: Any) -> str:
+        teams.patch(s, who.actor(), tid, _team_input(s, who.workspace_id, data, creating=False))
+        return "Saved."
+
+    return await _change(request, team_id, "overview", act)
+
+
+@router.post("/teams/{team_id}/delete")
+async def delete_team(request: Request, team_id: str) -> Response:
+    """Delete the team (its members stay users; sub-teams move up)."""
+
+    def act(s: Session, who: Any, tid: uuid.UUID, data: Any) -> tuple[str, str]:
+        team = teams.get(s, who.workspace_id, tid)
+        teams.delete_team(s, who.actor(), tid)
+        return f"Team {team.name} was deleted.", "/teams"
+
+    return await _change(request, team_id, "overview", act)
+
+
+@router.post("/teams/{team_id}/members")
+async def members(request: Request, team_id: str) -> Response:
+    """Members tab: add by e-mail (one, or many pasted one per line / comma-separated), or remove one."""
+
+    def act(s: Session, who: Any, tid: uuid.UUID, data: Any) -> str:
+        if field(data, "remove"):
+            uid = parse_id(field(data, "remove"))
+            user = users.get(s, who.workspace_id, uid)
+            memberships.remove(s, who.actor(), user.id, tid)
+            return f"{user.email} was removed."
+        emails = [e.strip() for chunk in field(data, "emails").splitlines() for e in chunk.split(",") if e.strip()]
+        if not emails:
+            raise Invalid("enter at least one e-mail address")
+        if len(emails) > MAX_BULK_MEMBERS:
+            raise Invalid(f"add at most {MAX_BULK_MEMBERS} members at once")
+        keys = {normalize.key(e): e for e in emails}
+        rows = s.execute(
+            select(User.email_key, User.id).where(User.workspace_id == who.workspace_id, User.email_key.in_(keys))
+        )
+        found = {key: uid for key, uid in rows}
+        missing = [e for k, e in keys.items() if k not in found]
+        if missing:
+            shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+            raise Invalid(f"no user with these e-mails, nothing was added: {shown}")
+        added = memberships.add_many(s, who.actor(), tid, list(found.values()))
+        return f"{added} added, {len(found) - added} already members."
+
+    return await _change(request, team_id, "members", act)
+
+
+@router.post("/teams/{team_id}/custom")
+async def team_custom(request: Request, team_id: str) -> Response:
+    """Custom tab: add or remove an effective-dated entry."""
+
+    def act(s: Session, who: Any, tid: uuid.UUID, data: Any) -> str:
+        if field(data, "index"):
+            shared.remove_entry(s, who.actor(), tid, data)
+            return "Entry removed."
+        shared.add_entry(s, who.actor(), tid, data)
+        return "Entry added."
+
+    return await _change(request, team_id, "custom", act)

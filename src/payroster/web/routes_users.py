@@ -1,0 +1,470 @@
+"""Users > All Users, Add user, Bulk add (preview, fix, apply), and a user's tabs."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import defaultdict
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
+from starlette.responses import JSONResponse, Response
+
+from payroster.db.models import Team, TeamMember, User, UserAlias, UserTag
+from payroster.domain import normalize
+from payroster.domain.errors import Detail, DomainError, Forbidden, Invalid, NotFound
+from payroster.ids import parse_id
+from payroster.services import accounts, bulk, csvimport, memberships, teams, users, variables
+from payroster.services.inputs import field_pointer, parse_user
+from payroster.urls import public_base
+from payroster.web import mail, shared
+from payroster.web.core import (
+    PAGE_SIZE,
+    database,
+    field,
+    form,
+    need_admin,
+    need_full_admin,
+    need_user,
+    redirect,
+    render,
+)
+
+router = APIRouter(include_in_schema=False)
+STATUSES = ("active", "deactivated", "all")
+BULK_FIELDS = ("emailAddress", "firstName", "lastName", "role", "directManagerId", "tags", "aliases")
+
+
+def _page(value: str) -> int:
+    return int(value) if value.isdigit() and 0 < int(value) < 1_000_000 else 1
+
+
+def search_users(
+    session: Session, ws: uuid.UUID, q: str, status: str, role: str, page: int
+) -> tuple[list[User], int, dict[uuid.UUID, list[str]], dict[uuid.UUID, list[str]]]:
+    """One page of users, their total, and the page's tags and aliases: four queries, whatever the size."""
+    stmt = select(User).where(User.workspace_id == ws)
+    if status == "active":
+        stmt = stmt.where(User.active.is_(True))
+    elif status == "deactivated":
+        stmt = stmt.where(User.active.is_(False))
+    if role in normalize.ROLES:
+        stmt = stmt.where(User.role == role)
+    if q.strip():
+        key = normalize.key(q)
+        conds: list[Any] = [
+            User.email_key.contains(key, autoescape=True),
+            func.lower(User.first_name).contains(key, autoescape=True),
+            func.lower(User.last_name).contains(key, autoescape=True),
+            func.lower(func.coalesce(User.first_name, "") + " " + func.coalesce(User.last_name, "")).contains(
+                key, autoescape=True
+            ),
+        ]
+        for model in (UserTag, UserAlias):
+            conds.append(
+                exists().where(
+                    model.workspace_id == User.workspace_id,
+                    model.user_id == User.id,
+                    model.value_key.contains(key, autoescape=True),
+                )
+            )
+        named = normalize.parse_role(q.strip())
+        if named in normalize.ROLES:
+            conds.append(User.role == named)
+        elif named == normalize.DEACTIVATED:
+            conds.append(User.active.is_(False))
+        stmt = stmt.where(or_(*conds))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    ordered = stmt.order_by(
+        User.last_name.asc().nulls_last(), User.first_name.asc().nulls_last(), User.email_key, User.id
+    )
+    rows = list(session.scalars(ordered.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
+    ids = [u.id for u in rows]
+    items: list[dict[uuid.UUID, list[str]]] = []
+    for model in (UserTag, UserAlias):
+        found: dict[uuid.UUID, list[str]] = defaultdict(list)
+        if ids:
+            for uid, value in session.execute(
+                select(model.user_id, model.value)
+                .where(model.workspace_id == ws, model.user_id.in_(ids))
+                .order_by(model.user_id, model.position)
+            ):
+                found[uid].append(value)
+        items.append(found)
+    return rows, total, items[0], items[1]
+
+
+@router.get("/users")
+def users_page(request: Request, q: str = "", status: str = "active", role: str = "", page: str = "1") -> Response:
+    """Users > All Users: search, filter, 50 per page sorted by last name, first name, e-mail."""
+    who = need_admin(request)
+    status = status if status in STATUSES else "active"
+    number = _page(page)
+    with database(request).read() as s:
+        rows, total, tags, aliases = search_users(s, who.workspace_id, q, status, role, number)
+    pages = max(1, -(-total // PAGE_SIZE))
+    return render(
+        request, "users.html", rows=rows, total=total, tags=tags, aliases=aliases, q=q, status_filter=status, role=role,
+        page=number, pages=pages, roles=normalize.ROLES, statuses=STATUSES,
+    )  # fmt: skip
+
+
+@router.post("/users")
+async def add_user(request: Request) -> Response:
+    """Add one user (an existing e-mail is refused here: open that user instead)."""
+    who = need_full_admin(request)
+    data = await form(request)
+    raw: dict[str, Any] = {
+        k: field(data, k).strip() for k in ("emailAddress", "firstName", "lastName", "role") if field(data, k).strip()
+    }
+    for name in ("tags", "aliases"):
+        items = [t.strip() for t in field(data, name).split(",") if t.strip()]
+        if items:
+            raw[name] = items
+    raw.setdefault("role", "Participant")
+    inp, problems = parse_user(raw, field_pointer())
+    if problems:
+        return redirect(request, "/users", error="; ".join(f"{p.target}: {p.message}" for p in problems))
+    with database(request).write(who.workspace_id) as s:
+        if users.find_by_email(s, who.workspace_id, inp.email) is not None:
+            return redirect(request, "/users", error=f"{inp.email} is already a user of this workspace.")
+        view, _ = users.upsert(s, who.actor(), inp)
+    return redirect(request, f"/users/{view.user.id}", notice=f"{view.user.email} was added.")
+
+
+# -- bulk add -------------------------------------------------------------------------------------------------
+
+
+@router.get("/users/bulk")
+def bulk_page(request: Request) -> Response:
+    """Paste rows or upload a CSV."""
+    need_full_admin(request)
+    return render(request, "bulk.html", fields=BULK_FIELDS)
+
+
+def _check_rows(session: Session, who: Any, rows: list[dict[str, Any]]) -> tuple[dict[int, list[Detail]], Any]:
+    """Every row's problems by index (parse rules first, then the rules across rows and the database),
+    and what applying would do when there are none."""
+    found: dict[int, list[Detail]] = defaultdict(list)
+    inputs, kept = [], []
+    for i, raw in enumerate(rows):
+        inp, problems = parse_user(raw, field_pointer(f"/{i}"))
+        if problems:
+            found[i] += problems
+        else:
+            inputs.append(inp)
+            kept.append(i)
+    result = None
+    try:
+        result = bulk.check(session, who.actor(), inputs)
+    except Invalid as exc:
+        for d in exc.details:
+            parts = (d.target or "").split("/")
+            index = kept[int(parts[1])] if len(parts) > 1 and parts[1].isdigit() and int(parts[1]) < len(kept) else 0
+            found[index].append(d)
+    return dict(found), (None if found else result)
+
+
+def _rows_from(data: Any) -> tuple[list[int], list[dict[str, Any]]]:
+    """The preview's rows (JSON in a hidden field) with the cells edited in the preview applied."""
+    try:
+        numbered = json.loads(field(data, "rows"))
+        lines = [int(n) for n, _ in numbered]
+        rows = [{str(k): v for k, v in row.items()} for _, row in numbered]
+    except (ValueError, TypeError, AttributeError):
+        raise Invalid("the preview is damaged: upload the file again") from None
+    for key in data:
+        if key.startswith("cell:"):
+            _, index, name = key.split(":", 2)
+            if index.isdigit() and int(index) < len(rows) and name in BULK_FIELDS:
+                value = field(data, key).strip()
+                row = rows[int(index)]
+                if value:
+                    row[name] = value
+                else:
+                    row.pop(name, None)
+    return lines, rows
+
+
+def _preview(
+    request: Request, who: Any, lines: list[int], rows: list[dict[str, Any]], status: int = 200, **extra: Any
+) -> Response:
+    with database(request).read() as s:
+        problems, result = _check_rows(s, who, rows)
+    columns = [f for f in BULK_FIELDS if any(f in r for r in rows)] or ["emailAddress"]
+    extras = sorted({k for r in rows for k in r if k not in BULK_FIELDS})
+    return render(
+        request, "bulk_preview.html", status, rows=rows, lines=lines,
+        problems=problems, result=result, columns=columns, extras=extras, fields=BULK_FIELDS,
+        payload=json.dumps([[n, r] for n, r in zip(lines, rows, strict=True)], ensure_ascii=False), **extra,
+    )  # fmt: skip
+
+
+@router.post("/users/bulk")
+async def bulk_preview(request: Request) -> Response:
+    """Read the pasted or uploaded rows (or the preview with its edits) and show what would happen."""
+    who = need_full_admin(request)
+    data = await form(request, request.app.state.settings.max_bulk_bytes)
+    if field(data, "rows"):
+        lines, rows = _rows_from(data)
+    else:
+        upload = data.get("file")
+        text = field(data, "text")
+        if isinstance(upload, UploadFile) and upload.filename:
+            text = csvimport.decode(await upload.read())
+        if not text.strip():
+            return redirect(request, "/users/bulk", error="Paste rows or choose a CSV file first.")
+        try:
+            numbered = csvimport.parse_numbered(text)
+        except Invalid as exc:
+            return redirect(request, "/users/bulk", error=exc.message)
+        if len(numbered) > request.app.state.settings.max_bulk_rows:
+            return redirect(request, "/users/bulk", error=f"at most {request.app.state.settings.max_bulk_rows} rows")
+        lines, rows = [n for n, _ in numbered], [_split_lists(r) for _, r in numbered]
+    return _preview(request, who, lines, rows)
+
+
+def _split_lists(row: dict[str, Any]) -> dict[str, Any]:
+    """Cells as the CSV gives them; tags and aliases are pipe-separated."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        name = next((f for f in BULK_FIELDS if f.casefold() == key.casefold()), key)
+        out[name] = value
+    return out
+
+
+def _as_inputs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for row in rows:
+        raw = dict(row)
+        for name in ("tags", "aliases"):
+            if isinstance(raw.get(name), str):
+                raw[name] = [p.strip() for p in raw[name].split("|") if p.strip()]
+        out.append(raw)
+    return out
+
+
+@router.post("/users/bulk/apply")
+async def bulk_apply(request: Request) -> Response:
+    """Apply every row in one transaction through the bulk service, only when every row is valid."""
+    who = need_full_admin(request)
+    data = await form(request, request.app.state.settings.max_bulk_bytes)
+    lines, rows = _rows_from(data)
+    wants_json = request.headers.get("x-payroster-progress") == "1"
+    try:
+        inputs = bulk.parse_rows(_as_inputs(rows))
+        with database(request).write(who.workspace_id, exclusive=True) as s:
+            result = bulk.apply(s, who.actor(), inputs)
+    except Invalid:
+        if wants_json:
+            return JSONResponse({"ok": False}, status_code=422)
+        return _preview(request, who, lines, rows, 422, refused=True)
+    notice = (
+        f"Applied {len(rows)} rows: {result.created} created, {result.updated} updated, {result.unchanged} unchanged."
+    )
+    response: Response = redirect(request, "/users", notice=notice)
+    if wants_json:
+        cookie = response.headers.get("set-cookie")
+        response = JSONResponse({"ok": True, "location": "/users"})
+        if cookie:
+            response.headers["set-cookie"] = cookie
+    return response
+
+
+# -- one user -------------------------------------------------------------------------------------------------
+
+TABS = ("overview", "teams", "custom", "activity")
+
+
+def _visible_user(request: Request, user_id: str) -> tuple[Any, uuid.UUID]:
+    """The signed-in user and the id, when they may see that user (admins: anyone; others: themselves)."""
+    who = need_user(request)
+    uid = parse_id(user_id)
+    if uid is None:
+        raise NotFound("user not found", target="user")
+    if not who.is_admin and uid != who.user_id:
+        raise Forbidden("you can only see your own profile")
+    return who, uid
+
+
+@router.get("/users/{user_id}")
+def user_page(request: Request, user_id: str, tab: str = "overview", page: str = "1") -> Response:
+    """A user's tabs: Overview, Teams, Custom, Activity."""
+    who, uid = _visible_user(request, user_id)
+    tab = tab if tab in TABS else "overview"
+    context: dict[str, Any] = {"tab": tab, "tabs": TABS}
+    with database(request).read() as s:
+        view = users.view(s, users.get(s, who.workspace_id, uid))
+        context["view"] = view
+        if view.user.direct_manager_id:
+            context["manager"] = users.get(s, who.workspace_id, view.user.direct_manager_id)
+        if tab == "teams":
+            context["member_of"] = list(
+                s.scalars(
+                    select(Team)
+                    .join(TeamMember, (TeamMember.workspace_id == Team.workspace_id) & (TeamMember.team_id == Team.id))
+                    .where(TeamMember.workspace_id == who.workspace_id, TeamMember.user_id == uid)
+                    .order_by(Team.name_key)
+                )
+            )
+            context["team_names"] = list(
+                s.scalars(
+                    select(Team.name).where(Team.workspace_id == who.workspace_id).order_by(Team.name_key).limit(1000)
+                )
+            )
+        elif tab == "custom":
+            entries = variables.list_entries(s, who.workspace_id, uid)
+            context["bars"] = shared.timeline(entries)
+            context["cells"] = [shared.entry_text(e) for e in entries]
+        elif tab == "activity":
+            context["events"], context["more"] = shared.events(
+                s, shared.events_query(who.workspace_id, target_id=uid), _page(page)
+            )
+            context["page"] = _page(page)
+    return render(request, "user.html", roles=(*normalize.ROLES, normalize.DEACTIVATED), **context)
+
+
+def _back(user_id: uuid.UUID, tab: str = "overview") -> str:
+    return f"/users/{user_id}" + ("" if tab == "overview" else f"?tab={tab}")
+
+
+async def _change(request: Request, user_id: str, tab: str, action: Any) -> Response:
+    """Run one change of a user's page as a FullAdmin; domain errors come back as a message on the page."""
+    who = need_full_admin(request)
+    uid = parse_id(user_id)
+    if uid is None:
+        raise NotFound("user not found", target="user")
+    data = await form(request)
+    try:
+        with database(request).write(who.workspace_id) as s:
+            users.get(s, who.workspace_id, uid)
+            notice = action(s, who, uid, data)
+    except NotFound:
+        raise
+    except DomainError as exc:
+        detail = "; ".join(d.message for d in exc.details[:3])
+        return redirect(
+            request,
+            _back(uid, tab),
+            error=exc.message + (f" ({detail})" if detail and detail not in exc.message else ""),
+        )
+    return redirect(request, _back(uid, tab), notice=notice)
+
+
+@router.post("/users/{user_id}")
+async def edit_user(request: Request, user_id: str) -> Response:
+    """Overview: e-mail, names, role (Deactivated included), direct manager by e-mail."""
+
+    def act(s: Session, who: Any, uid: uuid.UUID, data: Any) -> str:
+        raw: dict[str, Any] = {
+            "emailAddress": field(data, "emailAddress").strip(),
+            "firstName": field(data, "firstName").strip() or None,
+            "lastName": field(data, "lastName").strip() or None,
+            "role": field(data, "role"),
+        }
+        manager = field(data, "manager").strip()
+        if manager:
+            found = users.find_by_email(s, who.workspace_id, manager)
+            if found is None:
+                raise Invalid(
+                    f"no user {manager} in this workspace", details=[Detail("notFound", "unknown manager", "manager")]
+                )
+            raw["directManagerId"] = str(found.id)
+        else:
+            raw["directManagerId"] = None
+        inp, problems = parse_user(raw, field_pointer(), require_email=False)
+        if problems:
+            raise Invalid("please correct the form", details=problems)
+        users.patch(s, who.actor(), uid, inp)
+        return "Saved."
+
+    return await _change(request, user_id, "overview", act)
+
+
+@router.post("/users/{user_id}/{kind}/add")
+async def add_items(request: Request, user_id: str, kind: str) -> Response:
+    """Add tags or aliases (comma-separated); those already present are kept once."""
+    if kind not in ("tags", "aliases"):
+        raise NotFound("no such page")
+
+    def act(s: Session, who: Any, uid: uuid.UUID, data: Any) -> str:
+        items = [t.strip() for t in field(data, "value").split(",") if t.strip()]
+        user = users.get(s, who.workspace_id, uid)
+        inp, problems = parse_user({"emailAddress": user.email, kind: items}, field_pointer())
+        if problems:
+            raise Invalid("please correct the value", details=problems)
+        users.upsert(s, who.actor(), inp)
+        return f"{len(items)} {kind} added." if len(items) != 1 else f"{kind[:-1].replace('aliase', 'alias')} added."
+
+    return await _change(request, user_id, "overview", act)
+
+
+@router.post("/users/{user_id}/{kind}/remove")
+async def remove_item(request: Request, user_id: str, kind: str) -> Response:
+    """Remove one tag or alias."""
+    if kind not in ("tags", "aliases"):
+        raise NotFound("no such page")
+
+    def act(s: Session, who: Any, uid: uuid.UUID, data: Any) -> str:
+        users.remove_item(s, who.actor(), uid, kind, field(data, "value"))
+        return f"Removed {field(data, 'value')}."
+
+    return await _change(request, user_id, "overview", act)
+
+
+@router.post("/users/{user_id}/teams")
+async def user_teams(request: Request, user_id: str) -> Response:
+    """Teams tab: add the user to a team by name, or remove them from one."""
+
+    def act(s: Session, who: Any, uid: uuid.UUID, data: Any) -> str:
+        if field(data, "remove"):
+            team = teams.get(s, who.workspace_id, parse_id(field(data, "remove")))
+            memberships.remove(s, who.actor(), uid, team.id)
+            return f"Removed from {team.name}."
+        found = teams.find_by_name(s, who.workspace_id, field(data, "team"))
+        if found is None:
+            raise Invalid(
+                f"no team named {field(data, 'team')!r}", details=[Detail("notFound", "unknown team", "team")]
+            )
+        memberships.add(s, who.actor(), uid, found.id)
+        return f"Added to {found.name}."
+
+    return await _change(request, user_id, "teams", act)
+
+
+@router.post("/users/{user_id}/custom")
+async def user_custom(request: Request, user_id: str) -> Response:
+    """Custom tab: add or remove an effective-dated entry."""
+
+    def act(s: Session, who: Any, uid: uuid.UUID, data: Any) -> str:
+        if field(data, "index"):
+            shared.remove_entry(s, who.actor(), uid, data)
+            return "Entry removed."
+        shared.add_entry(s, who.actor(), uid, data)
+        return "Entry added."
+
+    return await _change(request, user_id, "custom", act)
+
+
+@router.post("/users/{user_id}/invitation")
+async def invite(request: Request, user_id: str) -> Response:
+    """Create an invitation (or password-reset) link; shown to copy, and e-mailed when SMTP is configured."""
+    who = need_full_admin(request)
+    uid = parse_id(user_id)
+    await form(request)
+    settings = request.app.state.settings
+    try:
+        with database(request).write(who.workspace_id) as s:
+            token, purpose = accounts.create_link(s, who.actor(), uid, settings.invitation_lifetime)
+            view = users.view(s, users.get(s, who.workspace_id, uid))
+    except Invalid as exc:
+        return redirect(request, _back(uid or uuid.UUID(int=0)), error=exc.message)
+    link = f"{public_base(request)}/invitations/{token}"
+    sent = mail.send_link(settings, view.user.email, who.workspace_name, link, purpose)
+    return render(
+        request, "user.html", tab="overview", tabs=TABS, view=view, link=link, purpose=purpose, sent=sent,
+        roles=(*normalize.ROLES, normalize.DEACTIVATED),
+    )  # fmt: skip

@@ -1,0 +1,187 @@
+"""Pieces several pages use: the Custom tab (effective-dated variables) and the Activity tab (audit events)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any, cast
+
+import simplejson
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, aliased
+from starlette.datastructures import FormData
+
+from payroster.db.models import AuditEvent, Team, User
+from payroster.domain import effective
+from payroster.domain.errors import Detail, Invalid
+from payroster.services import variables
+from payroster.services.context import Actor
+from payroster.web.core import field
+
+ACTIVITY_PAGE = 50
+
+
+@dataclass
+class Bar:
+    """An entry placed on the timeline: its offset and width in percent of the shown span."""
+
+    entry: variables.Entry
+    left: float
+    width: float
+    open_start: bool
+    open_end: bool
+
+
+def timeline(entries: list[variables.Entry]) -> list[Bar]:
+    """Bars for every entry over the span from the earliest start to the latest end (open ends reach the edge)."""
+    points = [p for e in entries for p in (e.start, e.end) if p is not None]
+    if not points:
+        return [Bar(e, 0.0, 100.0, True, True) for e in entries]
+    low, high = min(points), max(points)
+    if high == low:
+        high = low + dt.timedelta(days=1)
+    span = (high - low).total_seconds()
+    bars = []
+    for e in entries:
+        start = 0.0 if e.start is None else (e.start - low).total_seconds() / span * 100
+        end = 100.0 if e.end is None else (e.end - low).total_seconds() / span * 100
+        bars.append(Bar(e, round(start, 2), round(max(end - start, 1.0), 2), e.start is None, e.end is None))
+    return bars
+
+
+def parse_value(text: str) -> variables.Scalar:
+    """A typed cell: a number keeps its exact digits, ``true``/``false``/``null`` are JSON, anything else text."""
+    stripped = text.strip()
+    if stripped in ("true", "false", "null"):
+        value: variables.Scalar = json.loads(stripped)
+        return value
+    try:
+        number = Decimal(stripped)
+    except InvalidOperation:
+        return text
+    if not number.is_finite():
+        return text
+    return (
+        int(number)
+        if number == number.to_integral_value() and "." not in stripped and "e" not in stripped.lower()
+        else number
+    )
+
+
+def add_entry(session: Session, actor: Actor, target_id: uuid.UUID, data: FormData) -> None:
+    """Add one entry to a user's or team's variables (the whole set is replaced, as the API does)."""
+    raw = {
+        "name": field(data, "name"),
+        "value": parse_value(field(data, "value")),
+        "startDate": field(data, "startDate").strip() or None,
+        "endDate": field(data, "endDate").strip() or None,
+    }
+    current = variables.list_entries(session, actor.workspace_id, target_id)
+    (entry,) = variables.parse_entries([raw])
+    variables.replace(session, actor, target_id, [*current, entry])
+
+
+def remove_entry(session: Session, actor: Actor, target_id: uuid.UUID, data: FormData) -> None:
+    """Remove the entry at the given position of the ordered list."""
+    current = variables.list_entries(session, actor.workspace_id, target_id)
+    try:
+        index = int(field(data, "index"))
+        if not 0 <= index < len(current):
+            raise ValueError(index)
+    except ValueError:
+        raise Invalid("that entry no longer exists", details=[Detail("notFound", "no such entry", "index")]) from None
+    variables.replace(session, actor, target_id, current[:index] + current[index + 1 :])
+
+
+def entry_text(entry: variables.Entry) -> dict[str, str]:
+    """An entry's cells as the Custom tab shows them."""
+    return {
+        "value": entry.value if isinstance(entry.value, str) else simplejson.dumps(entry.value, use_decimal=True),
+        "start": effective.format_instant(entry.start) or "open",
+        "end": effective.format_instant(entry.end) or "open",
+    }
+
+
+@dataclass
+class EventFilter:
+    """The Activity Log's filters (all optional)."""
+
+    actor: str = ""
+    action: str = ""
+    target: str = ""
+    since: str = ""
+    until: str = ""
+
+    def problems(self) -> list[str]:
+        """Dates that are not ``YYYY-MM-DD``."""
+        out = []
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value:
+                try:
+                    dt.date.fromisoformat(value)
+                except ValueError:
+                    out.append(f"{name} must be a date like 2026-01-31")
+        return out
+
+
+def events_query(
+    workspace_id: uuid.UUID, flt: EventFilter | None = None, target_id: uuid.UUID | None = None
+) -> Select[Any]:
+    """Audit events newest first, with the actor's e-mail, filtered in SQL."""
+    actor = aliased(User)
+    stmt: Any = (
+        select(AuditEvent, actor.email)
+        .outerjoin(actor, (actor.workspace_id == AuditEvent.workspace_id) & (actor.id == AuditEvent.actor_user_id))
+        .where(AuditEvent.workspace_id == workspace_id)
+        .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
+    )
+    if target_id is not None:
+        stmt = stmt.where(AuditEvent.target_id == target_id)
+    if flt is not None:
+        if flt.actor.strip():
+            stmt = stmt.where(actor.email_key.contains(flt.actor.strip().casefold(), autoescape=True))
+        if flt.action.strip():
+            stmt = stmt.where(AuditEvent.action.contains(flt.action.strip(), autoescape=True))
+        if flt.target.strip():
+            target = flt.target.strip()
+            try:
+                stmt = stmt.where(AuditEvent.target_id == uuid.UUID(target))
+            except ValueError:
+                # A name or e-mail: the users and teams it matches.
+                key = target.casefold()
+                users = select(User.id).where(
+                    User.workspace_id == workspace_id, User.email_key.contains(key, autoescape=True)
+                )
+                teams = select(Team.id).where(
+                    Team.workspace_id == workspace_id, Team.name_key.contains(key, autoescape=True)
+                )
+                stmt = stmt.where(AuditEvent.target_id.in_(users.union(teams)))
+        if not flt.problems():
+            if flt.since:
+                stmt = stmt.where(AuditEvent.occurred_at >= dt.datetime.fromisoformat(flt.since))
+            if flt.until:
+                stmt = stmt.where(AuditEvent.occurred_at < dt.datetime.fromisoformat(flt.until) + dt.timedelta(days=1))
+    return cast("Select[Any]", stmt)
+
+
+def events(session: Session, stmt: Select[Any], page: int) -> tuple[list[dict[str, Any]], bool]:
+    """One page of events as the tables show them, and whether there is a next page."""
+    rows = session.execute(stmt.limit(ACTIVITY_PAGE + 1).offset((page - 1) * ACTIVITY_PAGE)).all()
+    out = []
+    for event, email in rows[:ACTIVITY_PAGE]:
+        out.append(
+            {
+                "at": event.occurred_at,
+                "actor": email or event.actor_kind,
+                "via": f"{event.actor_kind} · {event.channel}",
+                "action": event.action,
+                "target_type": event.target_type,
+                "target_id": event.target_id,
+                "changes": json.loads(event.changes),
+            }
+        )
+    return out, len(rows) > ACTIVITY_PAGE
