@@ -218,6 +218,12 @@ def error_page(request: Request, exc: DomainError, headers: dict[str, str] | Non
     return response
 
 
+def describe(exc: DomainError) -> str:
+    """A domain error as one sentence for a page: its message and its first details."""
+    details = [d.message for d in exc.details[:3] if d.message not in exc.message]
+    return exc.message + (f" ({'; '.join(details)})" if details else "")
+
+
 def is_page(path: str) -> bool:
     """Whether a path belongs to the web pages (not to the API, OData or SCIM doors)."""
     return not path.startswith(("/api/", "/app/Api/", "/odata/", "/scim/", "/healthz"))

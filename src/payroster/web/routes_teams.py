@@ -20,7 +20,7 @@ from payroster.ids import parse_id
 from payroster.services import memberships, teams, users, variables
 from payroster.services.inputs import field_pointer, parse_team
 from payroster.web import shared
-from payroster.web.core import PAGE_SIZE, database, field, form, need_admin, need_full_admin, redirect, render
+from payroster.web.core import PAGE_SIZE, database, describe, field, form, need_admin, need_full_admin, redirect, render
 
 router = APIRouter(include_in_schema=False)
 TABS = ("overview", "members", "custom", "activity")
@@ -130,7 +130,7 @@ async def add_team(request: Request) -> Response:
                 raise Invalid(f"a team named {inp.name} exists already")
             team, _ = teams.upsert(s, who.actor(), inp)
     except DomainError as exc:
-        return redirect(request, "/teams", error=exc.message)
+        return redirect(request, "/teams", error=describe(exc))
     return redirect(request, f"/teams/{team.id}", notice=f"Team {team.name} was created.")
 
 
@@ -241,9 +241,9 @@ async def _change(request: Request, team_id: str, tab: str, action: Any) -> Resp
     except NotFound as exc:
         if exc.target == "team":
             raise
-        return redirect(request, back, error=exc.message)
+        return redirect(request, back, error=describe(exc))
     except DomainError as exc:
-        return redirect(request, back, error=exc.message)
+        return redirect(request, back, error=describe(exc))
     return redirect(
         request,
         notice[1] if isinstance(notice, tuple) else back,

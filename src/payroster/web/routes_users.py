@@ -24,6 +24,7 @@ from payroster.web import mail, shared
 from payroster.web.core import (
     PAGE_SIZE,
     database,
+    describe,
     field,
     form,
     need_admin,
@@ -345,12 +346,7 @@ async def _change(request: Request, user_id: str, tab: str, action: Any) -> Resp
     except NotFound:
         raise
     except DomainError as exc:
-        detail = "; ".join(d.message for d in exc.details[:3])
-        return redirect(
-            request,
-            _back(uid, tab),
-            error=exc.message + (f" ({detail})" if detail and detail not in exc.message else ""),
-        )
+        return redirect(request, _back(uid, tab), error=describe(exc))
     return redirect(request, _back(uid, tab), notice=notice)
 
 

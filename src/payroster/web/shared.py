@@ -80,8 +80,9 @@ def add_entry(session: Session, actor: Actor, target_id: uuid.UUID, data: FormDa
         "endDate": field(data, "endDate").strip() or None,
     }
     current = variables.list_entries(session, actor.workspace_id, target_id)
-    (entry,) = variables.parse_entries([raw])
-    variables.replace(session, actor, target_id, [*current, entry])
+    # The whole new set is checked as the API checks a replacement (overlaps included).
+    entries = variables.parse_entries([*(e.wire() for e in current), raw])
+    variables.replace(session, actor, target_id, entries)
 
 
 def remove_entry(session: Session, actor: Actor, target_id: uuid.UUID, data: FormData) -> None:
