@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from typing import Any
 
 import httpx
 import pytest
@@ -233,3 +234,34 @@ def test_form_without_csrf_token_is_refused(page: Page, base_url: str, ws: WS, d
     assert "security token" in refused.text()
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(User).where(User.email == "sneaky@example.com")) == 0
+
+
+def test_invitation_journey(page: Page, browser: Any, base_url: str, shots: Shots, ws: WS, db: Database) -> None:
+    created = httpx.post(
+        base_url + "/api/v1/users", json={"emailAddress": "invitee@example.com", "role": "Participant",
+                                          "firstName": "Ivy", "lastName": "Vitee"}, headers=ws.headers,
+    )  # fmt: skip
+    user_id = created.json()["id"]
+    make_user(db, ws.id, "inviter@example.com", "FullAdmin")
+    browser_login(page, base_url, "inviter@example.com")
+    page.goto(f"{base_url}/users/{user_id}")
+    expect(page.locator(".facts")).to_contain_text("Can log in")
+    page.get_by_role("button", name="Create invitation link").click()
+    link = page.locator("#invitation-link").input_value()
+    shots(page, "link-created")
+
+    guest = browser.new_context(viewport={"width": 1280, "height": 900})
+    other = guest.new_page()
+    other.goto(link)
+    shots(other, "choose-password")
+    other.get_by_label("New password (at least 10 characters)").fill("ivy's own password")
+    other.get_by_label("Repeat the password").fill("ivy's own password")
+    other.get_by_role("button", name="Set password").click()
+    expect(other.locator(".notice")).to_contain_text("Your password is set")
+    browser_login(other, base_url, "invitee@example.com", "ivy's own password")
+    expect(other).to_have_url(re.compile(f"/users/{user_id}$"))
+    shots(other, "invitee-home")
+    other.goto(link)
+    expect(other.locator("h1")).to_have_text("This link cannot be used")
+    shots(other, "link-spent")
+    guest.close()
