@@ -62,7 +62,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.secret_key = settings.resolved_secret()
     app.state.db = db or prepare_database(settings)
     app.state.limiter = RateLimiter(settings)
-    errors.install(app, page=web_core.error_page, is_page=web_core.is_page)
+    routers = [
+        *(m.router for m in (routes_users, routes_teams, odata_routes, scim_routes)),
+        *(m.compat for m in (routes_users, routes_teams)),
+        *(m.router for m in (routes_auth, web_users, web_teams, routes_settings)),
+    ]
+    errors.install(app, page=web_core.error_page, is_page=web_core.is_page, allowed=errors.method_table(routers))
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=web_core.HERE / "static"), name="static")
     for web_module in (routes_auth, web_users, web_teams, routes_settings):
@@ -73,7 +78,13 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(odata_routes.router)
     app.include_router(scim_routes.router)
 
-    @app.get("/healthz", response_model=schemas.Health, tags=["health"], responses={503: {"model": schemas.Health}})
+    @app.get(
+        "/healthz",
+        response_model=schemas.Health,
+        tags=["health"],
+        responses={503: {"model": schemas.Health}},
+        openapi_extra={"security": []},  # public: load balancers probe it without credentials
+    )
     def healthz(request: Request) -> JSONResponse:
         """200 when the database answers, 503 when it does not."""
         try:

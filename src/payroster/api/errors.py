@@ -8,9 +8,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import simplejson
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -74,7 +75,26 @@ def json_error(exc: DomainError, headers: dict[str, str] | None = None) -> JSONR
 PageRenderer = Callable[[Request, DomainError, "dict[str, str] | None"], Response]
 
 
-def install(app: FastAPI, page: PageRenderer | None = None, is_page: Callable[[str], bool] | None = None) -> None:
+def method_table(routers: list[APIRouter]) -> Callable[[str], list[str]]:
+    """The methods every route matching a path accepts: a 405 lists them all in ``Allow`` (the framework
+    names only the first matching route's)."""
+    table = [(r.path_regex, r.methods) for router in routers for r in router.routes if isinstance(r, APIRoute)]
+
+    def allowed(path: str) -> list[str]:
+        methods = {m for regex, ms in table if regex.match(path) for m in ms or ()}
+        if "GET" in methods:
+            methods.add("HEAD")
+        return sorted(methods)
+
+    return allowed
+
+
+def install(
+    app: FastAPI,
+    page: PageRenderer | None = None,
+    is_page: Callable[[str], bool] | None = None,
+    allowed: Callable[[str], list[str]] | None = None,
+) -> None:
     """Register the handlers: domain errors as data, framework errors in the same shape, 500 without details.
     Requests for web pages (``is_page``) get ``page``'s HTML answer instead of a JSON body."""
 
@@ -102,7 +122,10 @@ def install(app: FastAPI, page: PageRenderer | None = None, is_page: Callable[[s
     async def http(request: Request, exc: StarletteHTTPException) -> Response:
         codes = {404: "notFound", 405: "methodNotAllowed"}
         err = DomainError(str(exc.detail), code=codes.get(exc.status_code, "error"), status=exc.status_code)
-        return error_response(err, dict(exc.headers or {}), request)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405 and allowed is not None:
+            headers["Allow"] = ", ".join(allowed(request.url.path)) or headers.get("Allow", "")
+        return error_response(err, headers, request)
 
     @app.exception_handler(IntegrityError)
     async def integrity(request: Request, exc: IntegrityError) -> Response:

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 Role = Literal["FullAdmin", "LimitedAdmin", "Participant", "Deactivated"]
 
@@ -20,7 +21,9 @@ class UserUpsert(_Strict):
     """Create or update a user by e-mail (field names match case-insensitively)."""
 
     emailAddress: str = Field(max_length=254, examples=["test@example.com"])
-    role: Role | None = Field(default=None, description="required to create; Deactivated turns the user off")
+    role: Role | SkipJsonSchema[None] = Field(
+        default=None, description="required to create; Deactivated turns the user off"
+    )
     firstName: str | None = Field(default=None, max_length=255)
     lastName: str | None = Field(default=None, max_length=255)
     directManagerId: uuid.UUID | None = None
@@ -31,8 +34,8 @@ class UserUpsert(_Strict):
 class UserPatch(_Strict):
     """Change any field of a user; here tags and aliases replace."""
 
-    emailAddress: str | None = Field(default=None, max_length=254)
-    role: Role | None = None
+    emailAddress: str | SkipJsonSchema[None] = Field(default=None, max_length=254)
+    role: Role | SkipJsonSchema[None] = None
     firstName: str | None = Field(default=None, max_length=255)
     lastName: str | None = Field(default=None, max_length=255)
     directManagerId: uuid.UUID | None = None
@@ -94,7 +97,7 @@ class TeamUpsert(_Strict):
 class TeamPatch(_Strict):
     """Change a team by id (rename included)."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=255)
+    name: str | SkipJsonSchema[None] = Field(default=None, min_length=1, max_length=255)
     description: str | None = None
     managerId: uuid.UUID | None = None
     parentTeamId: uuid.UUID | None = None
