@@ -25,6 +25,7 @@ from payroster.db import migrate
 from payroster.db.engine import Database
 from payroster.db.models import Base
 from payroster.services import workspaces
+from tests.procs import cli_env, pg_schema, run_cli
 
 PG_URL = os.environ.get("PAYROSTER_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgres"] if PG_URL else [])
@@ -190,3 +191,26 @@ def ws(db: Database) -> WS:
 def ws_b(db: Database) -> WS:
     """Workspace B, for isolation tests."""
     return make_workspace(db, "Bravo", "boss@bravo.example")
+
+
+@pytest.fixture(params=BACKENDS)
+def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A CLI environment over a fresh database: an SQLite file, or a PostgreSQL schema brought up by
+    ``db upgrade`` (the only way PostgreSQL is migrated)."""
+    if request.param == "sqlite":
+        yield cli_env(f"sqlite:///{tmp_path / 'var' / 'payroster.db'}")
+        return
+    assert PG_URL is not None
+    with pg_schema(PG_URL) as url:
+        environment = cli_env(url)
+        upgraded = run_cli(environment, "db", "upgrade")
+        assert upgraded.code == 0, upgraded.err
+        yield environment
+
+
+def create_workspace(env: dict[str, str], name: str = "Acme Corp", email: str = "owner@acme.example") -> dict[str, str]:
+    """``workspace create --json``, asserted to succeed with exactly one JSON object on stdout."""
+    made = run_cli(env, "workspace", "create", "--name", name, "--admin-email", email, "--json")
+    assert made.code == 0, made.err
+    data: dict[str, str] = made.json()
+    return data

@@ -4,40 +4,16 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import BACKENDS, PG_URL
+from tests.conftest import PG_URL, create_workspace
 from tests.procs import cli_env, pg_schema, run_cli, serve
 
 KEY = re.compile(r"^pr_[A-Za-z0-9]{8}_[A-Za-z0-9]{32,}$")
 SCIM_TOKEN = re.compile(r"^prs_[A-Za-z0-9]{8}_[A-Za-z0-9]{32,}$")
-
-
-@pytest.fixture(params=BACKENDS)
-def env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
-    """A CLI environment over a fresh database: an SQLite file, or a PostgreSQL schema brought up by
-    ``db upgrade`` (the only way PostgreSQL is migrated)."""
-    if request.param == "sqlite":
-        yield cli_env(f"sqlite:///{tmp_path / 'var' / 'payroster.db'}")
-        return
-    assert PG_URL is not None
-    with pg_schema(PG_URL) as url:
-        environment = cli_env(url)
-        upgraded = run_cli(environment, "db", "upgrade")
-        assert upgraded.code == 0, upgraded.err
-        yield environment
-
-
-def create_workspace(env: dict[str, str], name: str = "Acme Corp", email: str = "owner@acme.example") -> dict[str, str]:
-    """``workspace create --json``, asserted to succeed with exactly one JSON object on stdout."""
-    made = run_cli(env, "workspace", "create", "--name", name, "--admin-email", email, "--json")
-    assert made.code == 0, made.err
-    data: dict[str, str] = made.json()
-    return data
 
 
 def test_workspace_create_prints_one_json_object_with_a_working_key(env: dict[str, str], tmp_path: Path) -> None:
@@ -164,7 +140,6 @@ def test_demo_twice_keeps_one_workspace_and_issues_a_fresh_key(env: dict[str, st
         assert len(total) == len({u["emailAddress"] for u in total}) > 5
 
 
-@pytest.mark.skipif("sqlite" not in BACKENDS, reason="never")
 def test_db_backup_and_restore_round_trip(tmp_path: Path) -> None:
     env = cli_env(f"sqlite:///{tmp_path / 'live.db'}")
     ws = create_workspace(env)
