@@ -32,7 +32,9 @@ from scim2_models import (
 )
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.concurrency import run_in_threadpool
 
+from payroster.api.body import read_bytes
 from payroster.auth.apikey import authenticate, presented_key
 from payroster.db.engine import Database
 from payroster.db.models import Team, User
@@ -65,10 +67,9 @@ _MAX_BODY = 4 * 1024 * 1024  # a group PATCH carrying thousands of members fits
 @router.api_route("/scim/v2/{slug}/{path:path}", methods=_METHODS)
 async def scim(request: Request, slug: str, path: str = "") -> Response:
     """Every SCIM request of a workspace."""
-    body = await request.body()
     try:
-        from starlette.concurrency import run_in_threadpool
-
+        # Refused before reading when the declared size is over the limit, and cut off while reading.
+        body = await read_bytes(request, _MAX_BODY)
         return await run_in_threadpool(_handle, request, slug, [p for p in path.split("/") if p], body)
     except SCIMException as exc:
         return error(exc.status, exc.scim_type or None, exc.detail)
@@ -175,6 +176,8 @@ class Door:
             return json.loads(self.body or b"null")
         except (ValueError, UnicodeDecodeError):
             raise InvalidSyntaxException(detail="the body is not valid JSON") from None
+        except RecursionError:
+            raise InvalidSyntaxException(detail="the body is nested too deeply") from None
 
     def validate(self, model: Any, payload: Any, ctx: Context) -> Any:
         if not isinstance(payload, dict):

@@ -175,7 +175,7 @@ def _rows_from(data: Any) -> tuple[list[int], list[dict[str, Any]]]:
         numbered = json.loads(field(data, "rows"))
         lines = [int(n) for n, _ in numbered]
         rows = [{str(k): v for k, v in row.items()} for _, row in numbered]
-    except (ValueError, TypeError, AttributeError):
+    except (ValueError, TypeError, AttributeError, RecursionError):
         raise Invalid("the preview is damaged: upload the file again") from None
     for key in data:
         if key.startswith("cell:"):
