@@ -1,405 +1,393 @@
-"""``python -m bench [--quick] [--json PATH]``: single upserts over HTTP and bulk import on SQLite.
+"""``python -m bench [--quick] [--only SCENARIO ...] [--backend sqlite|postgresql] [--json PATH]``
 
-Each figure is printed beside its baseline from the same run: upserts/s beside the same server's cheapest
-authenticated endpoint (GET /api/v1/me) and the load generator's ceiling (GET /healthz); bulk rows/s beside
-a raw ``executemany`` of the same rows into the same tables. Nothing here asserts speed.
+Every scenario of bench/README.md on SQLite and on PostgreSQL, each figure beside a baseline measured in
+the same run (medians of 3 repetitions, min and max shown), with its target and whether it is met. The
+figures go to ``var/bench.json`` (outside version control). Nothing here asserts speed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
+import datetime as dt
 import json
-import os
-import platform
-import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from bench import load
+from bench.harness import Backend, Figure, Server, cli, free_port, machine, memory_mb, repeat
 from payroster import ids
-from payroster.config import Settings
-from payroster.db import migrate
-from payroster.db.engine import Database
 
-CLIENTS = 16
+REPS = 3
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@dataclass
+class Size:
+    """The sizes of one mode."""
+
+    duration: float
+    bulk: int
+    big: int
+    big_reps: int
+    growth: tuple[int, ...]
+    scim: int
 
 
-class Server:
-    """A real ``payroster serve`` on 127.0.0.1 over a fresh SQLite file, with a workspace and key."""
+QUICK = Size(duration=1.0, bulk=2_000, big=10_000, big_reps=REPS, growth=(1_000, 3_000, 10_000), scim=200)
+FULL = Size(duration=10.0, bulk=100_000, big=1_000_000, big_reps=1, growth=(10_000, 100_000, 1_000_000), scim=10_000)
+ROWS: list[dict[str, Any]] = []
 
-    def __init__(self, workdir: Path, key: str | None = None) -> None:
-        """Start a server; with ``key``, reuse the database and workspace a previous server made."""
-        self.env = {
-            **os.environ,
-            "PAYROSTER_DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
-            # The benchmark measures throughput, not the rate limiter's refusals.
-            "PAYROSTER_RATE_LIMIT_PER_KEY": "1000000/second",
-            "PAYROSTER_RATE_LIMIT_PER_WORKSPACE": "1000000/second",
-        }
-        if key is None:
-            out = subprocess.run(
-                [sys.executable, "-m", "payroster", "workspace", "create", "--name", "Bench"]
-                + ["--admin-email", "b@x.com", "--json"],
-                env=self.env,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            key = json.loads(out.stdout)["apiKey"]
-        self.key = key
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "payroster", "serve", "--port", str(self.port), "--workers", "1"],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+
+class Table:
+    """The printed table and the JSON report."""
+
+    def __init__(self, report: dict[str, Any]) -> None:
+        self.report = report
+        print(f"{'scenario':<44}{'db':<11}{'ours':>26}{'baseline':>26}{'ratio':>8}  {'target':<26}met")
+
+    def row(
+        self, scenario: str, db: str, ours: Figure, base: Figure | None, ratio: float | None, target: str,
+        met: bool | None, fmt: str = ",.0f", **extra: Any,
+    ) -> None:  # fmt: skip
+        verdict = "—" if met is None else ("yes" if met else "NO")
+        ratio_text = f"{ratio:.2f}" if ratio is not None else ""
+        base_text = base.text(fmt) if base is not None else ""
+        print(f"{scenario:<44}{db:<11}{ours.text(fmt):>26}{base_text:>26}{ratio_text:>8}  {target:<26}{verdict}")
+        self.report.setdefault("rows", []).append(
+            {
+                "scenario": scenario,
+                "db": db,
+                "ours": ours.json(),
+                "baseline": base.json() if base else None,
+                "ratio": ratio,
+                "target": target,
+                "met": met,
+                **extra,
+            }  # fmt: skip
         )
-        # Generous: the first start on a large SQLite file may apply a migration first.
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/healthz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start")
 
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
+    def note(self, text: str) -> None:
+        print(f"  {text}")
+        self.report.setdefault("notes", []).append(text)
 
 
-async def _load(
-    url: str, duration: float, make: Callable[[int], tuple[str, str, Any]], headers: dict[str, str]
-) -> dict[str, float]:
-    latencies: list[float] = []
-    stop = time.monotonic() + duration
-    counter = iter(range(10**9))
-    errors = 0
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal errors
-        while time.monotonic() < stop:
-            method, path, body = make(next(counter))
-            t0 = time.perf_counter()
-            r = await client.request(method, path, json=body, headers=headers)
-            latencies.append(time.perf_counter() - t0)
-            errors += r.status_code >= 400
-
-    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
-        started = time.monotonic()
-        await asyncio.gather(*(worker(client) for _ in range(CLIENTS)))
-        elapsed = time.monotonic() - started
-    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
-    return {
-        "rps": len(latencies) / elapsed,
-        "p50_ms": q[49] * 1000,
-        "p95_ms": q[94] * 1000,
-        "p99_ms": q[98] * 1000,
-        "errors": errors,
-    }
-
-
-def upsert_scenario(duration: float) -> dict[str, Any]:
-    """Upserts (creates, then updates adding tags) beside GET /api/v1/me and GET /healthz."""
-    with tempfile.TemporaryDirectory() as tmp:
-        server = Server(Path(tmp))
-        try:
-            headers = {"X-ApiKey": server.key}
-            ceiling = asyncio.run(_load(server.url, duration, lambda i: ("GET", "/healthz", None), {}))
-            baseline = asyncio.run(_load(server.url, duration, lambda i: ("GET", "/api/v1/me", None), headers))
-
-            def upsert(i: int) -> tuple[str, str, Any]:
-                body = {"emailAddress": f"user{i % 5000}@bench.example", "role": "Participant", "tags": f"T{i % 7}"}
-                return "POST", "/api/v1/users", body
-
-            upserts = asyncio.run(_load(server.url, duration, upsert, headers))
-        finally:
-            server.stop()
-    return {
-        "upsert": upserts,
-        "me_baseline": baseline,
-        "healthz_ceiling": ceiling,
-        "ratio": upserts["rps"] / baseline["rps"],
-    }
-
-
-def rows(n: int) -> list[dict[str, Any]]:
+def user_rows(n: int, start: int = 0, prefix: str = "bulk") -> list[dict[str, Any]]:
+    """Import rows: e-mail, names, role, two tags (as the seed articles' CSVs look)."""
     return [
-        {
-            "emailAddress": f"bulk{i}@bench.example",
-            "role": "Participant",
-            "firstName": "F",
-            "lastName": f"L{i}",
-            "tags": "A|B",
-        }
-        for i in range(n)
-    ]
+        {"emailAddress": f"{prefix}{i}@bench.example", "role": "Participant", "firstName": f"F{i % 97}",
+         "lastName": f"L{(i * 7919) % 1_000_003:07d}", "tags": f"T{i % 10}|All"}
+        for i in range(start, start + n)
+    ]  # fmt: skip
 
 
-def raw_executemany(path: Path, n: int) -> float:
-    """The same rows into users, user_tags and audit_events with plain sqlite3: rows/s."""
-    conn = sqlite3.connect(path)
+# -- single upsert --------------------------------------------------------------------------------------------
+
+
+def upsert(backend: Backend, size: Size, table: Table) -> None:
+    with backend.database() as env, Server(env) as server:
+        ceiling, me, ups = Figure(), Figure(), Figure()
+        p99, p50 = Figure(), Figure()
+        for rep in range(REPS):
+            ceiling.values.append(load.run(server.url, size.duration, "healthz")["rps"])
+            me.values.append(load.run(server.url, size.duration, "me", headers=server.headers)["rps"])
+            got = load.run(server.url, size.duration, "upsert", {"prefix": f"r{rep}u"}, server.headers)
+            ups.values.append(got["rps"])
+            p99.values.append(got["p99_ms"])
+            p50.values.append(got["p50_ms"])
+    ratio = ups.median / me.median
+    table.row("single upsert req/s vs GET /me", backend.name, ups, me, ratio, ">= 0.50 of baseline", ratio >= 0.5)
+    table.row("  upsert p99 ms (p50 " + p50.text(".0f") + ")", backend.name, p99, None, None, "<= 25 ms",
+              p99.median <= 25, ".1f")  # fmt: skip
+    table.row("  load generator ceiling, GET /healthz", backend.name, ceiling, None, None, "", None)
+
+
+# -- bulk -----------------------------------------------------------------------------------------------------
+
+RAW_USERS = (
+    "INSERT INTO users (workspace_id, id, email, email_key, role, active, first_name, last_name, created_at,"
+    " updated_at, scim_hidden) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+)
+RAW_TAGS = "INSERT INTO user_tags (workspace_id, user_id, value_key, value, position) VALUES (?,?,?,?,?)"
+RAW_EVENTS = (
+    "INSERT INTO audit_events (workspace_id, id, occurred_at, actor_user_id, actor_kind, channel, action,"
+    " target_type, target_id, changes) VALUES (?,?,?,?,?,?,?,?,?,?)"
+)
+
+
+def raw_import(backend: Backend, env: dict[str, str], rows: list[dict[str, Any]]) -> float:
+    """The same rows into users, user_tags and audit_events with the driver's executemany: rows/s."""
+    conn = backend.connect(env)
     ws = conn.execute("SELECT id FROM workspaces").fetchone()[0]
-    now = "2026-01-01 00:00:00.000000"
+    now = dt.datetime(2026, 1, 1)
+    stamp = now.isoformat(" ") if backend.is_sqlite else now
+    true = 1 if backend.is_sqlite else True
+    false = 0 if backend.is_sqlite else False
     started = time.perf_counter()
     users, tags, events = [], [], []
-    for i in range(n):
-        uid = ids.new_id().hex
+    for r in rows:
+        uid = backend.uid(ids.new_id())
+        email = r["emailAddress"]
         users.append(
-            (ws, uid, f"raw{i}@bench.example", f"raw{i}@bench.example", "Participant", 1, "F", f"L{i}", now, now)
+            (ws, uid, email, email.casefold(), "Participant", true, r["firstName"], r["lastName"], stamp, stamp, false)
         )
-        tags += [(ws, uid, "a", "A", 0), (ws, uid, "b", "B", 1)]
-        events.append((ws, ids.new_id().hex, now, None, "cli", "import", "user.created", "user", uid, "[]"))
+        for pos, tag in enumerate(r["tags"].split("|")):
+            tags.append((ws, uid, tag.casefold(), tag, pos))
+        changes = json.dumps([{"field": "emailAddress", "before": None, "after": email}])
+        events.append(
+            (ws, backend.uid(ids.new_id()), stamp, None, "cli", "import", "user.created", "user", uid, changes)
+        )
     with conn:
-        conn.executemany(
-            "INSERT INTO users (workspace_id, id, email, email_key, role, active, first_name, last_name, created_at,"
-            " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            users,
-        )
-        conn.executemany(
-            "INSERT INTO user_tags (workspace_id, user_id, value_key, value, position) VALUES (?,?,?,?,?)", tags
-        )
-        conn.executemany(
-            "INSERT INTO audit_events (workspace_id, id, occurred_at, actor_user_id, actor_kind, channel, action,"
-            " target_type, target_id, changes) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            events,
-        )
+        cur = conn.cursor()
+        cur.executemany(backend.sql(RAW_USERS), users)
+        cur.executemany(backend.sql(RAW_TAGS), tags)
+        cur.executemany(backend.sql(RAW_EVENTS), events)
     elapsed = time.perf_counter() - started
     conn.close()
-    return n / elapsed
+    return len(rows) / elapsed
 
 
-def bulk_scenario(n: int) -> dict[str, Any]:
-    """One users:bulk request of n rows beside raw executemany on a fresh database."""
-    with tempfile.TemporaryDirectory() as tmp:
-        raw_db = Path(tmp) / "raw.db"
-        db = Database(Settings(database_url=f"sqlite:///{raw_db}", secret_key="bench"))
-        migrate.upgrade(db.engine)
-        db.dispose()
-        conn = sqlite3.connect(raw_db)
-        with conn:
-            conn.execute(
-                "INSERT INTO workspaces (id, slug, name, default_scim_role, created_at) VALUES (?,?,?,?,?)",
-                (ids.new_id().hex, "raw", "Raw", "Participant", "2026-01-01 00:00:00"),
-            )
-        conn.close()
-        raw = raw_executemany(raw_db, n)
-        server = Server(Path(tmp))
-        try:
-            body = json.dumps(rows(n))
+def bulk(backend: Backend, size: Size, table: Table) -> None:
+    """One ``users:bulk`` request of new users per repetition, beside the raw import of the same rows."""
+    with backend.database() as env, Server(env) as server:
+
+        def ours(rep: int) -> float:
+            body = json.dumps(user_rows(size.bulk, prefix=f"o{rep}-"))
             started = time.perf_counter()
-            r = httpx.post(
-                server.url + "/api/v1/users:bulk", content=body, headers={"X-ApiKey": server.key}, timeout=600
-            )
+            r = httpx.post(server.url + "/api/v1/users:bulk", content=body, headers=server.headers, timeout=3600)
             elapsed = time.perf_counter() - started
             r.raise_for_status()
-        finally:
-            server.stop()
-    ours = n / elapsed
-    return {"rows": n, "payroster_rows_per_s": ours, "raw_rows_per_s": raw, "ratio": ours / raw}
+            return size.bulk / elapsed
+
+        mine = repeat(REPS, ours)
+    with backend.database() as env:
+        cli(env, "workspace", "create", "--name", "Raw", "--admin-email", "r@x.com")
+        theirs = repeat(REPS, lambda rep: raw_import(backend, env, user_rows(size.bulk, prefix=f"w{rep}-")))
+    ratio = mine.median / theirs.median
+    table.row(
+        f"bulk rows/s, 1 request of {size.bulk:,}", backend.name, mine, theirs, ratio, ">= 0.50 of raw", ratio >= 0.5
+    )
 
 
-def memory_mb(pid: int, field: str) -> float:
-    """A process's ``VmRSS`` (now) or ``VmHWM`` (peak) in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def big_import(backend: Backend, size: Size, table: Table) -> None:
+    """``size.big`` rows as 10 ``users:bulk`` requests, and through ``payroster import users``: seconds."""
+    per = size.big // 10
+
+    def requests(env: dict[str, str], server: Server, rep: int) -> float:
+        with httpx.Client(timeout=3600) as client:
+            started = time.perf_counter()
+            for k in range(10):
+                body = json.dumps(user_rows(per, k * per, prefix=f"r{rep}-"))
+                client.post(server.url + "/api/v1/users:bulk", content=body, headers=server.headers).raise_for_status()
+            return time.perf_counter() - started
+
+    def command(env: dict[str, str], server: Server, rep: int) -> float:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "users.csv"
+            with path.open("w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=list(user_rows(1)[0]))
+                writer.writeheader()
+                for k in range(10):
+                    writer.writerows(user_rows(per, k * per, prefix=f"c{rep}-"))
+            started = time.perf_counter()
+            cli(env, "import", "users", "--workspace", server.slug, str(path))
+            return time.perf_counter() - started
+
+    full = size.big == FULL.big
+    for label, fn in ((f"{size.big:,} rows as 10 users:bulk requests, s", requests),
+                      (f"{size.big:,} rows by payroster import users, s", command)):  # fmt: skip
+        with backend.database() as env, Server(env) as server:  # each repetition adds new users
+            seconds = repeat(size.big_reps, lambda rep, fn=fn, env=env, server=server: fn(env, server, rep))
+            target = "<= 30 s (SQLite, 1M)" if backend.is_sqlite else "(SQLite target only)"
+            met = (seconds.median <= 30) if (full and backend.is_sqlite) else None
+            table.row(
+                label, backend.name, seconds, None, None, target, met, ".1f", rows_per_s=size.big / seconds.median
+            )
 
 
-FIRST_PAGE = {
-    "$filter": "tags/any(t: t eq 'T3')",
-    "$orderby": "lastName,id",
-    "$top": "100",
-    "$select": "id,emailAddress,lastName",
-}
+# -- growth and OData -----------------------------------------------------------------------------------------
+
+FIRST_PAGE = {"$filter": "tags/any(t: t eq 'T3')", "$orderby": "lastName,id", "$top": "100",
+              "$select": "id,emailAddress,lastName"}  # fmt: skip
 FIRST_PAGE_SQL = (
     "SELECT u.id, u.email, u.last_name FROM users u WHERE u.workspace_id = ? AND EXISTS (SELECT 1 FROM user_tags t"
     " WHERE t.workspace_id = u.workspace_id AND t.user_id = u.id AND t.value = 'T3') ORDER BY u.last_name, u.id"
     " LIMIT 100"
 )
+EXPORT_SQL = (
+    "SELECT id, email, role, active, first_name, last_name, direct_manager_id, created_at, updated_at"
+    " FROM users WHERE workspace_id = ? ORDER BY id"
+)
 
 
-def _median_ms(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
+def _median_ms(fn: Any, times: int = 21) -> float:
+    fn()
+    spent = []
+    for _ in range(times):
         t0 = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1000
+        spent.append(time.perf_counter() - t0)
+    return statistics.median(spent) * 1000
 
 
-def odata_scenario(n: int) -> dict[str, Any]:
-    """Over n users: a filtered, ordered first page and a full export by nextLinks, each beside raw SQL
-    on the same file through the driver (sqlite3), and the server's peak memory."""
-    with tempfile.TemporaryDirectory() as tmp:
-        server = Server(Path(tmp))
-        headers = {"X-ApiKey": server.key}
+def growth_and_odata(backend: Backend, size: Size, table: Table) -> None:
+    with backend.database() as env:
+        server = Server(env)
+        key, slug = server.key, server.slug
+        latency: dict[int, Figure] = {}
+        page: dict[int, Figure] = {}
+        seeded = 0
         try:
-            with httpx.Client(base_url=server.url, headers=headers, timeout=600) as client:
-                for start in range(0, n, 100_000):
-                    chunk = [
-                        {
-                            "emailAddress": f"p{i}@bench.example",
-                            "role": "Participant",
-                            "firstName": f"F{i % 97}",
-                            "lastName": f"L{(i * 7919) % n:07d}",
-                            "tags": f"T{i % 10}|All",
-                        }
-                        for i in range(start, min(n, start + 100_000))
-                    ]
-                    client.post("/api/v1/users:bulk", content=json.dumps(chunk)).raise_for_status()
+            with httpx.Client(base_url=server.url, headers=server.headers, timeout=3600) as client:
+                for n in size.growth:
+                    while seeded < n:
+                        chunk = min(100_000, n - seeded)
+                        client.post(
+                            "/api/v1/users:bulk", content=json.dumps(user_rows(chunk, seeded, "p"))
+                        ).raise_for_status()
+                        seeded += chunk
+
+                    def one_upsert_ms(rep: int, n: int = n) -> float:
+                        spent = []
+                        for i in range(40):  # half updates of existing users, half creates
+                            email = f"p{(i * 7919) % n}@bench.example" if i % 2 else f"g{n}-{rep}-{i}@bench.example"
+                            t0 = time.perf_counter()
+                            client.post("/api/v1/users", json={"emailAddress": email, "role": "Participant",
+                                                               "tags": [f"G{rep}"]}).raise_for_status()  # fmt: skip
+                            spent.append(time.perf_counter() - t0)
+                        return statistics.median(spent) * 1000
+
+                    def first_page_ms(rep: int) -> float:
+                        return _median_ms(
+                            lambda: client.get(f"/odata/{slug}/Users", params=FIRST_PAGE).raise_for_status()
+                        )
+
+                    latency[n] = repeat(REPS, one_upsert_ms)
+                    page[n] = repeat(REPS, first_page_ms)
         finally:
             server.stop()
-        # A fresh process for the reads, so its peak memory is the feed's, not the import's.
-        server = Server(Path(tmp), key=server.key)
+        small, big = size.growth[0], size.growth[-1]
+        for label, fig in (("single-upsert latency ms", latency), ("OData first page ms", page)):
+            ratio = fig[big].median / fig[small].median
+            for n in size.growth:
+                if n == small:
+                    continue
+                r = fig[n].median / fig[small].median
+                table.row(f"growth: {label} at {n:,}", backend.name, fig[n], fig[small], r,
+                          f"<= 1.5x itself at {small:,}", r <= 1.5, ".1f")  # fmt: skip
+            table.report.setdefault("growth", {}).setdefault(backend.name, {})[label] = {
+                str(n): fig[n].json() for n in size.growth
+            } | {"ratio": ratio}
+
+        conn = backend.connect(env)
+        ws = conn.execute("SELECT id FROM workspaces").fetchone()[0]
+        raw_page = repeat(
+            REPS, lambda rep: _median_ms(lambda: conn.execute(backend.sql(FIRST_PAGE_SQL), (ws,)).fetchall())
+        )
+        target = 2 * raw_page.median + 5
+        ours = page[big]
+        table.row(f"OData first page ms, {big:,} users", backend.name, ours, raw_page, ours.median / raw_page.median,
+                  f"<= 2x raw + 5 = {target:.1f} ms", ours.median <= target, ".1f")  # fmt: skip
+
+        def raw_export(rep: int) -> float:
+            started = time.perf_counter()
+            count = 0
+            cur = conn.cursor(name=f"export{rep}") if not backend.is_sqlite else conn.cursor()
+            cur.execute(backend.sql(EXPORT_SQL), (ws,))
+            while batch := cur.fetchmany(1000):
+                count += len(batch)
+            cur.close()
+            for side in ("user_tags", "user_aliases"):
+                c2 = conn.cursor(name=f"{side}{rep}") if not backend.is_sqlite else conn.cursor()
+                c2.execute(
+                    backend.sql(f"SELECT user_id, value FROM {side} WHERE workspace_id = ? ORDER BY user_id"), (ws,)
+                )
+                while c2.fetchmany(1000):
+                    pass
+                c2.close()
+            if not backend.is_sqlite:
+                conn.rollback()
+            return count / (time.perf_counter() - started)
+
+        raw_rate = repeat(REPS, raw_export)
+        conn.close()
+        server = Server(env, key=key, slug=slug)  # a fresh process: its peak memory is the export's
         try:
-            with httpx.Client(base_url=server.url, headers=headers, timeout=600) as client:
-                slug = client.get("/api/v1/me").json()["workspaceSlug"]
-                root = f"/odata/{slug}/"
-                rss_before = memory_mb(server.proc.pid, "VmRSS")
+            with httpx.Client(base_url=server.url, headers={"X-ApiKey": key}, timeout=3600) as client:
 
-                def first_page() -> None:
-                    r = client.get(root + "Users", params=FIRST_PAGE)
-                    r.raise_for_status()
-                    assert len(r.json()["value"]) == min(100, n // 10)
+                def export(rep: int) -> float:
+                    started = time.perf_counter()
+                    count = 0
+                    body = client.get(f"/odata/{slug}/Users").json()
+                    count += len(body["value"])
+                    while "@odata.nextLink" in body:
+                        body = client.get(body["@odata.nextLink"]).json()
+                        count += len(body["value"])
+                    return count / (time.perf_counter() - started)
 
-                first_page()  # warm caches on both sides alike
-                ours_ms = _median_ms(first_page, 21)
-
-                started = time.perf_counter()
-                exported = 0
-                body = client.get(root + "Users").json()
-                exported += len(body["value"])
-                while "@odata.nextLink" in body:
-                    body = client.get(body["@odata.nextLink"]).json()
-                    exported += len(body["value"])
-                export_s = time.perf_counter() - started
+                rate = repeat(REPS, export)
                 peak = memory_mb(server.proc.pid, "VmHWM")
         finally:
             server.stop()
-
-        conn = sqlite3.connect(Path(tmp) / "bench.db")
-        ws = conn.execute("SELECT id FROM workspaces").fetchone()[0]
-        raw_first = lambda: conn.execute(FIRST_PAGE_SQL, (ws,)).fetchall()  # noqa: E731
-        raw_first()
-        raw_ms = _median_ms(raw_first, 21)
-        started = time.perf_counter()
-        raw_rows = 0
-        users = conn.execute(
-            "SELECT id, email, role, active, first_name, last_name, direct_manager_id, created_at, updated_at"
-            " FROM users WHERE workspace_id = ? ORDER BY id",
-            (ws,),
+        ratio = rate.median / raw_rate.median
+        table.row(
+            f"OData export rows/s, {big:,} users", backend.name, rate, raw_rate, ratio, ">= 0.30 of raw", ratio >= 0.3
         )
-        while batch := users.fetchmany(1000):
-            raw_rows += len(batch)
-        for table in ("user_tags", "user_aliases"):
-            cur = conn.execute(f"SELECT user_id, value FROM {table} WHERE workspace_id = ? ORDER BY user_id", (ws,))
-            while cur.fetchmany(1000):
-                pass
-        raw_s = time.perf_counter() - started
-        conn.close()
-    return {
-        "users": n,
-        "first_page_ms": ours_ms,
-        "first_page_raw_ms": raw_ms,
-        "first_page_target_ms": 2 * raw_ms + 5,
-        "export_rows": exported,
-        "export_rows_per_s": exported / export_s,
-        "export_raw_rows_per_s": raw_rows / raw_s,
-        "export_ratio": (exported / export_s) / (raw_rows / raw_s),
-        "server_rss_before_export_mb": rss_before,
-        "server_peak_rss_mb": peak,
-    }
+        table.row(
+            "  server peak RSS MiB during export",
+            backend.name,
+            Figure([peak]),
+            None,
+            None,
+            "<= 300 MiB",
+            peak <= 300,
+            ".0f",
+        )
 
 
-SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-SCIM_PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-
-
-def _scim_user(name: str) -> dict[str, Any]:
-    return {
-        "schemas": [SCIM_USER],
-        "userName": name,
-        "name": {"givenName": "Bench", "familyName": name.split("@")[0]},
-        "emails": [{"value": name, "type": "work", "primary": True}],
-        "active": True,
-    }
+# -- SCIM -----------------------------------------------------------------------------------------------------
 
 
 async def _seed_scim(url: str, headers: dict[str, str], names: list[str]) -> list[str]:
-    """Create users by SCIM POST, 16 at a time; returns their ids."""
-    ids: list[str] = []
-    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60, headers=headers) as client:
-        for start in range(0, len(names), CLIENTS * 8):
-            batch = names[start : start + CLIENTS * 8]
-            answers = await asyncio.gather(*(client.post("/Users", json=_scim_user(n)) for n in batch))
+    out: list[str] = []
+    limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120, headers=headers) as client:
+        for start in range(0, len(names), 128):
+            answers = await asyncio.gather(
+                *(client.post("/Users", json=load.scim_user(n)) for n in names[start : start + 128])
+            )
             for r in answers:
                 r.raise_for_status()
-                ids.append(r.json()["id"])
-    return ids
+                out.append(r.json()["id"])
+    return out
 
 
-def _scim_mix(names: list[str], ids: list[str], tag: str) -> Callable[[int], tuple[str, str, Any]]:
-    """Entra-like: 60% userName lookups, 20% creates, 20% PATCHes of displayName."""
-
-    def make(i: int) -> tuple[str, str, Any]:
-        kind = i % 10
-        if kind < 6:
-            return "GET", f'/Users?filter=userName eq "{names[(i * 7919) % len(names)]}"', None
-        if kind < 8:
-            return "POST", "/Users", _scim_user(f"new{tag}{i}@bench.example")
-        op = {"op": "replace", "path": "displayName", "value": f"Name {i}"}
-        return "PATCH", f"/Users/{ids[(i * 104729) % len(ids)]}", {"schemas": [SCIM_PATCH], "Operations": [op]}
-
-    return make
-
-
-def scim_scenario(n: int, duration: float) -> dict[str, Any]:
-    """The Entra-like mix against PayRoster and against scim2-server, each holding the same n users."""
-    names = [f"u{i}@bench.example" for i in range(n)]
-    with tempfile.TemporaryDirectory() as tmp:
-        server = Server(Path(tmp))
-        try:
-            token = subprocess.run(
-                [sys.executable, "-m", "payroster", "scim-token", "create", "--workspace", "bench", "--json"],
-                env=server.env,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            headers = {"Authorization": "Bearer " + json.loads(token.stdout)["token"]}
-            root = server.url + "/scim/v2/bench"
-            ids = asyncio.run(_seed_scim(root, headers, names))
-            ours = asyncio.run(_load(root, duration, _scim_mix(names, ids, "p"), headers))
-        finally:
-            server.stop()
+def scim(backend: Backend, size: Size, table: Table) -> None:
+    names = [f"u{i}@bench.example" for i in range(size.scim)]
+    ours, ours_p95 = Figure(), Figure()
+    with backend.database() as env, Server(env) as server:
+        token = json.loads(cli(env, "scim-token", "create", "--workspace", server.slug, "--json"))["token"]
+        headers = {"Authorization": "Bearer " + token}
+        root = f"{server.url}/scim/v2/{server.slug}"
+        ids_ = asyncio.run(_seed_scim(root, headers, names))
+        for rep in range(REPS):
+            got = load.run(root, size.duration, "scim_mix", {"names": names, "ids": ids_, "tag": f"p{rep}"}, headers)
+            ours.values.append(got["rps"])
+            ours_p95.values.append(got["p95_ms"])
     port = free_port()
     peer = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "bench.peer_scim:app", "--port", str(port), "--log-level", "warning"],
-        cwd=Path(__file__).resolve().parent.parent,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+        cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    theirs, theirs_p95 = Figure(), Figure()
     try:
         peer_root = f"http://127.0.0.1:{port}/v2"
         deadline = time.monotonic() + 60
@@ -410,102 +398,60 @@ def scim_scenario(n: int, duration: float) -> dict[str, Any]:
             except httpx.TransportError:
                 time.sleep(0.1)
         peer_ids = asyncio.run(_seed_scim(peer_root, {}, names))
-        theirs = asyncio.run(_load(peer_root, duration, _scim_mix(names, peer_ids, "s"), {}))
+        for rep in range(REPS):
+            got = load.run(peer_root, size.duration, "scim_mix", {"names": names, "ids": peer_ids, "tag": f"s{rep}"})
+            theirs.values.append(got["rps"])
+            theirs_p95.values.append(got["p95_ms"])
     finally:
         peer.terminate()
         peer.wait(timeout=30)
-    return {"users": n, "payroster": ours, "scim2_server": theirs, "ratio": ours["rps"] / theirs["rps"]}
+    ratio = ours.median / theirs.median
+    table.row(
+        f"SCIM Entra mix req/s, {size.scim:,} users",
+        backend.name,
+        ours,
+        theirs,
+        ratio,
+        ">= 3.00x scim2-server",
+        ratio >= 3,
+    )
+    table.row("  SCIM p95 ms", backend.name, ours_p95, theirs_p95, None, "<= 50 ms", ours_p95.median <= 50, ".1f")
 
 
-def machine() -> dict[str, Any]:
-    return {
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "platform": platform.platform(),
-        "workers": 1,
-        "clients": CLIENTS,
-    }
+SCENARIOS = {"upsert": upsert, "bulk": bulk, "import": big_import, "growth": growth_and_odata, "scim": scim}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes, for CI (under two minutes)")
+    parser.add_argument("--quick", action="store_true", help="every scenario at a small size (CI)")
     parser.add_argument("--json", default="var/bench.json", help="where to write the figures")
-    parser.add_argument(
-        "--only",
-        choices=["upsert", "bulk", "odata", "scim"],
-        action="append",
-        help="run only these scenarios (repeatable)",
-    )
+    parser.add_argument("--only", choices=list(SCENARIOS), action="append", help="run only these (repeatable)")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], action="append", help="default: both")
     args = parser.parse_args()
-    duration, n = (3.0, 5_000) if args.quick else (20.0, 100_000)
-    n_odata = 20_000 if args.quick else 1_000_000
-    report = {"machine": machine(), "mode": "quick" if args.quick else "full"}
+    size = QUICK if args.quick else FULL
+    backends = [Backend(b) for b in (args.backend or ["sqlite", "postgresql"])]
+    missing = [b.name for b in backends if not b.available()]
+    backends = [b for b in backends if b.name not in missing]
+    report: dict[str, Any] = {"started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                              "mode": "quick" if args.quick else "full", "machine": machine(backends)}  # fmt: skip
     print("machine:", json.dumps(report["machine"]))
-    wanted = set(args.only or ["upsert", "bulk", "odata", "scim"])
-    n_scim = 500 if args.quick else 10_000
-    print(f"{'scenario':<34}{'ours':>14}{'baseline':>14}{'ratio':>8}")
-    if "upsert" in wanted:
-        upsert_report(report, duration)
-    if "bulk" in wanted:
-        bulk_report(report, n)
-    if "odata" in wanted:
-        odata_report(report, n_odata)
-    if "scim" in wanted:
-        scim_report(report, n_scim, duration)
+    print(f"mode: {report['mode']}; {REPS} repetitions per figure unless n=1 is shown; load generator: "
+          f"{load.__name__} (2 processes, 16 keep-alive connections)")  # fmt: skip
+    for name in missing:
+        print(f"skipped: {name} (not reachable)")
+    table = Table(report)
+    started = time.monotonic()
+    for scenario in args.only or list(SCENARIOS):
+        for backend in backends:
+            t0 = time.monotonic()
+            SCENARIOS[scenario](backend, size, table)
+            report.setdefault("seconds", {})[f"{scenario}/{backend.name}"] = round(time.monotonic() - t0, 1)
+    report["total_seconds"] = round(time.monotonic() - started, 1)
+    print(f"total {report['total_seconds']:.0f} s")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
+    out.write_text(json.dumps(report, indent=2, default=str))
     print(f"figures written to {out}")
-
-
-def upsert_report(report: dict[str, Any], duration: float) -> None:
-    report["single_upsert_sqlite"] = up = upsert_scenario(duration)
-    print(
-        f"{'upsert req/s vs GET /me':<34}{up['upsert']['rps']:>14.0f}"
-        f"{up['me_baseline']['rps']:>14.0f}{up['ratio']:>8.2f}"
-    )
-    print(f"{'  p50 / p99 ms (upsert)':<34}{up['upsert']['p50_ms']:>14.1f}{up['upsert']['p99_ms']:>14.1f}")
-    print(f"{'  generator ceiling /healthz req/s':<34}{up['healthz_ceiling']['rps']:>14.0f}")
-
-
-def bulk_report(report: dict[str, Any], n: int) -> None:
-    report["bulk_sqlite"] = bk = bulk_scenario(n)
-    print(
-        f"{'bulk rows/s vs raw executemany':<34}{bk['payroster_rows_per_s']:>14.0f}"
-        f"{bk['raw_rows_per_s']:>14.0f}{bk['ratio']:>8.2f}"
-    )
-
-
-def scim_report(report: dict[str, Any], n: int, duration: float) -> None:
-    report["scim_sqlite"] = sc = scim_scenario(n, duration)
-    ours, theirs = sc["payroster"], sc["scim2_server"]
-    print(
-        f"{'SCIM Entra mix req/s vs scim2-server':<34}{ours['rps']:>14.0f}{theirs['rps']:>14.0f}"
-        f"{sc['ratio']:>8.2f}   target >= 3.00 ({n:,} users)"
-    )
-    print(
-        f"{'  p95 ms ours / scim2-server':<34}{ours['p95_ms']:>14.1f}{theirs['p95_ms']:>14.1f}"
-        f"   target <= 50 ms; errors {ours['errors']} / {theirs['errors']}"
-    )
-
-
-def odata_report(report: dict[str, Any], n_odata: int) -> None:
-    report["odata_sqlite"] = od = odata_scenario(n_odata)
-    print(
-        f"{'OData first page ms vs raw SQL':<34}{od['first_page_ms']:>14.1f}{od['first_page_raw_ms']:>14.1f}"
-        f"{od['first_page_ms'] / od['first_page_raw_ms']:>8.2f}   target <= {od['first_page_target_ms']:.1f} ms"
-        f" ({od['users']:,} users)"
-    )
-    print(
-        f"{'OData export rows/s vs raw SELECT':<34}{od['export_rows_per_s']:>14.0f}{od['export_raw_rows_per_s']:>14.0f}"
-        f"{od['export_ratio']:>8.2f}   target >= 0.30 ({od['export_rows']:,} rows)"
-    )
-    print(
-        f"{'  server RSS MiB before / peak':<34}{od['server_rss_before_export_mb']:>14.0f}"
-        f"{od['server_peak_rss_mb']:>14.0f}   target peak <= 300"
-    )
 
 
 if __name__ == "__main__":

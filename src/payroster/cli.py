@@ -273,8 +273,7 @@ def import_users(slug: str, as_json: bool, file: Path) -> None:
         except Invalid as exc:
             raise _as_csv_lines(exc, [line for line, _ in numbered]) from None
     click.echo(f"applying {len(rows)} rows in one transaction...", err=True)
-    with database.write(ws_id, exclusive=True) as s:
-        result = bulk.apply(s, Actor(ws_id, None, "cli", "import"), inputs)
+    result = bulk.run(database, Actor(ws_id, None, "cli", "import"), inputs)
     _emit(
         {"rows": len(rows), "created": result.created, "updated": result.updated, "unchanged": result.unchanged},
         as_json,

@@ -105,8 +105,7 @@ def bulk_upsert(
     """Apply up to 100,000 upserts in order, in one transaction; any bad row writes nothing."""
     rows = _rows(body, request.app.state.settings.max_bulk_rows)
     inputs = bulk.parse_rows(rows)
-    with db.write(who.workspace_id, exclusive=True) as s:
-        result = bulk.apply(s, who, inputs)
+    result = bulk.run(db, who, inputs)
     return JSONResponse(
         {
             "created": result.created,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from payroster.config import Settings
+from payroster.domain.errors import Unavailable
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -65,6 +67,10 @@ class Database:
         writer = self.engine.execution_options(payroster_write=True)
         self._read = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self._write = sessionmaker(writer, expire_on_commit=False, autoflush=False)
+        # SQLite has one writer at a time. Writers of this process queue on a lock instead of on SQLite's
+        # busy handler, whose growing sleeps (up to 100 ms each) made the slowest writes wait seconds
+        # under load; other processes still meet at BEGIN IMMEDIATE and the busy timeout.
+        self._sqlite_writer = threading.Lock() if self.is_sqlite else None
 
     @contextlib.contextmanager
     def write(self, workspace_id: uuid.UUID | None = None, exclusive: bool = False) -> Iterator[Session]:
@@ -73,7 +79,7 @@ class Database:
         On PostgreSQL, a transaction-scoped advisory lock on the workspace lets single writes run side
         by side (shared) while a bulk import (``exclusive``) runs alone. SQLite serialises writers anyway.
         """
-        with self._write() as session:
+        with self._writer_turn(), self._write() as session:
             try:
                 if workspace_id is not None and not self.is_sqlite:
                     fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
@@ -85,6 +91,18 @@ class Database:
                 raise
 
     @contextlib.contextmanager
+    def _writer_turn(self) -> Iterator[None]:
+        if self._sqlite_writer is None:
+            yield
+            return
+        if not self._sqlite_writer.acquire(timeout=30):  # as long as SQLite's own busy timeout
+            raise Unavailable("the database is busy; retry later")
+        try:
+            yield
+        finally:
+            self._sqlite_writer.release()
+
+    @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only transaction (rolled back at the end). The rows read stay usable afterwards: they are
         detached with their loaded values (pages render after the transaction ends)."""
@@ -94,6 +112,13 @@ class Database:
             finally:
                 session.expunge_all()
                 session.rollback()
+
+    def refresh_statistics(self, tables: tuple[str, ...]) -> None:
+        """``ANALYZE`` the tables on PostgreSQL (SQLite's planner does well without statistics here)."""
+        if self.is_sqlite:
+            return
+        with self.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(f"ANALYZE {', '.join(tables)}")
 
     def dispose(self) -> None:
         """Close every pooled connection."""

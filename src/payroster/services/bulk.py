@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from payroster.db.engine import Database
 from payroster.db.models import User, UserAlias, UserTag, table, utcnow
 from payroster.domain import normalize
 from payroster.domain.errors import Detail, Invalid
@@ -22,6 +23,7 @@ from payroster.services import audit
 from payroster.services.context import Actor
 from payroster.services.inputs import UNSET, UserInput, field_pointer, parse_user
 
+ANALYZE_AFTER = 500  # rows
 CHUNK = 5000  # well under the bound-parameter limits of SQLite (32,766) and PostgreSQL (65,535)
 
 
@@ -143,6 +145,17 @@ def apply(session: Session, actor: Actor, inputs: list[UserInput]) -> BulkResult
     """Fold the rows in order, check every rule, then write set-based; any problem writes nothing."""
     states, result = _plan(session, actor, inputs)
     _write(session, actor, states.values())
+    return result
+
+
+def run(db: Database, actor: Actor, inputs: list[UserInput]) -> BulkResult:
+    """``apply`` in one transaction that has the workspace to itself; after a large import the planner's
+    statistics are refreshed, so the next queries are planned for the new table sizes rather than for
+    the old ones (PostgreSQL's autovacuum would only get to it a while later)."""
+    with db.write(actor.workspace_id, exclusive=True) as session:
+        result = apply(session, actor, inputs)
+    if len(inputs) >= ANALYZE_AFTER:
+        db.refresh_statistics(("users", "user_tags", "user_aliases", "audit_events"))
     return result
 
 

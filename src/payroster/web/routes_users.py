@@ -257,8 +257,7 @@ async def bulk_apply(request: Request) -> Response:
     wants_json = request.headers.get("x-payroster-progress") == "1"
     try:
         inputs = bulk.parse_rows(_as_inputs(rows))
-        with database(request).write(who.workspace_id, exclusive=True) as s:
-            result = bulk.apply(s, who.actor(), inputs)
+        result = bulk.run(database(request), who.actor(), inputs)
     except Invalid:
         if wants_json:
             return JSONResponse({"ok": False}, status_code=422)

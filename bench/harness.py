@@ -1,0 +1,215 @@
+"""What every scenario needs: fresh databases of either kind, a real ``payroster serve``, raw driver
+connections for the baselines, repetitions, and the machine's description."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, make_url, text
+
+PG_URL = os.environ.get("PAYROSTER_BENCH_PG_URL") or os.environ.get(
+    "PAYROSTER_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+LIFTED = {"PAYROSTER_RATE_LIMIT_PER_KEY": "1000000/second", "PAYROSTER_RATE_LIMIT_PER_WORKSPACE": "1000000/second"}
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cli(env: dict[str, str], *args: str) -> str:
+    """Run ``payroster ARGS``; its stdout."""
+    out = subprocess.run([sys.executable, "-m", "payroster", *args], env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"payroster {' '.join(args)} failed: {out.stderr[-2000:]}")
+    return out.stdout
+
+
+@dataclass
+class Figure:
+    """Repeated measurements: the median is reported, with min and max."""
+
+    values: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values) if self.values else float("nan")
+
+    def text(self, fmt: str = ",.0f") -> str:
+        if not self.values:
+            return "—"
+        if len(self.values) == 1:
+            return f"{self.values[0]:{fmt}} (n=1)"
+        return f"{self.median:{fmt}} [{min(self.values):{fmt}}–{max(self.values):{fmt}}]"
+
+    def json(self) -> dict[str, Any]:
+        return {"median": self.median, "min": min(self.values), "max": max(self.values), "values": self.values}
+
+
+def repeat(n: int, fn: Callable[[int], float]) -> Figure:
+    """``fn(rep)`` ``n`` times."""
+    return Figure([fn(rep) for rep in range(n)])
+
+
+class Backend:
+    """SQLite files or PostgreSQL schemas, fresh for each measurement."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.name == "sqlite"
+
+    def available(self) -> bool:
+        if self.is_sqlite:
+            return True
+        try:
+            engine = create_engine(PG_URL)
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            engine.dispose()
+            return True
+        except Exception:  # noqa: BLE001 - any failure means there is no PostgreSQL to measure
+            return False
+
+    def version(self) -> str:
+        if self.is_sqlite:
+            return sqlite3.sqlite_version
+        engine = create_engine(PG_URL)
+        with engine.connect() as conn:
+            version = str(conn.execute(text("SHOW server_version")).scalar_one())
+        engine.dispose()
+        return version
+
+    @contextlib.contextmanager
+    def database(self) -> Iterator[dict[str, str]]:
+        """A migrated, empty database; the environment of a PayRoster process on it."""
+        with tempfile.TemporaryDirectory(prefix="payroster-bench-") as tmp:
+            base = {k: v for k, v in os.environ.items() if not k.startswith("PAYROSTER_")}
+            if self.is_sqlite:
+                env = {**base, **LIFTED, "PAYROSTER_DATABASE_URL": f"sqlite:///{Path(tmp) / 'bench.db'}"}
+                cli(env, "db", "upgrade")
+                yield env
+                return
+            schema = f"bench_{uuid.uuid4().hex[:10]}"
+            admin = create_engine(PG_URL)
+            with admin.begin() as conn:
+                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            sep = "&" if "?" in PG_URL else "?"
+            env = {
+                **base, **LIFTED, "PAYROSTER_SECRET_KEY": "bench-secret",
+                "PAYROSTER_DATABASE_URL": f"{PG_URL}{sep}options=-csearch_path%3D{schema}",
+            }  # fmt: skip
+            try:
+                cli(env, "db", "upgrade")
+                yield env
+            finally:
+                with admin.begin() as conn:
+                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+                admin.dispose()
+
+    def connect(self, env: dict[str, str]) -> Any:
+        """A raw driver connection (sqlite3 or psycopg), for the baselines."""
+        url = env["PAYROSTER_DATABASE_URL"]
+        if self.is_sqlite:
+            return sqlite3.connect(url.split(":///", 1)[1])
+        import psycopg
+
+        parsed = make_url(url)
+        options = parsed.query.get("options")
+        return psycopg.connect(
+            host=parsed.host, port=parsed.port or 5432, user=parsed.username, dbname=parsed.database,
+            password=parsed.password, options=options if isinstance(options, str) else None,
+        )  # fmt: skip
+
+    def sql(self, statement: str) -> str:
+        """Placeholders for this driver."""
+        return statement if self.is_sqlite else statement.replace("?", "%s")
+
+    def uid(self, value: uuid.UUID) -> Any:
+        """A UUID as this database stores it through SQLAlchemy's Uuid type."""
+        return value.hex if self.is_sqlite else value
+
+
+class Server:
+    """A real ``payroster serve`` (one worker) on a database, with a workspace and its admin's key."""
+
+    def __init__(self, env: dict[str, str], key: str | None = None, slug: str = "bench") -> None:
+        self.env = env
+        if key is None:
+            made = json.loads(cli(env, "workspace", "create", "--name", "Bench", "--admin-email", "b@x.com", "--json"))
+            key, slug = made["apiKey"], made["workspaceSlug"]
+        self.key, self.slug = key, slug
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "payroster", "serve", "--port", str(self.port), "--workers", "1"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/healthz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start")
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-ApiKey": self.key}
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def memory_mb(pid: int, name: str) -> float:
+    """A process's ``VmRSS`` (now) or ``VmHWM`` (peak) in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(name + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def machine(backends: list[Backend]) -> dict[str, Any]:
+    """Cores, memory, Python, database versions, worker count and settings of this run."""
+    mem = next(
+        (ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")), "0"
+    )
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(int(mem) / 1024 / 1024, 1),
+        "cpu": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        **{f"{b.name}_version": b.version() for b in backends},
+        "server_workers": 1,
+        "settings": "rate limits lifted; SQLite WAL, synchronous=NORMAL; PostgreSQL pool 10",
+    }
