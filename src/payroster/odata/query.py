@@ -116,14 +116,13 @@ class Reader:
         elif options.skip:
             stmt = stmt.offset(options.skip)
         stmt = stmt.order_by(*(ordered(o, desc) for o, desc in order)).limit(limit + 1)
-        rows = self.session.execute(stmt).all()
+        entities, rows, at = self.entities(es, names, self.session.execute(stmt))
         more = len(rows) > limit
-        rows = rows[:limit]
+        rows, entities = rows[:limit], entities[:limit]
         if options.top is not None and sent + len(rows) >= options.top:
             more = False
-        entities = [self.entity(es, names, row) for row in rows]
         self.complete(es, entities, names, options.expand)
-        last = [rows[-1]._mapping[f"o{i}"] for i in range(len(order))] if more and rows else None
+        last = [rows[-1][at[f"o{i}"]] for i in range(len(order))] if more and rows else None
         return Page(entities, last, total)
 
     def count(self, es: EntitySet, options: Options, base: Condition | None = None) -> int:
@@ -171,15 +170,21 @@ class Reader:
         cols.extend(expr.label(f"o{i}") for i, (expr, _) in enumerate(order))
         return select(*cols)
 
-    def entity(self, es: EntitySet, names: list[str], row: Any) -> Entity:
-        m = row._mapping
-        keys = {k: m[f"k_{k}"] for k in es.keys}
-        values = {n: m[f"p_{n}"] for n in names if not es.properties[n].is_collection}
-        entity = Entity(keys, values)
-        for key in m:
-            if key.startswith("f_"):
-                entity.expanded[f"__fk_{key[2:]}"] = m[key]
-        return entity
+    def entities(self, es: EntitySet, names: list[str], result: Any) -> tuple[list[Entity], list[Any], dict[str, int]]:
+        """Entities from a result's rows, reading columns by position (the labels are resolved once per
+        result, not once per row: on an export this loop runs for every row of the table)."""
+        at = {key: i for i, key in enumerate(result.keys())}
+        keys = [(k, at[f"k_{k}"]) for k in es.keys]
+        values = [(n, at[f"p_{n}"]) for n in names if not es.properties[n].is_collection]
+        fks = [(f"__fk_{key[2:]}", i) for key, i in at.items() if key.startswith("f_")]
+        rows = result.all()
+        out = []
+        for row in rows:
+            entity = Entity({k: row[i] for k, i in keys}, {n: row[i] for n, i in values})
+            for name, i in fks:
+                entity.expanded[name] = row[i]
+            out.append(entity)
+        return out, rows, at
 
     # --- per-page completion -------------------------------------------------------------------------
 
@@ -244,7 +249,7 @@ class Reader:
         names = selected(es, options.select)
         order = self.order(es, [], scope, t)
         stmt = self.columns(es, names, t, options.expand, order).select_from(scope.from_clause()).where(*conds)
-        entities = [self.entity(es, names, row) for row in self.session.execute(stmt).all()]
+        entities, _, _ = self.entities(es, names, self.session.execute(stmt))
         self.complete(es, entities, names, options.expand)
         return {e.keys["id"]: e for e in entities}
 
@@ -272,11 +277,9 @@ class Reader:
         else:
             stmt = cols.select_from(from_).where(*conds).order_by(owner, *(ordered(o, d) for o, d in order))
         grouped: dict[Any, list[Entity]] = defaultdict(list)
-        flat: list[Entity] = []
-        for row in self.session.execute(stmt).all():
-            entity = self.entity(es, names, row)
-            grouped[row._mapping["owner"]].append(entity)
-            flat.append(entity)
+        flat, rows, at = self.entities(es, names, self.session.execute(stmt))
+        for row, entity in zip(rows, flat, strict=True):
+            grouped[row[at["owner"]]].append(entity)
         self.complete(es, flat, names, options.expand)
         return grouped
 

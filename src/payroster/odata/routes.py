@@ -472,19 +472,14 @@ class Writer:
     ) -> Iterator[bytes]:
         prefix = simplejson.dumps(head)[:-1]
         yield (prefix + (',"value":[' if head else '"value":[')).encode()
-        # Each yield is one hop through the thread pool and one ASGI send: entities go out in chunks of
-        # about 64 KiB, serialised one at a time, so a page never exists as one big string.
-        buffer: list[str] = []
-        size = 0
-        for i, entity in enumerate(entities):
-            text = simplejson.dumps(self.entity(entity, options.select, options.expand, self.es), use_decimal=True)
-            buffer.append("," + text if i else text)
-            size += len(text)
-            if size >= 65536:
-                yield "".join(buffer).encode()
-                buffer, size = [], 0
-        if buffer:
-            yield "".join(buffer).encode()
+        # Each yield is one hop through the thread pool and one ASGI send: entities go out in chunks of 256,
+        # serialised by one encoder call per chunk, so a page never exists as one big string.
+        first = True
+        for start in range(0, len(entities), 256):
+            bodies = [self.entity(e, options.select, options.expand, self.es) for e in entities[start : start + 256]]
+            text = simplejson.dumps(bodies, use_decimal=True)[1:-1]
+            yield (text if first else "," + text).encode()
+            first = False
         tail = "]"
         if next_link is not None:
             tail += ',"@odata.nextLink":' + simplejson.dumps(next_link)
@@ -499,9 +494,10 @@ class Writer:
     ) -> dict[str, Any]:
         full = self.ctx.metadata == "full"
         body: dict[str, Any] = {}
-        key_text = ",".join(f"{k}={v}" for k, v in entity.keys.items()) if len(es.keys) > 1 else None
-        location = f"{es.name}({key_text or entity.keys[es.keys[0]]})"
+        location = ""
         if full:
+            key_text = ",".join(f"{k}={v}" for k, v in entity.keys.items()) if len(es.keys) > 1 else None
+            location = f"{es.name}({key_text or entity.keys[es.keys[0]]})"
             body["@odata.type"] = f"#{es.qualified_type}"
             body["@odata.id"] = self.ctx.root + location
             body["@odata.editLink"] = location
