@@ -221,6 +221,12 @@ class Compiler:
         if attr.kind == "key" and op in ("eq", "ne"):
             key_col = attr.key_column
             target = normalize.key(value)
+            if key_col is _USER_NAME_KEY:
+                # Spelled out instead of coalesce(...) = :t so each side can use its unique index.
+                key_col_eq: Cond = or_(
+                    User.user_name_key == target, and_(User.user_name_key.is_(None), User.email_key == target)
+                )
+                return key_col_eq if op == "eq" else not_(key_col_eq)
             keyed: Cond = key_col == target if op == "eq" else or_(key_col != target, key_col.is_(None))
             return keyed
         if attr.kind in ("ci", "key"):

@@ -8,6 +8,7 @@ services in one transaction; every error is a SCIM Error body with its ``scimTyp
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from typing import Any
@@ -89,6 +90,12 @@ async def scim(request: Request, slug: str, path: str = "") -> Response:
     except Exception:  # never a traceback to the client: log it, answer a SCIM Error
         log.exception("scim: unexpected error on %s %s", request.method, request.url.path)
         return error(500, None, "internal error; it has been logged")
+
+
+@functools.cache
+def _list_response(model: Any) -> Any:
+    """``ListResponse[model]``, built once: parametrising a pydantic generic creates a class each time."""
+    return ListResponse[model]
 
 
 def _scim_type(exc: DomainError) -> str | None:
@@ -313,7 +320,7 @@ class Door:
     ) -> Response:
         model = UserModel if kind == "User" else ScimGroup
         with PROVIDER:
-            payload = ListResponse[model](  # type: ignore[valid-type]  # noqa: F821
+            payload = _list_response(model)(
                 total_results=total, start_index=start, items_per_page=len(resources), resources=resources
             ).model_dump(scim_ctx=Context.SEARCH_RESPONSE, response_parameters=rp)
         payload.setdefault("Resources", [])
