@@ -11,7 +11,23 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, Select, and_, false, func, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Select,
+    Text,
+    and_,
+    case,
+    cast,
+    false,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from payroster.odata import parser as P
@@ -43,6 +59,7 @@ class Entity:
     values: dict[str, Any]
     expanded: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    document: str | None = None  # the entity's JSON, already written by the database (see json_document)
 
 
 @dataclass
@@ -89,8 +106,10 @@ class Reader:
         after: list[Any] | None = None,
         sent: int = 0,
         base: Condition | None = None,
+        as_json: bool = False,
     ) -> Page:
-        """Up to ``size`` entities after the keyset position ``after`` (the first page when ``None``)."""
+        """Up to ``size`` entities after the keyset position ``after`` (the first page when ``None``); with
+        ``as_json``, each entity's JSON is written by the database (see :func:`json_document`)."""
         t = self.compiler.alias(es)
         scope = Scope(es, t)
         conds = [self.compiler.in_workspace(t)]
@@ -110,18 +129,29 @@ class Reader:
             limit = min(limit, options.top - sent)
         if limit <= 0:
             return Page([], None, total)
-        stmt = self.columns(es, names, t, options.expand, order).select_from(scope.from_clause()).where(*conds)
+        if as_json:
+            cols = [es.properties[k].sql(t).label(f"k_{k}") for k in es.keys]
+            cols.append(json_document(es, names, t, self.compiler.sqlite).label("doc"))
+            cols.extend(expr.label(f"o{i}") for i, (expr, _) in enumerate(order))
+            stmt = select(*cols).select_from(scope.from_clause()).where(*conds)
+        else:
+            stmt = self.columns(es, names, t, options.expand, order).select_from(scope.from_clause()).where(*conds)
         if after is not None:
             stmt = stmt.where(keyset(order, after))
         elif options.skip:
             stmt = stmt.offset(options.skip)
         stmt = stmt.order_by(*(ordered(o, desc) for o, desc in order)).limit(limit + 1)
-        entities, rows, at = self.entities(es, names, self.session.execute(stmt))
+        entities, rows, at = self.entities(es, [] if as_json else names, self.session.execute(stmt))
         more = len(rows) > limit
         rows, entities = rows[:limit], entities[:limit]
         if options.top is not None and sent + len(rows) >= options.top:
             more = False
-        self.complete(es, entities, names, options.expand)
+        if as_json:
+            doc = at["doc"]
+            for entity, row in zip(entities, rows, strict=True):
+                entity.document = row[doc]
+        else:
+            self.complete(es, entities, names, options.expand)
         last = [rows[-1][at[f"o{i}"]] for i in range(len(order))] if more and rows else None
         return Page(entities, last, total)
 
@@ -314,6 +344,46 @@ def navigation(es: EntitySet, item: P.ExpandItem) -> Navigation:
     if nav is None:
         raise ODataBadQuery(f"{es.type_name} has no navigation property {item.path[0]}")
     return nav
+
+
+def json_ready(es: EntitySet, names: list[str]) -> bool:
+    """Whether the database can write these properties' JSON exactly as the Python writer would (every
+    type but Edm.Decimal, whose exact digits and IEEE754Compatible form stay with the writer)."""
+    return all(es.properties[n].edm != "Edm.Decimal" for n in names)
+
+
+def json_document(es: EntitySet, names: list[str], t: FromClause, sqlite: bool) -> ColumnElement[str]:
+    """The entity as a JSON object built in SQL (``json_object`` / ``json_build_object``), with the same
+    members, order and value forms as the writer: the export of a large set is then the database's work,
+    and Python only joins the texts (it was 95% of an export's time, row by row)."""
+    pairs: list[Any] = []
+    for name in names:
+        pairs += [literal(name), _json_value(es.properties[name], t, sqlite)]
+    if sqlite:
+        return func.json_object(*pairs)
+    return cast(func.json_build_object(*pairs), Text)  # as text: the driver would parse json into dicts
+
+
+def _json_value(prop: Any, t: FromClause, sqlite: bool) -> Any:
+    if prop.items is not None:
+        items = prop.items
+        owned = and_(items.c.workspace_id == t.c.workspace_id, items.c.user_id == t.c.id)
+        if sqlite:  # SQLite 3.40 has no ORDER BY inside aggregates: order in a subquery first
+            ordered_items = select(items.c.value).where(owned).order_by(items.c.position).subquery()
+            return func.json(select(func.json_group_array(ordered_items.c.value)).scalar_subquery())
+        agg = select(func.json_agg(aggregate_order_by(items.c.value, items.c.position))).where(owned)
+        return func.coalesce(agg.scalar_subquery(), literal_column("'[]'::json"))
+    col = prop.sql(t)
+    if prop.edm == "Edm.Guid" and sqlite:  # stored as 32 hex digits; on the wire 8-4-4-4-12
+        parts = [func.substr(col, a, b) for a, b in ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))]
+        return func.lower(parts[0] + "-" + parts[1] + "-" + parts[2] + "-" + parts[3] + "-" + parts[4])
+    if prop.edm == "Edm.DateTimeOffset":  # naive UTC; on the wire YYYY-MM-DDTHH:MM:SS.ffffffZ
+        if sqlite:  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff'
+            return func.substr(col, 1, 10) + "T" + func.substr(col, 12) + "Z"
+        return func.to_char(col, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+    if prop.edm == "Edm.Boolean" and sqlite:
+        return func.json(case((col.is_(None), None), (col, "true"), else_="false"))
+    return col
 
 
 def output(es: EntitySet, name: str, t: FromClause) -> ColumnElement[Any]:

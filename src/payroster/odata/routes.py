@@ -35,7 +35,7 @@ from payroster.odata.errors import (
 )
 from payroster.odata.metadata import csdl_xml
 from payroster.odata.model import SETS, SETS_BY_KEY, EntitySet, Navigation
-from payroster.odata.query import Entity, Options, Reader, decode_value, encode_value, selected
+from payroster.odata.query import Entity, Options, Reader, decode_value, encode_value, json_ready, selected
 from payroster.urls import public_base
 
 log = logging.getLogger("payroster.odata")
@@ -332,7 +332,8 @@ class Resource:
             after = [decode_value(v) for v in state["a"]]
             sent = int(state["n"])
             options.count = False  # the count rides on the first page only
-        page = self.reader.page(es, options, size, after, sent, base)
+        as_json = not options.expand and self.ctx.metadata != "full" and json_ready(es, selected(es, options.select))
+        page = self.reader.page(es, options, size, after, sent, base, as_json=as_json)
         writer = Writer(self.ctx, es)
         payload_head: dict[str, Any] = {}
         if self.ctx.metadata != "none":
@@ -476,8 +477,12 @@ class Writer:
         # serialised by one encoder call per chunk, so a page never exists as one big string.
         first = True
         for start in range(0, len(entities), 256):
-            bodies = [self.entity(e, options.select, options.expand, self.es) for e in entities[start : start + 256]]
-            text = simplejson.dumps(bodies, use_decimal=True)[1:-1]
+            chunk = entities[start : start + 256]
+            if chunk[0].document is not None:  # written by the database
+                text = ",".join(e.document or "null" for e in chunk)
+            else:
+                bodies = [self.entity(e, options.select, options.expand, self.es) for e in chunk]
+                text = simplejson.dumps(bodies, use_decimal=True)[1:-1]
             yield (text if first else "," + text).encode()
             first = False
         tail = "]"
