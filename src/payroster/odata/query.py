@@ -369,9 +369,9 @@ def _json_value(prop: Any, t: FromClause, sqlite: bool) -> Any:
         items = prop.items
         owned = and_(items.c.workspace_id == t.c.workspace_id, items.c.user_id == t.c.id)
         if sqlite:  # SQLite 3.40 has no ORDER BY inside aggregates: order in a subquery first
-            ordered_items = select(items.c.value).where(owned).order_by(items.c.position).subquery()
+            ordered_items = select(items.c.value).where(owned).order_by(items.c.position).correlate(t).subquery()
             return func.json(select(func.json_group_array(ordered_items.c.value)).scalar_subquery())
-        agg = select(func.json_agg(aggregate_order_by(items.c.value, items.c.position))).where(owned)
+        agg = select(func.json_agg(aggregate_order_by(items.c.value, items.c.position))).where(owned).correlate(t)
         return func.coalesce(agg.scalar_subquery(), literal_column("'[]'::json"))
     col = prop.sql(t)
     if prop.edm == "Edm.Guid" and sqlite:  # stored as 32 hex digits; on the wire 8-4-4-4-12
