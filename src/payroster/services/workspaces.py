@@ -49,11 +49,14 @@ def create(
     admin_password: str | None,
     channel: str = "cli",
     slug: str | None = None,
+    admin_names: tuple[str | None, str | None] = (None, None),
 ) -> Created:
-    """Create a workspace, its first FullAdmin and an API key for that admin."""
+    """Create a workspace, its first FullAdmin (with first and last names when given) and an API key."""
     if not name.strip():
         raise Invalid("name must not be empty", details=[Detail("required", "name is required", "name")])
-    inp, problems = parse_user({"emailAddress": admin_email, "role": "FullAdmin"}, field_pointer())
+    first, last = admin_names
+    raw = {"emailAddress": admin_email, "role": "FullAdmin", "firstName": first or None, "lastName": last or None}
+    inp, problems = parse_user(raw, field_pointer())
     if problems:
         raise Invalid("invalid admin e-mail", details=problems)
     base = slugify(slug or name)

@@ -161,12 +161,11 @@ async def signup(request: Request) -> Response:
         return render(request, "signup.html", 422, values=values, problems=problems, error="Please correct the form.")
     try:
         with database(request).write() as s:
-            made = workspaces.create(s, values["workspace"], values["email"], password, channel="ui")
+            names = (values["firstName"].strip(), values["lastName"].strip())
+            made = workspaces.create(s, values["workspace"], values["email"], password, "ui", admin_names=names)
             user = s.scalars(
                 select(User).where(User.workspace_id == made.workspace.id, User.id == uuid.UUID(made.admin_user_id))
             ).one()
-            user.first_name = values["firstName"].strip() or None
-            user.last_name = values["lastName"].strip() or None
     except DomainError as exc:
         return render(request, "signup.html", 422, values=values, problems=exc.details, error=exc.message)
     return _begin(request, user, "/users")

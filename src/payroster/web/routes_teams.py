@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from payroster.db.models import Team, TeamMember, User
 from payroster.domain import normalize
-from payroster.domain.errors import Detail, DomainError, Invalid, NotFound
+from payroster.domain.errors import Detail, DomainError, Invalid
 from payroster.ids import parse_id
 from payroster.services import memberships, teams, users, variables
 from payroster.services.inputs import field_pointer, parse_team
@@ -227,30 +227,6 @@ def team_page(request: Request, team_id: str, tab: str = "overview", page: str =
     return render(request, "team.html", **context)
 
 
-async def _change(request: Request, team_id: str, tab: str, action: Any) -> Response:
-    who = need_full_admin(request)
-    tid = parse_id(team_id)
-    if tid is None:
-        raise NotFound("team not found", target="team")
-    data = await form(request)
-    back = f"/teams/{tid}" + ("" if tab == "overview" else f"?tab={tab}")
-    try:
-        with database(request).write(who.workspace_id) as s:
-            teams.get(s, who.workspace_id, tid)
-            notice = action(s, who, tid, data)
-    except NotFound as exc:
-        if exc.target == "team":
-            raise
-        return redirect(request, back, error=describe(exc))
-    except DomainError as exc:
-        return redirect(request, back, error=describe(exc))
-    return redirect(
-        request,
-        notice[1] if isinstance(notice, tuple) else back,
-        notice=notice[0] if isinstance(notice, tuple) else notice,
-    )
-
-
 @router.post("/teams/{team_id}")
 async def edit_team(request: Request, team_id: str) -> Response:
     """Overview: name, description, manager, parent, visibility flags."""
@@ -259,7 +235,7 @@ async def edit_team(request: Request, team_id: str) -> Response:
         teams.patch(s, who.actor(), tid, _team_input(s, who.workspace_id, data, creating=False))
         return "Saved."
 
-    return await _change(request, team_id, "overview", act)
+    return await shared.change(request, "team", team_id, "overview", act)
 
 
 @router.post("/teams/{team_id}/delete")
@@ -271,7 +247,7 @@ async def delete_team(request: Request, team_id: str) -> Response:
         teams.delete_team(s, who.actor(), tid)
         return f"Team {team.name} was deleted.", "/teams"
 
-    return await _change(request, team_id, "overview", act)
+    return await shared.change(request, "team", team_id, "overview", act)
 
 
 @router.post("/teams/{team_id}/members")
@@ -301,18 +277,10 @@ async def members(request: Request, team_id: str) -> Response:
         added = memberships.add_many(s, who.actor(), tid, list(found.values()))
         return f"{added} added, {len(found) - added} already members."
 
-    return await _change(request, team_id, "members", act)
+    return await shared.change(request, "team", team_id, "members", act)
 
 
 @router.post("/teams/{team_id}/custom")
 async def team_custom(request: Request, team_id: str) -> Response:
     """Custom tab: add or remove an effective-dated entry."""
-
-    def act(s: Session, who: Any, tid: uuid.UUID, data: Any) -> str:
-        if field(data, "index"):
-            shared.remove_entry(s, who.actor(), tid, data)
-            return "Entry removed."
-        shared.add_entry(s, who.actor(), tid, data)
-        return "Entry added."
-
-    return await _change(request, team_id, "custom", act)
+    return await shared.change(request, "team", team_id, "custom", shared.custom_action)

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 
 from payroster.db.models import Team, TeamMember, User, UserAlias, UserTag
 from payroster.domain import normalize
-from payroster.domain.errors import Detail, DomainError, Forbidden, Invalid, NotFound
+from payroster.domain.errors import Detail, Forbidden, Invalid, NotFound
 from payroster.ids import parse_id
 from payroster.services import accounts, bulk, csvimport, memberships, teams, users, variables
 from payroster.services.inputs import field_pointer, parse_user
@@ -24,7 +24,6 @@ from payroster.web import mail, shared
 from payroster.web.core import (
     PAGE_SIZE,
     database,
-    describe,
     field,
     form,
     need_admin,
@@ -237,17 +236,6 @@ def _split_lists(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _as_inputs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = []
-    for row in rows:
-        raw = dict(row)
-        for name in ("tags", "aliases"):
-            if isinstance(raw.get(name), str):
-                raw[name] = [p.strip() for p in raw[name].split("|") if p.strip()]
-        out.append(raw)
-    return out
-
-
 @router.post("/users/bulk/apply")
 async def bulk_apply(request: Request) -> Response:
     """Apply every row in one transaction through the bulk service, only when every row is valid."""
@@ -256,7 +244,7 @@ async def bulk_apply(request: Request) -> Response:
     lines, rows = _rows_from(data)
     wants_json = request.headers.get("x-payroster-progress") == "1"
     try:
-        inputs = bulk.parse_rows(_as_inputs(rows))
+        inputs = bulk.parse_rows(rows)  # tags and aliases as pipe-separated text, as in the CSV
         result = bulk.run(database(request), who.actor(), inputs)
     except Invalid:
         if wants_json:
@@ -331,24 +319,6 @@ def _back(user_id: uuid.UUID, tab: str = "overview") -> str:
     return f"/users/{user_id}" + ("" if tab == "overview" else f"?tab={tab}")
 
 
-async def _change(request: Request, user_id: str, tab: str, action: Any) -> Response:
-    """Run one change of a user's page as a FullAdmin; domain errors come back as a message on the page."""
-    who = need_full_admin(request)
-    uid = parse_id(user_id)
-    if uid is None:
-        raise NotFound("user not found", target="user")
-    data = await form(request)
-    try:
-        with database(request).write(who.workspace_id) as s:
-            users.get(s, who.workspace_id, uid)
-            notice = action(s, who, uid, data)
-    except NotFound:
-        raise
-    except DomainError as exc:
-        return redirect(request, _back(uid, tab), error=describe(exc))
-    return redirect(request, _back(uid, tab), notice=notice)
-
-
 @router.post("/users/{user_id}")
 async def edit_user(request: Request, user_id: str) -> Response:
     """Overview: e-mail, names, role (Deactivated included), direct manager by e-mail."""
@@ -376,7 +346,7 @@ async def edit_user(request: Request, user_id: str) -> Response:
         users.patch(s, who.actor(), uid, inp)
         return "Saved."
 
-    return await _change(request, user_id, "overview", act)
+    return await shared.change(request, "user", user_id, "overview", act)
 
 
 @router.post("/users/{user_id}/{kind}/add")
@@ -394,7 +364,7 @@ async def add_items(request: Request, user_id: str, kind: str) -> Response:
         users.upsert(s, who.actor(), inp)
         return f"{len(items)} {kind} added." if len(items) != 1 else f"{kind[:-1].replace('aliase', 'alias')} added."
 
-    return await _change(request, user_id, "overview", act)
+    return await shared.change(request, "user", user_id, "overview", act)
 
 
 @router.post("/users/{user_id}/{kind}/remove")
@@ -407,7 +377,7 @@ async def remove_item(request: Request, user_id: str, kind: str) -> Response:
         users.remove_item(s, who.actor(), uid, kind, field(data, "value"))
         return f"Removed {field(data, 'value')}."
 
-    return await _change(request, user_id, "overview", act)
+    return await shared.change(request, "user", user_id, "overview", act)
 
 
 @router.post("/users/{user_id}/teams")
@@ -427,21 +397,13 @@ async def user_teams(request: Request, user_id: str) -> Response:
         memberships.add(s, who.actor(), uid, found.id)
         return f"Added to {found.name}."
 
-    return await _change(request, user_id, "teams", act)
+    return await shared.change(request, "user", user_id, "teams", act)
 
 
 @router.post("/users/{user_id}/custom")
 async def user_custom(request: Request, user_id: str) -> Response:
     """Custom tab: add or remove an effective-dated entry."""
-
-    def act(s: Session, who: Any, uid: uuid.UUID, data: Any) -> str:
-        if field(data, "index"):
-            shared.remove_entry(s, who.actor(), uid, data)
-            return "Entry removed."
-        shared.add_entry(s, who.actor(), uid, data)
-        return "Entry added."
-
-    return await _change(request, user_id, "custom", act)
+    return await shared.change(request, "user", user_id, "custom", shared.custom_action)
 
 
 @router.post("/users/{user_id}/invitation")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, cast
@@ -13,15 +14,52 @@ import simplejson
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, aliased
 from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
 
 from payroster.db.models import AuditEvent, Team, User
 from payroster.domain import effective
-from payroster.domain.errors import Detail, Invalid
-from payroster.services import variables
+from payroster.domain.errors import Detail, DomainError, Invalid, NotFound
+from payroster.ids import parse_id
+from payroster.services import teams, users, variables
 from payroster.services.context import Actor
-from payroster.web.core import field
+from payroster.web.core import database, describe, field, form, need_full_admin, redirect
 
 ACTIVITY_PAGE = 50
+# What a page change answers: a notice for the page it came from, or (notice, another page to go to).
+Action = Callable[[Session, Any, uuid.UUID, FormData], "str | tuple[str, str]"]
+
+
+async def change(request: Request, what: str, target_id: str, tab: str, action: Action) -> Response:
+    """Run one change of a user's or team's page as a FullAdmin in one transaction. The page's own record
+    unknown (or of another workspace) is a 404; any other refusal comes back as a message on the page."""
+    who = need_full_admin(request)
+    tid = parse_id(target_id)
+    if tid is None:
+        raise NotFound(f"{what} not found", target=what)
+    data = await form(request)
+    back = f"/{what}s/{tid}" + ("" if tab == "overview" else f"?tab={tab}")
+    get = users.get if what == "user" else teams.get
+    try:
+        with database(request).write(who.workspace_id) as s:
+            get(s, who.workspace_id, tid)
+            notice = action(s, who, tid, data)
+    except DomainError as exc:
+        if isinstance(exc, NotFound) and exc.target == what:
+            raise
+        return redirect(request, back, error=describe(exc))
+    if isinstance(notice, tuple):
+        return redirect(request, notice[1], notice=notice[0])
+    return redirect(request, back, notice=notice)
+
+
+def custom_action(session: Session, who: Any, target_id: uuid.UUID, data: FormData) -> str:
+    """The Custom tab's form: remove the entry at ``index``, or add the one described."""
+    if field(data, "index"):
+        remove_entry(session, who.actor(), target_id, data)
+        return "Entry removed."
+    add_entry(session, who.actor(), target_id, data)
+    return "Entry added."
 
 
 @dataclass
