@@ -11,11 +11,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from payroster.db import rows
 from payroster.db.engine import Database
-from payroster.db.models import User, UserAlias, UserTag, table, utcnow
+from payroster.db.models import AuditEvent, User, UserAlias, UserTag, table, utcnow
 from payroster.domain import normalize
 from payroster.domain.errors import Detail, Invalid
 from payroster.ids import new_id
@@ -183,9 +184,9 @@ def _plan(session: Session, actor: Actor, inputs: list[UserInput]) -> tuple[dict
                 continue
             state = states[k] = _State(new_id(), inp.email, "Participant", True, None, None, None, [], [], False)
             known_ids.add(state.id)
-        before = state.snapshot()
+        before = None if created else state.snapshot()
         problems += _fold(state, inp, n, owners, known_ids)
-        changed = state.snapshot() != before
+        changed = created or state.snapshot() != before
         result.created += created
         result.updated += changed and not created
         result.unchanged += not changed and not created
@@ -281,25 +282,31 @@ def _cycle_problems(
 
 
 def _write(session: Session, actor: Actor, states: Iterable[_State]) -> None:
-    ws, now, conn = actor.workspace_id, utcnow(), session.connection()
-    new_users, updates, tags, aliases, events = [], [], [], [], []
+    ws, now = actor.workspace_id, utcnow()
+    d = rows.Driver(session)
+    ws_, now_, actor_ = d.uid(ws), d.when(now), d.uid(actor.user_id)
+    new_users: list[tuple[Any, ...]] = []
+    managed: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    tags: list[tuple[Any, ...]] = []
+    aliases: list[tuple[Any, ...]] = []
+    events: list[tuple[Any, ...]] = []
+    keys: dict[str, str] = {}  # tags repeat across users: normalise each once
+
+    def items(s: _State, kind: str, uid: Any) -> Iterator[tuple[Any, ...]]:
+        """The tags or aliases the batch appended (lists only grow in an upsert)."""
+        old, base = len(s.initial.get(kind, [])), s.next_position[kind]
+        for p, v in enumerate(getattr(s, kind)[old:]):
+            k = keys.get(v)
+            if k is None:
+                k = keys[v] = normalize.key(v)
+            yield ws_, uid, k, v, base + p
+
     for s in states:
         snap = s.snapshot()
         if s.exists and snap == s.initial:
             continue
-        row = {
-            "workspace_id": ws,
-            "id": s.id,
-            "email": s.email,
-            "email_key": normalize.key(s.email),
-            "role": s.role,
-            "active": s.active,
-            "first_name": s.first_name,
-            "last_name": s.last_name,
-            "direct_manager_id": s.manager,
-            "created_at": now,
-            "updated_at": now,
-        }
+        uid = d.uid(s.id)
         if s.exists:
             updates.append(
                 {
@@ -315,39 +322,38 @@ def _write(session: Session, actor: Actor, states: Iterable[_State]) -> None:
             )
             changes = audit.diff(s.initial, snap)
         else:
-            new_users.append(row)
+            # Managers may point at users created in this same batch: insert users first without them.
+            new_users.append(
+                (ws_, uid, s.email, normalize.key(s.email), s.role, d.flag(s.active), s.first_name, s.last_name,
+                 now_, now_, d.flag(False))
+            )  # fmt: skip
+            if s.manager is not None:
+                managed.append({"b_ws": ws, "b_id": s.id, "m": s.manager})
             changes = [{"field": f, "before": None, "after": v} for f, v in snap.items() if v not in (None, [])]
-        tags += _new_items(ws, s, "tags")
-        aliases += _new_items(ws, s, "aliases")
-        events.append(audit.event_row(actor, "user.updated" if s.exists else "user.created", "user", s.id, changes))
-    # Managers may point at users created in this same batch: insert users first without them.
-    if new_users:
-        conn.execute(insert(table(User)), [{**r, "direct_manager_id": None} for r in new_users])
-        managed = [
-            {"b_ws": ws, "b_id": r["id"], "m": r["direct_manager_id"]} for r in new_users if r["direct_manager_id"]
-        ]
-        if managed:
-            conn.execute(_by_key(table(User)).values(direct_manager_id=bindparam("m")), managed)
+        tags.extend(items(s, "tags", uid))
+        aliases.extend(items(s, "aliases", uid))
+        events.append(
+            (ws_, d.uid(new_id()), now_, actor_, actor.kind, actor.channel,
+             "user.updated" if s.exists else "user.created", "user", uid, audit.encode(changes))
+        )  # fmt: skip
+    rows.insert_many(session, table(User), USER_COLUMNS, new_users)
+    if managed:
+        session.connection().execute(_by_key(table(User)).values(direct_manager_id=bindparam("m")), managed)
     if updates:
         columns: dict[str, Any] = {c: bindparam(c) for c in updates[0] if not c.startswith("b_")}
-        conn.execute(_by_key(table(User)).values(columns), updates)
-    for model, rows in ((UserTag, tags), (UserAlias, aliases)):
-        if rows:
-            conn.execute(insert(table(model)), rows)
-    audit.record_many(session, events)
+        session.connection().execute(_by_key(table(User)).values(columns), updates)
+    rows.insert_many(session, table(UserTag), ITEM_COLUMNS, tags)
+    rows.insert_many(session, table(UserAlias), ITEM_COLUMNS, aliases)
+    rows.insert_many(session, table(AuditEvent), audit.COLUMNS, events)
+
+
+USER_COLUMNS = (
+    "workspace_id", "id", "email", "email_key", "role", "active", "first_name", "last_name", "created_at",
+    "updated_at", "scim_hidden",
+)  # fmt: skip
+ITEM_COLUMNS = ("workspace_id", "user_id", "value_key", "value", "position")
 
 
 def _by_key(table: Any) -> Any:
     """``UPDATE users WHERE (workspace_id, id) = (:b_ws, :b_id)`` for Core executemany."""
     return update(table).where(table.c.workspace_id == bindparam("b_ws"), table.c.id == bindparam("b_id"))
-
-
-def _new_items(ws: uuid.UUID, s: _State, kind: str) -> list[dict[str, Any]]:
-    """Rows for the tags or aliases the batch appended (lists only grow in an upsert)."""
-    old = len(s.initial.get(kind, []))
-    base = s.next_position[kind]
-    return [
-        {"workspace_id": ws, "user_id": s.id, "value": v, "value_key": normalize.key(v), "position": base + p - old}
-        for p, v in enumerate(getattr(s, kind))
-        if p >= old
-    ]
