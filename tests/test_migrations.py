@@ -42,7 +42,8 @@ def tables(engine: Engine) -> set[str]:
 def drift(engine: Engine) -> list[object]:
     """What autogenerate would still change to make the database match the models."""
     with engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        opts = {"compare_type": True, "include_object": migrate.on_this_database(conn.dialect.name)}
+        ctx = MigrationContext.configure(conn, opts=opts)
         return list(compare_metadata(ctx, Base.metadata))
 
 

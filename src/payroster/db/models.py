@@ -98,6 +98,13 @@ class User(Base):
     scim_hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
+# OData sorts nulls first ascending; PostgreSQL's indexes keep them last unless told, so a feed ordered by
+# last name sorted every matching row for each page. SQLite puts nulls first anyway and uses the index above.
+Index("ix_users_workspace_id_last_name_nulls_first", User.workspace_id, User.last_name.nulls_first(), User.id).ddl_if(
+    dialect="postgresql"
+)
+
+
 class UserTag(Base):
     """A tag (classification, plan target); once per user, indexed per workspace for lookups."""
 

@@ -26,9 +26,11 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    type_coerce,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
 
 from payroster.odata import parser as P
 from payroster.odata.compiler import Compiler, Scope, Typed
@@ -130,9 +132,10 @@ class Reader:
         if limit <= 0:
             return Page([], None, total)
         if as_json:
-            cols = [es.properties[k].sql(t).label(f"k_{k}") for k in es.keys]
-            cols.append(json_document(es, names, t, self.compiler.sqlite).label("doc"))
-            cols.extend(expr.label(f"o{i}") for i, (expr, _) in enumerate(order))
+            # Only the document and the order values, read as the driver returns them: the order values
+            # of the last row alone are converted (below), not two typed columns for every exported row.
+            cols = [json_document(es, names, t, self.compiler.sqlite).label("doc")]
+            cols.extend(type_coerce(expr, NullType()).label(f"o{i}") for i, (expr, _) in enumerate(order))
             stmt = select(*cols).select_from(scope.from_clause()).where(*conds)
         else:
             stmt = self.columns(es, names, t, options.expand, order).select_from(scope.from_clause()).where(*conds)
@@ -141,18 +144,24 @@ class Reader:
         elif options.skip:
             stmt = stmt.offset(options.skip)
         stmt = stmt.order_by(*(ordered(o, desc) for o, desc in order)).limit(limit + 1)
-        entities, rows, at = self.entities(es, [] if as_json else names, self.session.execute(stmt))
+        if as_json:
+            rows = self.session.execute(stmt).all()
+            entities = [Entity({}, {}, document=row[0]) for row in rows[:limit]]
+            at = {f"o{i}": i + 1 for i in range(len(order))}
+        else:
+            entities, rows, at = self.entities(es, names, self.session.execute(stmt))
         more = len(rows) > limit
         rows, entities = rows[:limit], entities[:limit]
         if options.top is not None and sent + len(rows) >= options.top:
             more = False
-        if as_json:
-            doc = at["doc"]
-            for entity, row in zip(entities, rows, strict=True):
-                entity.document = row[doc]
-        else:
+        if not as_json:
             self.complete(es, entities, names, options.expand)
         last = [rows[-1][at[f"o{i}"]] for i in range(len(order))] if more and rows else None
+        if as_json and last is not None:
+            dialect = self.session.get_bind().dialect
+            for i, (expr, _) in enumerate(order):
+                process = expr.type.result_processor(dialect, None)
+                last[i] = process(last[i]) if process is not None and last[i] is not None else last[i]
         return Page(entities, last, total)
 
     def count(self, es: EntitySet, options: Options, base: Condition | None = None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from payroster.db.migrate import on_this_database
 from payroster.db.models import Base
 
 connection = context.config.attributes.get("connection")
@@ -15,6 +16,7 @@ context.configure(
     target_metadata=Base.metadata,
     render_as_batch=True,
     compare_type=True,
+    include_object=on_this_database(connection.dialect.name),
 )
 with context.begin_transaction():
     context.run_migrations()
