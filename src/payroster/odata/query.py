@@ -61,7 +61,6 @@ class Entity:
     values: dict[str, Any]
     expanded: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
-    document: str | None = None  # the entity's JSON, already written by the database (see json_document)
 
 
 @dataclass
@@ -71,6 +70,10 @@ class Page:
     entities: list[Entity]
     after: list[Any] | None  # order values of the last row when another page follows
     total: int | None = None
+    documents: list[str] | None = None  # instead of entities: their JSON, written by the database
+
+    def __len__(self) -> int:
+        return len(self.documents) if self.documents is not None else len(self.entities)
 
 
 def selected(es: EntitySet, select_: list[tuple[str, ...]] | None) -> list[str]:
@@ -134,7 +137,7 @@ class Reader:
         if as_json:
             # Only the document and the order values, read as the driver returns them: the order values
             # of the last row alone are converted (below), not two typed columns for every exported row.
-            cols = [json_document(es, names, t, self.compiler.sqlite).label("doc")]
+            cols: list[Any] = [json_document(es, names, t, self.compiler.sqlite).label("doc")]
             cols.extend(type_coerce(expr, NullType()).label(f"o{i}") for i, (expr, _) in enumerate(order))
             stmt = select(*cols).select_from(scope.from_clause()).where(*conds)
         else:
@@ -145,8 +148,8 @@ class Reader:
             stmt = stmt.offset(options.skip)
         stmt = stmt.order_by(*(ordered(o, desc) for o, desc in order)).limit(limit + 1)
         if as_json:
-            rows = self.session.execute(stmt).all()
-            entities = [Entity({}, {}, document=row[0]) for row in rows[:limit]]
+            rows = list(self.session.execute(stmt).all())
+            entities: list[Entity] = []
             at = {f"o{i}": i + 1 for i in range(len(order))}
         else:
             entities, rows, at = self.entities(es, names, self.session.execute(stmt))
@@ -162,7 +165,7 @@ class Reader:
             for i, (expr, _) in enumerate(order):
                 process = expr.type.result_processor(dialect, None)
                 last[i] = process(last[i]) if process is not None and last[i] is not None else last[i]
-        return Page(entities, last, total)
+        return Page(entities, last, total, [row[0] for row in rows] if as_json else None)
 
     def count(self, es: EntitySet, options: Options, base: Condition | None = None) -> int:
         """``/$count``: the number of entities matching the filter."""

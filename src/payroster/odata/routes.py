@@ -35,7 +35,7 @@ from payroster.odata.errors import (
 )
 from payroster.odata.metadata import csdl_xml
 from payroster.odata.model import SETS, SETS_BY_KEY, EntitySet, Navigation
-from payroster.odata.query import Entity, Options, Reader, decode_value, encode_value, json_ready, selected
+from payroster.odata.query import Entity, Options, Page, Reader, decode_value, encode_value, json_ready, selected
 from payroster.urls import public_base
 
 log = logging.getLogger("payroster.odata")
@@ -342,14 +342,12 @@ class Resource:
             payload_head["@odata.count"] = page.total
         next_link = None
         if page.after is not None:
-            token = tokens.sign(
-                secret, {"q": bound, "a": [encode_value(v) for v in page.after], "n": sent + len(page.entities)}
-            )
+            token = tokens.sign(secret, {"q": bound, "a": [encode_value(v) for v in page.after], "n": sent + len(page)})
             next_link = self.next_link(token)
         headers = {"Preference-Applied": applied} if applied else None
         media = JSON_TYPE.format(self.ctx.metadata, str(self.ctx.ieee754).lower())
         return StreamingResponse(
-            writer.stream(payload_head, page.entities, options, next_link), media_type=media, headers=headers
+            writer.stream(payload_head, page, options, next_link), media_type=media, headers=headers
         )
 
     def next_link(self, token: str) -> str:
@@ -468,19 +466,17 @@ class Writer:
         self.ctx = ctx
         self.es = es
 
-    def stream(
-        self, head: dict[str, Any], entities: list[Entity], options: Options, next_link: str | None
-    ) -> Iterator[bytes]:
+    def stream(self, head: dict[str, Any], page: Page, options: Options, next_link: str | None) -> Iterator[bytes]:
         prefix = simplejson.dumps(head)[:-1]
         yield (prefix + (',"value":[' if head else '"value":[')).encode()
         # Each yield is one hop through the thread pool and one ASGI send: entities go out in chunks of 256,
         # serialised by one encoder call per chunk, so a page never exists as one big string.
         first = True
-        for start in range(0, len(entities), 256):
-            chunk = entities[start : start + 256]
-            if chunk[0].document is not None:  # written by the database
-                text = ",".join(e.document or "null" for e in chunk)
+        for start in range(0, len(page), 256):
+            if page.documents is not None:  # written by the database
+                text = ",".join(page.documents[start : start + 256])
             else:
+                chunk = page.entities[start : start + 256]
                 bodies = [self.entity(e, options.select, options.expand, self.es) for e in chunk]
                 text = simplejson.dumps(bodies, use_decimal=True)[1:-1]
             yield (text if first else "," + text).encode()

@@ -66,7 +66,7 @@ def record(
     session: Session, actor: Actor, action: str, target_type: str, target_id: uuid.UUID, changes: list[Change]
 ) -> None:
     """Write one audit event."""
-    session.execute(insert(AuditEvent), [event_row(actor, action, target_type, target_id, changes)])
+    session.connection().execute(insert(table(AuditEvent)), event_row(actor, action, target_type, target_id, changes))
 
 
 def record_many(session: Session, rows: Iterable[dict[str, Any]]) -> None:

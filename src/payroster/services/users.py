@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, literal, select, union_all, update
 from sqlalchemy.orm import Session
 
 from payroster.db.models import User, UserAlias, UserTag, Workspace, utcnow
@@ -26,6 +26,8 @@ class UserView:
     user: User
     tags: list[str]
     aliases: list[str]
+    # The position the next added tag / alias takes (positions keep gaps where items were removed).
+    next_position: dict[str, int] = field(default_factory=lambda: {"tags": 0, "aliases": 0})
 
     def snapshot(self) -> dict[str, Any]:
         """The audited fields, in wire names."""
@@ -47,17 +49,21 @@ class UserView:
 
 
 def view(session: Session, user: User) -> UserView:
-    """Load a user's tags and aliases in position order."""
+    """Load a user's tags and aliases in position order (one query for both)."""
     ws, uid = user.workspace_id, user.id
-    tags = session.scalars(
-        select(UserTag.value).where(UserTag.workspace_id == ws, UserTag.user_id == uid).order_by(UserTag.position)
-    ).all()
-    aliases = session.scalars(
-        select(UserAlias.value)
-        .where(UserAlias.workspace_id == ws, UserAlias.user_id == uid)
-        .order_by(UserAlias.position)
-    ).all()
-    return UserView(user, list(tags), list(aliases))
+    items = union_all(
+        *(
+            select(literal(kind).label("kind"), model.value, model.position).where(
+                model.workspace_id == ws, model.user_id == uid
+            )
+            for kind, model in (("tags", UserTag), ("aliases", UserAlias))
+        )
+    ).subquery()
+    current = UserView(user, [], [])
+    for kind, value, position in session.execute(select(items).order_by(items.c.kind, items.c.position)):
+        getattr(current, kind).append(value)
+        current.next_position[kind] = position + 1
+    return current
 
 
 def get(session: Session, workspace_id: uuid.UUID, user_id: uuid.UUID | None, lock: bool = False) -> User:
@@ -95,10 +101,12 @@ def upsert(session: Session, actor: Actor, inp: UserInput) -> tuple[UserView, bo
             updated_at=now,
         )
         # Conflict-safe: when a concurrent request created the same e-mail first, update that one.
-        created = session.execute(stmt.returning(User.id)).first() is not None
-        user = find_by_email(session, ws, inp.email, lock=True)
-        assert user is not None
-    current = view(session, user)
+        user = session.scalars(stmt.returning(User)).first()
+        created = user is not None
+        if user is None:
+            user = find_by_email(session, ws, inp.email, lock=True)
+            assert user is not None
+    current = UserView(user, [], []) if created else view(session, user)
     before = current.snapshot()
     _apply(session, actor, current, inp, replace_lists=False)
     after = current.snapshot()
@@ -175,15 +183,15 @@ def _apply(session: Session, actor: Actor, current: UserView, inp: UserInput, re
     if inp.direct_manager_id is not UNSET:
         _set_manager(session, user, inp.direct_manager_id)
     if inp.tags is not UNSET:
-        current.tags = _merge_items(session, user, UserTag, current.tags, inp.tags, replace_lists)
+        current.tags = _merge_items(session, current, UserTag, inp.tags, replace_lists)
     if inp.aliases is not UNSET:
         _check_aliases(session, user, inp.aliases)
-        current.aliases = _merge_items(session, user, UserAlias, current.aliases, inp.aliases, replace_lists)
+        current.aliases = _merge_items(session, current, UserAlias, inp.aliases, replace_lists)
     if inp.user_name is not UNSET:
         _set_user_name(session, user, inp.user_name)
-    for field in ("display_name", "external_id", "scim_emails", "scim_hidden"):
-        if (value := getattr(inp, field)) is not UNSET:
-            setattr(user, field, value)
+    for name in ("display_name", "external_id", "scim_emails", "scim_hidden"):
+        if (value := getattr(inp, name)) is not UNSET:
+            setattr(user, name, value)
 
 
 def find_by_user_name(session: Session, workspace_id: uuid.UUID, user_name: str, lock: bool = False) -> User | None:
@@ -252,14 +260,16 @@ def _check_aliases(session: Session, user: User, aliases: list[str]) -> None:
 
 def _merge_items(
     session: Session,
-    user: User,
+    current: UserView,
     model: type[UserTag] | type[UserAlias],
-    existing: list[str],
     incoming: list[str],
     replace: bool,
 ) -> list[str]:
     """Add (or, when ``replace``, set) a user's tags or aliases; returns the new ordered list."""
+    user = current.user
     ws, uid = user.workspace_id, user.id
+    kind = "tags" if model is UserTag else "aliases"
+    existing: list[str] = getattr(current, kind)
     wanted = {normalize.key(v) for v in incoming}
     kept = [v for v in existing if normalize.key(v) in wanted] if replace else list(existing)
     if replace and len(kept) != len(existing):
@@ -268,29 +278,19 @@ def _merge_items(
     have = {normalize.key(v) for v in kept}
     added = [v for v in incoming if normalize.key(v) not in have]
     if len(kept) + len(added) > normalize.MAX_ITEMS:
-        field = "tags" if model is UserTag else "aliases"
         raise Invalid(
-            f"a user holds at most {normalize.MAX_ITEMS} {field}",
-            target=field,
-            details=[Detail("tooMany", f"more than {normalize.MAX_ITEMS} items", field)],
+            f"a user holds at most {normalize.MAX_ITEMS} {kind}",
+            target=kind,
+            details=[Detail("tooMany", f"more than {normalize.MAX_ITEMS} items", kind)],
         )
     if added:
-        start = (
-            int(
-                session.scalar(
-                    select(func.coalesce(func.max(model.position), -1)).where(
-                        model.workspace_id == ws, model.user_id == uid
-                    )
-                )
-                or 0
-            )
-            + 1
-        )
+        start = current.next_position[kind]  # read with the list, under the user's row lock
         rows = [
             {"workspace_id": ws, "user_id": uid, "value": v, "value_key": normalize.key(v), "position": start + i}
             for i, v in enumerate(added)
         ]
         session.execute(insert_ignoring_conflicts(session, model), rows)
+        current.next_position[kind] = start + len(added)
         if model is UserAlias:
             # A concurrent request may have taken one of these aliases after the first check.
             _check_aliases(session, user, added)
