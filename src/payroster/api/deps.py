@@ -13,7 +13,9 @@ from payroster.services.apikeys import Principal
 from payroster.services.context import Actor
 
 
-def database(request: Request) -> Database:
+# ``async def`` for dependencies that do no I/O: FastAPI runs a plain ``def`` dependency in the thread
+# pool, one hop per dependency per request.
+async def database(request: Request) -> Database:
     """The app's database."""
     db: Database = request.app.state.db
     return db
@@ -21,12 +23,12 @@ def database(request: Request) -> Database:
 
 def principal(request: Request) -> Principal:
     """The verified API key owner; runs before the body is read."""
-    found = authenticate(database(request), request, "api")
+    found = authenticate(request.app.state.db, request, "api")
     request.state.principal = found
     return found
 
 
-def actor(request: Request) -> Actor:
+async def actor(request: Request) -> Actor:
     """The audit actor of the request (channel ``api``)."""
     p: Principal = request.state.principal
     return p.actor("api")

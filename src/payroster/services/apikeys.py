@@ -15,7 +15,7 @@ import string
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from payroster.db.models import ApiKey, User, Workspace, utcnow
@@ -120,6 +120,26 @@ def revoke(session: Session, actor: Actor, key_id: str, user_id: uuid.UUID | Non
     return row
 
 
+# One round trip for the key, its workspace and its owner, as plain columns, built once: every request runs it.
+_KEY_OWNER = (
+    select(
+        ApiKey.digest,
+        ApiKey.revoked_at,
+        ApiKey.kind,
+        ApiKey.workspace_id,
+        ApiKey.user_id,
+        ApiKey.last_used_at,
+        Workspace.slug,
+        User.email,
+        User.role,
+        User.active,
+    )  # fmt: skip
+    .join(Workspace, Workspace.id == ApiKey.workspace_id)
+    .outerjoin(User, and_(User.workspace_id == ApiKey.workspace_id, User.id == ApiKey.user_id))
+    .where(ApiKey.key_id == bindparam("key_id"))
+)
+
+
 def verify(session: Session, presented: str | None, kind: str = "api") -> tuple[Principal, bool]:
     """Check a presented key; returns the principal and whether ``last_used_at`` is due for an update.
 
@@ -129,24 +149,7 @@ def verify(session: Session, presented: str | None, kind: str = "api") -> tuple[
     if match is None or match.group(1) != PREFIXES[kind]:
         raise Unauthorized("missing or invalid credentials")
     _, key_id, secret = match.groups()
-    # One round trip for the key, its workspace and its owner, as plain columns: this runs on every request.
-    row = session.execute(
-        select(
-            ApiKey.digest,
-            ApiKey.revoked_at,
-            ApiKey.kind,
-            ApiKey.workspace_id,
-            ApiKey.user_id,
-            ApiKey.last_used_at,
-            Workspace.slug,
-            User.email,
-            User.role,
-            User.active,
-        )  # fmt: skip
-        .join(Workspace, Workspace.id == ApiKey.workspace_id)
-        .outerjoin(User, and_(User.workspace_id == ApiKey.workspace_id, User.id == ApiKey.user_id))
-        .where(ApiKey.key_id == key_id)
-    ).first()
+    row = session.execute(_KEY_OWNER, {"key_id": key_id}).first()
     stored = row.digest if row is not None else _DUMMY_DIGEST
     ok = hmac.compare_digest(stored, digest(secret))
     if row is None or not ok or row.revoked_at is not None or row.kind != kind:
