@@ -15,7 +15,7 @@ import string
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import Connection, and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from payroster.db.models import ApiKey, User, Workspace, utcnow
@@ -140,7 +140,7 @@ _KEY_OWNER = (
 )
 
 
-def verify(session: Session, presented: str | None, kind: str = "api") -> tuple[Principal, bool]:
+def verify(session: Session | Connection, presented: str | None, kind: str = "api") -> tuple[Principal, bool]:
     """Check a presented key; returns the principal and whether ``last_used_at`` is due for an update.
 
     Unknown key ids still compare against a dummy digest so both failures cost the same.
