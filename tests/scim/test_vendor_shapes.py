@@ -47,6 +47,17 @@ def test_okta_create_with_password_groups_and_external_id(scim: Scim, db: Databa
         assert row.password_hash is None and row.email == "ada@acme.example"
 
 
+def test_total_results_on_every_kind_of_page(scim: Scim) -> None:
+    """totalResults is the size of the whole filtered set whether the page is full, partial, past the end
+    or empty (a partial page answers without a count query, the others count)."""
+    for i in range(5):
+        scim.create_user(f"pager{i}@acme.example")
+    want = 5
+    for start, count, shown in ((1, 2, 2), (3, 2, 2), (4, 10, 2), (1, 10, 5), (9, 2, 0), (1, 0, 0), (5, 1, 1)):
+        body = scim.get("Users", filter='userName sw "pager"', startIndex=start, count=count).json()
+        assert (body["totalResults"], len(body["Resources"])) == (want, shown), (start, count, body)
+
+
 def test_duplicate_user_name_is_409_uniqueness(scim: Scim) -> None:
     scim.create_user("dup@acme.example")
     again = scim.post("Users", okta_user("DUP@Acme.Example"))

@@ -22,7 +22,7 @@ from scim2_models import (
     Meta,
     UniquenessException,
 )
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from payroster.db.models import Team, TeamMember, User, UserAlias, UserTag, Workspace
@@ -91,13 +91,19 @@ def user_resources(session: Session, rows: Sequence[User], urls: Urls) -> list[A
     ids = [u.id for u in rows]
     tags: dict[uuid.UUID, list[str]] = {i: [] for i in ids}
     aliases: dict[uuid.UUID, list[str]] = {i: [] for i in ids}
-    for model, into in ((UserTag, tags), (UserAlias, aliases)):
-        for owner, value in session.execute(
-            select(model.user_id, model.value)
-            .where(model.workspace_id == ws, model.user_id.in_(ids))
-            .order_by(model.user_id, model.position)
-        ):
-            into[owner].append(value)
+    items = union_all(
+        *(
+            select(literal(kind).label("kind"), model.user_id, model.value, model.position).where(
+                model.workspace_id == ws, model.user_id.in_(ids)
+            )
+            for kind, model in (("tags", UserTag), ("aliases", UserAlias))
+        )
+    ).subquery()
+    lists = {"tags": tags, "aliases": aliases}
+    for kind, owner, value in session.execute(
+        select(items.c.kind, items.c.user_id, items.c.value).order_by(items.c.kind, items.c.user_id, items.c.position)
+    ):
+        lists[kind][owner].append(value)
     groups: dict[uuid.UUID, list[GroupMembership]] = {i: [] for i in ids}
     for owner, team_id, name in session.execute(
         select(TeamMember.user_id, Team.id, Team.name)
