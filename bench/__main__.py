@@ -224,8 +224,8 @@ FIRST_PAGE = {"$filter": "tags/any(t: t eq 'T3')", "$orderby": "lastName,id", "$
               "$select": "id,emailAddress,lastName"}  # fmt: skip
 FIRST_PAGE_SQL = (
     "SELECT u.id, u.email, u.last_name FROM users u WHERE u.workspace_id = ? AND EXISTS (SELECT 1 FROM user_tags t"
-    " WHERE t.workspace_id = u.workspace_id AND t.user_id = u.id AND t.value = 'T3') ORDER BY u.last_name NULLS FIRST, u.id"
-    " LIMIT 100"
+    " WHERE t.workspace_id = u.workspace_id AND t.user_id = u.id AND t.value = 'T3')"
+    " ORDER BY u.last_name NULLS FIRST, u.id LIMIT 100"  # OData's order: nulls first ascending
 )
 EXPORT_SQL = (
     "SELECT id, email, role, active, first_name, last_name, direct_manager_id, created_at, updated_at"

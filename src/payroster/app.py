@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
@@ -50,7 +53,18 @@ def prepare_database(settings: Settings) -> Database:
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     """Build the application for these settings (and an already opened database, in tests)."""
     settings = settings or Settings()
+    threads = settings.threads
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Request handlers run in a thread pool. Many threads do not add CPU to one Python process; they
+        # share its GIL, and a writer holding the database's write lock then waits behind every reader for
+        # its turn (measured: bench/README.md). A small pool queues requests instead.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="PayRoster API",
         version=__version__,
         openapi_url="/api/v1/openapi.json",

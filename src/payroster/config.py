@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     max_bulk_bytes: int = Field(default=32 * 1024 * 1024, description="users:bulk size limit")
     max_bulk_rows: int = Field(default=100_000, description="users:bulk row limit")
     db_pool_size: int = Field(default=10, description="PostgreSQL connection pool size")
+    threads: int = Field(default=8, ge=1, description="request handler threads per server process")
     login_throttle: str = Field(
         default="10/15 minutes", description="failed logins per account and per address, `limits` syntax"
     )

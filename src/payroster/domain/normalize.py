@@ -67,24 +67,27 @@ def split_items(value: str | Iterable[str]) -> list[str]:
     items: list[str] = []
     for item in raw:
         text = item.strip()
-        if text and key(text) not in seen:
-            seen.add(key(text))
+        if text and (k := key(text)) not in seen:
+            seen.add(k)
             items.append(text)
     return items
 
 
 def item_problems(items: list[str], field: str) -> list[Detail]:
     """Length, count and character problems of a tag or alias list."""
-    problems = [
-        Detail("tooLong", f"item longer than {MAX_ITEM} characters", f"{field}/{i}")
-        for i, item in enumerate(items)
-        if len(item) > MAX_ITEM
-    ]
-    problems += [
-        Detail("invalidCharacters", "control characters are not allowed", f"{field}/{i}")
-        for i, item in enumerate(items)
-        if has_control(item)
-    ]
+    problems: list[Detail] = []
+    if any(len(item) > MAX_ITEM for item in items):
+        problems += [
+            Detail("tooLong", f"item longer than {MAX_ITEM} characters", f"{field}/{i}")
+            for i, item in enumerate(items)
+            if len(item) > MAX_ITEM
+        ]
+    if has_control("".join(items)):  # one scan for the common case of clean items
+        problems += [
+            Detail("invalidCharacters", "control characters are not allowed", f"{field}/{i}")
+            for i, item in enumerate(items)
+            if has_control(item)
+        ]
     if len(items) > MAX_ITEMS:
         problems.append(Detail("tooMany", f"more than {MAX_ITEMS} items", field))
     return problems

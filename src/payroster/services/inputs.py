@@ -6,6 +6,7 @@ value checks are written once, and every problem carries a target the door can p
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,11 +72,16 @@ class TeamInput:
     external_id: Any = UNSET  # str or None; written by the SCIM door only
 
 
+@functools.cache
+def _by_key(names: tuple[str, ...]) -> dict[str, str]:
+    return {n.casefold(): n for n in names}
+
+
 def canonical(raw: Any, names: tuple[str, ...], at: Pointer) -> tuple[dict[str, Any], list[Detail]]:
     """Map case-insensitive keys to canonical names; unknown and duplicate keys are problems."""
     if not isinstance(raw, dict):
         return {}, [Detail("invalidType", "expected a JSON object", at("").rstrip("/") or None)]
-    by_key = {n.casefold(): n for n in names}
+    by_key = _by_key(names)
     out: dict[str, Any] = {}
     problems: list[Detail] = []
     for name, value in raw.items():
