@@ -211,5 +211,5 @@ def machine(backends: list[Backend]) -> dict[str, Any]:
         "platform": platform.platform(),
         **{f"{b.name}_version": b.version() for b in backends},
         "server_workers": 1,
-        "settings": "rate limits lifted; SQLite WAL, synchronous=NORMAL; PostgreSQL pool 10",
+        "settings": "rate limits lifted; 8 handler threads; SQLite WAL, synchronous=NORMAL; PostgreSQL pool 10",
     }

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Table
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 # SQLAlchemy's storage format for DateTime on SQLite (always with microseconds), so rows written here read
@@ -43,18 +44,30 @@ class Driver:
         return int(value) if self.sqlite else value
 
 
-def insert_many(session: Session, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+def insert_many(session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """Insert ``rows`` (tuples in ``columns`` order, values from ``Driver``) in the session's transaction.
 
-    Column defaults of the model are not applied: give every column that has no server default.
+    Column defaults of the model are not applied: give every column that has no server default. Driver
+    errors are raised as SQLAlchemy's (``IntegrityError``, ``OperationalError``...), like any other write.
     """
+    if not rows:
+        return
     conn = session.connection()
     driver = conn.connection.driver_connection
     names = ", ".join(table.c[c].name for c in columns)  # unknown columns fail here, before any SQL
-    if conn.dialect.name == "sqlite":
-        marks = ", ".join("?" * len(columns))
-        driver.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)  # type: ignore[union-attr]
-        return
-    with driver.cursor() as cur, cur.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:  # type: ignore[union-attr]
-        for row in rows:
-            copy.write_row(row)
+    sqlite = conn.dialect.name == "sqlite"
+    if sqlite:
+        statement = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * len(columns))})"
+    else:
+        statement = f"COPY {table.name} ({names}) FROM STDIN"
+    try:
+        if sqlite:
+            driver.executemany(statement, rows)  # type: ignore[union-attr]
+            return
+        with driver.cursor() as cur, cur.copy(statement) as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row(row)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(
+            statement, None, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect, ismulti=True
+        ) from exc
