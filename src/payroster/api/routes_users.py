@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from payroster.api import schemas
 from payroster.api.body import bulk_body, json_body
@@ -101,19 +102,19 @@ def remove_alias(
 @router.post("/api/v1/users:bulk", response_model=schemas.BulkOut, openapi_extra=schema_ref("UserUpsert", array=True))
 def bulk_upsert(
     request: Request, body: Any = Depends(bulk_body), db: Database = Depends(database), who: Actor = Depends(actor)
-) -> JSONResponse:
+) -> Response:
     """Apply up to 100,000 upserts in order, in one transaction; any bad row writes nothing."""
     rows = _rows(body, request.app.state.settings.max_bulk_rows)
     inputs = bulk.parse_rows(rows)
     result = bulk.run(db, who, inputs)
-    return JSONResponse(
-        {
-            "created": result.created,
-            "updated": result.updated,
-            "unchanged": result.unchanged,
-            "users": [{"id": str(i), "emailAddress": e, "created": c} for i, e, c in result.rows],
-        }
-    )
+    answer = {
+        "created": result.created,
+        "updated": result.updated,
+        "unchanged": result.unchanged,
+        "users": [{"id": i, "emailAddress": e, "created": c} for i, e, c in result.rows],
+    }
+    # orjson writes the 100,000 entries (UUIDs included) several times faster than the json module.
+    return Response(orjson.dumps(answer), media_type="application/json")
 
 
 def _rows(body: Any, limit: int) -> list[Any]:

@@ -42,6 +42,7 @@ class _State:
     tags: list[str]
     aliases: list[str]
     exists: bool
+    key: str = ""  # the normalised e-mail
     initial: dict[str, Any] = field(default_factory=dict)
     initial_manager: uuid.UUID | None = None
     next_position: dict[str, int] = field(default_factory=lambda: {"tags": 0, "aliases": 0})
@@ -106,8 +107,9 @@ def _load_states(session: Session, ws: uuid.UUID, keys: list[str]) -> dict[str, 
         )
         for u in session.execute(select(*cols).where(User.workspace_id == ws, User.email_key.in_(chunk))):
             states[u.email_key] = _State(
-                u.id, u.email, u.role, u.active, u.first_name, u.last_name, u.direct_manager_id, [], [], True
-            )
+                u.id, u.email, u.role, u.active, u.first_name, u.last_name, u.direct_manager_id, [], [], True,
+                u.email_key,
+            )  # fmt: skip
     by_id = {s.id: s for s in states.values()}
     ids = list(by_id)
     for model, attr in ((UserTag, "tags"), (UserAlias, "aliases")):
@@ -167,25 +169,26 @@ def check(session: Session, actor: Actor, inputs: list[UserInput]) -> BulkResult
 
 def _plan(session: Session, actor: Actor, inputs: list[UserInput]) -> tuple[dict[str, _State], BulkResult]:
     ws = actor.workspace_id
-    keys = list(dict.fromkeys(normalize.key(i.email) for i in inputs))
-    states = _load_states(session, ws, keys)
+    email_keys = [normalize.key(i.email) for i in inputs]
+    states = _load_states(session, ws, list(dict.fromkeys(email_keys)))
+    memo = _Keys()
     alias_keys = list({normalize.key(a) for i in inputs if i.aliases is not UNSET for a in i.aliases})
     owners = _alias_owners(session, ws, alias_keys)
     managers = [i.direct_manager_id for i in inputs if i.direct_manager_id not in (UNSET, None)]
     known_ids = _existing_ids(session, ws, list(set(managers))) | {s.id for s in states.values()}
     result, problems = BulkResult(), []
     for n, inp in enumerate(inputs):
-        k = normalize.key(inp.email)
+        k = email_keys[n]
         state = states.get(k)
         created = state is None
         if state is None:
             if inp.role is UNSET:
                 problems.append(Detail("required", "role is required to create a user", f"/{n}/role"))
                 continue
-            state = states[k] = _State(new_id(), inp.email, "Participant", True, None, None, None, [], [], False)
+            state = states[k] = _State(new_id(), inp.email, "Participant", True, None, None, None, [], [], False, k)
             known_ids.add(state.id)
         before = None if created else state.snapshot()
-        problems += _fold(state, inp, n, owners, known_ids)
+        problems += _fold(state, inp, n, owners, known_ids, memo)
         changed = created or state.snapshot() != before
         result.created += created
         result.updated += changed and not created
@@ -198,7 +201,17 @@ def _plan(session: Session, actor: Actor, inputs: list[UserInput]) -> tuple[dict
     return states, result
 
 
-def _fold(state: _State, inp: UserInput, n: int, owners: dict[str, uuid.UUID], known: set[uuid.UUID]) -> list[Detail]:
+class _Keys(dict[str, str]):
+    """Normalised keys of one batch's tags and aliases, each computed once (the same tags recur on many rows)."""
+
+    def __missing__(self, value: str) -> str:
+        self[value] = found = normalize.key(value)
+        return found
+
+
+def _fold(
+    state: _State, inp: UserInput, n: int, owners: dict[str, uuid.UUID], known: set[uuid.UUID], key: _Keys
+) -> list[Detail]:
     problems: list[Detail] = []
     if inp.role is not UNSET:
         if inp.role == normalize.DEACTIVATED:
@@ -216,12 +229,12 @@ def _fold(state: _State, inp: UserInput, n: int, owners: dict[str, uuid.UUID], k
             )
         state.manager = inp.direct_manager_id
     if inp.tags is not UNSET:
-        have = {normalize.key(t) for t in state.tags}
-        state.tags += [t for t in inp.tags if normalize.key(t) not in have]
+        have = {key[t] for t in state.tags}
+        state.tags += [t for t in inp.tags if key[t] not in have]
     if inp.aliases is not UNSET:
-        have = {normalize.key(a) for a in state.aliases}
+        have = {key[a] for a in state.aliases}
         for alias in inp.aliases:
-            k = normalize.key(alias)
+            k = key[alias]
             holder = owners.setdefault(k, state.id)
             if holder != state.id:
                 problems.append(Detail("aliasTaken", f"alias '{alias}' belongs to another user", f"/{n}/aliases"))
@@ -291,16 +304,13 @@ def _write(session: Session, actor: Actor, states: Iterable[_State]) -> None:
     tags: list[tuple[Any, ...]] = []
     aliases: list[tuple[Any, ...]] = []
     events: list[tuple[Any, ...]] = []
-    keys: dict[str, str] = {}  # tags repeat across users: normalise each once
+    keys = _Keys()  # tags repeat across users: normalise each once
 
     def items(s: _State, kind: str, uid: Any) -> Iterator[tuple[Any, ...]]:
         """The tags or aliases the batch appended (lists only grow in an upsert)."""
         old, base = len(s.initial.get(kind, [])), s.next_position[kind]
         for p, v in enumerate(getattr(s, kind)[old:]):
-            k = keys.get(v)
-            if k is None:
-                k = keys[v] = normalize.key(v)
-            yield ws_, uid, k, v, base + p
+            yield ws_, uid, keys[v], v, base + p
 
     for s in states:
         snap = s.snapshot()
@@ -324,7 +334,7 @@ def _write(session: Session, actor: Actor, states: Iterable[_State]) -> None:
         else:
             # Managers may point at users created in this same batch: insert users first without them.
             new_users.append(
-                (ws_, uid, s.email, normalize.key(s.email), s.role, d.flag(s.active), s.first_name, s.last_name,
+                (ws_, uid, s.email, s.key, s.role, d.flag(s.active), s.first_name, s.last_name,
                  now_, now_, d.flag(False))
             )  # fmt: skip
             if s.manager is not None:
