@@ -6,9 +6,13 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import httpx
 import sqlalchemy as sa
 
+from payroster.app import create_app
+from payroster.config import Settings
 from payroster.db.engine import Database
 from payroster.db.models import TeamMember, User, table
 from tests.conftest import WS
@@ -84,3 +88,15 @@ def test_32_different_creates(base_url: str, ws: WS, db: Database) -> None:
     users = table(User)
     with db.read() as s:
         assert s.execute(sa.select(sa.func.count()).where(users.c.workspace_id == ws.id)).scalar_one() == N + 1
+
+
+def test_handler_thread_pool_follows_the_setting(settings: Settings, db: Database) -> None:
+    """``PAYROSTER_THREADS`` sizes the pool that runs request handlers, for the life of the server."""
+
+    async def pool_size(threads: int) -> float:
+        app = create_app(settings.model_copy(update={"threads": threads}), db)
+        async with app.router.lifespan_context(app):
+            return anyio.to_thread.current_default_thread_limiter().total_tokens
+
+    assert anyio.run(pool_size, 3) == 3
+    assert anyio.run(pool_size, 8) == 8
