@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from bench import load
-from bench.harness import Backend, Figure, Server, cli, free_port, machine, memory_mb, repeat
+from bench.harness import Backend, Figure, Server, cli, free_port, machine, memory_mb, repeat, setup
 from payroster import ids
 
 REPS = 3
@@ -41,7 +41,7 @@ class Size:
     scim: int
 
 
-QUICK = Size(duration=0.75, bulk=2_000, big=5_000, growth=(1_000, 3_000, 10_000), scim=200)
+QUICK = Size(duration=0.5, bulk=2_000, big=5_000, growth=(1_000, 3_000, 10_000), scim=200)
 FULL = Size(duration=10.0, bulk=100_000, big=1_000_000, growth=(10_000, 100_000, 1_000_000), scim=10_000)
 ROWS: list[dict[str, Any]] = []
 
@@ -168,7 +168,7 @@ def bulk(backend: Backend, size: Size, table: Table) -> None:
 
         mine = repeat(REPS, ours)
     with backend.database() as env:
-        cli(env, "workspace", "create", "--name", "Raw", "--admin-email", "r@x.com")
+        setup(env, "workspace", "create", "--name", "Raw", "--admin-email", "r@x.com")
         theirs = repeat(REPS, lambda rep: raw_import(backend, env, user_rows(size.bulk, prefix=f"w{rep}-")))
     ratio = mine.median / theirs.median
     table.row(
@@ -205,7 +205,7 @@ def big_import(backend: Backend, size: Size, table: Table) -> None:
                       (f"{size.big:,} rows by payroster import users, s", command)):  # fmt: skip
         with backend.database() as env:  # each repetition adds new users
             if fn is command:  # no server: the command writes to the database itself
-                made = cli(env, "workspace", "create", "--name", "Bench", "--admin-email", "b@x.com", "--json")
+                made = setup(env, "workspace", "create", "--name", "Bench", "--admin-email", "b@x.com", "--json")
                 slug = json.loads(made)["workspaceSlug"]
                 seconds = repeat(REPS, lambda rep, env=env, slug=slug: command(env, slug, rep))
             else:
@@ -379,7 +379,7 @@ def scim(backend: Backend, size: Size, table: Table) -> None:
     names = [f"u{i}@bench.example" for i in range(size.scim)]
     ours, ours_p95 = Figure(), Figure()
     with backend.database() as env, Server(env) as server:
-        token = json.loads(cli(env, "scim-token", "create", "--workspace", server.slug, "--json"))["token"]
+        token = json.loads(setup(env, "scim-token", "create", "--workspace", server.slug, "--json"))["token"]
         headers = {"Authorization": "Bearer " + token}
         root = f"{server.url}/scim/v2/{server.slug}"
         ids_ = asyncio.run(_seed_scim(root, headers, names))
