@@ -22,10 +22,10 @@ from scim2_models import (
     Meta,
     UniquenessException,
 )
-from sqlalchemy import func, literal, select, union_all
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from payroster.db.models import Team, TeamMember, User, UserAlias, UserTag, Workspace
+from payroster.db.models import Team, TeamMember, User, Workspace
 from payroster.domain import normalize
 from payroster.domain.errors import Detail, NotFound
 from payroster.ids import parse_id
@@ -91,18 +91,8 @@ def user_resources(session: Session, rows: Sequence[User], urls: Urls) -> list[A
     ids = [u.id for u in rows]
     tags: dict[uuid.UUID, list[str]] = {i: [] for i in ids}
     aliases: dict[uuid.UUID, list[str]] = {i: [] for i in ids}
-    items = union_all(
-        *(
-            select(literal(kind).label("kind"), model.user_id, model.value, model.position).where(
-                model.workspace_id == ws, model.user_id.in_(ids)
-            )
-            for kind, model in (("tags", UserTag), ("aliases", UserAlias))
-        )
-    ).subquery()
     lists = {"tags": tags, "aliases": aliases}
-    for kind, owner, value in session.execute(
-        select(items.c.kind, items.c.user_id, items.c.value).order_by(items.c.kind, items.c.user_id, items.c.position)
-    ):
+    for kind, owner, value, _ in users.items_of(session, ws, ids):
         lists[kind][owner].append(value)
     groups: dict[uuid.UUID, list[GroupMembership]] = {i: [] for i in ids}
     for owner, team_id, name in session.execute(

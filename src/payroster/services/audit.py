@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from payroster.db.models import AuditEvent, table, utcnow
+from payroster.db.rows import Driver
 from payroster.ids import new_id
 from payroster.services.context import Actor
 
@@ -39,6 +41,11 @@ COLUMNS = (
 )  # fmt: skip
 
 
+def created(after: dict[str, Any]) -> list[Change]:
+    """The change list of a new record: every field that has a value."""
+    return [{"field": f, "before": None, "after": v} for f, v in after.items() if v not in (None, [])]
+
+
 def encode(changes: list[Change]) -> str:
     """The stored JSON text of a change list (orjson: a bulk import encodes one per row)."""
     return orjson.dumps(changes, default=_jsonable, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
@@ -60,6 +67,22 @@ def event_row(
         "target_id": target_id,
         "changes": encode(changes),
     }
+
+
+def event_values(
+    d: Driver, actor: Actor, at: dt.datetime
+) -> Callable[[str, str, uuid.UUID, list[Change]], tuple[Any, ...]]:
+    """A maker of events as tuples in ``COLUMNS`` order and the driver's form, for ``db.rows.insert_many``:
+    ``make(action, target_type, target_id, changes)`` (what every event of a batch shares is converted once)."""
+    ws, who, when = d.uid(actor.workspace_id), d.uid(actor.user_id), d.when(at)
+
+    def make(action: str, target_type: str, target_id: uuid.UUID, changes: list[Change]) -> tuple[Any, ...]:
+        return (
+            ws, d.uid(new_id()), when, who, actor.kind, actor.channel, action, target_type, d.uid(target_id),
+            encode(changes),
+        )  # fmt: skip
+
+    return make
 
 
 def record(

@@ -20,7 +20,7 @@ from payroster.db.models import AuditEvent, User, UserAlias, UserTag, table, utc
 from payroster.domain import normalize
 from payroster.domain.errors import Detail, Invalid
 from payroster.ids import new_id
-from payroster.services import audit
+from payroster.services import audit, users
 from payroster.services.context import Actor
 from payroster.services.inputs import UNSET, UserInput, field_pointer, parse_user
 
@@ -111,17 +111,10 @@ def _load_states(session: Session, ws: uuid.UUID, keys: list[str]) -> dict[str, 
                 u.email_key,
             )  # fmt: skip
     by_id = {s.id: s for s in states.values()}
-    ids = list(by_id)
-    for model, attr in ((UserTag, "tags"), (UserAlias, "aliases")):
-        for chunk in _chunks(ids):
-            rows = session.execute(
-                select(model.user_id, model.value, model.position)
-                .where(model.workspace_id == ws, model.user_id.in_(chunk))
-                .order_by(model.user_id, model.position)
-            )
-            for uid, value, position in rows:
-                getattr(by_id[uid], attr).append(value)
-                by_id[uid].next_position[attr] = position + 1
+    for chunk in _chunks(list(by_id)):
+        for kind, uid, value, position in users.items_of(session, ws, list(chunk)):
+            getattr(by_id[uid], kind).append(value)
+            by_id[uid].next_position[kind] = position + 1
     for s in states.values():
         s.initial, s.initial_manager = s.snapshot(), s.manager
     return states
@@ -297,7 +290,8 @@ def _cycle_problems(
 def _write(session: Session, actor: Actor, states: Iterable[_State]) -> None:
     ws, now = actor.workspace_id, utcnow()
     d = rows.Driver(session)
-    ws_, now_, actor_ = d.uid(ws), d.when(now), d.uid(actor.user_id)
+    ws_, now_ = d.uid(ws), d.when(now)
+    event = audit.event_values(d, actor, now)
     new_users: list[tuple[Any, ...]] = []
     managed: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
@@ -339,13 +333,11 @@ def _write(session: Session, actor: Actor, states: Iterable[_State]) -> None:
             )  # fmt: skip
             if s.manager is not None:
                 managed.append({"b_ws": ws, "b_id": s.id, "m": s.manager})
-            changes = [{"field": f, "before": None, "after": v} for f, v in snap.items() if v not in (None, [])]
+            changes = audit.created(snap)
         tags.extend(items(s, "tags", uid))
         aliases.extend(items(s, "aliases", uid))
-        events.append(
-            (ws_, d.uid(new_id()), now_, actor_, actor.kind, actor.channel,
-             "user.updated" if s.exists else "user.created", "user", uid, audit.encode(changes))
-        )  # fmt: skip
+        action = "user.updated" if s.exists else "user.created"
+        events.append(event(action, "user", s.id, changes))
     rows.insert_many(session, table(User), USER_COLUMNS, new_users)
     if managed:
         session.connection().execute(_by_key(table(User)).values(direct_manager_id=bindparam("m")), managed)

@@ -49,16 +49,16 @@ class UserView:
 
 
 def _items_query() -> Select[Any]:
-    ws, uid = bindparam("ws", type_=Uuid), bindparam("uid", type_=Uuid)
+    ws, uids = bindparam("ws", type_=Uuid), bindparam("uids", type_=Uuid, expanding=True)
     items = union_all(
         *(
-            select(literal(kind).label("kind"), model.value, model.position).where(
-                model.workspace_id == ws, model.user_id == uid
+            select(literal(kind).label("kind"), model.user_id, model.value, model.position).where(
+                model.workspace_id == ws, model.user_id.in_(uids)
             )
             for kind, model in (("tags", UserTag), ("aliases", UserAlias))
         )
     ).subquery()
-    return select(items).order_by(items.c.kind, items.c.position)
+    return select(items).order_by(items.c.kind, items.c.user_id, items.c.position)
 
 
 # The statements every upsert runs, built once with bound parameters: each call then skips building the
@@ -68,10 +68,16 @@ _BY_EMAIL = select(User).where(User.workspace_id == bindparam("ws"), User.email_
 _BY_EMAIL_LOCKED = _BY_EMAIL.with_for_update()
 
 
+def items_of(session: Session, workspace_id: uuid.UUID, user_ids: list[uuid.UUID]) -> Any:
+    """``(kind, user_id, value, position)`` of these users' tags and aliases in one query, ordered by kind,
+    user and position (``kind`` is ``"tags"`` or ``"aliases"``)."""
+    return session.execute(_ITEMS, {"ws": workspace_id, "uids": user_ids})
+
+
 def view(session: Session, user: User) -> UserView:
     """Load a user's tags and aliases in position order (one query for both)."""
     current = UserView(user, [], [])
-    for kind, value, position in session.execute(_ITEMS, {"ws": user.workspace_id, "uid": user.id}):
+    for kind, _, value, position in items_of(session, user.workspace_id, [user.id]):
         getattr(current, kind).append(value)
         current.next_position[kind] = position + 1
     return current
@@ -121,7 +127,7 @@ def upsert(session: Session, actor: Actor, inp: UserInput) -> tuple[UserView, bo
     before = current.snapshot()
     _apply(session, actor, current, inp, replace_lists=False)
     after = current.snapshot()
-    changes = _created_changes(after) if created else audit.diff(before, after)
+    changes = audit.created(after) if created else audit.diff(before, after)
     if created or changes:
         if not created:
             user.updated_at = utcnow()
@@ -170,10 +176,6 @@ def remove_item(session: Session, actor: Actor, user_id: uuid.UUID | None, kind:
         audit.record(session, actor, "user.updated", "user", user.id, changes)
     session.flush()
     return current
-
-
-def _created_changes(after: dict[str, Any]) -> list[audit.Change]:
-    return [{"field": f, "before": None, "after": v} for f, v in after.items() if v not in (None, [])]
 
 
 def _apply(session: Session, actor: Actor, current: UserView, inp: UserInput, replace_lists: bool) -> None:
