@@ -181,10 +181,11 @@ def big_import(backend: Backend, size: Size, table: Table) -> None:
     per = size.big // 10
 
     def requests(server: Server, rep: int) -> float:
+        # The bodies are encoded before the clock starts: the client's JSON encoding is not PayRoster's work.
+        bodies = [json.dumps(user_rows(per, k * per, prefix=f"r{rep}-")) for k in range(10)]
         with httpx.Client(timeout=3600) as client:
             started = time.perf_counter()
-            for k in range(10):
-                body = json.dumps(user_rows(per, k * per, prefix=f"r{rep}-"))
+            for body in bodies:
                 client.post(server.url + "/api/v1/users:bulk", content=body, headers=server.headers).raise_for_status()
             return time.perf_counter() - started
 

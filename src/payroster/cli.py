@@ -262,18 +262,19 @@ def import_() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_users(slug: str, as_json: bool, file: Path) -> None:
     """Upsert users from a CSV file, all or nothing, through the same service as users:bulk."""
-    numbered = csvimport.parse_numbered(csvimport.decode(file.read_bytes()))
-    rows = [row for _, row in numbered]
     database = _open(Settings())
     with database.read() as s:
         ws_id = workspaces.by_slug(s, slug).id
-    with click.progressbar(length=len(rows), label="validating", file=sys.stderr) as bar:
-        try:
-            inputs = bulk.parse_rows(rows, progress=bar.update)
-        except Invalid as exc:
-            raise _as_csv_lines(exc, [line for line, _ in numbered]) from None
-    click.echo(f"applying {len(rows)} rows in one transaction...", err=True)
-    result = bulk.run(database, Actor(ws_id, None, "cli", "import"), inputs)
+    with bulk.collector_paused():
+        numbered = csvimport.parse_numbered(csvimport.decode(file.read_bytes()))
+        rows = [row for _, row in numbered]
+        with click.progressbar(length=len(rows), label="validating", file=sys.stderr) as bar:
+            try:
+                inputs = bulk.parse_rows(rows, progress=bar.update)
+            except Invalid as exc:
+                raise _as_csv_lines(exc, [line for line, _ in numbered]) from None
+        click.echo(f"applying {len(rows)} rows in one transaction...", err=True)
+        result = bulk.run(database, Actor(ws_id, None, "cli", "import"), inputs)
     _emit(
         {"rows": len(rows), "created": result.created, "updated": result.updated, "unchanged": result.unchanged},
         as_json,

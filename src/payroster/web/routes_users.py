@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import JSONResponse, Response
 
@@ -243,9 +244,14 @@ async def bulk_apply(request: Request) -> Response:
     data = await form(request, request.app.state.settings.max_bulk_bytes)
     lines, rows = _rows_from(data)
     wants_json = request.headers.get("x-payroster-progress") == "1"
+
+    def apply() -> bulk.BulkResult:
+        with bulk.collector_paused():
+            inputs = bulk.parse_rows(rows)  # tags and aliases as pipe-separated text, as in the CSV
+            return bulk.run(database(request), who.actor(), inputs)
+
     try:
-        inputs = bulk.parse_rows(rows)  # tags and aliases as pipe-separated text, as in the CSV
-        result = bulk.run(database(request), who.actor(), inputs)
+        result = await run_in_threadpool(apply)  # seconds for a large file: off the event loop
     except Invalid:
         if wants_json:
             return JSONResponse({"ok": False}, status_code=422)
