@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -50,6 +51,31 @@ def prepare_database(settings: Settings) -> Database:
     return db
 
 
+# The collector's first threshold: allocations between two young-generation collections (Python's is 700).
+COLLECTOR_THRESHOLD = 10_000
+_collector_settled = False
+
+
+def settle_collector() -> None:
+    """Once per server process, after start-up: what was built at start-up (routes, models, compiled
+    statements) is moved out of the cyclic collector's reach, and young collections run less often.
+
+    A request allocates a few thousand short-lived containers that reference counting frees; with Python's
+    defaults the collector still ran every 700 allocations and, now and then, walked every object the
+    process had ever built. Measured on the single-upsert load: +6% requests/s from the freeze, +11% with
+    the threshold too (bench/README.md). Older generations keep their usual pace, so reference cycles
+    are still collected.
+    """
+    global _collector_settled
+    if _collector_settled:
+        return
+    _collector_settled = True
+    gc.collect()
+    gc.freeze()
+    young, older, oldest = gc.get_threshold()
+    gc.set_threshold(max(young, COLLECTOR_THRESHOLD), older, oldest)
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     """Build the application for these settings (and an already opened database, in tests)."""
     settings = settings or Settings()
@@ -61,6 +87,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         # share its GIL, and a writer holding the database's write lock then waits behind every reader for
         # its turn (measured: bench/README.md). A small pool queues requests instead.
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        settle_collector()
         yield
 
     app = FastAPI(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -11,7 +12,7 @@ import anyio.to_thread
 import httpx
 import sqlalchemy as sa
 
-from payroster.app import create_app
+from payroster.app import COLLECTOR_THRESHOLD, create_app
 from payroster.config import Settings
 from payroster.db.engine import Database
 from payroster.db.models import TeamMember, User, table
@@ -100,3 +101,16 @@ def test_handler_thread_pool_follows_the_setting(settings: Settings, db: Databas
 
     assert anyio.run(pool_size, 3) == 3
     assert anyio.run(pool_size, 8) == 8
+
+
+def test_the_collector_is_settled_once_the_server_runs(settings: Settings, db: Database) -> None:
+    """After start-up the objects built so far are frozen and young collections run less often."""
+
+    async def started() -> tuple[int, int]:
+        app = create_app(settings, db)
+        async with app.router.lifespan_context(app):
+            return gc.get_threshold()[0], gc.get_freeze_count()
+
+    threshold, frozen = anyio.run(started)
+    assert threshold >= COLLECTOR_THRESHOLD > 700
+    assert frozen > 10_000  # the application's modules, routes and models
