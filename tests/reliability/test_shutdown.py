@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, text
 from tests.conftest import create_workspace
 from tests.procs import serve
 
-ROWS = 20_000
+ROWS = 60_000  # a few seconds of work here, so that SIGTERM lands while it is in flight
 
 
 def test_sigterm_finishes_in_flight_work_and_refuses_new(env: dict[str, str], tmp_path: Path) -> None:
