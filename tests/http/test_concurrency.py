@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +13,7 @@ import anyio.to_thread
 import httpx
 import sqlalchemy as sa
 
-from payroster.app import COLLECTOR_THRESHOLD, create_app
+from payroster.app import COLLECTOR_THRESHOLD, SWITCH_INTERVAL, create_app
 from payroster.config import Settings
 from payroster.db.engine import Database
 from payroster.db.models import TeamMember, User, table
@@ -103,14 +104,16 @@ def test_handler_thread_pool_follows_the_setting(settings: Settings, db: Databas
     assert anyio.run(pool_size, 8) == 8
 
 
-def test_the_collector_is_settled_once_the_server_runs(settings: Settings, db: Database) -> None:
-    """After start-up the objects built so far are frozen and young collections run less often."""
+def test_the_interpreter_is_settled_once_the_server_runs(settings: Settings, db: Database) -> None:
+    """After start-up the objects built so far are frozen, young collections run less often and threads
+    hand the GIL over sooner."""
 
-    async def started() -> tuple[int, int]:
+    async def started() -> tuple[int, int, float]:
         app = create_app(settings, db)
         async with app.router.lifespan_context(app):
-            return gc.get_threshold()[0], gc.get_freeze_count()
+            return gc.get_threshold()[0], gc.get_freeze_count(), sys.getswitchinterval()
 
-    threshold, frozen = anyio.run(started)
+    threshold, frozen, interval = anyio.run(started)
     assert threshold >= COLLECTOR_THRESHOLD > 700
     assert frozen > 10_000  # the application's modules, routes and models
+    assert interval == SWITCH_INTERVAL < 0.005

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, literal, select
+from sqlalchemy import Select, Table, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -33,11 +34,15 @@ def get_scoped(
     return row
 
 
-def insert_ignoring_conflicts(session: Session, model: type[Base]) -> Any:
-    """``INSERT ... ON CONFLICT DO NOTHING`` for the session's dialect."""
-    dialect = session.get_bind().dialect.name
+def insert_ignoring_conflicts(session: Session, target: type[Base] | Table) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` into a model (ORM) or a table (Core) for the session's dialect."""
+    return _insert_ignoring(session.get_bind().dialect.name, target)
+
+
+@functools.cache
+def _insert_ignoring(dialect: str, target: Any) -> Any:
     module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(model).on_conflict_do_nothing()
+    return module.insert(target).on_conflict_do_nothing()
 
 
 def chain_contains(

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Select, Uuid, bindparam, delete, func, literal, select, union_all, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from payroster.db.models import User, UserAlias, UserTag, Workspace, utcnow
+from payroster.db.models import User, UserAlias, UserTag, Workspace, table, utcnow
 from payroster.domain import normalize
 from payroster.domain.errors import Conflict, Detail, Invalid
 from payroster.ids import new_id
@@ -68,6 +70,14 @@ _BY_EMAIL = select(User).where(User.workspace_id == bindparam("ws"), User.email_
 _BY_EMAIL_LOCKED = _BY_EMAIL.with_for_update()
 
 
+@functools.cache
+def _create_statement(dialect: str) -> Any:
+    """``INSERT INTO users ... ON CONFLICT DO NOTHING RETURNING users.*`` with bound values, built once."""
+    module = postgresql if dialect == "postgresql" else sqlite
+    columns = ("workspace_id", "id", "email", "email_key", "role", "active", "created_at", "updated_at")
+    return module.insert(User).values({c: bindparam(c) for c in columns}).on_conflict_do_nothing().returning(User)
+
+
 def items_of(session: Session, workspace_id: uuid.UUID, user_ids: list[uuid.UUID]) -> Any:
     """``(kind, user_id, value, position)`` of these users' tags and aliases in one query, ordered by kind,
     user and position (``kind`` is ``"tags"`` or ``"aliases"``)."""
@@ -107,18 +117,18 @@ def upsert(session: Session, actor: Actor, inp: UserInput) -> tuple[UserView, bo
             )
         uid = new_id()
         now = utcnow()
-        stmt = insert_ignoring_conflicts(session, User).values(
-            workspace_id=ws,
-            id=uid,
-            email=inp.email,
-            email_key=normalize.key(inp.email),
-            role="Participant" if inp.role == normalize.DEACTIVATED else inp.role,
-            active=inp.role != normalize.DEACTIVATED,
-            created_at=now,
-            updated_at=now,
-        )
+        values = {
+            "workspace_id": ws,
+            "id": uid,
+            "email": inp.email,
+            "email_key": normalize.key(inp.email),
+            "role": "Participant" if inp.role == normalize.DEACTIVATED else inp.role,
+            "active": inp.role != normalize.DEACTIVATED,
+            "created_at": now,
+            "updated_at": now,
+        }
         # Conflict-safe: when a concurrent request created the same e-mail first, update that one.
-        user = session.scalars(stmt.returning(User)).first()
+        user = session.scalars(_create_statement(session.get_bind().dialect.name), values).first()
         created = user is not None
         if user is None:
             user = find_by_email(session, ws, inp.email, lock=True)
@@ -302,7 +312,8 @@ def _merge_items(
             {"workspace_id": ws, "user_id": uid, "value": v, "value_key": normalize.key(v), "position": start + i}
             for i, v in enumerate(added)
         ]
-        session.execute(insert_ignoring_conflicts(session, model), rows)
+        # Core, not the ORM's bulk insert: these are plain rows, and its per-row bookkeeping cost more here.
+        session.connection().execute(insert_ignoring_conflicts(session, table(model)), rows)
         current.next_position[kind] = start + len(added)
         if model is UserAlias:
             # A concurrent request may have taken one of these aliases after the first check.
