@@ -23,9 +23,13 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine, make_url, text
 
+from payroster.app import COLLECTOR_THRESHOLD, SWITCH_INTERVAL
+from payroster.config import Settings
+
 PG_URL = os.environ.get("PAYROSTER_BENCH_PG_URL") or os.environ.get(
     "PAYROSTER_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+THREADS = Settings.model_fields["threads"].default  # the server's environment never sets it (Backend.database)
 LIFTED = {"PAYROSTER_RATE_LIMIT_PER_KEY": "1000000/second", "PAYROSTER_RATE_LIMIT_PER_WORKSPACE": "1000000/second"}
 
 
@@ -228,5 +232,9 @@ def machine(backends: list[Backend]) -> dict[str, Any]:
         "platform": platform.platform(),
         **{f"{b.name}_version": b.version() for b in backends},
         "server_workers": 1,
-        "settings": "rate limits lifted; 8 handler threads; SQLite WAL, synchronous=NORMAL; PostgreSQL pool 10",
+        "settings": (
+            f"rate limits lifted; {THREADS} handler threads; after start-up the collector frozen with threshold"
+            f" {COLLECTOR_THRESHOLD:,} and a {SWITCH_INTERVAL * 1000:g} ms GIL switch interval;"
+            " SQLite WAL, synchronous=NORMAL; PostgreSQL pool 10"
+        ),
     }
