@@ -20,6 +20,7 @@ from payroster.db.engine import Database
 from payroster.db.models import AuditEvent, User, UserAlias, UserTag, table
 from payroster.services import bulk
 from tests.conftest import WS
+from tests.scim.conftest import USER, is_error, scim_for
 
 WIRE_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 SQLITE_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$")  # SQLAlchemy's own DateTime text
@@ -136,3 +137,49 @@ def test_bulk_requests_run_with_the_collector_paused(client: httpx.Client, ws: W
 
     refused = client.post("/api/v1/users:bulk", json=[{"emailAddress": "no-role@acme.example"}], headers=ws.headers)
     assert refused.status_code == 422 and gc.isenabled()
+
+
+def test_a_create_writes_every_field_at_once_and_a_refused_one_writes_nothing(
+    client: httpx.Client, ws: WS, db: Database
+) -> None:
+    """A new user is written by one INSERT with every field, then its lists: it reads back like any other, its
+    audit event lists every field, and a create refused by a rule (unknown manager, alias held by another
+    user, userName taken) leaves no user, no list item and no event behind."""
+    boss = client.post("/api/v1/users", json=_user(emailAddress="boss@acme.example"), headers=ws.headers).json()
+    client.post("/api/v1/users", json=_user(emailAddress="held@acme.example", aliases="HELD-1"), headers=ws.headers)
+    body = _user(
+        emailAddress="New@Acme.example", role="Deactivated", directManagerId=boss["id"], aliases="N-1|N-2", tags="AE|AE"
+    )
+    r = client.post("/api/v1/users", json=body, headers=ws.headers)
+    assert r.status_code == 201
+    made = r.json()
+    assert made == client.get(f"/api/v1/users/{made['id']}", headers=ws.headers).json()
+    assert (made["role"], made["active"], made["directManagerId"]) == ("Deactivated", False, boss["id"])
+    assert (made["firstName"], made["tags"], made["aliases"]) == ("Ada", ["AE"], ["N-1", "N-2"])
+    with db.read() as s:
+        stored = s.scalars(select(User).where(User.id == uuid.UUID(made["id"]))).one()
+        assert (stored.role, stored.email_key, stored.scim_hidden) == ("Participant", "new@acme.example", False)
+        event = s.scalars(select(AuditEvent).where(AuditEvent.target_id == stored.id)).one()
+    assert event.action == "user.created"
+    logged = {c["field"]: c["after"] for c in json.loads(event.changes)}
+    assert logged == {
+        "emailAddress": "New@Acme.example", "role": "Participant", "active": False, "firstName": "Ada",
+        "lastName": "Lovelace", "directManagerId": boss["id"], "tags": ["AE"], "aliases": ["N-1", "N-2"],
+    }  # fmt: skip
+
+    def counts() -> tuple[int, ...]:
+        with db.read() as s:
+            return tuple(s.scalar(select(func.count()).select_from(m)) or 0 for m in (User, UserTag, AuditEvent))
+
+    before = counts()
+    orphan = _user(emailAddress="x1@a.example", directManagerId=str(uuid.uuid4()))
+    unknown = client.post("/api/v1/users", json=orphan, headers=ws.headers)
+    taken = client.post("/api/v1/users", json=_user(emailAddress="x2@a.example", aliases="held-1"), headers=ws.headers)
+    assert (unknown.status_code, taken.status_code) == (422, 409)
+    scim = scim_for(client, db, ws)  # the userName rule is reached through SCIM only
+    scim.create_user("same@acme.example")
+    before = counts()
+    emails = [{"value": "other@acme.example"}]
+    again = scim.post("Users", {"schemas": [USER], "userName": "SAME@acme.example", "emails": emails})
+    assert is_error(again, 409, "uniqueness")
+    assert counts() == before
