@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import threading
 import uuid
@@ -82,8 +83,9 @@ class Database:
         with self._writer_turn(), self._write() as session:
             try:
                 if workspace_id is not None and not self.is_sqlite:
-                    fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-                    session.execute(text(f"SELECT {fn}(:k)"), {"k": _lock_key(workspace_id)})
+                    # On the session's connection (Core): the ORM's execution path adds nothing to a function call.
+                    lock = _EXCLUSIVE if exclusive else _SHARED
+                    session.connection().execute(lock, {"k": _lock_key(workspace_id)})
                 yield session
                 session.commit()
             except BaseException:
@@ -125,6 +127,11 @@ class Database:
         self.engine.dispose()
 
 
+_EXCLUSIVE = text("SELECT pg_advisory_xact_lock(:k)")
+_SHARED = text("SELECT pg_advisory_xact_lock_shared(:k)")
+
+
+@functools.lru_cache(maxsize=4096)
 def _lock_key(workspace_id: uuid.UUID) -> int:
     """A signed 64-bit advisory-lock key for a workspace."""
     return int.from_bytes(hashlib.blake2b(workspace_id.bytes, digest_size=8).digest(), "big", signed=True)
