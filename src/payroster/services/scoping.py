@@ -36,11 +36,12 @@ def get_scoped(
 
 def insert_ignoring_conflicts(session: Session, target: type[Base] | Table) -> Any:
     """``INSERT ... ON CONFLICT DO NOTHING`` into a model (ORM) or a table (Core) for the session's dialect."""
-    return _insert_ignoring(session.get_bind().dialect.name, target)
+    return insert_ignoring(session.get_bind().dialect.name, target)
 
 
 @functools.cache
-def _insert_ignoring(dialect: str, target: Any) -> Any:
+def insert_ignoring(dialect: str, target: Any) -> Any:
+    """:func:`insert_ignoring_conflicts` by dialect name, built once per dialect and target."""
     module = postgresql if dialect == "postgresql" else sqlite
     return module.insert(target).on_conflict_do_nothing()
 

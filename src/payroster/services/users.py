@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Select, Uuid, bindparam, delete, func, literal, select, union_all, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from payroster.db.models import User, UserAlias, UserTag, Workspace, table, utcnow
@@ -18,7 +17,7 @@ from payroster.ids import new_id
 from payroster.services import audit
 from payroster.services.context import Actor
 from payroster.services.inputs import UNSET, UserInput
-from payroster.services.scoping import chain_contains, get_scoped, insert_ignoring_conflicts, scoped
+from payroster.services.scoping import chain_contains, get_scoped, insert_ignoring, insert_ignoring_conflicts, scoped
 
 
 @dataclass
@@ -73,10 +72,9 @@ _BY_EMAIL_LOCKED = _BY_EMAIL.with_for_update()
 @functools.cache
 def _create_statement(dialect: str) -> Any:
     """``INSERT INTO users ... ON CONFLICT DO NOTHING RETURNING users.*`` with bound values, built once."""
-    module = postgresql if dialect == "postgresql" else sqlite
     users = table(User)
     columns = [c.name for c in users.c if c.name != "password_hash"]
-    return module.insert(users).values({c: bindparam(c) for c in columns}).on_conflict_do_nothing().returning(*users.c)
+    return insert_ignoring(dialect, users).values({c: bindparam(c) for c in columns}).returning(*users.c)
 
 
 def items_of(session: Session, workspace_id: uuid.UUID, user_ids: list[uuid.UUID]) -> Any:
@@ -146,16 +144,16 @@ def _create(session: Session, ws: uuid.UUID, inp: UserInput) -> UserView | None:
         _check_manager_exists(session, ws, inp.direct_manager_id)
     if inp.aliases is not UNSET:
         _check_aliases(session, ws, uid, inp.aliases)
-    if inp.user_name is not UNSET and find_by_user_name(session, ws, inp.user_name) is not None:
-        raise Conflict(f"userName {inp.user_name} is taken", target="userName", code="uniqueness")
-    active = inp.role != normalize.DEACTIVATED if inp.active is UNSET else inp.active
+    if inp.user_name is not UNSET:
+        _check_user_name(session, ws, uid, inp.user_name)
+    role, active = _role_and_active("Participant", True, inp)
     now = utcnow()
     values = {
         "workspace_id": ws,
         "id": uid,
         "email": inp.email,
         "email_key": normalize.key(inp.email),
-        "role": "Participant" if inp.role == normalize.DEACTIVATED else inp.role,
+        "role": role,
         "active": active,
         "created_at": now,
         "updated_at": now,
@@ -229,13 +227,7 @@ def _apply(session: Session, actor: Actor, current: UserView, inp: UserInput, re
     """Apply role, names, manager, tags and aliases to a locked user."""
     user = current.user
     if inp.role is not UNSET or inp.active is not UNSET:
-        role, active = user.role, user.active
-        if inp.role is not UNSET:  # Deactivated turns the flag off and keeps the role; a role activates
-            active = inp.role != normalize.DEACTIVATED
-            role = inp.role if active else user.role
-        if inp.active is not UNSET:
-            active = inp.active
-        _set_state(session, user, role, active)
+        _set_state(session, user, *_role_and_active(user.role, user.active, inp))
     if inp.first_name is not UNSET:
         user.first_name = inp.first_name
     if inp.last_name is not UNSET:
@@ -260,12 +252,28 @@ def find_by_user_name(session: Session, workspace_id: uuid.UUID, user_name: str,
     return session.scalars(stmt.with_for_update() if lock else stmt).first()
 
 
+def _role_and_active(role: str, active: bool, inp: UserInput) -> tuple[str, bool]:
+    """Role and flag after ``inp``: Deactivated turns the flag off and keeps the role; a role activates; the
+    SCIM ``active`` flag, when given, has the last word."""
+    if inp.role is not UNSET:
+        active = inp.role != normalize.DEACTIVATED
+        role = inp.role if active else role
+    if inp.active is not UNSET:
+        active = inp.active
+    return role, active
+
+
+def _check_user_name(session: Session, ws: uuid.UUID, user_id: uuid.UUID, user_name: str) -> None:
+    """Conflict when another user of the workspace has this userName (case-insensitively)."""
+    holder = find_by_user_name(session, ws, user_name)
+    if holder is not None and holder.id != user_id:
+        raise Conflict(f"userName {user_name} is taken", target="userName", code="uniqueness")
+
+
 def _set_user_name(session: Session, user: User, user_name: str) -> None:
     key = normalize.key(user_name)
     if key != user.user_name_key:
-        holder = find_by_user_name(session, user.workspace_id, user_name)
-        if holder is not None and holder.id != user.id:
-            raise Conflict(f"userName {user_name} is taken", target="userName", code="uniqueness")
+        _check_user_name(session, user.workspace_id, user.id, user_name)
         user.user_name_key = key
     user.user_name = user_name
 
