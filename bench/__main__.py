@@ -91,14 +91,23 @@ def user_rows(n: int, start: int = 0, prefix: str = "bulk") -> list[dict[str, An
 # -- single upsert --------------------------------------------------------------------------------------------
 
 
+UPSERT_EXISTING = 2_000  # users the single-upsert load updates
+
+
 def upsert(backend: Backend, size: Size, table: Table) -> None:
     with backend.database() as env, Server(env) as server:
+        # The users the updates change, created before the clock starts.
+        with httpx.Client(base_url=server.url, headers=server.headers, timeout=600) as client:
+            client.post(
+                "/api/v1/users:bulk", content=json.dumps(user_rows(UPSERT_EXISTING, 0, "seeded"))
+            ).raise_for_status()
+        mix = {"existing": UPSERT_EXISTING, "seeded": "seeded"}
         ceiling, me, ups = Figure(), Figure(), Figure()
         p99, p50 = Figure(), Figure()
         for rep in range(REPS):
             ceiling.values.append(load.run(server.url, size.duration, "healthz")["rps"])
             me.values.append(load.run(server.url, size.duration, "me", headers=server.headers)["rps"])
-            got = load.run(server.url, size.duration, "upsert", {"prefix": f"r{rep}u"}, server.headers)
+            got = load.run(server.url, size.duration, "upsert", {**mix, "prefix": f"r{rep}u"}, server.headers)
             ups.values.append(got["rps"])
             p99.values.append(got["p99_ms"])
             p50.values.append(got["p50_ms"])

@@ -30,10 +30,15 @@ def me(i: int, args: dict[str, Any]) -> Request:
 
 
 def upsert(i: int, args: dict[str, Any]) -> Request:
-    """Creates first, then updates adding tags (e-mails cycle over a pool)."""
-    pool = args.get("pool", 5000)
-    body = {"emailAddress": f"{args.get('prefix', 'user')}{i % pool}@bench.example", "role": "Participant",
-            "tags": f"T{i % 7}"}  # fmt: skip
+    """Half creates of new users, half updates of existing ones (a new first name and a tag added).
+
+    The updated users are created before the clock starts (``args["existing"]`` of them, ``args["seeded"]``
+    e-mail prefix); each create uses an e-mail never seen before."""
+    if i % 2:
+        who = (i * 7919) % args["existing"]
+        body = {"emailAddress": f"{args['seeded']}{who}@bench.example", "firstName": f"N{i}", "tags": f"T{i % 7}"}
+    else:
+        body = {"emailAddress": f"{args['prefix']}{i}@bench.example", "role": "Participant", "tags": f"T{i % 7}"}
     return "POST", "/api/v1/users", body
 
 

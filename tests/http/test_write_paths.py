@@ -18,7 +18,9 @@ from sqlalchemy.exc import IntegrityError
 from payroster.db import rows
 from payroster.db.engine import Database
 from payroster.db.models import AuditEvent, User, UserAlias, UserTag, table
-from payroster.services import bulk
+from payroster.services import bulk, users
+from payroster.services.context import Actor
+from payroster.services.inputs import parse_user
 from tests.conftest import WS
 from tests.scim.conftest import USER, is_error, scim_for
 
@@ -183,3 +185,42 @@ def test_a_create_writes_every_field_at_once_and_a_refused_one_writes_nothing(
     again = scim.post("Users", {"schemas": [USER], "userName": "SAME@acme.example", "emails": emails})
     assert is_error(again, 409, "uniqueness")
     assert counts() == before
+
+
+def test_a_create_that_loses_the_race_writes_nothing_and_one_that_wins_writes_its_lists_in_order(
+    client: httpx.Client, ws: WS, db: Database
+) -> None:
+    """The create itself (on PostgreSQL one statement: user, tags, aliases and event), called as the upsert
+    calls it after finding no user: for an e-mail another request created meanwhile it writes no user, list
+    item or event and returns None (the upsert then updates that user); for a new one, the lists are stored
+    with positions from 0 in the order given and one event records the whole user."""
+    client.post("/api/v1/users", json=_user(emailAddress="first@acme.example"), headers=ws.headers)
+    actor = Actor(ws.id, uuid.UUID(ws.admin_id), "apiKey", "api")
+    tables = (User, UserTag, UserAlias, AuditEvent)
+
+    def counts() -> tuple[int, ...]:
+        with db.read() as s:
+            return tuple(s.scalar(select(func.count()).select_from(m)) or 0 for m in tables)
+
+    before = counts()
+    lost, _ = parse_user(_user(emailAddress="FIRST@acme.example", aliases="R-1", tags="Z|Y"), lambda p: p)
+    with db.write(ws.id) as s:
+        assert users._create(s, actor, lost) is None
+    assert counts() == before
+
+    won, _ = parse_user(_user(emailAddress="second@acme.example", aliases="S-2|S-1", tags="Z|Y|X"), lambda p: p)
+    with db.write(ws.id) as s:
+        made = users._create(s, actor, won)
+        assert made is not None and made.next_position == {"tags": 3, "aliases": 2}
+    assert counts() == tuple(n + d for n, d in zip(before, (1, 3, 2, 1), strict=True))
+    with db.read() as s:
+        for model, expected in ((UserTag, [("Z", 0), ("Y", 1), ("X", 2)]), (UserAlias, [("S-2", 0), ("S-1", 1)])):
+            stored = s.execute(
+                select(model.value, model.position).where(model.user_id == made.user.id).order_by(model.position)
+            ).all()
+            assert [tuple(r) for r in stored] == expected
+        event = s.scalars(select(AuditEvent).where(AuditEvent.target_id == made.user.id)).one()
+    assert (event.action, event.actor_user_id, event.channel) == ("user.created", actor.user_id, "api")
+    assert {c["field"]: c["after"] for c in json.loads(event.changes)}["tags"] == ["Z", "Y", "X"]
+    again = client.get(f"/api/v1/users/{made.user.id}", headers=ws.headers).json()
+    assert (again["tags"], again["aliases"]) == (["Z", "Y", "X"], ["S-2", "S-1"])
