@@ -108,6 +108,8 @@ def upsert(backend: Backend, size: Size, table: Table) -> None:
             ceiling.values.append(load.run(server.url, size.duration, "healthz")["rps"])
             me.values.append(load.run(server.url, size.duration, "me", headers=server.headers)["rps"])
             got = load.run(server.url, size.duration, "upsert", {**mix, "prefix": f"r{rep}u"}, server.headers)
+            if got["errors"]:
+                raise RuntimeError(f"{got['errors']:,} of {got['requests']:,} upserts failed")
             ups.values.append(got["rps"])
             p99.values.append(got["p99_ms"])
             p50.values.append(got["p50_ms"])
@@ -396,6 +398,8 @@ def scim(backend: Backend, size: Size, table: Table) -> None:
         for rep in range(REPS):
             got = load.run(root, size.duration, "scim_mix", {"names": names, "ids": ids_, "tag": f"p{rep}"}, headers)
             ours.values.append(got["rps"])
+            if got["errors"]:
+                table.note(f"SCIM mix on PayRoster ({backend.name}): {got['errors']:,} of {got['requests']:,} failed")
             ours_p95.values.append(got["p95_ms"])
     port = free_port()
     peer = subprocess.Popen(
@@ -416,6 +420,8 @@ def scim(backend: Backend, size: Size, table: Table) -> None:
         for rep in range(REPS):
             got = load.run(peer_root, size.duration, "scim_mix", {"names": names, "ids": peer_ids, "tag": f"s{rep}"})
             theirs.values.append(got["rps"])
+            if got["errors"]:
+                table.note(f"SCIM mix on scim2-server: {got['errors']:,} of {got['requests']:,} failed")
             theirs_p95.values.append(got["p95_ms"])
     finally:
         peer.terminate()
@@ -451,7 +457,7 @@ def main() -> None:
                               "mode": "quick" if args.quick else "full", "machine": machine(backends)}  # fmt: skip
     print("machine:", json.dumps(report["machine"]))
     print(f"mode: {report['mode']}; {REPS} repetitions per figure unless n=1 is shown; load generator: "
-          f"{load.__name__} (2 processes, 16 keep-alive connections)")  # fmt: skip
+          f"wrk ({load.THREADS} threads, 16 keep-alive connections), requests rendered before the clock")  # fmt: skip
     for name in missing:
         print(f"skipped: {name} (not reachable)")
     table = Table(report)

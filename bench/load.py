@@ -1,20 +1,22 @@
-"""The load generator: several processes, each an asyncio HTTP/1.1 keep-alive client pool, so the generator
-is not held to one core by the GIL. Its ceiling (``GET /healthz``) is measured and printed in every run.
+"""The load generator: ``wrk`` (C, epoll; Debian's package), driven by a small Lua script that replays
+requests made here in Python. Its ceiling (``GET /healthz``) is measured and printed in every run.
 
-Requests are described by a *maker*: a module-level function from a request number to (method, path, body),
-chosen by name so it crosses process boundaries; ``args`` carries its data (names, ids).
+Requests are described by a *maker*: a module-level function from a request number to (method, path, body);
+``args`` carries its data (names, ids). Before the clock starts, the requests of a run are rendered as raw
+HTTP/1.1 and written to a file; each wrk thread reads it once and sends every ``threads``-th request, so no
+request is built while the clock runs, and the generator costs the machine a C event loop per thread.
 """
 
 from __future__ import annotations
 
-import asyncio
-import multiprocessing
-import statistics
-import time
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
-
-import httpx
 
 SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 SCIM_PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -73,62 +75,99 @@ MAKERS: dict[str, Callable[[int, dict[str, Any]], Request]] = {
 }
 
 
-async def _pool(
-    url: str, duration: float, maker: str, args: dict[str, Any], headers: dict[str, str], clients: int, proc: int,
-    procs: int,
-) -> tuple[list[float], int, float]:  # fmt: skip
-    make = MAKERS[maker]
-    latencies: list[float] = []
-    errors = 0
-    numbers = iter(range(proc, 10**12, procs))
-    stop = time.monotonic() + duration
+THREADS = 2  # wrk threads: one event loop per core
+RATE_CEILING = 4_000  # requests rendered per second of load, above any rate this machine reaches
 
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal errors
-        while time.monotonic() < stop:
-            method, path, body = make(next(numbers), args)
-            t0 = time.perf_counter()
-            r = await client.request(method, path, json=body, headers=headers)
-            latencies.append(time.perf_counter() - t0)
-            errors += r.status_code >= 400
+# Replays the rendered requests (separated by NUL bytes) and prints the figures as one JSON line. Each thread
+# starts at its own offset and steps by the thread count; "exhausted" says a thread ran past the end.
+_SCRIPT = """
+local threads, created = {}, 0
+function setup(thread)
+  thread:set("first", created)
+  created = created + 1
+  table.insert(threads, thread)
+end
+local reqs, n, i, step = {}, 0, 0, 1
+function init(args)
+  local f = assert(io.open(args[1], "rb"))
+  local data = f:read("*a")
+  f:close()
+  local pos = 1
+  while true do
+    local stop = data:find("\\0", pos, true)
+    if not stop then break end
+    n = n + 1
+    reqs[n] = data:sub(pos, stop - 1)
+    pos = stop + 1
+  end
+  i, step, exhausted = first, tonumber(args[2]), 0
+end
+function request()
+  if i >= n then exhausted = 1 end
+  local r = reqs[i % n + 1]
+  i = i + step
+  return r
+end
+function done(summary, latency, requests)
+  local out = 0
+  for _, t in ipairs(threads) do
+    if t:get("exhausted") == 1 then out = 1 end
+  end
+  local e = summary.errors
+  io.write(string.format(
+    '\\n{"requests": %d, "duration_us": %d, "p50_us": %d, "p95_us": %d, "p99_us": %d, "errors": %d,'
+    .. ' "exhausted": %d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(95), latency:percentile(99),
+    e.connect + e.read + e.write + e.status + e.timeout, out))
+end
+"""
 
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
-        started = time.monotonic()
-        await asyncio.gather(*(worker(client) for _ in range(clients)))
-        elapsed = time.monotonic() - started
-    return latencies, errors, elapsed
 
-
-def _child(queue: Any, *params: Any) -> None:
-    queue.put(asyncio.run(_pool(*params)))
+def render(host: str, method: str, path: str, body: Any, headers: dict[str, str]) -> bytes:
+    """One raw HTTP/1.1 request (keep-alive), as the generator sends it."""
+    target = urllib.parse.quote(path, safe="/?=&:@,$'()*+;!-._~")
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}", *(f"{k}: {v}" for k, v in headers.items())]
+    payload = b""
+    if body is not None:
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        lines += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
 
 
 def run(
     url: str, duration: float, maker: str, args: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
-    clients: int = 16, procs: int = 2,
+    clients: int = 16,
 ) -> dict[str, float]:  # fmt: skip
-    """``clients`` keep-alive connections spread over ``procs`` processes for ``duration`` seconds."""
-    ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
-    per = [clients // procs + (1 if p < clients % procs else 0) for p in range(procs)]
-    children = [
-        ctx.Process(target=_child, args=(queue, url, duration, maker, args or {}, headers or {}, per[p], p, procs))
-        for p in range(procs)
-    ]
-    for child in children:
-        child.start()
-    results = [queue.get(timeout=duration + 300) for _ in children]
-    for child in children:
-        child.join(30)
-    latencies = sorted(lat for r in results for lat in r[0])
-    elapsed = max(r[2] for r in results)
-    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+    """``clients`` keep-alive connections over ``THREADS`` wrk threads for ``duration`` seconds."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise RuntimeError("the load generator needs wrk (apt-get install wrk; ./scripts/bench installs it)")
+    make = MAKERS[maker]
+    parts = urllib.parse.urlsplit(url)
+    host, base = parts.netloc, parts.path.rstrip("/")
+    seconds = max(1, round(duration))  # wrk counts whole seconds
+    count = max(2_000, seconds * RATE_CEILING)
+    with tempfile.TemporaryDirectory(prefix="payroster-load-") as tmp:
+        requests_file, script = os.path.join(tmp, "requests"), os.path.join(tmp, "replay.lua")
+        with open(requests_file, "wb") as f:
+            for i in range(count):
+                method, path, body = make(i, args or {})
+                f.write(render(host, method, base + path, body, headers or {}) + b"\0")
+        with open(script, "w") as f:
+            f.write(_SCRIPT)
+        done = subprocess.run(
+            [wrk, f"-t{THREADS}", f"-c{clients}", f"-d{seconds}s", "--timeout", "60s", "-s", script, url,
+             "--", requests_file, str(THREADS)],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    if figures["exhausted"]:
+        raise RuntimeError(f"the load outran its {count:,} rendered requests; raise RATE_CEILING")
     return {
-        "rps": len(latencies) / elapsed,
-        "p50_ms": q[49] * 1000,
-        "p95_ms": q[94] * 1000,
-        "p99_ms": q[98] * 1000,
-        "errors": sum(r[1] for r in results),
-        "requests": len(latencies),
+        "rps": figures["requests"] / (figures["duration_us"] / 1e6),
+        "p50_ms": figures["p50_us"] / 1000,
+        "p95_ms": figures["p95_us"] / 1000,
+        "p99_ms": figures["p99_us"] / 1000,
+        "errors": figures["errors"],
+        "requests": figures["requests"],
     }
