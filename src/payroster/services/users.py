@@ -215,8 +215,8 @@ def _create(session: Session, actor: Actor, inp: UserInput) -> UserView | None:
 def _create_all_statement() -> Any:
     """PostgreSQL: the new user (``INSERT ... ON CONFLICT DO NOTHING``), its tags and aliases (unnested from
     two arrays each, positions from 0) and its audit event, as data-modifying CTEs that all read the inserted
-    row, so a conflict writes nothing at all; returns the user's row. One statement instead of four: each was
-    a round trip and a seventh of a create's Python time (bench/README.md)."""
+    row, so a conflict writes nothing at all; returns the user's row. One statement instead of three or four,
+    each of which was a round trip and an execution of its own (bench/README.md)."""
     users = table(User)
     columns = [c.name for c in users.c if c.name != "password_hash"]
     new_user = (
