@@ -22,7 +22,6 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from payroster.db.models import AuditEvent, User, UserAlias, UserTag, Workspace, table, utcnow
@@ -178,7 +177,9 @@ def _create(session: Session, actor: Actor, inp: UserInput) -> UserView | None:
     }
     tags = [] if inp.tags is UNSET else _added_items([], inp.tags, "tags")
     aliases = [] if inp.aliases is UNSET else _added_items([], inp.aliases, "aliases")
-    changes = audit.created(UserView(User(**values), tags, aliases).snapshot())
+    user = User(**values, password_hash=None)  # every column: once written, it is as if loaded
+    current = UserView(user, tags, aliases, {"tags": len(tags), "aliases": len(aliases)})
+    changes = audit.created(current.snapshot())
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         event = audit.event_row(actor, "user.created", "user", uid, changes)
@@ -195,15 +196,11 @@ def _create(session: Session, actor: Actor, inp: UserInput) -> UserView | None:
         row = session.connection().execute(_create_statement(dialect), values).first()
     if row is None:
         return None
-    user = User(**row._mapping)
     make_transient_to_detached(user)  # as if loaded: the row is in the database already
     session.add(user)
-    current = UserView(user, tags, aliases, {"tags": len(tags), "aliases": len(aliases)})
     if dialect != "postgresql":
-        for model, items in ((UserTag, tags), (UserAlias, aliases)):
-            if items:
-                rows = _item_rows(user, items, 0)
-                session.connection().execute(insert_ignoring_conflicts(session, table(model)), rows)
+        _insert_items(session, user, UserTag, tags, 0)
+        _insert_items(session, user, UserAlias, aliases, 0)
         audit.record(session, actor, "user.created", "user", uid, changes)
     if aliases:
         # A concurrent request may have taken one of these aliases after the first check.
@@ -217,15 +214,7 @@ def _create_all_statement() -> Any:
     two arrays each, positions from 0) and its audit event, as data-modifying CTEs that all read the inserted
     row, so a conflict writes nothing at all; returns the user's row. One statement instead of three or four,
     each of which was a round trip and an execution of its own (bench/README.md)."""
-    users = table(User)
-    columns = [c.name for c in users.c if c.name != "password_hash"]
-    new_user = (
-        postgresql.insert(users)
-        .values({c: bindparam(c) for c in columns})
-        .on_conflict_do_nothing()
-        .returning(*users.c)
-        .cte("new_user")
-    )
+    new_user = _create_statement("postgresql").cte("new_user")
     lists = []
     for model, name in ((UserTag, "tags"), (UserAlias, "aliases")):
         given = (
@@ -236,19 +225,15 @@ def _create_all_statement() -> Any:
             .render_derived(name=f"given_{name}")
         )
         made = select(new_user.c.workspace_id, new_user.c.id, given.c.key, given.c.value, given.c.ordinal - 1)
-        lists.append(
-            postgresql.insert(table(model))
-            .from_select(_ITEM_COLUMNS, made.join_from(new_user, given, true()))
-            .on_conflict_do_nothing()
-            .cte(f"new_{name}")
+        rows = insert_ignoring("postgresql", table(model)).from_select(
+            ["workspace_id", "user_id", "value_key", "value", "position"], made.join_from(new_user, given, true())
         )
+        lists.append(rows.cte(f"new_{name}"))
     events = table(AuditEvent)
     event = select(*(bindparam(f"event_{c}", type_=events.c[c].type) for c in audit.COLUMNS)).select_from(new_user)
     written = insert(events).from_select(list(audit.COLUMNS), event).cte("new_event")
     return select(new_user).add_cte(*lists, written)
 
-
-_ITEM_COLUMNS = ["workspace_id", "user_id", "value_key", "value", "position"]
 
 # Columns a new user takes from the input as they are (None when absent).
 _AS_GIVEN = (
@@ -426,8 +411,7 @@ def _merge_items(
     added = _added_items(kept, incoming, kind)
     if added:
         start = current.next_position[kind]  # read with the list, under the user's row lock
-        # Core, not the ORM's bulk insert: these are plain rows, and its per-row bookkeeping cost more here.
-        session.connection().execute(insert_ignoring_conflicts(session, table(model)), _item_rows(user, added, start))
+        _insert_items(session, user, model, added, start)
         current.next_position[kind] = start + len(added)
         if model is UserAlias:
             # A concurrent request may have taken one of these aliases after the first check.
@@ -448,13 +432,19 @@ def _added_items(kept: list[str], incoming: list[str], kind: str) -> list[str]:
     return added
 
 
-def _item_rows(user: User, values: list[str], start: int) -> list[dict[str, Any]]:
-    """Rows of ``user_tags`` / ``user_aliases`` for new items, positions from ``start``."""
-    return [
+def _insert_items(
+    session: Session, user: User, model: type[UserTag] | type[UserAlias], values: list[str], start: int
+) -> None:
+    """Write new tags or aliases of ``user``, positions from ``start`` (nothing when ``values`` is empty)."""
+    if not values:
+        return
+    rows = [
         {"workspace_id": user.workspace_id, "user_id": user.id, "value": v, "value_key": normalize.key(v),
          "position": start + i}
         for i, v in enumerate(values)
     ]  # fmt: skip
+    # Core, not the ORM's bulk insert: these are plain rows, and its per-row bookkeeping cost more here.
+    session.connection().execute(insert_ignoring_conflicts(session, table(model)), rows)
 
 
 def set_password_hash(session: Session, user: User, password_hash: str) -> None:
