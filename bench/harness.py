@@ -25,12 +25,19 @@ from sqlalchemy import create_engine, make_url, text
 
 from payroster.app import COLLECTOR_THRESHOLD, SWITCH_INTERVAL
 from payroster.config import Settings
+from payroster.db.engine import SQLITE_CACHE_KIB
 
 PG_URL = os.environ.get("PAYROSTER_BENCH_PG_URL") or os.environ.get(
     "PAYROSTER_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-THREADS = Settings.model_fields["threads"].default  # the server's environment never sets it (Backend.database)
-LIFTED = {"PAYROSTER_RATE_LIMIT_PER_KEY": "1000000/second", "PAYROSTER_RATE_LIMIT_PER_WORKSPACE": "1000000/second"}
+# The server's processes and handler threads: the product's defaults unless these variables say otherwise.
+WORKERS = int(os.environ.get("PAYROSTER_BENCH_WORKERS", "1"))
+THREADS = int(os.environ.get("PAYROSTER_BENCH_THREADS", Settings.model_fields["threads"].default))
+LIFTED = {
+    "PAYROSTER_RATE_LIMIT_PER_KEY": "1000000/second",
+    "PAYROSTER_RATE_LIMIT_PER_WORKSPACE": "1000000/second",
+    "PAYROSTER_THREADS": str(THREADS),
+}
 
 
 def free_port() -> int:
@@ -151,7 +158,11 @@ class Backend:
         """A raw driver connection (sqlite3 or psycopg), for the baselines."""
         url = env["PAYROSTER_DATABASE_URL"]
         if self.is_sqlite:
-            return sqlite3.connect(url.split(":///", 1)[1])
+            # With the settings PayRoster's own connections get (the WAL mode is the file's own).
+            conn = sqlite3.connect(url.split(":///", 1)[1])
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA cache_size={-SQLITE_CACHE_KIB}")
+            return conn
         import psycopg
 
         parsed = make_url(url)
@@ -184,7 +195,7 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "payroster", "serve", "--port", str(self.port), "--workers", "1"],
+            [sys.executable, "-m", "payroster", "serve", "--port", str(self.port), "--workers", str(WORKERS)],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 600
@@ -231,10 +242,11 @@ def machine(backends: list[Backend]) -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         **{f"{b.name}_version": b.version() for b in backends},
-        "server_workers": 1,
+        "server_workers": WORKERS,
         "settings": (
             f"rate limits lifted; {THREADS} handler threads; after start-up the collector frozen with threshold"
             f" {COLLECTOR_THRESHOLD:,} and a {SWITCH_INTERVAL * 1000:g} ms GIL switch interval;"
-            " SQLite WAL, synchronous=NORMAL; PostgreSQL pool 10"
+            f" SQLite WAL, synchronous=NORMAL, {SQLITE_CACHE_KIB // 1024} MiB page cache per connection (the"
+            " baselines' too); PostgreSQL pool 10"
         ),
     }
