@@ -182,7 +182,7 @@ class Backend:
 
 
 class Server:
-    """A real ``payroster serve`` (one worker) on a database, with a workspace and its admin's key."""
+    """A real ``payroster serve`` (``WORKERS`` processes) on a database, with a workspace and its admin's key."""
 
     def __init__(self, env: dict[str, str], key: str | None = None, slug: str = "bench") -> None:
         self.env = env

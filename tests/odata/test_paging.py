@@ -141,9 +141,9 @@ def test_a_filtered_page_ordered_by_last_name_walks_an_index(
             plan = " | ".join(row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
             assert "INDEX ix_users_workspace_id_last_name_id (workspace_id=?)" in plan, plan
         else:
-            # A table this small is cheaper to scan: forbid that, and see that no sort is left either.
+            # A table this small is cheaper to scan: forbid that. The tag condition must not make the planner
+            # expect so few matches that it reads them all from the tag index and sorts them.
             conn.exec_driver_sql("SET enable_seqscan = off")
-            conn.exec_driver_sql("SET enable_sort = off")
             plan = " | ".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
             assert "ix_users_workspace_id_last_name_nulls_first" in plan, plan
         assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
