@@ -23,7 +23,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"Run {report['started']} ({report['mode']}, {report.get('total_seconds', 0) / 60:.0f} min): "
         f"{m['cores']} cores, "
         f"{m['memory_gib']} GiB, Python {m['python']}, SQLite {m.get('sqlite_version', '?')}, PostgreSQL "
-        f"{m.get('postgresql_version', '?')}, {m['server_workers']} server worker{'s' if m['server_workers'] != 1 else ''}; {m['settings']}.",
+        f"{m.get('postgresql_version', '?')}, {m['server_workers']} server "
+        f"worker{'s' if m['server_workers'] != 1 else ''}; {m['settings']}.",
         "",
         "| scenario | db | ours | baseline | ratio | target | met |",
         "|---|---|---:|---:|---:|---|---|",

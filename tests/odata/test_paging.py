@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import event
 
 from payroster.db.engine import Database
-
 from tests.conftest import WS
 from tests.odata.conftest import TAGS, Seeded, seed
 
@@ -126,8 +125,12 @@ def test_a_filtered_page_ordered_by_last_name_walks_an_index(
     try:
         r = client.get(
             big.root + "Users",
-            params={"$filter": f"tags/any(t: t eq '{TAGS[0]}')", "$orderby": "lastName", "$top": "20",
-                    "$select": "id,lastName"},  # fmt: skip
+            params={
+                "$filter": f"tags/any(t: t eq '{TAGS[0]}')",
+                "$orderby": "lastName",
+                "$top": "20",
+                "$select": "id,lastName",
+            },
             headers=big.ws.headers,
         )
     finally:
@@ -135,7 +138,7 @@ def test_a_filtered_page_ordered_by_last_name_walks_an_index(
     assert r.status_code == 200, r.text
     names = [u["lastName"] for u in r.json()["value"]]
     assert len(names) == 20 and names[0] is None  # nulls first, as OData orders
-    (statement, parameters), = seen
+    ((statement, parameters),) = seen
     with db.engine.connect() as conn:
         if backend == "sqlite":
             plan = " | ".join(row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))

@@ -32,4 +32,3 @@ def test_each_pooled_connection_has_the_settings(tmp_path: Path) -> None:
             assert session.connection().exec_driver_sql("PRAGMA cache_size").scalar() == -SQLITE_CACHE_KIB
     finally:
         db.dispose()
-

@@ -17,7 +17,6 @@ from sqlalchemy.pool import NullPool
 from payroster.config import Settings
 from payroster.domain.errors import Unavailable
 
-
 SQLITE_CACHE_KIB = 32 * 1024
 
 
