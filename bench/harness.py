@@ -25,7 +25,7 @@ from sqlalchemy import create_engine, make_url, text
 
 from payroster.app import COLLECTOR_THRESHOLD, SWITCH_INTERVAL
 from payroster.config import Settings
-from payroster.db.engine import SQLITE_CACHE_KIB
+from payroster.db.engine import SQLITE_CACHE_KIB, SQLITE_PRAGMAS
 
 PG_URL = os.environ.get("PAYROSTER_BENCH_PG_URL") or os.environ.get(
     "PAYROSTER_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -158,10 +158,11 @@ class Backend:
         """A raw driver connection (sqlite3 or psycopg), for the baselines."""
         url = env["PAYROSTER_DATABASE_URL"]
         if self.is_sqlite:
-            # With the settings PayRoster's own connections get (the WAL mode is the file's own).
+            # With the settings PayRoster's own connections get; the driver's own transactions are kept
+            # (``executemany`` in one transaction, as the baseline should).
             conn = sqlite3.connect(url.split(":///", 1)[1])
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(f"PRAGMA cache_size={-SQLITE_CACHE_KIB}")
+            for pragma in SQLITE_PRAGMAS:
+                conn.execute(f"PRAGMA {pragma}")
             return conn
         import psycopg
 
