@@ -71,6 +71,19 @@ def test_default_page_is_1000_and_top_wins(client: httpx.Client, big: Seeded) ->
     assert len(top["value"]) == 1000 and "@odata.nextLink" not in top
 
 
+@pytest.mark.parametrize("query", ["$select=id,emailAddress,tags", "$expand=directManager($select=id)&$top=600"])
+def test_a_page_is_one_body_of_declared_length(client: httpx.Client, big: Seeded, query: str) -> None:
+    """A page goes out as one body with its Content-Length (not chunked), whether the database wrote the
+    entities' JSON or the server did ($expand), and it parses whole."""
+    r = client.get(big.root + "Users?" + query, headers=big.ws.headers)
+    assert r.status_code == 200, r.text
+    assert "transfer-encoding" not in r.headers
+    assert int(r.headers["content-length"]) == len(r.content)
+    body = r.json()
+    assert len(body["value"]) == (1000 if "$top" not in query else 600)
+    assert ("@odata.nextLink" in body) == ("$top" not in query)
+
+
 def test_tampered_token_is_refused(client: httpx.Client, big: Seeded) -> None:
     """An altered skip token, or one moved to another query, gets 400."""
     first = client.get(big.root + "Users?$select=id", headers=big.ws.headers).json()

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from payroster.domain.errors import DomainError, Invalid
 from payroster.odata import routes as odata_routes
@@ -75,13 +75,6 @@ EXAMPLES = (
 )
 
 
-async def _body(response: Response) -> bytes:
-    if isinstance(response, StreamingResponse):
-        chunks = [c if isinstance(c, bytes) else str(c).encode() async for c in response.body_iterator]
-        return b"".join(chunks)
-    return bytes(response.body)
-
-
 @router.get("/settings/connections/odata")
 async def odata_explorer(request: Request, set: str = "", query: str = "") -> Response:  # noqa: A002
     """The OData explorer: the model, examples on this workspace's service root, "try it", client steps."""
@@ -93,7 +86,7 @@ async def odata_explorer(request: Request, set: str = "", query: str = "") -> Re
         response = odata_routes.explore(
             request, who.workspace_slug, who.workspace_id, path, query.strip().lstrip("?"), TRY_ROWS
         )
-        raw = await _body(response)
+        raw = bytes(response.body)
         context["try_status"] = response.status_code
         try:
             payload = json.loads(raw)
