@@ -85,11 +85,15 @@ def event_values(
     return make
 
 
+# Built once: every audited write runs it, and a statement built per call pays for its cache key each time.
+_INSERT = insert(table(AuditEvent))
+
+
 def record(
     session: Session, actor: Actor, action: str, target_type: str, target_id: uuid.UUID, changes: list[Change]
 ) -> None:
     """Write one audit event."""
-    session.connection().execute(insert(table(AuditEvent)), event_row(actor, action, target_type, target_id, changes))
+    session.connection().execute(_INSERT, event_row(actor, action, target_type, target_id, changes))
 
 
 def record_many(session: Session, rows: Iterable[dict[str, Any]]) -> None:
@@ -97,4 +101,4 @@ def record_many(session: Session, rows: Iterable[dict[str, Any]]) -> None:
     batch = list(rows)
     if batch:
         # Core executemany: the ORM's bulk path adds per-row bookkeeping a bulk import does not need.
-        session.connection().execute(insert(table(AuditEvent)), batch)
+        session.connection().execute(_INSERT, batch)

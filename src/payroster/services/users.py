@@ -94,7 +94,7 @@ def _create_statement(dialect: str) -> Any:
 def items_of(session: Session, workspace_id: uuid.UUID, user_ids: list[uuid.UUID]) -> Any:
     """``(kind, user_id, value, position)`` of these users' tags and aliases in one query, ordered by kind,
     user and position (``kind`` is ``"tags"`` or ``"aliases"``)."""
-    return session.execute(_ITEMS, {"ws": workspace_id, "uids": user_ids})
+    return session.connection().execute(_ITEMS, {"ws": workspace_id, "uids": user_ids})
 
 
 def view(session: Session, user: User) -> UserView:
