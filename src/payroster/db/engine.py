@@ -68,9 +68,10 @@ def _sqlite_begin(conn: Any) -> None:
     # A write transaction takes the lock at BEGIN: a deferred one that upgrades later fails with
     # SQLITE_BUSY instead of waiting when another writer committed in between.
     mode = "IMMEDIATE" if conn.get_execution_options().get("payroster_write") else "DEFERRED"
-    # Straight to the driver: through ``exec_driver_sql`` the BEGIN took a full statement execution (events,
-    # cursor, result), about a third of a one-statement transaction's time (bench/README.md). A failure is
-    # still raised as SQLAlchemy's OperationalError, as every other statement's is.
+    # Straight to the driver: through ``exec_driver_sql`` every transaction paid a second full statement
+    # execution (events, cursor, result) for its BEGIN; a one-statement write transaction went from ~380 to
+    # ~355 us (bench/README.md). A failure is still raised as SQLAlchemy's OperationalError, as every other
+    # statement's is.
     try:
         conn.connection.driver_connection.execute(f"BEGIN {mode}")
     except sqlite3.OperationalError as exc:
