@@ -40,8 +40,8 @@ def upsert_user(
     inp = check(parse_user(body, field_pointer()), "invalid user")
     with db.write(who.workspace_id) as s:
         view, created = users.upsert(s, who, inp)
-    # Rendered after the commit: the write turn is not held for it.
-    return JSONResponse(user_body(view), status_code=201 if created else 200)
+        out = user_body(view)
+    return JSONResponse(out, status_code=201 if created else 200)
 
 
 @router.get("/api/v1/users", response_model=schemas.UserOut)
