@@ -368,8 +368,27 @@ def json_ready(es: EntitySet, names: list[str]) -> bool:
 @functools.lru_cache(maxsize=256)
 def _document(set_name: str, names: tuple[str, ...], t: FromClause, sqlite: bool) -> ColumnElement[str]:
     """:func:`json_document`, built once per alias object (aliases are reused, compiler.named_alias): the
-    expression was a tenth of a small feed request's time."""
-    return json_document(SETS[set_name], names, t, sqlite)
+    expression was a tenth of a small feed request's time. An entity with every property, of a set that keeps
+    it written (:data:`STORED`), is read from that column, and computed only where it holds NULL."""
+    es = SETS[set_name]
+    document = json_document(es, names, t, sqlite)
+    column = STORED.get(set_name)
+    if column is not None and list(names) == list(es.properties):
+        return func.coalesce(t.c[column], document)
+    return document
+
+
+# Entity sets whose rows keep their whole entity as the feed writes it, in this column. A full export then
+# reads one column per row, as a plain SELECT does, instead of formatting every property and ordering each
+# user's tags and aliases in correlated subqueries (four fifths of the page's SQL time, bench/README.md).
+# Every write of a user, its tags or its aliases rewrites it (:func:`feed_document`, services.users.refresh_feed).
+STORED = {"Users": "feed_json"}
+
+
+def feed_document(t: FromClause, sqlite: bool) -> ColumnElement[str]:
+    """What ``users.feed_json`` holds: the Users entity with every property, as :func:`json_document` writes it."""
+    es = SETS["Users"]
+    return json_document(es, list(es.properties), t, sqlite)
 
 
 def json_document(es: EntitySet, names: Sequence[str], t: FromClause, sqlite: bool) -> ColumnElement[str]:

@@ -332,6 +332,7 @@ def _write(session: Session, actor: Actor, states: Iterable[_State]) -> None:
     tags: list[tuple[Any, ...]] = []
     aliases: list[tuple[Any, ...]] = []
     events: list[tuple[Any, ...]] = []
+    written: list[uuid.UUID] = []
     keys = _Keys()  # tags repeat across users: normalise each once
 
     def items(s: _State, kind: str, uid: Any) -> Iterator[tuple[Any, ...]]:
@@ -345,6 +346,7 @@ def _write(session: Session, actor: Actor, states: Iterable[_State]) -> None:
         if s.exists and snap == s.initial:
             continue
         uid = d.uid(s.id)
+        written.append(s.id)
         if s.exists:
             updates.append(
                 {
@@ -381,6 +383,7 @@ def _write(session: Session, actor: Actor, states: Iterable[_State]) -> None:
     rows.insert_many(session, table(UserTag), ITEM_COLUMNS, tags)
     rows.insert_many(session, table(UserAlias), ITEM_COLUMNS, aliases)
     rows.insert_many(session, table(AuditEvent), audit.COLUMNS, events)
+    users.refresh_feed(session, ws, written)  # set-based, once the batch's rows, tags and aliases are in
 
 
 USER_COLUMNS = (
