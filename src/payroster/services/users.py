@@ -183,13 +183,7 @@ def upsert(session: Session, actor: Actor, inp: UserInput) -> tuple[UserView, bo
     current = view(session, user)
     before = current.snapshot()
     _apply(session, actor, current, inp, replace_lists=False)
-    changes = audit.diff(before, current.snapshot())
-    if changes:
-        user.updated_at = utcnow()
-        audit.record(session, actor, "user.updated", "user", user.id, changes)
-    session.flush()
-    if changes:
-        refresh_feed(session, ws, [user.id])
+    _updated(session, actor, current, before)
     return current, False
 
 
@@ -304,13 +298,7 @@ def patch(session: Session, actor: Actor, user_id: uuid.UUID | None, inp: UserIn
     if inp.email is not UNSET:
         user.email = inp.email
     _apply(session, actor, current, inp, replace_lists=True)
-    changes = audit.diff(before, current.snapshot())
-    if changes:
-        user.updated_at = utcnow()
-        audit.record(session, actor, "user.updated", "user", user.id, changes)
-    session.flush()
-    if changes:
-        refresh_feed(session, actor.workspace_id, [user.id])
+    _updated(session, actor, current, before)
     return current
 
 
@@ -327,14 +315,21 @@ def remove_item(session: Session, actor: Actor, user_id: uuid.UUID | None, kind:
     )
     items = [v for v in getattr(current, kind) if normalize.key(v) != normalize.key(value)]
     setattr(current, kind, items)
+    _updated(session, actor, current, before)
+    return current
+
+
+def _updated(session: Session, actor: Actor, current: UserView, before: dict[str, Any]) -> None:
+    """End a change of an existing user: when anything changed, its ``updatedAt``, its audit event and its
+    stored feed entity (after the flush, so the entity is computed from the row as written)."""
+    user = current.user
     changes = audit.diff(before, current.snapshot())
     if changes:
         user.updated_at = utcnow()
         audit.record(session, actor, "user.updated", "user", user.id, changes)
     session.flush()
     if changes:
-        refresh_feed(session, actor.workspace_id, [user.id])
-    return current
+        refresh_feed(session, user.workspace_id, [user.id])
 
 
 def _apply(session: Session, actor: Actor, current: UserView, inp: UserInput, replace_lists: bool) -> None:
