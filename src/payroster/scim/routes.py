@@ -290,7 +290,7 @@ class Door:
         start, count, filter_text, sort_by, descending = self.query_options(params)
         model = User if kind == "User" else Team
         with self.db.read() as s:
-            compiler = Compiler(kind, s.get_bind().dialect.name)
+            compiler = Compiler(kind, s.get_bind().dialect.name, self.ws)
             conds = [model.workspace_id == self.ws]
             if kind == "User":
                 conds.append(User.scim_hidden.is_(False))
