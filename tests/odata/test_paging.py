@@ -163,3 +163,43 @@ def test_a_filtered_page_ordered_by_last_name_walks_an_index(
             plan = " | ".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
             assert "ix_users_workspace_id_last_name_nulls_first" in plan, plan
         assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
+
+
+@pytest.mark.parametrize(
+    ("entity_set", "filter_", "index"),
+    [
+        ("Users", "emailAddress eq 'person00777@example.com'", "email_key"),
+        ("Teams", "name eq 'Team 1'", "name_key"),
+    ],
+)
+def test_an_equality_on_a_unique_name_reads_one_row_by_its_index(
+    client: httpx.Client, big: Seeded, db: Database, backend: str, entity_set: str, filter_: str, index: str
+) -> None:
+    """`emailAddress eq` and a team's `name eq` find their row through the unique key index on both
+    databases, not by reading every row of the workspace in id order (which grows with the workspace); the
+    comparison itself stays exact (case-sensitive, as OData's eq is)."""
+    seen: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        if "ORDER BY" in statement and ("FROM users" in statement or "FROM teams" in statement):
+            seen.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        r = client.get(big.root + entity_set, params={"$filter": filter_}, headers=big.ws.headers)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+    assert r.status_code == 200, r.text
+    assert len(r.json()["value"]) == 1
+    ((statement, parameters),) = seen
+    with db.engine.connect() as conn:
+        if backend == "sqlite":
+            plan = " | ".join(row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
+            assert f"(workspace_id=? AND {index}=?)" in plan, plan
+        else:
+            plan = " | ".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + statement, parameters))
+            table = entity_set.lower()
+            assert f"Seq Scan on {table}" not in plan and f"{index})::text = " in plan, plan
+    upper = filter_.replace("person", "PERSON").replace("Team 1", "TEAM 1")
+    r = client.get(big.root + entity_set, params={"$filter": upper}, headers=big.ws.headers)
+    assert r.status_code == 200 and r.json()["value"] == []

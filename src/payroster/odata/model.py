@@ -33,6 +33,8 @@ class Property:
     nullable: bool = True
     # For Collection(Edm.String): the side table holding the items, keyed by (workspace_id, user_id).
     items: Table | None = None
+    # The column holding ``normalize.key`` of this one, unique per workspace (an equality uses its index).
+    key: str | None = None
 
     @property
     def is_collection(self) -> bool:
@@ -93,7 +95,7 @@ SETS: dict[str, EntitySet] = {
         ("id",),
         _props(
             Property("id", GUID, _col("id"), nullable=False),
-            Property("emailAddress", STRING, _col("email"), nullable=False),
+            Property("emailAddress", STRING, _col("email"), nullable=False, key="email_key"),
             Property("role", STRING, _role, nullable=False),
             Property("active", BOOL, _col("active"), nullable=False),
             Property("firstName", STRING, _col("first_name")),
@@ -120,7 +122,7 @@ SETS: dict[str, EntitySet] = {
         ("id",),
         _props(
             Property("id", GUID, _col("id"), nullable=False),
-            Property("name", STRING, _col("name"), nullable=False),
+            Property("name", STRING, _col("name"), nullable=False, key="name_key"),
             Property("description", STRING, _col("description")),
             Property("managerId", GUID, _col("manager_id")),
             Property("parentTeamId", GUID, _col("parent_team_id")),

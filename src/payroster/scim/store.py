@@ -22,7 +22,7 @@ from scim2_models import (
     Meta,
     UniquenessException,
 )
-from sqlalchemy import func, select
+from sqlalchemy import Uuid, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from payroster.db.models import Team, TeamMember, User, Workspace
@@ -83,6 +83,18 @@ def visible_user(session: Session, ws: uuid.UUID, user_id: str, lock: bool = Fal
     return user
 
 
+# The teams of a page of users, built once (every SCIM User read runs it).
+_GROUPS_OF = (
+    select(TeamMember.user_id, Team.id, Team.name)
+    .join(Team, (Team.workspace_id == TeamMember.workspace_id) & (Team.id == TeamMember.team_id))
+    .where(
+        TeamMember.workspace_id == bindparam("ws"),
+        TeamMember.user_id.in_(bindparam("uids", type_=Uuid, expanding=True)),
+    )
+    .order_by(Team.name)
+)
+
+
 def user_resources(session: Session, rows: Sequence[User], urls: Urls) -> list[Any]:
     """SCIM User resources for these rows, with tags, aliases, groups and managers in one query each."""
     if not rows:
@@ -95,12 +107,7 @@ def user_resources(session: Session, rows: Sequence[User], urls: Urls) -> list[A
     for kind, owner, value, _ in users.items_of(session, ws, ids):
         lists[kind][owner].append(value)
     groups: dict[uuid.UUID, list[GroupMembership]] = {i: [] for i in ids}
-    for owner, team_id, name in session.execute(
-        select(TeamMember.user_id, Team.id, Team.name)
-        .join(Team, (Team.workspace_id == TeamMember.workspace_id) & (Team.id == TeamMember.team_id))
-        .where(TeamMember.workspace_id == ws, TeamMember.user_id.in_(ids))
-        .order_by(Team.name)
-    ):
+    for owner, team_id, name in session.execute(_GROUPS_OF, {"ws": ws, "uids": ids}):
         groups[owner].append(GroupMembership(value=str(team_id), display=name, ref=urls.group(team_id), type="direct"))
     out = []
     for u in rows:

@@ -43,6 +43,7 @@ class Principal:
     role: str | None
     key_id: str
     kind: str
+    default_scim_role: str = "Participant"  # the workspace's role for users SCIM creates without one
 
     def actor(self, channel: str) -> Actor:
         """The audit actor for a change made with this key."""
@@ -130,6 +131,7 @@ _KEY_OWNER = (
         ApiKey.user_id,
         ApiKey.last_used_at,
         Workspace.slug,
+        Workspace.default_scim_role,
         User.email,
         User.role,
         User.active,
@@ -160,7 +162,9 @@ def verify(session: Session | Connection, presented: str | None, kind: str = "ap
             raise Forbidden("the key's owner is not an active FullAdmin")
         email, role = row.email, row.role
     due = row.last_used_at is None or utcnow() - row.last_used_at >= LAST_USED_EVERY
-    principal = Principal(row.workspace_id, row.slug, row.user_id, email, role, key_id, kind)
+    principal = Principal(
+        row.workspace_id, row.slug, row.user_id, email, role, key_id, kind, row.default_scim_role or "Participant"
+    )
     return principal, due
 
 

@@ -84,6 +84,8 @@ def _items_query() -> Select[Any]:
 _ITEMS = _items_query()
 _BY_EMAIL = select(User).where(User.workspace_id == bindparam("ws"), User.email_key == bindparam("key"))
 _BY_EMAIL_LOCKED = _BY_EMAIL.with_for_update()
+_BY_USER_NAME = select(User).where(User.workspace_id == bindparam("ws"), User.user_name_key == bindparam("key"))
+_BY_USER_NAME_LOCKED = _BY_USER_NAME.with_for_update()
 
 
 @functools.cache
@@ -357,8 +359,8 @@ def _apply(session: Session, actor: Actor, current: UserView, inp: UserInput, re
 
 def find_by_user_name(session: Session, workspace_id: uuid.UUID, user_name: str, lock: bool = False) -> User | None:
     """The user whose SCIM userName matches case-insensitively, or None."""
-    stmt = scoped(User, workspace_id).where(User.user_name_key == normalize.key(user_name))
-    return session.scalars(stmt.with_for_update() if lock else stmt).first()
+    stmt = _BY_USER_NAME_LOCKED if lock else _BY_USER_NAME
+    return session.scalars(stmt, {"ws": workspace_id, "key": normalize.key(user_name)}).first()
 
 
 def _role_and_active(role: str, active: bool, inp: UserInput) -> tuple[str, bool]:
