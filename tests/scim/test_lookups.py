@@ -12,7 +12,7 @@ from payroster.db.engine import Database
 from payroster.services import bulk
 from payroster.services.context import Actor
 from tests.conftest import WS
-from tests.scim.conftest import Scim
+from tests.scim.conftest import EXT, Scim
 
 POPULATION = 3_000  # users made by the JSON API's bulk: no userName, so their e-mail is their userName
 
@@ -87,3 +87,21 @@ def test_a_lookup_reads_its_users_by_index(scim: Scim, db: Database, populated: 
         assert "Seq Scan on users" not in plan, plan
         conds = [line for line in plan.splitlines() if "Index Cond" in line]
         assert any(k in c for c in conds for k in ("user_name_key", "email_key", "external_id")), plan
+
+
+def test_a_user_resource_carries_its_tags_aliases_and_groups_in_order(scim: Scim) -> None:
+    """Tags and aliases in the order they were given, groups by name with their ids and references, read
+    together for a single user and for a page of users."""
+    ext = {"tags": ["Zulu", "alpha", "Mike"], "aliases": ["J-2", "J-1"]}
+    made = scim.create_user("lists@x.com", **{EXT: ext})
+    other = scim.create_user("other@x.com", **{EXT: {"tags": ["Solo"]}})
+    bravo = scim.create_group("Bravo", [made["id"]])
+    alpha = scim.create_group("Alpha", [made["id"], other["id"]])
+    one = scim.get(f"Users/{made['id']}").json()
+    page = {u["id"]: u for u in scim.get("Users", filter='userName sw "" and active eq true').json()["Resources"]}
+    for user in (one, page[made["id"]]):
+        assert user[EXT]["tags"] == ["Zulu", "alpha", "Mike"] and user[EXT]["aliases"] == ["J-2", "J-1"]
+        assert [(g["value"], g["display"]) for g in user["groups"]] == [(alpha["id"], "Alpha"), (bravo["id"], "Bravo")]
+        assert all(g["$ref"].endswith(f"/Groups/{g['value']}") for g in user["groups"])
+    assert page[other["id"]][EXT]["tags"] == ["Solo"] and "aliases" not in page[other["id"]][EXT]
+    assert [g["display"] for g in page[other["id"]]["groups"]] == ["Alpha"]

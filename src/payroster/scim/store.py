@@ -22,10 +22,10 @@ from scim2_models import (
     Meta,
     UniquenessException,
 )
-from sqlalchemy import Uuid, bindparam, func, select
+from sqlalchemy import Uuid, bindparam, cast, func, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
-from payroster.db.models import Team, TeamMember, User, Workspace
+from payroster.db.models import Team, TeamMember, User, UserAlias, UserTag, Workspace
 from payroster.domain import normalize
 from payroster.domain.errors import Detail, NotFound
 from payroster.ids import parse_id
@@ -83,32 +83,45 @@ def visible_user(session: Session, ws: uuid.UUID, user_id: str, lock: bool = Fal
     return user
 
 
-# The teams of a page of users, built once (every SCIM User read runs it).
-_GROUPS_OF = (
-    select(TeamMember.user_id, Team.id, Team.name)
-    .join(Team, (Team.workspace_id == TeamMember.workspace_id) & (Team.id == TeamMember.team_id))
-    .where(
-        TeamMember.workspace_id == bindparam("ws"),
-        TeamMember.user_id.in_(bindparam("uids", type_=Uuid, expanding=True)),
+def _lists_query() -> Any:
+    """``(kind, user, value, position, team)`` of a page of users: tags and aliases by position, then teams
+    by name (``kind`` is ``tags``, ``aliases`` or ``groups``), one statement built once: every SCIM User
+    read runs it, and as two statements it was a measurable share of a lookup."""
+    ws, uids = bindparam("ws", type_=Uuid), bindparam("uids", type_=Uuid, expanding=True)
+    no_team = cast(null(), Uuid).label("team")
+    parts: list[Any] = [
+        select(literal(kind).label("kind"), model.user_id, model.value, model.position, no_team).where(
+            model.workspace_id == ws, model.user_id.in_(uids)
+        )
+        for kind, model in (("tags", UserTag), ("aliases", UserAlias))
+    ]
+    parts.append(
+        select(literal("groups"), TeamMember.user_id, Team.name, literal(0), Team.id)
+        .join(Team, (Team.workspace_id == TeamMember.workspace_id) & (Team.id == TeamMember.team_id))
+        .where(TeamMember.workspace_id == ws, TeamMember.user_id.in_(uids))
     )
-    .order_by(Team.name)
-)
+    lists = union_all(*parts).subquery()
+    return select(lists).order_by(lists.c.kind, lists.c.user_id, lists.c.position, lists.c.value)
+
+
+_LISTS = _lists_query()
 
 
 def user_resources(session: Session, rows: Sequence[User], urls: Urls) -> list[Any]:
-    """SCIM User resources for these rows, with tags, aliases, groups and managers in one query each."""
+    """SCIM User resources for these rows, with their tags, aliases and groups in one query."""
     if not rows:
         return []
-    ws = rows[0].workspace_id
     ids = [u.id for u in rows]
     tags: dict[uuid.UUID, list[str]] = {i: [] for i in ids}
     aliases: dict[uuid.UUID, list[str]] = {i: [] for i in ids}
-    lists = {"tags": tags, "aliases": aliases}
-    for kind, owner, value, _ in users.items_of(session, ws, ids):
-        lists[kind][owner].append(value)
     groups: dict[uuid.UUID, list[GroupMembership]] = {i: [] for i in ids}
-    for owner, team_id, name in session.execute(_GROUPS_OF, {"ws": ws, "uids": ids}):
-        groups[owner].append(GroupMembership(value=str(team_id), display=name, ref=urls.group(team_id), type="direct"))
+    lists = {"tags": tags, "aliases": aliases}
+    found = session.connection().execute(_LISTS, {"ws": rows[0].workspace_id, "uids": ids})
+    for kind, owner, value, _, team in found:
+        if kind == "groups":
+            groups[owner].append(GroupMembership(value=str(team), display=value, ref=urls.group(team), type="direct"))
+        else:
+            lists[kind][owner].append(value)
     out = []
     for u in rows:
         resource = UserModel(
@@ -230,7 +243,7 @@ def create_user(session: Session, actor: Actor, resource: Any, role_given: bool 
         inp.scim_hidden = False
         if not role_given:
             inp.role = UNSET  # the record keeps (and on reactivation restores) its last role
-        view = users.patch(session, actor, existing.id, inp)
+        view = users.patch_locked(session, actor, existing, inp)
         return view.user
     if inp.role is UNSET:
         inp.role = default_role(session, ws)
@@ -245,15 +258,16 @@ def default_role(session: Session, ws: uuid.UUID) -> str:
 
 
 def replace_user(session: Session, actor: Actor, user: User, resource: Any, *, patched: bool = False) -> User:
-    """PUT, or the result of a PATCH (``patched``): the stored record becomes what the resource says."""
+    """PUT, or the result of a PATCH (``patched``): the stored record becomes what the resource says (``user``
+    read with ``lock=True`` in this transaction)."""
     inp = _user_input(resource, patched=patched)
-    view = users.patch(session, actor, user.id, inp)
+    view = users.patch_locked(session, actor, user, inp)
     return view.user
 
 
 def delete_user(session: Session, actor: Actor, user: User) -> None:
     """DELETE: deactivate and hide from SCIM, keeping the record for the JSON API and OData."""
-    users.patch(session, actor, user.id, UserInput(active=False, scim_hidden=True))
+    users.patch_locked(session, actor, user, UserInput(active=False, scim_hidden=True))
 
 
 # --- groups ----------------------------------------------------------------------------------------------

@@ -289,7 +289,12 @@ _AS_GIVEN = (
 
 def patch(session: Session, actor: Actor, user_id: uuid.UUID | None, inp: UserInput) -> UserView:
     """Change any field of a user by id, e-mail included; here tags and aliases replace."""
-    user = get(session, actor.workspace_id, user_id, lock=True)
+    return patch_locked(session, actor, get(session, actor.workspace_id, user_id, lock=True), inp)
+
+
+def patch_locked(session: Session, actor: Actor, user: User, inp: UserInput) -> UserView:
+    """:func:`patch` of a user this transaction has already read with ``lock=True`` (SCIM reads it first, to
+    apply a PATCH or check a version), without reading it again."""
     current = view(session, user)
     before = current.snapshot()
     if inp.email is not UNSET and normalize.key(inp.email) != user.email_key:
