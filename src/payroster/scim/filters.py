@@ -240,7 +240,7 @@ class Compiler:
             if op == "eq":
                 return self.by_index([key_col == target])
             return or_(key_col != target, key_col.is_(None))
-        if attr.indexed and op == "eq" and col is attr.column:
+        if attr.indexed and op == "eq":
             return self.by_index([col == value])
         if attr.kind in ("ci", "key"):
             col, value = func.lower(col), value.lower()

@@ -22,10 +22,10 @@ from scim2_models import (
     Meta,
     UniquenessException,
 )
-from sqlalchemy import Uuid, bindparam, cast, func, literal, null, select, union_all
+from sqlalchemy import Uuid, cast, func, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
-from payroster.db.models import Team, TeamMember, User, UserAlias, UserTag, Workspace
+from payroster.db.models import Team, TeamMember, User, Workspace
 from payroster.domain import normalize
 from payroster.domain.errors import Detail, NotFound
 from payroster.ids import parse_id
@@ -87,14 +87,8 @@ def _lists_query() -> Any:
     """``(kind, user, value, position, team)`` of a page of users: tags and aliases by position, then teams
     by name (``kind`` is ``tags``, ``aliases`` or ``groups``), one statement built once: every SCIM User
     read runs it, and as two statements it was a measurable share of a lookup."""
-    ws, uids = bindparam("ws", type_=Uuid), bindparam("uids", type_=Uuid, expanding=True)
-    no_team = cast(null(), Uuid).label("team")
-    parts: list[Any] = [
-        select(literal(kind).label("kind"), model.user_id, model.value, model.position, no_team).where(
-            model.workspace_id == ws, model.user_id.in_(uids)
-        )
-        for kind, model in (("tags", UserTag), ("aliases", UserAlias))
-    ]
+    ws, uids = users.item_params()
+    parts: list[Any] = [*users.item_selects(ws, uids, cast(null(), Uuid).label("team"))]
     parts.append(
         select(literal("groups"), TeamMember.user_id, Team.name, literal(0), Team.id)
         .join(Team, (Team.workspace_id == TeamMember.workspace_id) & (Team.id == TeamMember.team_id))

@@ -162,9 +162,7 @@ def verify(session: Session | Connection, presented: str | None, kind: str = "ap
             raise Forbidden("the key's owner is not an active FullAdmin")
         email, role = row.email, row.role
     due = row.last_used_at is None or utcnow() - row.last_used_at >= LAST_USED_EVERY
-    principal = Principal(
-        row.workspace_id, row.slug, row.user_id, email, role, key_id, kind, row.default_scim_role or "Participant"
-    )
+    principal = Principal(row.workspace_id, row.slug, row.user_id, email, role, key_id, kind, row.default_scim_role)
     return principal, due
 
 

@@ -66,16 +66,25 @@ class UserView:
         }
 
 
-def _items_query() -> Select[Any]:
-    ws, uids = bindparam("ws", type_=Uuid), bindparam("uids", type_=Uuid, expanding=True)
-    items = union_all(
-        *(
-            select(literal(kind).label("kind"), model.user_id, model.value, model.position).where(
-                model.workspace_id == ws, model.user_id.in_(uids)
-            )
-            for kind, model in (("tags", UserTag), ("aliases", UserAlias))
+def item_selects(ws: Any, uids: Any, *extra: Any) -> list[Select[Any]]:
+    """``(kind, user_id, value, position, *extra)`` of these users' tags and of their aliases, one SELECT
+    each (``kind`` is ``"tags"`` or ``"aliases"``), for a ``UNION ALL``; ``ws`` and ``uids`` are bound
+    parameters (``uids`` expanding)."""
+    return [
+        select(literal(kind).label("kind"), model.user_id, model.value, model.position, *extra).where(
+            model.workspace_id == ws, model.user_id.in_(uids)
         )
-    ).subquery()
+        for kind, model in (("tags", UserTag), ("aliases", UserAlias))
+    ]
+
+
+def item_params() -> tuple[Any, Any]:
+    """The ``ws`` and expanding ``uids`` parameters :func:`item_selects` takes."""
+    return bindparam("ws", type_=Uuid), bindparam("uids", type_=Uuid, expanding=True)
+
+
+def _items_query() -> Select[Any]:
+    items = union_all(*item_selects(*item_params())).subquery()
     return select(items).order_by(items.c.kind, items.c.user_id, items.c.position)
 
 
