@@ -31,7 +31,7 @@ def presented_key(request: Request) -> str | None:
 
 def authenticate(db: Database, request: Request, kind: str = "api") -> Principal:
     """Verify the request's key (401/403 as domain errors) and record its use at most once a minute."""
-    with db.engine.connect() as conn:  # one statement: a plain connection, no ORM session around it
+    with db.reader.connect() as conn:  # one statement: a plain connection, no ORM session around it
         principal, due = apikeys.verify(conn, presented_key(request), kind)
     if due:
         with db.write() as session:
