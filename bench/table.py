@@ -19,11 +19,14 @@ def _fig(f: dict[str, Any] | None, fmt: str) -> str:
 def markdown(report: dict[str, Any]) -> str:
     """The run's machine line and its table."""
     m = report["machine"]
+    databases = "".join(  # the databases the run measured (``--backend`` may have left one out)
+        f", {name} {m[key]}"
+        for name, key in (("SQLite", "sqlite_version"), ("PostgreSQL", "postgresql_version"))
+        if key in m
+    )
     lines = [
         f"Run {report['started']} ({report['mode']}, {report.get('total_seconds', 0) / 60:.0f} min): "
-        f"{m['cores']} cores, "
-        f"{m['memory_gib']} GiB, Python {m['python']}, SQLite {m.get('sqlite_version', '?')}, PostgreSQL "
-        f"{m.get('postgresql_version', '?')}, {m['server_workers']} server "
+        f"{m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}{databases}, {m['server_workers']} server "
         f"worker{'s' if m['server_workers'] != 1 else ''}; {m['settings']}.",
         "",
         "| scenario | db | ours | baseline | ratio | target | met |",
