@@ -113,6 +113,10 @@ def test_the_export_reads_the_stored_entity_and_computes_a_missing_one(
         paged += body["value"]
         url = body.get("@odata.nextLink")
     assert paged == before
+    # Ordered by the key first (the key is then not the last order value), and by the key alone, descending.
+    for orderby in ("id desc,lastName", "id desc"):
+        ordered = client.get(root, headers=h, params={"$orderby": orderby}).json()["value"]
+        assert ordered == sorted(before, key=lambda e: e["id"], reverse=True)
     with db.write() as s:
         s.execute(
             update(users)

@@ -174,16 +174,25 @@ class Reader:
         if as_json:
             documents = [row[0] for row in rows]
             if stored is not None and None in documents:
-                self.fill_documents(es, names, t, rows, documents)
+                self.fill_documents(es, names, t, order, rows, documents)
         return Page(entities, last, total, documents)
 
-    def fill_documents(self, es: EntitySet, names: list[str], t: FromClause, rows: list[Any], docs: list[Any]) -> None:
+    def fill_documents(
+        self,
+        es: EntitySet,
+        names: list[str],
+        t: FromClause,
+        order: list[tuple[ColumnElement[Any], bool]],
+        rows: list[Any],
+        docs: list[Any],
+    ) -> None:
         """Compute the documents a page read as NULL from the stored column (``docs`` in place)."""
         key = es.properties[es.keys[0]].sql(t)
+        # Each row holds its document, then its order values as the driver returns them; the key is one of
+        # them (Reader.order adds it unless the client ordered by it, wherever in the order).
+        at = 1 + next(i for i, (expr, _) in enumerate(order) if expr.compare(key))
         missing = [i for i, doc in enumerate(docs) if doc is None]
-        # Each row holds its document and its order values as the driver returns them; the key is the last
-        # order value (Reader.order).
-        wanted = [rows[i][-1] for i in missing]
+        wanted = [rows[i][at] for i in missing]
         process = key.type.result_processor(self.session.get_bind().dialect, None)
         if process is not None:
             wanted = [process(value) for value in wanted]
