@@ -4,14 +4,17 @@ computed as before."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import uuid
 from typing import Any
 
 import httpx
-from sqlalchemy import event, select, update
+from sqlalchemy import String, Text, cast, event, func, select, update
 
 from payroster.db.engine import Database
 from payroster.db.models import User, table
-from payroster.odata.query import feed_document
+from payroster.odata.query import feed_document, feed_text
 from payroster.services import bulk
 from payroster.services.context import Actor
 from tests.conftest import WS
@@ -134,29 +137,61 @@ def test_the_export_reads_the_stored_entity_and_computes_a_missing_one(
     assert again["u0@x.com"]["firstName"] == "Again" and again["u0@x.com"]["tags"] == ["T0"]
 
 
-def test_a_bulk_refresh_finds_each_user_by_key_before_statistics_know_the_rows(db: Database, ws: WS) -> None:
-    """The refresh of a large import runs in the import's own transaction, over rows no statistics know of
-    yet: each chunk must still find its users by key, not read the workspace's every row per chunk (on
-    PostgreSQL a 1,000,000-row import ran for most of an hour that way)."""
-    plans: list[str] = []
+def test_a_bulk_import_writes_each_entity_with_its_row(db: Database, ws: WS) -> None:
+    """A large import stores every entity in its rows' own statements, for new users and for existing ones it
+    changes: no statement recomputes an entity, and every stored one equals what the database computes."""
+    recomputed: list[str] = []
 
-    def explain(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-        if statement.startswith("UPDATE users SET feed_json") and not many:
-            prefix = "EXPLAIN QUERY PLAN " if db.is_sqlite else "EXPLAIN "
-            rows = cursor.connection.execute(prefix + statement, parameters).fetchall()
-            plans.append("\n".join(str(r[-1] if db.is_sqlite else r[0]) for r in rows))
+    def watch(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        if "json_object(" in statement or "json_build_object(" in statement:
+            recomputed.append(statement[:200])
 
-    rows = [{"emailAddress": f"bulk{i}@x.com", "role": "Participant", "tags": f"T{i % 5}"} for i in range(12_000)]
-    event.listen(db.engine, "before_cursor_execute", explain)
+    seeded = [{"emailAddress": f"old{i}@x.com", "role": "Participant", "tags": "Old"} for i in range(3_000)]
+    bulk.run(db, Actor(ws.id, None, "cli", "import"), bulk.parse_rows(seeded))
+    rows = [{"emailAddress": f"bulk{i}@x.com", "role": "Participant", "tags": f"T{i % 5}", "aliases": f"A-{i}"}
+            for i in range(12_000)]  # fmt: skip
+    # Half the existing users change (a tag and a last name added), the other half are given as they are.
+    rows += [{"emailAddress": f"OLD{i}@x.com", "lastName": 'Ö"\\', "tags": "New"} for i in range(0, 3_000, 2)]
+    rows += [{"emailAddress": f"old{i}@x.com", "tags": "old"} for i in range(1, 3_000, 2)]
+    event.listen(db.engine, "before_cursor_execute", watch)
     try:
-        bulk.run(db, Actor(ws.id, None, "cli", "import"), bulk.parse_rows(rows))
+        result = bulk.run(db, Actor(ws.id, None, "cli", "import"), bulk.parse_rows(rows))
     finally:
-        event.remove(db.engine, "before_cursor_execute", explain)
-    assert len(plans) == 3  # 12,000 users in chunks of 5,000
-    for plan in plans:
-        if db.is_sqlite:
-            assert "SEARCH users USING INDEX sqlite_autoindex_users_1" in plan and "SCAN users" not in plan, plan[:300]
-        else:
-            assert "Index Cond: ((workspace_id = " in plan and "AND (id = ANY" in plan, plan[:300]
+        event.remove(db.engine, "before_cursor_execute", watch)
+    assert (result.created, result.updated, result.unchanged) == (12_000, 1_500, 1_500)
+    assert recomputed == []
     stored = _stored_and_computed(db, ws)
-    assert len(stored) == 12_001 and all(s == c for _, s, c in stored)
+    assert len(stored) == 15_001 and all(s == c for _, s, c in stored)
+    with db.read() as s:
+        changed = s.execute(select(User.feed_json).where(User.workspace_id == ws.id, User.email == "old0@x.com"))
+        assert json.loads(changed.scalar_one())["tags"] == ["Old", "New"]
+
+
+def test_the_written_text_escapes_every_code_point_as_the_database_does(db: Database) -> None:
+    """``feed_text`` writes strings as the database's JSON functions do, for every character a name can hold:
+    the 1,112,062 code points outside the surrogates, in strings of 4,096 (control characters, which no input
+    accepts, are in the first one)."""
+    points = [chr(c) for c in range(1, 0x110000) if not 0xD800 <= c <= 0xDFFF]
+    strings = ["".join(points[i : i + 4096]) for i in range(0, len(points), 4096)]
+    when = dt.datetime(2026, 12, 2, 4, 5, 6, 7)
+    function = "json_object" if db.is_sqlite else "json_build_object"
+    with db.read() as s:
+        conn = s.connection()
+        for text in strings:
+            value = cast(text, String)
+            built = getattr(func, function)("lastName", value, "directManagerId", None, "tags", _array(db, value))
+            theirs = conn.execute(select(cast(built, Text)))
+            ours = feed_text(
+                db.is_sqlite, id=uuid.UUID(int=1), email="e", role="r", active=True, first_name=None,
+                last_name=text, direct_manager_id=None, tags=[text], aliases=[], created_at=when, updated_at=when,
+            )  # fmt: skip
+            expected = theirs.scalar_one()
+            sep = ":" if db.is_sqlite else " : "
+            start = ours.index(f'"lastName"{sep}')
+            end = ours.index(f'"aliases"{sep}')
+            assert ours[start:end].rstrip(", ") == expected[1:-1], text[:8]
+
+
+def _array(db: Database, value: Any) -> Any:
+    """A one-string JSON array, as each database's feed expression builds a list."""
+    return func.json(func.json_array(value)) if db.is_sqlite else func.json_build_array(value)

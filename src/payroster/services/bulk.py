@@ -23,6 +23,7 @@ from payroster.db.models import AuditEvent, User, UserAlias, UserTag, table, utc
 from payroster.domain import normalize
 from payroster.domain.errors import Detail, Invalid
 from payroster.ids import new_id
+from payroster.odata.query import feed_text
 from payroster.services import audit, users
 from payroster.services.context import Actor
 from payroster.services.inputs import UNSET, UserInput, field_pointer, parse_user
@@ -46,6 +47,7 @@ class _State:
     aliases: list[str]
     exists: bool
     key: str = ""  # the normalised e-mail
+    created_at: Any = None  # an existing user's (a new one's is the batch's time)
     initial: dict[str, Any] = field(default_factory=dict)
     initial_manager: uuid.UUID | None = None
     next_position: dict[str, int] = field(default_factory=lambda: {"tags": 0, "aliases": 0})
@@ -138,11 +140,12 @@ def _load_states(session: Session, ws: uuid.UUID, keys: list[str]) -> dict[str, 
             User.first_name,
             User.last_name,
             User.direct_manager_id,
+            User.created_at,
         )
         for u in session.execute(select(*cols).where(User.workspace_id == ws, User.email_key.in_(chunk))):
             states[u.email_key] = _State(
                 u.id, u.email, u.role, u.active, u.first_name, u.last_name, u.direct_manager_id, [], [], True,
-                u.email_key,
+                u.email_key, u.created_at,
             )  # fmt: skip
     by_id = {s.id: s for s in states.values()}
     for chunk in _chunks(list(by_id)):
@@ -332,7 +335,6 @@ def _write(session: Session, actor: Actor, states: Iterable[_State]) -> None:
     tags: list[tuple[Any, ...]] = []
     aliases: list[tuple[Any, ...]] = []
     events: list[tuple[Any, ...]] = []
-    written: list[uuid.UUID] = []
     keys = _Keys()  # tags repeat across users: normalise each once
 
     def items(s: _State, kind: str, uid: Any) -> Iterator[tuple[Any, ...]]:
@@ -346,7 +348,12 @@ def _write(session: Session, actor: Actor, states: Iterable[_State]) -> None:
         if s.exists and snap == s.initial:
             continue
         uid = d.uid(s.id)
-        written.append(s.id)
+        # The feed's entity as this batch leaves the user, written with the row (no statement recomputes it).
+        document = feed_text(
+            d.sqlite, id=s.id, email=s.email, role=s.role, active=s.active, first_name=s.first_name,
+            last_name=s.last_name, direct_manager_id=s.manager, tags=s.tags, aliases=s.aliases,
+            created_at=s.created_at if s.exists else now, updated_at=now,
+        )  # fmt: skip
         if s.exists:
             updates.append(
                 {
@@ -358,6 +365,7 @@ def _write(session: Session, actor: Actor, states: Iterable[_State]) -> None:
                     "last_name": s.last_name,
                     "direct_manager_id": s.manager,
                     "updated_at": now,
+                    "feed_json": document,
                 }
             )
             changes = audit.diff(s.initial, snap)
@@ -365,7 +373,7 @@ def _write(session: Session, actor: Actor, states: Iterable[_State]) -> None:
             # Managers may point at users created in this same batch: insert users first without them.
             new_users.append(
                 (ws_, uid, s.email, s.key, s.role, d.flag(s.active), s.first_name, s.last_name,
-                 now_, now_, d.flag(False))
+                 now_, now_, d.flag(False), document)
             )  # fmt: skip
             if s.manager is not None:
                 managed.append({"b_ws": ws, "b_id": s.id, "m": s.manager})
@@ -383,12 +391,11 @@ def _write(session: Session, actor: Actor, states: Iterable[_State]) -> None:
     rows.insert_many(session, table(UserTag), ITEM_COLUMNS, tags)
     rows.insert_many(session, table(UserAlias), ITEM_COLUMNS, aliases)
     rows.insert_many(session, table(AuditEvent), audit.COLUMNS, events)
-    users.refresh_feed(session, ws, written)  # set-based, once the batch's rows, tags and aliases are in
 
 
 USER_COLUMNS = (
     "workspace_id", "id", "email", "email_key", "role", "active", "first_name", "last_name", "created_at",
-    "updated_at", "scim_hidden",
+    "updated_at", "scim_hidden", "feed_json",
 )  # fmt: skip
 ITEM_COLUMNS = ("workspace_id", "user_id", "value_key", "value", "position")
 

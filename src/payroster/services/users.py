@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,14 +22,13 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from payroster.db.models import AuditEvent, User, UserAlias, UserTag, Workspace, table, utcnow
 from payroster.domain import normalize
 from payroster.domain.errors import Conflict, Detail, Invalid
 from payroster.ids import new_id
-from payroster.odata.query import feed_document
+from payroster.odata.query import feed_text
 from payroster.services import audit
 from payroster.services.context import Actor
 from payroster.services.inputs import UNSET, UserInput
@@ -101,52 +99,8 @@ _BY_USER_NAME_LOCKED = _BY_USER_NAME.with_for_update()
 def _create_statement(dialect: str) -> Any:
     """``INSERT INTO users ... ON CONFLICT DO NOTHING RETURNING users.*`` with bound values, built once."""
     users = table(User)
-    columns = [c.name for c in users.c if c.name not in ("password_hash", "feed_json")]
+    columns = [c.name for c in users.c if c.name != "password_hash"]
     return insert_ignoring(dialect, users).values({c: bindparam(c) for c in columns}).returning(*users.c)
-
-
-@functools.cache
-def _refresh_statement(dialect: str, many: bool) -> Any:
-    """``UPDATE users SET feed_json = <the feed's entity>`` for one user (``:uid``) or several (``:uids``)."""
-    users = table(User)
-    which = users.c.id.in_(bindparam("uids", expanding=True)) if many else users.c.id == bindparam("uid")
-    document = feed_document(users, dialect == "sqlite")
-    return update(users).where(users.c.workspace_id == bindparam("ws"), which).values(feed_json=document)
-
-
-@functools.lru_cache(maxsize=8)
-def _refresh_one_sql(dialect: Dialect) -> tuple[str, dict[str, Any], tuple[str, ...] | None]:
-    """The one-user refresh compiled once: its text, its constant parameters and their order (positional
-    drivers). Executed as driver SQL: through Core, its 54 constants (the JSON keys, the substr offsets) went
-    through parameter processing on every write, about 40 µs against 15 (bench/README.md)."""
-    compiled = _refresh_statement(dialect.name, False).compile(dialect=dialect)
-    return str(compiled), compiled.construct_params({"ws": None, "uid": None}), compiled.positiontup
-
-
-# Users per statement when many are refreshed (SQLite allows 32,766 bound values in one statement).
-REFRESH_CHUNK = 5_000
-
-
-def refresh_feed(session: Session, workspace_id: uuid.UUID, user_ids: Sequence[uuid.UUID]) -> None:
-    """Rewrite these users' ``feed_json`` from their rows, tags and aliases as they now stand in the
-    transaction: every write of a user, its tags or its aliases ends with this (the feed reads the column)."""
-    conn = session.connection()
-    if len(user_ids) == 1:
-        sql, constants, order = _refresh_one_sql(conn.dialect)
-        sqlite = conn.dialect.name == "sqlite"  # Uuid is stored as 32 hex digits there (no bind processing here)
-        values = {**constants, "ws": workspace_id.hex if sqlite else workspace_id}
-        values["uid"] = user_ids[0].hex if sqlite else user_ids[0]
-        conn.exec_driver_sql(sql, tuple(values[n] for n in order) if order else values)
-        return
-    if conn.dialect.name == "postgresql" and len(user_ids) > REFRESH_CHUNK:
-        # A bulk import refreshes users it inserted in this same transaction, before the statistics know of
-        # them: planned for a near-empty table, each chunk read every row of the workspace (a 1,000,000-row
-        # import ran for most of an hour). Counted first (ANALYZE sees the transaction's own rows; a fraction
-        # of a second), each chunk finds its users by key (bench/README.md).
-        conn.exec_driver_sql("ANALYZE users")
-    for at in range(0, len(user_ids), REFRESH_CHUNK):
-        chunk = list(user_ids[at : at + REFRESH_CHUNK])
-        conn.execute(_refresh_statement(conn.dialect.name, True), {"ws": workspace_id, "uids": chunk})
 
 
 def items_of(session: Session, workspace_id: uuid.UUID, user_ids: list[uuid.UUID]) -> Any:
@@ -231,10 +185,13 @@ def _create(session: Session, actor: Actor, inp: UserInput) -> UserView | None:
     }
     tags = [] if inp.tags is UNSET else _added_items([], inp.tags, "tags")
     aliases = [] if inp.aliases is UNSET else _added_items([], inp.aliases, "aliases")
+    dialect = session.get_bind().dialect.name
+    values["feed_json"] = feed_text(
+        dialect == "sqlite", tags=tags, aliases=aliases, **{k: values[k] for k in _FEED_COLUMNS}
+    )
     user = User(**values, password_hash=None)  # every column: once written, it is as if loaded
     current = UserView(user, tags, aliases, {"tags": len(tags), "aliases": len(aliases)})
     changes = audit.created(current.snapshot())
-    dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         event = audit.event_row(actor, "user.created", "user", uid, changes)
         params = {
@@ -259,8 +216,20 @@ def _create(session: Session, actor: Actor, inp: UserInput) -> UserView | None:
     if aliases:
         # A concurrent request may have taken one of these aliases after the first check.
         _check_aliases(session, ws, uid, aliases)
-    refresh_feed(session, ws, [uid])
     return current
+
+
+# The columns of a user's row its feed entity shows (feed_text's arguments besides the lists).
+_FEED_COLUMNS = (
+    "id", "email", "role", "active", "first_name", "last_name", "direct_manager_id", "created_at", "updated_at",
+)  # fmt: skip
+
+
+def _feed_of(session: Session, current: UserView) -> str:
+    """The stored feed entity of a user as this write leaves it."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    row = {k: getattr(current.user, k) for k in _FEED_COLUMNS}
+    return feed_text(sqlite, tags=current.tags, aliases=current.aliases, **row)
 
 
 @functools.cache
@@ -336,16 +305,15 @@ def remove_item(session: Session, actor: Actor, user_id: uuid.UUID | None, kind:
 
 
 def _updated(session: Session, actor: Actor, current: UserView, before: dict[str, Any]) -> None:
-    """End a change of an existing user: when anything changed, its ``updatedAt``, its audit event and its
-    stored feed entity (after the flush, so the entity is computed from the row as written)."""
+    """End a change of an existing user: when anything changed, its ``updatedAt``, its stored feed entity (in
+    the row's own ``UPDATE``) and its audit event."""
     user = current.user
     changes = audit.diff(before, current.snapshot())
     if changes:
         user.updated_at = utcnow()
+        user.feed_json = _feed_of(session, current)
         audit.record(session, actor, "user.updated", "user", user.id, changes)
     session.flush()
-    if changes:
-        refresh_feed(session, user.workspace_id, [user.id])
 
 
 def _apply(session: Session, actor: Actor, current: UserView, inp: UserInput, replace_lists: bool) -> None:
