@@ -17,7 +17,11 @@ from payroster.app import COLLECTOR_THRESHOLD, SWITCH_INTERVAL, create_app
 from payroster.config import Settings
 from payroster.db.engine import Database
 from payroster.db.models import TeamMember, User, table
+from payroster.odata.query import feed_document
+from payroster.services import bulk
+from payroster.services.context import Actor
 from tests.conftest import WS
+from tests.scim.conftest import Scim, scim_for
 
 N = 32
 
@@ -117,3 +121,38 @@ def test_the_interpreter_is_settled_once_the_server_runs(settings: Settings, db:
     assert threshold >= COLLECTOR_THRESHOLD > 700
     assert frozen > 10_000  # the application's modules, routes and models
     assert interval == SWITCH_INTERVAL < 0.005
+
+
+def test_a_scim_write_waits_for_an_import_of_its_workspace(
+    base_url: str, client: httpx.Client, ws: WS, db: Database
+) -> None:
+    """An import has its workspace to itself: a SCIM PATCH that arrives while it runs waits for its commit (on
+    PostgreSQL the SCIM door took no workspace lock and wrote in the middle of the import, which then stored the
+    user's entity as it had read it), then applies to what the import wrote."""
+    scim = scim_for(client, db, ws)
+    made = scim.create_user("x@x.com")
+    done: dict[str, httpx.Response] = {}
+
+    def patch() -> None:
+        with httpx.Client(base_url=base_url, timeout=60) as c:
+            op = {"op": "replace", "path": "name.familyName", "value": "Patched"}
+            done["r"] = Scim(c, ws, scim.token, scim.root).patch(f"Users/{made['id']}", op)
+
+    waiting = threading.Thread(target=patch)
+    with db.write(ws.id, exclusive=True) as s:  # as bulk.run holds it
+        waiting.start()
+        waiting.join(1.5)
+        assert waiting.is_alive() and not done, "the SCIM write ran inside the import"
+        rows = [{"emailAddress": "X@x.com", "lastName": "Imported", "tags": "C"}]
+        assert bulk.apply(s, Actor(ws.id, None, "cli", "import"), bulk.parse_rows(rows)).updated == 1
+    waiting.join(30)
+    assert done["r"].status_code == 200, done["r"].text
+    users = table(User)
+    with db.read() as s:
+        stored, computed = s.execute(
+            sa.select(users.c.feed_json, feed_document(users, db.is_sqlite)).where(
+                users.c.workspace_id == ws.id, users.c.email_key == "x@x.com"
+            )
+        ).one()
+    assert stored == computed
+    assert '"Patched"' in stored and '"C"' in stored

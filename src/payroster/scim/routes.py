@@ -394,13 +394,13 @@ class Door:
             self.user_defaults = {"active": True, "role": self.principal.default_scim_role}
             role_given = names_role(payload)
             resource = self.validate(UserModel, payload, Context.RESOURCE_CREATION_REQUEST)
-            with self.db.write() as s:
+            with self.db.write(self.ws) as s:
                 user = store.create_user(s, self.actor, resource, role_given=role_given)
                 s.flush()
                 made = store.user_resources(s, [user], self.urls)[0]
         else:
             resource = self.validate(ScimGroup, payload, Context.RESOURCE_CREATION_REQUEST)
-            with self.db.write() as s:
+            with self.db.write(self.ws) as s:
                 team = store.create_group(s, self.actor, resource)
                 s.flush()
                 made = store.group_resources(s, [team], self.urls)[0]
@@ -420,7 +420,7 @@ class Door:
                 return Response(status_code=304, headers={"ETag": found.meta.version})
             return self.dump_one(found, Context.RESOURCE_QUERY_RESPONSE)
         payload = self.json_body() if self.method in ("PUT", "PATCH") else None
-        with self.db.write() as s:
+        with self.db.write(self.ws) as s:
             if kind == "User":
                 user = store.visible_user(s, self.ws, ident, lock=True)
                 current = store.user_resources(s, [user], self.urls)[0]
