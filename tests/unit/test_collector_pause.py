@@ -14,10 +14,14 @@ from payroster.services.bulk import collector_paused
 
 @pytest.fixture(autouse=True)
 def collector_on() -> Iterator[None]:
+    """Each test starts with the collector on and leaves it as it found it, on or off (a test that turns it
+    off used to leave it off for every later test of the run)."""
     was = gc.isenabled()
     gc.enable()
     yield
-    if not was:
+    if was:
+        gc.enable()
+    else:
         gc.disable()
 
 
