@@ -185,13 +185,11 @@ def _create(session: Session, actor: Actor, inp: UserInput) -> UserView | None:
     }
     tags = [] if inp.tags is UNSET else _added_items([], inp.tags, "tags")
     aliases = [] if inp.aliases is UNSET else _added_items([], inp.aliases, "aliases")
-    dialect = session.get_bind().dialect.name
-    values["feed_json"] = feed_text(
-        dialect == "sqlite", tags=tags, aliases=aliases, **{k: values[k] for k in _FEED_COLUMNS}
-    )
     user = User(**values, password_hash=None)  # every column: once written, it is as if loaded
     current = UserView(user, tags, aliases, {"tags": len(tags), "aliases": len(aliases)})
+    values["feed_json"] = user.feed_json = _feed_of(session, current)
     changes = audit.created(current.snapshot())
+    dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         event = audit.event_row(actor, "user.created", "user", uid, changes)
         params = {
