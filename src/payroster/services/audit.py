@@ -9,10 +9,11 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert
 from sqlalchemy.orm import Session
 
 from payroster.db.models import AuditEvent, table, utcnow
+from payroster.db.prepared import Prepared
 from payroster.db.rows import Driver
 from payroster.ids import new_id
 from payroster.services.context import Actor
@@ -87,13 +88,15 @@ def event_values(
 
 # Built once: every audited write runs it, and a statement built per call pays for its cache key each time.
 _INSERT = insert(table(AuditEvent))
+# One event: its columns bound by name, run on the driver (db.prepared).
+_INSERT_ONE = Prepared(insert(table(AuditEvent)).values({c: bindparam(c) for c in COLUMNS}))
 
 
 def record(
     session: Session, actor: Actor, action: str, target_type: str, target_id: uuid.UUID, changes: list[Change]
 ) -> None:
     """Write one audit event."""
-    session.connection().execute(_INSERT, event_row(actor, action, target_type, target_id, changes))
+    _INSERT_ONE.run(session, event_row(actor, action, target_type, target_id, changes))
 
 
 def record_many(session: Session, rows: Iterable[dict[str, Any]]) -> None:

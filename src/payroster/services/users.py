@@ -16,6 +16,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    inspect,
     literal,
     select,
     true,
@@ -23,8 +24,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from payroster.db.models import AuditEvent, User, UserAlias, UserTag, Workspace, table, utcnow
+from payroster.db.prepared import Prepared
 from payroster.domain import normalize
 from payroster.domain.errors import Conflict, Detail, Invalid
 from payroster.ids import new_id
@@ -32,7 +35,7 @@ from payroster.odata.query import feed_text
 from payroster.services import audit
 from payroster.services.context import Actor
 from payroster.services.inputs import UNSET, UserInput
-from payroster.services.scoping import chain_contains, get_scoped, insert_ignoring, insert_ignoring_conflicts, scoped
+from payroster.services.scoping import chain_contains, get_scoped, insert_ignoring, scoped
 
 
 @dataclass
@@ -64,13 +67,13 @@ class UserView:
         }
 
 
-def item_selects(ws: Any, uids: Any, *extra: Any) -> list[Select[Any]]:
+def item_selects(ws: Any, uids: Any, *extra: Any, one: bool = False) -> list[Select[Any]]:
     """``(kind, user_id, value, position, *extra)`` of these users' tags and of their aliases, one SELECT
     each (``kind`` is ``"tags"`` or ``"aliases"``), for a ``UNION ALL``; ``ws`` and ``uids`` are bound
-    parameters (``uids`` expanding)."""
+    parameters (``uids`` expanding, or a single id when ``one``)."""
     return [
         select(literal(kind).label("kind"), model.user_id, model.value, model.position, *extra).where(
-            model.workspace_id == ws, model.user_id.in_(uids)
+            model.workspace_id == ws, model.user_id == uids if one else model.user_id.in_(uids)
         )
         for kind, model in (("tags", UserTag), ("aliases", UserAlias))
     ]
@@ -81,18 +84,31 @@ def item_params() -> tuple[Any, Any]:
     return bindparam("ws", type_=Uuid), bindparam("uids", type_=Uuid, expanding=True)
 
 
-def _items_query() -> Select[Any]:
-    items = union_all(*item_selects(*item_params())).subquery()
+def _items_query(one: bool = False) -> Select[Any]:
+    ws, uids = item_params()
+    items = union_all(*item_selects(ws, bindparam("uid", type_=Uuid) if one else uids, one=one)).subquery()
     return select(items).order_by(items.c.kind, items.c.user_id, items.c.position)
 
 
 # The statements every upsert runs, built once with bound parameters: each call then skips building the
-# statement and its cache key (a measurable share of a single upsert, bench/README.md).
+# statement and its cache key (a measurable share of a single upsert, bench/README.md). Those of a single
+# user's write run on the driver (db.prepared), the user read as a detached ``User`` of its loaded columns.
 _ITEMS = _items_query()
-_BY_EMAIL = select(User).where(User.workspace_id == bindparam("ws"), User.email_key == bindparam("key"))
-_BY_EMAIL_LOCKED = _BY_EMAIL.with_for_update()
+_ITEMS_OF_ONE = Prepared(_items_query(one=True))
+_READ_COLUMNS = [c for c in table(User).c if c.key != "feed_json"]  # the feed's text is written, never read
+_BY_EMAIL = select(*_READ_COLUMNS).where(User.workspace_id == bindparam("ws"), User.email_key == bindparam("key"))
+_BY_EMAIL_READ = Prepared(_BY_EMAIL)
+_BY_EMAIL_LOCKED = Prepared(_BY_EMAIL.with_for_update())
 _BY_USER_NAME = select(User).where(User.workspace_id == bindparam("ws"), User.user_name_key == bindparam("key"))
 _BY_USER_NAME_LOCKED = _BY_USER_NAME.with_for_update()
+
+
+def _loaded(row: tuple[Any, ...]) -> User:
+    """A user as read: every column but the feed's text, no pending change, in no session (its changes are
+    written by :func:`_write_changes`)."""
+    user = User(**dict(zip(_BY_EMAIL_READ.columns, row, strict=True)))
+    make_transient_to_detached(user)
+    return user
 
 
 @functools.cache
@@ -112,7 +128,7 @@ def items_of(session: Session, workspace_id: uuid.UUID, user_ids: list[uuid.UUID
 def view(session: Session, user: User) -> UserView:
     """Load a user's tags and aliases in position order (one query for both)."""
     current = UserView(user, [], [])
-    for kind, _, value, position in items_of(session, user.workspace_id, [user.id]):
+    for kind, _, value, position in _ITEMS_OF_ONE.run(session, {"ws": user.workspace_id, "uid": user.id}):
         getattr(current, kind).append(value)
         current.next_position[kind] = position + 1
     return current
@@ -125,8 +141,10 @@ def get(session: Session, workspace_id: uuid.UUID, user_id: uuid.UUID | None, lo
 
 def find_by_email(session: Session, workspace_id: uuid.UUID, email: str, lock: bool = False) -> User | None:
     """The user whose normalised e-mail matches, or None."""
-    stmt = _BY_EMAIL_LOCKED if lock else _BY_EMAIL
-    return session.scalars(stmt, {"ws": workspace_id, "key": normalize.key(email)}).first()
+    rows = (_BY_EMAIL_LOCKED if lock else _BY_EMAIL_READ).run(
+        session, {"ws": workspace_id, "key": normalize.key(email)}
+    )
+    return _loaded(rows[0]) if rows else None
 
 
 def upsert(session: Session, actor: Actor, inp: UserInput) -> tuple[UserView, bool]:
@@ -200,13 +218,12 @@ def _create(session: Session, actor: Actor, inp: UserInput) -> UserView | None:
             "aliases_values": aliases,
             **{f"event_{name}": value for name, value in event.items()},
         }
-        row = session.connection().execute(_create_all_statement(), params).first()
+        written = _create_all_statement().run(session, params)
     else:
-        row = session.connection().execute(_create_statement(dialect), values).first()
-    if row is None:
+        written = _create_statement_sqlite().run(session, values)
+    if not written:
         return None
     make_transient_to_detached(user)  # as if loaded: the row is in the database already
-    session.add(user)
     if dialect != "postgresql":
         _insert_items(session, user, UserTag, tags, 0)
         _insert_items(session, user, UserAlias, aliases, 0)
@@ -231,7 +248,12 @@ def _feed_of(session: Session, current: UserView) -> str:
 
 
 @functools.cache
-def _create_all_statement() -> Any:
+def _create_statement_sqlite() -> Prepared:
+    return Prepared(_create_statement("sqlite"))
+
+
+@functools.cache
+def _create_all_statement() -> Prepared:
     """PostgreSQL: the new user (``INSERT ... ON CONFLICT DO NOTHING``), its tags and aliases (unnested from
     two arrays each, positions from 0) and its audit event, as data-modifying CTEs that all read the inserted
     row, so a conflict writes nothing at all; returns the user's row. One statement instead of three or four,
@@ -254,7 +276,7 @@ def _create_all_statement() -> Any:
     events = table(AuditEvent)
     event = select(*(bindparam(f"event_{c}", type_=events.c[c].type) for c in audit.COLUMNS)).select_from(new_user)
     written = insert(events).from_select(list(audit.COLUMNS), event).cte("new_event")
-    return select(new_user).add_cte(*lists, written)
+    return Prepared(select(new_user).add_cte(*lists, written))
 
 
 # Columns a new user takes from the input as they are (None when absent).
@@ -311,7 +333,27 @@ def _updated(session: Session, actor: Actor, current: UserView, before: dict[str
         user.updated_at = utcnow()
         user.feed_json = _feed_of(session, current)
         audit.record(session, actor, "user.updated", "user", user.id, changes)
-    session.flush()
+    _write_changes(session, user)
+
+
+def _write_changes(session: Session, user: User) -> None:
+    """``UPDATE`` the user's changed columns (on the driver, see db.prepared); its history is then clean, so
+    a user this session had loaded itself is not written again at commit."""
+    state = inspect(user)
+    changed = {key: state.dict[key] for key in state.committed_state}
+    if not changed:
+        return
+    _update_statement(tuple(sorted(changed))).run(session, {"w_s": user.workspace_id, "u_id": user.id, **changed})
+    for key, value in changed.items():
+        set_committed_value(user, key, value)
+
+
+@functools.cache
+def _update_statement(keys: tuple[str, ...]) -> Prepared:
+    """``UPDATE users SET <keys> WHERE`` its key, one per set of changed columns."""
+    users = table(User)
+    where = (users.c.workspace_id == bindparam("w_s"), users.c.id == bindparam("u_id"))
+    return Prepared(update(users).where(*where).values({k: bindparam(k) for k in keys}))
 
 
 def _apply(session: Session, actor: Actor, current: UserView, inp: UserInput, replace_lists: bool) -> None:
@@ -474,8 +516,16 @@ def _insert_items(
          "position": start + i}
         for i, v in enumerate(values)
     ]  # fmt: skip
-    # Core, not the ORM's bulk insert: these are plain rows, and its per-row bookkeeping cost more here.
-    session.connection().execute(insert_ignoring_conflicts(session, table(model)), rows)
+    statement = _items_insert(session.get_bind().dialect.name, model)
+    for row in rows:
+        statement.run(session, row)
+
+
+@functools.cache
+def _items_insert(dialect: str, model: type[UserTag] | type[UserAlias]) -> Prepared:
+    """``INSERT ... ON CONFLICT DO NOTHING`` of one tag or alias, run on the driver (db.prepared)."""
+    columns = ("workspace_id", "user_id", "value", "value_key", "position")
+    return Prepared(insert_ignoring(dialect, table(model)).values({c: bindparam(c) for c in columns}))
 
 
 def set_password_hash(session: Session, user: User, password_hash: str) -> None:
