@@ -249,6 +249,7 @@ def _feed_of(session: Session, current: UserView) -> str:
 
 @functools.cache
 def _create_statement_sqlite() -> Prepared:
+    """SQLite's create (:func:`_create_statement`), run on the driver."""
     return Prepared(_create_statement("sqlite"))
 
 
@@ -337,15 +338,17 @@ def _updated(session: Session, actor: Actor, current: UserView, before: dict[str
 
 
 def _write_changes(session: Session, user: User) -> None:
-    """``UPDATE`` the user's changed columns (on the driver, see db.prepared); its history is then clean, so
-    a user this session had loaded itself is not written again at commit."""
+    """``UPDATE`` the columns whose value the write changed (on the driver, see db.prepared), nothing when a
+    value was only set again; the user's history is then clean, so a user this session had loaded itself is
+    not written again at commit."""
     state = inspect(user)
-    changed = {key: state.dict[key] for key in state.committed_state}
-    if not changed:
-        return
-    _update_statement(tuple(sorted(changed))).run(session, {"w_s": user.workspace_id, "u_id": user.id, **changed})
-    for key, value in changed.items():
-        set_committed_value(user, key, value)
+    touched = state.committed_state
+    changed = {key: state.dict[key] for key, before in touched.items() if state.dict.get(key) != before}
+    if changed:
+        params = {"w_s": user.workspace_id, "u_id": user.id, **changed}
+        _update_statement(tuple(sorted(changed))).run(session, params)
+    for key in list(touched):
+        set_committed_value(user, key, state.dict.get(key))
 
 
 @functools.cache
