@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from payroster.db.engine import Database
-from payroster.db.models import User, table, utcnow
+from payroster.db.models import User, Workspace, table, utcnow
 from payroster.db.prepared import Prepared
 from payroster.services import users
 from payroster.services.context import Actor
@@ -121,3 +121,17 @@ def test_an_upsert_writes_its_user_once(db: Database, ws: WS) -> None:
     with db.read() as s:
         found = users.find_by_email(s, ws.id, "s@x.example")
     assert found is not None and (found.first_name, found.last_name) == ("New", "Later")
+
+
+def test_a_statement_the_engine_would_complete_per_call_is_refused(db: Database, ws: WS) -> None:
+    """A column's Python default (here ``workspaces.created_at``) or an expanding ``IN`` is computed by the engine
+    on each call; on the driver it would be written as NULL or sent unexpanded, so preparing it fails loudly."""
+    defaulted = Prepared(
+        insert(table(Workspace)).values(id=bindparam("id"), name=bindparam("name"), slug=bindparam("slug"))
+    )
+    expanding = Prepared(select(USERS.c.id).where(USERS.c.id.in_(bindparam("ids", expanding=True))))
+    with db.write() as s:
+        with pytest.raises(ValueError, match="per-call"):
+            defaulted.run(s, {"id": uuid.uuid4(), "name": "N", "slug": "n"})
+        with pytest.raises(ValueError, match="per-call"):
+            expanding.run(s, {"ids": [ws.id]})

@@ -55,12 +55,20 @@ class Prepared:
         self.statement = statement
         selected = getattr(statement, "exported_columns", None) or ()
         self.columns = tuple(c.key for c in selected)
-        self._forms: dict[str, _Form] = {}
+        self._forms: dict[tuple[str, str, str], _Form] = {}
 
     def _form(self, dialect: Dialect) -> _Form:
-        form = self._forms.get(dialect.name)
+        # Per driver, not per database: two PostgreSQL drivers take different placeholders and processors.
+        key = (dialect.name, dialect.driver, dialect.paramstyle)
+        form = self._forms.get(key)
         if form is None:
             compiled = cast(SQLCompiler, self.statement.compile(dialect=dialect))
+            # What the engine would compute or rewrite per call (a column's Python default, an expanding IN,
+            # a renamed parameter) has no place here: refuse it rather than write NULL or a wrong name.
+            per_call = (compiled.insert_prefetch, compiled.update_prefetch, compiled.post_compile_params,
+                        compiled.literal_execute_params, compiled.escaped_bind_names)  # fmt: skip
+            if any(per_call):
+                raise ValueError(f"a statement with per-call parameters cannot be prepared: {compiled.string}")
             binds: dict[str, Processor] = {
                 name: b.type.dialect_impl(dialect).bind_processor(dialect) for name, b in compiled.binds.items()
             }
@@ -68,7 +76,7 @@ class Prepared:
             selected = getattr(self.statement, "exported_columns", None) or ()
             results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in selected)
             positional = tuple(compiled.positiontup) if compiled.positiontup is not None else None
-            form = self._forms[dialect.name] = _Form(compiled.string, positional, binds, fixed, results)
+            form = self._forms[key] = _Form(compiled.string, positional, binds, fixed, results)
         return form
 
     def run(self, session: Session, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
@@ -76,11 +84,18 @@ class Prepared:
         form = self._form(conn.dialect)
         args = form.arguments(params)
         dbapi = conn.dialect.loaded_dbapi
+        driver = conn.connection.driver_connection
         try:
-            cursor = conn.connection.driver_connection.execute(form.sql, args)  # type: ignore[union-attr]
+            cursor = driver.execute(form.sql, args)  # type: ignore[union-attr]
             rows = cursor.fetchall() if form.results else []
         except dbapi.Error as exc:
-            raise DBAPIError.instance(form.sql, args, exc, dbapi.Error, dialect=conn.dialect) from exc
+            # As the engine does: a lost connection is invalidated, so the pool never hands it out again.
+            lost = conn.dialect.is_disconnect(exc, driver, None)
+            if lost:
+                conn.invalidate(exc)
+            raise DBAPIError.instance(
+                form.sql, args, exc, dbapi.Error, dialect=conn.dialect, connection_invalidated=lost
+            ) from exc
         if not rows or not any(form.results):
             return rows
         convert = form.results

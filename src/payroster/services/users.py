@@ -140,7 +140,8 @@ def get(session: Session, workspace_id: uuid.UUID, user_id: uuid.UUID | None, lo
 
 
 def find_by_email(session: Session, workspace_id: uuid.UUID, email: str, lock: bool = False) -> User | None:
-    """The user whose normalised e-mail matches, or None."""
+    """The user whose normalised e-mail matches, or None: a detached ``User`` read on the driver (db.prepared),
+    never the session's own object for that row; a user the session already holds keeps its values."""
     rows = (_BY_EMAIL_LOCKED if lock else _BY_EMAIL_READ).run(
         session, {"ws": workspace_id, "key": normalize.key(email)}
     )
