@@ -135,3 +135,20 @@ def test_a_statement_the_engine_would_complete_per_call_is_refused(db: Database,
             defaulted.run(s, {"id": uuid.uuid4(), "name": "N", "slug": "n"})
         with pytest.raises(ValueError, match="per-call"):
             expanding.run(s, {"ids": [ws.id]})
+
+
+def test_run_many_writes_every_row_in_one_call(db: Database, ws: WS) -> None:
+    """``run_many`` (tags, aliases, audit events) writes each parameter set; a statement with rows to return
+    is refused there, and a failing row rolls the whole unit of work back."""
+    rows = [a_user(ws, email=f"m{i}@x.example", email_key=f"m{i}@x.example") for i in range(3)]
+    with db.write() as s:
+        INSERT.run_many(s, rows)
+        with pytest.raises(ValueError, match="no rows"):
+            READ.run_many(s, [{"ws": ws.id, "id": rows[0]["id"]}])
+    with db.read() as s:
+        assert all(READ.run(s, {"ws": ws.id, "id": r["id"]}) for r in rows)
+    clash = [a_user(ws, email="n@x.example", email_key="n@x.example"), {**rows[0], "id": uuid.uuid4()}]
+    with pytest.raises(IntegrityError), db.write() as s:
+        INSERT.run_many(s, clash)
+    with db.read() as s:
+        assert READ.run(s, {"ws": ws.id, "id": clash[0]["id"]}) == []

@@ -12,11 +12,11 @@ No library offers that split, hence these few lines. Driver errors are raised as
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
@@ -48,13 +48,14 @@ class Prepared:
     """A statement with bound parameters (no expanding ``IN``), run in a session's transaction.
 
     ``run`` returns the rows (a ``RETURNING`` or ``SELECT``), each value converted by its column's type as a
-    ``Result`` would; ``columns`` names them.
+    ``Result`` would; ``columns`` names them. ``run_many`` runs a statement that returns nothing once per
+    parameter set, in one ``executemany``.
     """
 
     def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
-        selected = getattr(statement, "exported_columns", None) or ()
-        self.columns = tuple(c.key for c in selected)
+        self._selected = tuple(getattr(statement, "exported_columns", None) or ())
+        self.columns = tuple(c.key for c in self._selected)
         self._forms: dict[tuple[str, str, str], _Form] = {}
 
     def _form(self, dialect: Dialect) -> _Form:
@@ -73,8 +74,7 @@ class Prepared:
                 name: b.type.dialect_impl(dialect).bind_processor(dialect) for name, b in compiled.binds.items()
             }
             fixed = {name: b.effective_value for name, b in compiled.binds.items() if not b.required}
-            selected = getattr(self.statement, "exported_columns", None) or ()
-            results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in selected)
+            results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in self._selected)
             positional = tuple(compiled.positiontup) if compiled.positiontup is not None else None
             form = self._forms[key] = _Form(compiled.string, positional, binds, fixed, results)
         return form
@@ -83,20 +83,37 @@ class Prepared:
         conn = session.connection()
         form = self._form(conn.dialect)
         args = form.arguments(params)
+        rows = self._execute(conn, form, args, many=False)
+        if not rows or not any(form.results):
+            return rows
+        convert = form.results
+        return [tuple(v if p is None or v is None else p(v) for p, v in zip(convert, row, strict=True)) for row in rows]
+
+    def run_many(self, session: Session, params: Sequence[Mapping[str, Any]]) -> None:
+        if not params:
+            return
+        conn = session.connection()
+        form = self._form(conn.dialect)
+        if form.results:
+            raise ValueError("run_many is for statements that return no rows")
+        self._execute(conn, form, [form.arguments(p) for p in params], many=True)
+
+    @staticmethod
+    def _execute(conn: Connection, form: _Form, args: Any, many: bool) -> list[Any]:
         dbapi = conn.dialect.loaded_dbapi
-        driver = conn.connection.driver_connection
+        driver: Any = conn.connection.driver_connection
         try:
-            cursor = driver.execute(form.sql, args)  # type: ignore[union-attr]
-            rows = cursor.fetchall() if form.results else []
+            if many:
+                # sqlite3 runs executemany on its connection, psycopg on a cursor.
+                (driver if hasattr(driver, "executemany") else driver.cursor()).executemany(form.sql, args)
+                return []
+            cursor = driver.execute(form.sql, args)
+            return cursor.fetchall() if form.results else []
         except dbapi.Error as exc:
             # As the engine does: a lost connection is invalidated, so the pool never hands it out again.
             lost = conn.dialect.is_disconnect(exc, driver, None)
             if lost:
                 conn.invalidate(exc)
             raise DBAPIError.instance(
-                form.sql, args, exc, dbapi.Error, dialect=conn.dialect, connection_invalidated=lost
+                form.sql, args, exc, dbapi.Error, dialect=conn.dialect, connection_invalidated=lost, ismulti=many
             ) from exc
-        if not rows or not any(form.results):
-            return rows
-        convert = form.results
-        return [tuple(v if p is None or v is None else p(v) for p, v in zip(convert, row, strict=True)) for row in rows]

@@ -86,22 +86,17 @@ def event_values(
     return make
 
 
-# Built once: every audited write runs it, and a statement built per call pays for its cache key each time.
-_INSERT = insert(table(AuditEvent))
-# One event: its columns bound by name, run on the driver (db.prepared).
-_INSERT_ONE = Prepared(insert(table(AuditEvent)).values({c: bindparam(c) for c in COLUMNS}))
+# Built once, its columns bound by name, run on the driver (db.prepared): every audited write runs it.
+_INSERT = Prepared(insert(table(AuditEvent)).values({c: bindparam(c) for c in COLUMNS}))
 
 
 def record(
     session: Session, actor: Actor, action: str, target_type: str, target_id: uuid.UUID, changes: list[Change]
 ) -> None:
     """Write one audit event."""
-    _INSERT_ONE.run(session, event_row(actor, action, target_type, target_id, changes))
+    _INSERT.run(session, event_row(actor, action, target_type, target_id, changes))
 
 
 def record_many(session: Session, rows: Iterable[dict[str, Any]]) -> None:
     """Write prepared audit events in one executemany."""
-    batch = list(rows)
-    if batch:
-        # Core executemany: the ORM's bulk path adds per-row bookkeeping a bulk import does not need.
-        session.connection().execute(_INSERT, batch)
+    _INSERT.run_many(session, list(rows))

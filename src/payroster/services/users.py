@@ -99,8 +99,11 @@ _READ_COLUMNS = [c for c in table(User).c if c.key != "feed_json"]  # the feed's
 _BY_EMAIL = select(*_READ_COLUMNS).where(User.workspace_id == bindparam("ws"), User.email_key == bindparam("key"))
 _BY_EMAIL_READ = Prepared(_BY_EMAIL)
 _BY_EMAIL_LOCKED = Prepared(_BY_EMAIL.with_for_update())
-_BY_USER_NAME = select(User).where(User.workspace_id == bindparam("ws"), User.user_name_key == bindparam("key"))
-_BY_USER_NAME_LOCKED = _BY_USER_NAME.with_for_update()
+_BY_USER_NAME = select(*_READ_COLUMNS).where(
+    User.workspace_id == bindparam("ws"), User.user_name_key == bindparam("key")
+)
+_BY_USER_NAME_READ = Prepared(_BY_USER_NAME)
+_BY_USER_NAME_LOCKED = Prepared(_BY_USER_NAME.with_for_update())
 
 
 def _loaded(row: tuple[Any, ...]) -> User:
@@ -385,8 +388,9 @@ def _apply(session: Session, actor: Actor, current: UserView, inp: UserInput, re
 
 def find_by_user_name(session: Session, workspace_id: uuid.UUID, user_name: str, lock: bool = False) -> User | None:
     """The user whose SCIM userName matches case-insensitively, or None."""
-    stmt = _BY_USER_NAME_LOCKED if lock else _BY_USER_NAME
-    return session.scalars(stmt, {"ws": workspace_id, "key": normalize.key(user_name)}).first()
+    statement = _BY_USER_NAME_LOCKED if lock else _BY_USER_NAME_READ
+    rows = statement.run(session, {"ws": workspace_id, "key": normalize.key(user_name)})
+    return _loaded(rows[0]) if rows else None
 
 
 def _role_and_active(role: str, active: bool, inp: UserInput) -> tuple[str, bool]:
@@ -520,14 +524,12 @@ def _insert_items(
          "position": start + i}
         for i, v in enumerate(values)
     ]  # fmt: skip
-    statement = _items_insert(session.get_bind().dialect.name, model)
-    for row in rows:
-        statement.run(session, row)
+    _items_insert(session.get_bind().dialect.name, model).run_many(session, rows)
 
 
 @functools.cache
 def _items_insert(dialect: str, model: type[UserTag] | type[UserAlias]) -> Prepared:
-    """``INSERT ... ON CONFLICT DO NOTHING`` of one tag or alias, run on the driver (db.prepared)."""
+    """``INSERT ... ON CONFLICT DO NOTHING`` of tags or aliases, run on the driver (db.prepared)."""
     columns = ("workspace_id", "user_id", "value", "value_key", "position")
     return Prepared(insert_ignoring(dialect, table(model)).values({c: bindparam(c) for c in columns}))
 
