@@ -138,11 +138,13 @@ def test_a_statement_the_engine_would_complete_per_call_is_refused(db: Database,
 
 
 def test_run_many_writes_every_row_in_one_call(db: Database, ws: WS) -> None:
-    """``run_many`` (tags, aliases, audit events) writes each parameter set; a statement with rows to return
-    is refused there, and a failing row rolls the whole unit of work back."""
-    rows = [a_user(ws, email=f"m{i}@x.example", email_key=f"m{i}@x.example") for i in range(3)]
+    """``run_many`` (tags, aliases, audit events) writes each parameter set, a single one included (run as one
+    statement); a statement with rows to return is refused there, and a failing row, alone or among others,
+    rolls the whole unit of work back."""
+    rows = [a_user(ws, email=f"m{i}@x.example", email_key=f"m{i}@x.example") for i in range(4)]
     with db.write() as s:
-        INSERT.run_many(s, rows)
+        INSERT.run_many(s, rows[:3])
+        INSERT.run_many(s, rows[3:])
         with pytest.raises(ValueError, match="no rows"):
             READ.run_many(s, [{"ws": ws.id, "id": rows[0]["id"]}])
     with db.read() as s:
@@ -150,5 +152,10 @@ def test_run_many_writes_every_row_in_one_call(db: Database, ws: WS) -> None:
     clash = [a_user(ws, email="n@x.example", email_key="n@x.example"), {**rows[0], "id": uuid.uuid4()}]
     with pytest.raises(IntegrityError), db.write() as s:
         INSERT.run_many(s, clash)
+    single = a_user(ws, email="o@x.example", email_key="o@x.example")
+    with pytest.raises(IntegrityError), db.write() as s:
+        INSERT.run_many(s, [single])
+        INSERT.run_many(s, [{**rows[1], "id": uuid.uuid4()}])
     with db.read() as s:
         assert READ.run(s, {"ws": ws.id, "id": clash[0]["id"]}) == []
+        assert READ.run(s, {"ws": ws.id, "id": single["id"]}) == []

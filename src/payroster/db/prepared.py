@@ -96,6 +96,11 @@ class Prepared:
         form = self._form(conn.dialect)
         if form.results:
             raise ValueError("run_many is for statements that return no rows")
+        if len(params) == 1:
+            # One row (a single write's new tag): psycopg's executemany runs in pipeline mode, whose set-up
+            # and extra polls cost more than the one statement.
+            self._execute(conn, form, form.arguments(params[0]), many=False)
+            return
         self._execute(conn, form, [form.arguments(p) for p in params], many=True)
 
     @staticmethod

@@ -109,9 +109,16 @@ _BY_USER_NAME_LOCKED = Prepared(_BY_USER_NAME.with_for_update())
 def _loaded(row: tuple[Any, ...]) -> User:
     """A user as read: every column but the feed's text, no pending change, in no session (its changes are
     written by :func:`_write_changes`)."""
-    user = User(**dict(zip(_BY_EMAIL_READ.columns, row, strict=True)))
+    # As SQLAlchemy's own loading does: a new instance whose state holds the values as loaded. The
+    # constructor set each column through its instrumented attribute, recording history only for
+    # make_transient_to_detached to clear it: 34 -> 10 us a user.
+    user = _USER_CLASS.new_instance()
+    user.__dict__.update(zip(_BY_EMAIL_READ.columns, row, strict=True))
     make_transient_to_detached(user)
     return user
+
+
+_USER_CLASS = inspect(User).class_manager
 
 
 @functools.cache
