@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     ARRAY,
+    Integer,
     Select,
     String,
     Uuid,
@@ -47,6 +48,8 @@ class UserView:
     aliases: list[str]
     # The position the next added tag / alias takes (positions keep gaps where items were removed).
     next_position: dict[str, int] = field(default_factory=lambda: {"tags": 0, "aliases": 0})
+    # Tags and aliases added and not written yet: the change's end writes them with the row (``_updated``).
+    pending: list[tuple[type[UserTag] | type[UserAlias], list[dict[str, Any]]]] = field(default_factory=list)
 
     def snapshot(self) -> dict[str, Any]:
         """The audited fields, in wire names."""
@@ -108,7 +111,7 @@ _BY_USER_NAME_LOCKED = Prepared(_BY_USER_NAME.with_for_update())
 
 def _loaded(row: tuple[Any, ...]) -> User:
     """A user as read: every column but the feed's text, no pending change, in no session (its changes are
-    written by :func:`_write_changes`)."""
+    written by :func:`_updated`)."""
     # As SQLAlchemy's own loading does: a new instance whose state holds the values as loaded. The
     # constructor set each column through its instrumented attribute, recording history only for
     # make_transient_to_detached to clear it: 34 -> 10 us a user.
@@ -338,36 +341,87 @@ def remove_item(session: Session, actor: Actor, user_id: uuid.UUID | None, kind:
 
 def _updated(session: Session, actor: Actor, current: UserView, before: dict[str, Any]) -> None:
     """End a change of an existing user: when anything changed, its ``updatedAt``, its stored feed entity (in
-    the row's own ``UPDATE``) and its audit event."""
+    the row's own ``UPDATE``) and its audit event; the tags and aliases it added. On PostgreSQL these writes
+    are one statement (:func:`_update_all_statement`); SQLite runs them in turn."""
     user = current.user
     changes = audit.diff(before, current.snapshot())
+    event = None
     if changes:
         user.updated_at = utcnow()
         user.feed_json = _feed_of(session, current)
-        audit.record(session, actor, "user.updated", "user", user.id, changes)
-    _write_changes(session, user)
-
-
-def _write_changes(session: Session, user: User) -> None:
-    """``UPDATE`` the columns whose value the write changed (on the driver, see db.prepared), nothing when a
-    value was only set again; the user's history is then clean, so a user this session had loaded itself is
-    not written again at commit."""
+        event = audit.event_row(actor, "user.updated", "user", user.id, changes)
+    pending, current.pending = current.pending, []
     state = inspect(user)
     touched = state.committed_state
+    # Only what differs: a value set again writes nothing.
     changed = {key: state.dict[key] for key, before in touched.items() if state.dict.get(key) != before}
-    if changed:
-        params = {"w_s": user.workspace_id, "u_id": user.id, **changed}
-        _update_statement(tuple(sorted(changed))).run(session, params)
+    row = {"w_s": user.workspace_id, "u_id": user.id, **changed}
+    if changed and session.get_bind().dialect.name == "postgresql":
+        lists = []
+        for model, rows in pending:
+            name = "tags" if model is UserTag else "aliases"
+            lists.append(name)
+            row[f"{name}_keys"] = [r["value_key"] for r in rows]
+            row[f"{name}_values"] = [r["value"] for r in rows]
+            row[f"{name}_positions"] = [r["position"] for r in rows]
+        if event is not None:
+            row.update({f"event_{name}": value for name, value in event.items()})
+        _update_all_statement(tuple(sorted(changed)), tuple(lists), event is not None).run(session, row)
+    else:
+        for model, rows in pending:
+            _items_insert(session.get_bind().dialect.name, model).run_many(session, rows)
+        if event is not None:
+            audit.record_many(session, [event])
+        if changed:
+            _update_statement(tuple(sorted(changed))).run(session, row)
+    # The user's history is clean: a user this session had loaded itself is not written again at commit.
     for key in list(touched):
         set_committed_value(user, key, state.dict.get(key))
+    for model, rows in pending:
+        if model is UserAlias:
+            # A concurrent request may have taken one of these aliases after the first check.
+            _check_aliases(session, user.workspace_id, user.id, [r["value"] for r in rows])
 
 
 @functools.cache
 def _update_statement(keys: tuple[str, ...]) -> Prepared:
     """``UPDATE users SET <keys> WHERE`` its key, one per set of changed columns."""
+    return Prepared(_update_of(keys))
+
+
+def _update_of(keys: tuple[str, ...]) -> Any:
     users = table(User)
-    where = (users.c.workspace_id == bindparam("w_s"), users.c.id == bindparam("u_id"))
-    return Prepared(update(users).where(*where).values({k: bindparam(k) for k in keys}))
+    where = (users.c.workspace_id == bindparam("w_s", type_=Uuid), users.c.id == bindparam("u_id", type_=Uuid))
+    return update(users).where(*where).values({k: bindparam(k) for k in keys})
+
+
+@functools.cache
+def _update_all_statement(keys: tuple[str, ...], lists: tuple[str, ...], event: bool) -> Prepared:
+    """PostgreSQL: the ``UPDATE`` of a user's changed columns with, as data-modifying CTEs, its new tags and
+    aliases (unnested from arrays of keys, values and positions) and its audit event: one statement where
+    there were up to four, each a round trip and an execution of its own (bench/README.md). Nothing here
+    reads what another part writes, so one snapshot serves all."""
+    ctes = []
+    for name in lists:
+        model = UserTag if name == "tags" else UserAlias
+        given = (
+            func.unnest(*(bindparam(f"{name}_{part}", type_=ARRAY(kind)) for part, kind in _ITEM_ARRAYS))
+            .table_valued("key", "value", "position")
+            .render_derived(name=f"given_{name}")
+        )
+        made = select(bindparam("w_s", type_=Uuid), bindparam("u_id", type_=Uuid), *given.c)
+        rows = insert_ignoring("postgresql", table(model)).from_select(
+            ["workspace_id", "user_id", "value_key", "value", "position"], made
+        )
+        ctes.append(rows.cte(f"new_{name}"))
+    if event:
+        events = table(AuditEvent)
+        values = {c: bindparam(f"event_{c}", type_=events.c[c].type) for c in audit.COLUMNS}
+        ctes.append(insert(events).values(values).cte("new_event"))
+    return Prepared(_update_of(keys).add_cte(*ctes))
+
+
+_ITEM_ARRAYS = (("keys", String), ("values", String), ("positions", Integer))
 
 
 def _apply(session: Session, actor: Actor, current: UserView, inp: UserInput, replace_lists: bool) -> None:
@@ -499,11 +553,8 @@ def _merge_items(
     added = _added_items(kept, incoming, kind)
     if added:
         start = current.next_position[kind]  # read with the list, under the user's row lock
-        _insert_items(session, user, model, added, start)
+        current.pending.append((model, _item_rows(user, added, start)))  # written by _updated
         current.next_position[kind] = start + len(added)
-        if model is UserAlias:
-            # A concurrent request may have taken one of these aliases after the first check.
-            _check_aliases(session, ws, uid, added)
     return kept + added
 
 
@@ -524,14 +575,17 @@ def _insert_items(
     session: Session, user: User, model: type[UserTag] | type[UserAlias], values: list[str], start: int
 ) -> None:
     """Write new tags or aliases of ``user``, positions from ``start`` (nothing when ``values`` is empty)."""
-    if not values:
-        return
-    rows = [
+    if values:
+        _items_insert(session.get_bind().dialect.name, model).run_many(session, _item_rows(user, values, start))
+
+
+def _item_rows(user: User, values: list[str], start: int) -> list[dict[str, Any]]:
+    """The rows of new tags or aliases of ``user``, positions from ``start``."""
+    return [
         {"workspace_id": user.workspace_id, "user_id": user.id, "value": v, "value_key": normalize.key(v),
          "position": start + i}
         for i, v in enumerate(values)
     ]  # fmt: skip
-    _items_insert(session.get_bind().dialect.name, model).run_many(session, rows)
 
 
 @functools.cache
