@@ -220,18 +220,16 @@ def _create(session: Session, actor: Actor, inp: UserInput) -> UserView | None:
     user = User(**values, password_hash=None)  # every column: once written, it is as if loaded
     current = UserView(user, tags, aliases, {"tags": len(tags), "aliases": len(aliases)})
     values["feed_json"] = user.feed_json = _feed_of(session, current)
-    changes = audit.created(current.snapshot())
+    event = audit.event_row(actor, "user.created", "user", uid, audit.created(current.snapshot()))
+    lists: dict[type[UserTag] | type[UserAlias], list[dict[str, Any]]] = {
+        UserTag: _item_rows(user, tags, 0),
+        UserAlias: _item_rows(user, aliases, 0),
+    }
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        event = audit.event_row(actor, "user.created", "user", uid, changes)
-        params = {
-            **values,
-            "tags_keys": [normalize.key(v) for v in tags],
-            "tags_values": tags,
-            "aliases_keys": [normalize.key(v) for v in aliases],
-            "aliases_values": aliases,
-            **{f"event_{name}": value for name, value in event.items()},
-        }
+        params = {**values, **_event_params(event)}
+        for model, rows in lists.items():
+            params.update(_items_params(model, rows))
         written = _create_all_statement().run(session, params)
     else:
         written = _create_statement_sqlite().run(session, values)
@@ -239,9 +237,9 @@ def _create(session: Session, actor: Actor, inp: UserInput) -> UserView | None:
         return None
     make_transient_to_detached(user)  # as if loaded: the row is in the database already
     if dialect != "postgresql":
-        _insert_items(session, user, UserTag, tags, 0)
-        _insert_items(session, user, UserAlias, aliases, 0)
-        audit.record(session, actor, "user.created", "user", uid, changes)
+        for model, rows in lists.items():
+            _items_insert(dialect, model).run_many(session, rows)
+        audit.record_many(session, [event])
     if aliases:
         # A concurrent request may have taken one of these aliases after the first check.
         _check_aliases(session, ws, uid, aliases)
@@ -269,29 +267,56 @@ def _create_statement_sqlite() -> Prepared:
 
 @functools.cache
 def _create_all_statement() -> Prepared:
-    """PostgreSQL: the new user (``INSERT ... ON CONFLICT DO NOTHING``), its tags and aliases (unnested from
-    two arrays each, positions from 0) and its audit event, as data-modifying CTEs that all read the inserted
-    row, so a conflict writes nothing at all; returns the user's row. One statement instead of three or four,
-    each of which was a round trip and an execution of its own (bench/README.md)."""
+    """PostgreSQL: the new user (``INSERT ... ON CONFLICT DO NOTHING``), its tags and aliases
+    (:func:`_new_items_cte`) and its audit event, as data-modifying CTEs that all read the inserted row, so a
+    conflict writes nothing at all; returns the user's row. One statement instead of three or four, each of
+    which was a round trip and an execution of its own (bench/README.md)."""
     new_user = _create_statement("postgresql").cte("new_user")
-    lists = []
-    for model, name in ((UserTag, "tags"), (UserAlias, "aliases")):
-        given = (
-            func.unnest(
-                bindparam(f"{name}_keys", type_=ARRAY(String)), bindparam(f"{name}_values", type_=ARRAY(String))
-            )
-            .table_valued("key", "value", with_ordinality="ordinal")
-            .render_derived(name=f"given_{name}")
-        )
-        made = select(new_user.c.workspace_id, new_user.c.id, given.c.key, given.c.value, given.c.ordinal - 1)
-        rows = insert_ignoring("postgresql", table(model)).from_select(
-            ["workspace_id", "user_id", "value_key", "value", "position"], made.join_from(new_user, given, true())
-        )
-        lists.append(rows.cte(f"new_{name}"))
-    events = table(AuditEvent)
-    event = select(*(bindparam(f"event_{c}", type_=events.c[c].type) for c in audit.COLUMNS)).select_from(new_user)
-    written = insert(events).from_select(list(audit.COLUMNS), event).cte("new_event")
+    lists = [_new_items_cte(model, new_user.c.workspace_id, new_user.c.id, new_user) for model in (UserTag, UserAlias)]
+    event = select(*_event_binds().values()).select_from(new_user)
+    written = insert(table(AuditEvent)).from_select(list(audit.COLUMNS), event).cte("new_event")
     return Prepared(select(new_user).add_cte(*lists, written))
+
+
+# PostgreSQL: a user's new tags or aliases travel as three arrays, unnested into rows by the statement.
+_ITEM_ARRAYS = (("keys", "value_key", String), ("values", "value", String), ("positions", "position", Integer))
+
+
+def _list_name(model: type[UserTag] | type[UserAlias]) -> str:
+    return "tags" if model is UserTag else "aliases"
+
+
+def _new_items_cte(model: type[UserTag] | type[UserAlias], workspace_id: Any, user_id: Any, source: Any = None) -> Any:
+    """PostgreSQL: ``INSERT ... ON CONFLICT DO NOTHING`` of a user's new tags or aliases from the arrays of
+    :func:`_items_params`, as a CTE; ``source`` is the CTE the ids are columns of, when they are."""
+    name = _list_name(model)
+    given = (
+        func.unnest(*(bindparam(f"{name}_{part}", type_=ARRAY(kind)) for part, _, kind in _ITEM_ARRAYS))
+        .table_valued("key", "value", "position")
+        .render_derived(name=f"given_{name}")
+    )
+    made = select(workspace_id, user_id, *given.c)
+    if source is not None:
+        made = made.join_from(source, given, true())
+    columns = ["workspace_id", "user_id", *(column for _, column, _ in _ITEM_ARRAYS)]
+    return insert_ignoring("postgresql", table(model)).from_select(columns, made).cte(f"new_{name}")
+
+
+def _items_params(model: type[UserTag] | type[UserAlias], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The arrays :func:`_new_items_cte` takes, from rows of :func:`_item_rows`."""
+    name = _list_name(model)
+    return {f"{name}_{part}": [row[column] for row in rows] for part, column, _ in _ITEM_ARRAYS}
+
+
+def _event_binds() -> dict[str, Any]:
+    """An audit event's columns as the ``event_*`` parameters of a statement that writes it."""
+    events = table(AuditEvent)
+    return {c: bindparam(f"event_{c}", type_=events.c[c].type) for c in audit.COLUMNS}
+
+
+def _event_params(event: dict[str, Any]) -> dict[str, Any]:
+    """The values of :func:`_event_binds` for one event (an ``audit.event_row``)."""
+    return {f"event_{name}": value for name, value in event.items()}
 
 
 # Columns a new user takes from the input as they are (None when absent).
@@ -356,20 +381,17 @@ def _updated(session: Session, actor: Actor, current: UserView, before: dict[str
     # Only what differs: a value set again writes nothing.
     changed = {key: state.dict[key] for key, before in touched.items() if state.dict.get(key) != before}
     row = {"w_s": user.workspace_id, "u_id": user.id, **changed}
-    if changed and session.get_bind().dialect.name == "postgresql":
-        lists = []
+    dialect = session.get_bind().dialect.name
+    if changed and dialect == "postgresql":
         for model, rows in pending:
-            name = "tags" if model is UserTag else "aliases"
-            lists.append(name)
-            row[f"{name}_keys"] = [r["value_key"] for r in rows]
-            row[f"{name}_values"] = [r["value"] for r in rows]
-            row[f"{name}_positions"] = [r["position"] for r in rows]
+            row.update(_items_params(model, rows))
         if event is not None:
-            row.update({f"event_{name}": value for name, value in event.items()})
-        _update_all_statement(tuple(sorted(changed)), tuple(lists), event is not None).run(session, row)
+            row.update(_event_params(event))
+        lists = tuple(model for model, _ in pending)
+        _update_all_statement(tuple(sorted(changed)), lists, event is not None).run(session, row)
     else:
         for model, rows in pending:
-            _items_insert(session.get_bind().dialect.name, model).run_many(session, rows)
+            _items_insert(dialect, model).run_many(session, rows)
         if event is not None:
             audit.record_many(session, [event])
         if changed:
@@ -396,32 +418,18 @@ def _update_of(keys: tuple[str, ...]) -> Any:
 
 
 @functools.cache
-def _update_all_statement(keys: tuple[str, ...], lists: tuple[str, ...], event: bool) -> Prepared:
+def _update_all_statement(
+    keys: tuple[str, ...], lists: tuple[type[UserTag] | type[UserAlias], ...], event: bool
+) -> Prepared:
     """PostgreSQL: the ``UPDATE`` of a user's changed columns with, as data-modifying CTEs, its new tags and
-    aliases (unnested from arrays of keys, values and positions) and its audit event: one statement where
-    there were up to four, each a round trip and an execution of its own (bench/README.md). Nothing here
-    reads what another part writes, so one snapshot serves all."""
-    ctes = []
-    for name in lists:
-        model = UserTag if name == "tags" else UserAlias
-        given = (
-            func.unnest(*(bindparam(f"{name}_{part}", type_=ARRAY(kind)) for part, kind in _ITEM_ARRAYS))
-            .table_valued("key", "value", "position")
-            .render_derived(name=f"given_{name}")
-        )
-        made = select(bindparam("w_s", type_=Uuid), bindparam("u_id", type_=Uuid), *given.c)
-        rows = insert_ignoring("postgresql", table(model)).from_select(
-            ["workspace_id", "user_id", "value_key", "value", "position"], made
-        )
-        ctes.append(rows.cte(f"new_{name}"))
+    aliases and its audit event: one statement where there were up to four, each a round trip and an
+    execution of its own (bench/README.md). Nothing here reads what another part writes, so one snapshot
+    serves all."""
+    ids = (bindparam("w_s", type_=Uuid), bindparam("u_id", type_=Uuid))
+    ctes = [_new_items_cte(model, *ids) for model in lists]
     if event:
-        events = table(AuditEvent)
-        values = {c: bindparam(f"event_{c}", type_=events.c[c].type) for c in audit.COLUMNS}
-        ctes.append(insert(events).values(values).cte("new_event"))
+        ctes.append(insert(table(AuditEvent)).values(_event_binds()).cte("new_event"))
     return Prepared(_update_of(keys).add_cte(*ctes))
-
-
-_ITEM_ARRAYS = (("keys", String), ("values", String), ("positions", Integer))
 
 
 def _apply(session: Session, actor: Actor, current: UserView, inp: UserInput, replace_lists: bool) -> None:
@@ -569,14 +577,6 @@ def _added_items(kept: list[str], incoming: list[str], kind: str) -> list[str]:
             details=[Detail("tooMany", f"more than {normalize.MAX_ITEMS} items", kind)],
         )
     return added
-
-
-def _insert_items(
-    session: Session, user: User, model: type[UserTag] | type[UserAlias], values: list[str], start: int
-) -> None:
-    """Write new tags or aliases of ``user``, positions from ``start`` (nothing when ``values`` is empty)."""
-    if values:
-        _items_insert(session.get_bind().dialect.name, model).run_many(session, _item_rows(user, values, start))
 
 
 def _item_rows(user: User, values: list[str], start: int) -> list[dict[str, Any]]:
