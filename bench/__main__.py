@@ -270,42 +270,43 @@ def _median_ms(fn: Any, times: int = 21) -> float:
     return statistics.median(spent) * 1000
 
 
+def _one_upsert_ms(client: httpx.Client, n: int, rep: int) -> float:
+    """Median of 40 sequential upserts: half updates of existing users, half creates."""
+    spent = []
+    for i in range(40):
+        email = f"p{(i * 7919) % n}@bench.example" if i % 2 else f"g{n}-{rep}-{i}@bench.example"
+        t0 = time.perf_counter()
+        client.post("/api/v1/users", json={"emailAddress": email, "role": "Participant",
+                                           "tags": [f"G{rep}"]}).raise_for_status()  # fmt: skip
+        spent.append(time.perf_counter() - t0)
+    return statistics.median(spent) * 1000
+
+
 def growth_and_odata(backend: Backend, size: Size, table: Table) -> None:
-    with backend.database() as env:
-        server = Server(env)
-        key, slug = server.key, server.slug
-        latency: dict[int, Figure] = {}
-        page: dict[int, Figure] = {}
-        seeded = 0
-        try:
-            with httpx.Client(base_url=server.url, headers=server.headers, timeout=3600) as client:
-                for n in size.growth:
-                    while seeded < n:
-                        chunk = min(100_000, n - seeded)
-                        client.post(
-                            "/api/v1/users:bulk", content=json.dumps(user_rows(chunk, seeded, "p"))
-                        ).raise_for_status()
-                        seeded += chunk
-
-                    def one_upsert_ms(rep: int, n: int = n) -> float:
-                        spent = []
-                        for i in range(40):  # half updates of existing users, half creates
-                            email = f"p{(i * 7919) % n}@bench.example" if i % 2 else f"g{n}-{rep}-{i}@bench.example"
-                            t0 = time.perf_counter()
-                            client.post("/api/v1/users", json={"emailAddress": email, "role": "Participant",
-                                                               "tags": [f"G{rep}"]}).raise_for_status()  # fmt: skip
-                            spent.append(time.perf_counter() - t0)
-                        return statistics.median(spent) * 1000
-
-                    def first_page_ms(rep: int) -> float:
-                        return _median_ms(
-                            lambda: client.get(f"/odata/{slug}/Users", params=FIRST_PAGE).raise_for_status()
-                        )
-
-                    latency[n] = repeat(REPS, one_upsert_ms)
-                    page[n] = repeat(REPS, first_page_ms)
-        finally:
-            server.stop()
+    """Each size is a database of its own, seeded and settled first; then the sizes are measured in turns
+    (the order reversed every round), so the machine's drift over the run falls on every size alike."""
+    with contextlib.ExitStack() as stack:
+        sized: dict[int, tuple[dict[str, str], Server, httpx.Client]] = {}
+        for n in size.growth:
+            env = stack.enter_context(backend.database())
+            server = stack.enter_context(Server(env))
+            client = stack.enter_context(httpx.Client(base_url=server.url, headers=server.headers, timeout=3600))
+            for seeded in range(0, n, 100_000):
+                chunk = min(100_000, n - seeded)
+                client.post("/api/v1/users:bulk", content=json.dumps(user_rows(chunk, seeded, "p"))).raise_for_status()
+            backend.settle(env)  # measured as a settled database, not in the seeding's wake
+            sized[n] = (env, server, client)
+        latency = {n: Figure() for n in size.growth}
+        page = {n: Figure() for n in size.growth}
+        for rep in range(REPS):
+            for n in size.growth if rep % 2 == 0 else size.growth[::-1]:
+                _, server, client = sized[n]
+                latency[n].values.append(_one_upsert_ms(client, n, rep))
+                page[n].values.append(
+                    _median_ms(
+                        lambda: client.get(f"/odata/{server.slug}/Users", params=FIRST_PAGE).raise_for_status()  # noqa: B023 - called now
+                    )
+                )
         small, big = size.growth[0], size.growth[-1]
         for label, fig in (("single-upsert latency ms", latency), ("OData first page ms", page)):
             ratio = fig[big].median / fig[small].median
@@ -318,7 +319,10 @@ def growth_and_odata(backend: Backend, size: Size, table: Table) -> None:
             table.report.setdefault("growth", {}).setdefault(backend.name, {})[label] = {
                 str(n): fig[n].json() for n in size.growth
             } | {"ratio": ratio}
-
+        env, server, _ = sized[big]
+        key, slug = server.key, server.slug
+        for n in size.growth:  # the export's server is a fresh process; the other databases are done with
+            sized[n][1].stop()
         conn = backend.connect(env)
         ws = conn.execute("SELECT id FROM workspaces").fetchone()[0]
         raw_page = repeat(

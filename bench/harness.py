@@ -31,6 +31,7 @@ PG_URL = os.environ.get("PAYROSTER_BENCH_PG_URL") or os.environ.get(
     "PAYROSTER_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 # The server's processes and handler threads: the product's defaults unless these variables say otherwise.
+PG_SETTINGS = ("autovacuum", "shared_buffers", "synchronous_commit")
 WORKERS = int(os.environ.get("PAYROSTER_BENCH_WORKERS", "1"))
 THREADS = int(os.environ.get("PAYROSTER_BENCH_THREADS", Settings.model_fields["threads"].default))
 LIFTED = {
@@ -124,8 +125,31 @@ class Backend:
         engine = create_engine(PG_URL)
         with engine.connect() as conn:
             version = str(conn.execute(text("SHOW server_version")).scalar_one())
+            # The server's own settings that move the figures: this machine's runs with autovacuum off and the
+            # default 128 MB of shared buffers.
+            shown = {name: conn.execute(text(f"SHOW {name}")).scalar_one() for name in PG_SETTINGS}
         engine.dispose()
-        return version
+        return f"{version} ({', '.join(f'{k} {v}' for k, v in shown.items())})"
+
+    def settle(self, env: dict[str, str]) -> None:
+        """What a server does on its own after a large load, done now: on PostgreSQL ``VACUUM (ANALYZE)`` of the
+        written tables (the visibility map and hint bits autovacuum would set; the machine's server has
+        autovacuum off) and a ``CHECKPOINT`` (the load's dirty pages written now, not during the next
+        measurement); on SQLite a WAL checkpoint."""
+        import psycopg
+
+        conn = self.connect(env)
+        try:
+            if self.is_sqlite:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                return
+            conn.autocommit = True
+            conn.execute("VACUUM (ANALYZE) users, user_tags, user_aliases, audit_events")
+            # A role without pg_checkpoint leaves it to the server's own timer.
+            with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+                conn.execute("CHECKPOINT")
+        finally:
+            conn.close()
 
     @contextlib.contextmanager
     def database(self) -> Iterator[dict[str, str]]:
