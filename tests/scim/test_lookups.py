@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import event
 
 from payroster.db.engine import Database
+from payroster.scim.filters import KEY_LOOKUPS
 from payroster.services import bulk
 from payroster.services.context import Actor
 from tests.conftest import WS
@@ -56,28 +57,24 @@ def test_lookups_find_the_right_users(scim: Scim, populated: dict[str, str]) -> 
     assert not_named["totalResults"] == POPULATION + 1 + 2  # the admin, the other two SCIM users
 
 
-@pytest.mark.parametrize(
-    "filter_",
-    ['userName eq "api1234@x.com"', 'userName eq "jo.named"', 'emails eq "api77@x.com"', 'externalId eq "EXT-42"'],
-)
-def test_a_lookup_reads_its_users_by_index(scim: Scim, db: Database, populated: dict[str, str], filter_: str) -> None:
-    """The listing's ``ORDER BY id LIMIT`` once made SQLite walk the whole workspace in id order for each
-    lookup (5 ms at 10,000 users, growing with it): the plan must reach the user through a key's index."""
+def _listing_plans(db: Database) -> tuple[list[str], Any]:
+    """The plans of the listing statements the engine runs (a listing ends in ``LIMIT``), and the listener."""
     plans: list[str] = []
 
     def explain(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
         if statement.startswith("SELECT users.workspace_id, users.id") and "LIMIT" in statement:
-            prefix = "EXPLAIN QUERY PLAN " if db.is_sqlite else "EXPLAIN "
-            rows = cursor.connection.execute(prefix + statement, parameters).fetchall()
-            plans.append("\n".join(str(r[-1] if db.is_sqlite else r[0]) for r in rows))
+            plans.append(_plan(db, cursor.connection, statement, parameters))
 
-    event.listen(db.engine, "before_cursor_execute", explain)
-    try:
-        assert len(found(scim, filter_)) == 1
-    finally:
-        event.remove(db.engine, "before_cursor_execute", explain)
-    assert len(plans) == 1
-    plan = plans[0]
+    return plans, explain
+
+
+def _plan(db: Database, driver: Any, statement: str, parameters: Any) -> str:
+    prefix = "EXPLAIN QUERY PLAN " if db.is_sqlite else "EXPLAIN "
+    rows = driver.execute(prefix + statement, parameters).fetchall()
+    return "\n".join(str(r[-1] if db.is_sqlite else r[0]) for r in rows)
+
+
+def _assert_by_index(db: Database, plan: str) -> None:
     if db.is_sqlite:
         # The page by primary key (workspace and id), its ids from the key's own index.
         assert "(workspace_id=? AND id=?)" in plan, plan
@@ -87,6 +84,66 @@ def test_a_lookup_reads_its_users_by_index(scim: Scim, db: Database, populated: 
         assert "Seq Scan on users" not in plan, plan
         conds = [line for line in plan.splitlines() if "Index Cond" in line]
         assert any(k in c for c in conds for k in ("user_name_key", "email_key", "external_id")), plan
+
+
+@pytest.mark.parametrize("filter_", ['externalId eq "EXT-42"', 'userName eq "jo.named" and active eq true'])
+def test_a_listing_reads_its_users_by_index(scim: Scim, db: Database, populated: dict[str, str], filter_: str) -> None:
+    """The listing's ``ORDER BY id LIMIT`` once made SQLite walk the whole workspace in id order for each
+    lookup (5 ms at 10,000 users, growing with it): the plan must reach the user through a key's index."""
+    plans, explain = _listing_plans(db)
+    event.listen(db.engine, "before_cursor_execute", explain)
+    try:
+        assert len(found(scim, filter_)) == 1
+    finally:
+        event.remove(db.engine, "before_cursor_execute", explain)
+    assert len(plans) == 1
+    _assert_by_index(db, plans[0])
+
+
+@pytest.mark.parametrize(
+    ("filter_", "index"),
+    [('userName eq "api1234@x.com"', "userName"), ('userName eq "jo.named"', "userName"),
+     ('emails eq "api77@x.com"', "emails"), ('emails.value eq "API77@x.com"', "emails")],
+)  # fmt: skip
+def test_a_unique_key_lookup_runs_its_prepared_statement_by_index(
+    scim: Scim, db: Database, ws: WS, populated: dict[str, str], filter_: str, index: str
+) -> None:
+    """``userName eq`` and ``emails eq`` skip the listing's statement: no listing goes through the engine, and the
+    statement that runs instead reaches the user through the key's index."""
+    plans, explain = _listing_plans(db)
+    event.listen(db.engine, "before_cursor_execute", explain)
+    try:
+        assert len(found(scim, filter_)) == 1
+    finally:
+        event.remove(db.engine, "before_cursor_execute", explain)
+    assert plans == []
+    key = filter_.split('"')[1].lower()
+    stmt = KEY_LOOKUPS[index].statement
+    with db.engine.connect() as conn:
+        compiled = stmt.compile(dialect=conn.dialect)
+        values = {"ws": ws.id.hex if db.is_sqlite else ws.id, "key": key}  # as SQLAlchemy's Uuid stores it
+        args: Any = tuple(values[k] for k in compiled.positiontup) if compiled.positiontup else values
+        _assert_by_index(db, _plan(db, conn.connection.driver_connection, compiled.string, args))
+
+
+def test_a_unique_key_lookup_answers_as_the_listing_does(scim: Scim, populated: dict[str, str]) -> None:
+    """The same bodies as the general listing (forced here by ``sortBy=id``, which orders as the lookup does):
+    found, not found, a userName hiding its user's e-mail, a userName that is an address (the user's e-mail, its
+    listed ones aside), and pages."""
+    twin = scim.create_user("shared@x.com", emails=[{"value": "twin@x.com", "primary": True}])
+    cases = ['userName eq "jo.named"', 'userName eq "JO@x.com"', 'userName eq "api1234@X.com"',
+             'emails eq "jo@x.com"', 'emails.value eq "nobody@x.com"', 'userName eq "shared@x.com"',
+             'emails eq "TWIN@x.com"', 'emails eq "shared@x.com"', 'userName eq "twin@x.com"']  # fmt: skip
+    seen = []
+    for filter_ in cases:
+        for page in ({}, {"count": "1"}, {"startIndex": "2"}, {"count": "0"}):
+            fast = scim.get("Users", filter=filter_, **page)
+            general = scim.get("Users", filter=filter_, sortBy="id", **page)
+            assert fast.status_code == general.status_code == 200, (fast.text, general.text)
+            assert fast.json() == general.json(), (filter_, page)
+        seen.append(found(scim, filter_))
+    assert seen == [[populated["named"]], [], [populated["api"]], [populated["named"]], [], [twin["id"]],
+                    [], [twin["id"]], []]  # fmt: skip
 
 
 def test_a_user_resource_carries_its_tags_aliases_and_groups_in_order(scim: Scim) -> None:

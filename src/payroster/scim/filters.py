@@ -36,12 +36,29 @@ from scim2_models.path.expressions import (
     Present,
     ValuePath,
 )
-from sqlalchemy import ColumnElement, and_, exists, false, func, literal, not_, or_, select, true, union_all
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    Uuid,
+    and_,
+    bindparam,
+    exists,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+    union_all,
+)
 
 from payroster.db import text as sqltext
 from payroster.db.models import Team, TeamMember, User, UserAlias, UserTag
+from payroster.db.prepared import Prepared
 from payroster.domain import normalize
 from payroster.scim.models import ENTERPRISE_SCHEMA, GROUP_SCHEMA, PAYROSTER_SCHEMA, USER_SCHEMA
+from payroster.services import users
 
 Cond = ColumnElement[bool]
 
@@ -134,6 +151,32 @@ GROUP_ATTRS: dict[str, Attr] = {
 GROUP_SCHEMAS = {GROUP_SCHEMA.lower(): None}
 
 
+def _by_index(ws: Any, *branches: list[Cond]) -> Cond:
+    found = [select(User.id).where(User.workspace_id == ws, *conds) for conds in branches]
+    return User.id.in_(found[0] if len(found) == 1 else union_all(*found))
+
+
+def _key_lookup(*branches: Callable[[Any], list[Cond]]) -> Prepared:
+    """The visible users one equality on a unique key finds, in id order, as a statement built once."""
+    ws, key = bindparam("ws", type_=Uuid), bindparam("key", type_=String)
+    found = _by_index(ws, *(branch(key) for branch in branches))
+    return Prepared(
+        select(*users.READ_COLUMNS).where(User.workspace_id == ws, User.scim_hidden.is_(False), found).order_by(User.id)
+    )
+
+
+# The lookups Compiler.unique_key recognises, with the conditions where() writes for them, run on the driver
+# (db.prepared): building the listing's statement and its cache key, and loading the page through the ORM, were
+# most of a lookup's own time. At most two users match (userName: the stored name's key, else the e-mail's),
+# so the page and the total are taken from all of them.
+KEY_LOOKUPS: dict[str, Prepared] = {
+    "userName": _key_lookup(
+        lambda k: [User.user_name_key == k], lambda k: [User.user_name_key.is_(None), User.email_key == k]
+    ),
+    "emails": _key_lookup(lambda k: [User.email_key == k]),
+}
+
+
 class Compiler:
     """Filters of one resource type to SQL conditions."""
 
@@ -144,11 +187,26 @@ class Compiler:
         self.ws = workspace_id
 
     def where(self, text: str) -> Cond:
+        return self.node(self.parse(text), None)
+
+    @staticmethod
+    def parse(text: str) -> FilterNode:
         try:
-            node = ScimFilter(text).ast
+            return ScimFilter(text).ast
         except Exception as exc:  # the parser raises several kinds for malformed input
             raise InvalidFilterException(detail=f"malformed filter: {exc}") from None
-        return self.node(node, None)
+
+    def unique_key(self, node: FilterNode) -> tuple[str, str] | None:
+        """``(index, key)`` when the filter is one equality on a User's unique key (``userName eq``, ``emails eq``:
+        most of an identity provider's traffic), for :data:`KEY_LOOKUPS`; otherwise None."""
+        if self.attrs is not USER_ATTRS or not isinstance(node, Comparison) or node.op.value.lower() != "eq":
+            return None
+        if not isinstance(node.value, str):
+            return None
+        attr = self.attr(node.attr_path)  # an unknown schema or attribute is refused as by where()
+        if attr.kind != "key":
+            return None
+        return ("userName" if attr.key_column is _USER_NAME_KEY else "emails"), normalize.key(node.value)
 
     def attr(self, path: AttrPath, parent: str | None = None) -> Attr:
         if path.uri is not None and path.uri.lower() not in self.schemas:
@@ -248,8 +306,7 @@ class Compiler:
 
     def by_index(self, *branches: list[Cond]) -> Cond:
         """The users of this workspace one of ``branches`` finds by index, as ``id IN (...)`` (the module's note)."""
-        found = [select(User.id).where(User.workspace_id == self.ws, *conds) for conds in branches]
-        return User.id.in_(found[0] if len(found) == 1 else union_all(*found))
+        return _by_index(self.ws, *branches)
 
     def ordered(self, col: Any, op: str, value: Any) -> Cond:
         if op == "eq":

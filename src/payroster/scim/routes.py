@@ -42,7 +42,7 @@ from payroster.db.models import Team, User
 from payroster.domain import normalize
 from payroster.domain.errors import DomainError, RateLimited
 from payroster.scim import store
-from payroster.scim.filters import Compiler
+from payroster.scim.filters import KEY_LOOKUPS, Compiler
 from payroster.scim.models import (
     CONFIG,
     MAX_RESULTS,
@@ -54,6 +54,7 @@ from payroster.scim.models import (
 from payroster.scim.models import (
     Group as ScimGroup,
 )
+from payroster.services import users
 from payroster.services.apikeys import Principal
 from payroster.urls import public_base
 
@@ -295,7 +296,13 @@ class Door:
             if kind == "User":
                 conds.append(User.scim_hidden.is_(False))
             if filter_text:
-                conds.append(compiler.where(str(filter_text)))
+                node = compiler.parse(str(filter_text))
+                if not sort_by and (found_by := compiler.unique_key(node)) is not None:
+                    index, key = found_by
+                    matches = [users.loaded(r) for r in KEY_LOOKUPS[index].run(s, {"ws": self.ws, "key": key})]
+                    page = matches[start - 1 : start - 1 + count]
+                    return len(matches), store.user_resources(s, page, self.urls), start
+                conds.append(compiler.node(node, None))
             order: list[Any] = []
             if sort_by:
                 col = compiler.sort_column(str(sort_by))

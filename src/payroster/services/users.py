@@ -98,18 +98,18 @@ def _items_query(one: bool = False) -> Select[Any]:
 # user's write run on the driver (db.prepared), the user read as a detached ``User`` of its loaded columns.
 _ITEMS = _items_query()
 _ITEMS_OF_ONE = Prepared(_items_query(one=True))
-_READ_COLUMNS = [c for c in table(User).c if c.key != "feed_json"]  # the feed's text is written, never read
-_BY_EMAIL = select(*_READ_COLUMNS).where(User.workspace_id == bindparam("ws"), User.email_key == bindparam("key"))
+READ_COLUMNS = [c for c in table(User).c if c.key != "feed_json"]  # the feed's text is written, never read
+_BY_EMAIL = select(*READ_COLUMNS).where(User.workspace_id == bindparam("ws"), User.email_key == bindparam("key"))
 _BY_EMAIL_READ = Prepared(_BY_EMAIL)
 _BY_EMAIL_LOCKED = Prepared(_BY_EMAIL.with_for_update())
-_BY_USER_NAME = select(*_READ_COLUMNS).where(
+_BY_USER_NAME = select(*READ_COLUMNS).where(
     User.workspace_id == bindparam("ws"), User.user_name_key == bindparam("key")
 )
 _BY_USER_NAME_READ = Prepared(_BY_USER_NAME)
 _BY_USER_NAME_LOCKED = Prepared(_BY_USER_NAME.with_for_update())
 
 
-def _loaded(row: tuple[Any, ...]) -> User:
+def loaded(row: tuple[Any, ...]) -> User:
     """A user as read: every column but the feed's text, no pending change, in no session (its changes are
     written by :func:`_updated`)."""
     # As SQLAlchemy's own loading does: a new instance whose state holds the values as loaded. The
@@ -158,7 +158,7 @@ def find_by_email(session: Session, workspace_id: uuid.UUID, email: str, lock: b
     rows = (_BY_EMAIL_LOCKED if lock else _BY_EMAIL_READ).run(
         session, {"ws": workspace_id, "key": normalize.key(email)}
     )
-    return _loaded(rows[0]) if rows else None
+    return loaded(rows[0]) if rows else None
 
 
 def upsert(session: Session, actor: Actor, inp: UserInput) -> tuple[UserView, bool]:
@@ -459,7 +459,7 @@ def find_by_user_name(session: Session, workspace_id: uuid.UUID, user_name: str,
     """The user whose SCIM userName matches case-insensitively, or None."""
     statement = _BY_USER_NAME_LOCKED if lock else _BY_USER_NAME_READ
     rows = statement.run(session, {"ws": workspace_id, "key": normalize.key(user_name)})
-    return _loaded(rows[0]) if rows else None
+    return loaded(rows[0]) if rows else None
 
 
 def _role_and_active(role: str, active: bool, inp: UserInput) -> tuple[str, bool]:
