@@ -324,6 +324,7 @@ def growth_and_odata(backend: Backend, size: Size, table: Table) -> None:
         for n in size.growth:  # the export's server is a fresh process; the other databases are done with
             sized[n][1].stop()
         conn = backend.connect(env)
+        stack.callback(conn.close)  # before its database is dropped, whatever happens below (closing twice is a no-op)
         ws = conn.execute("SELECT id FROM workspaces").fetchone()[0]
         raw_page = repeat(
             REPS, lambda rep: _median_ms(lambda: conn.execute(backend.sql(FIRST_PAGE_SQL), (ws,)).fetchall())

@@ -126,7 +126,7 @@ def test_a_unique_key_lookup_runs_its_prepared_statement_by_index(
         _assert_by_index(db, _plan(db, conn.connection.driver_connection, compiled.string, args))
 
 
-def test_a_unique_key_lookup_answers_as_the_listing_does(scim: Scim, populated: dict[str, str]) -> None:
+def test_a_unique_key_lookup_answers_as_the_listing_does(scim: Scim, db: Database, populated: dict[str, str]) -> None:
     """The same bodies as the general listing (forced here by ``sortBy=id``, which orders as the lookup does):
     found, not found, a userName hiding its user's e-mail, a userName that is an address (the user's e-mail, its
     listed ones aside), and pages."""
@@ -135,9 +135,15 @@ def test_a_unique_key_lookup_answers_as_the_listing_does(scim: Scim, populated: 
              'emails eq "jo@x.com"', 'emails.value eq "nobody@x.com"', 'userName eq "shared@x.com"',
              'emails eq "TWIN@x.com"', 'emails eq "shared@x.com"', 'userName eq "twin@x.com"']  # fmt: skip
     seen = []
+    plans, explain = _listing_plans(db)
     for filter_ in cases:
         for page in ({}, {"count": "1"}, {"startIndex": "2"}, {"count": "0"}):
-            fast = scim.get("Users", filter=filter_, **page)
+            event.listen(db.engine, "before_cursor_execute", explain)
+            try:
+                fast = scim.get("Users", filter=filter_, **page)
+            finally:
+                event.remove(db.engine, "before_cursor_execute", explain)
+            assert plans == [], filter_  # the lookup, not the general listing
             general = scim.get("Users", filter=filter_, sortBy="id", **page)
             assert fast.status_code == general.status_code == 200, (fast.text, general.text)
             assert fast.json() == general.json(), (filter_, page)

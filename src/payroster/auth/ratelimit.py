@@ -40,7 +40,7 @@ class LocalWindows(Storage, MovingWindowSupport):
     are dropped by a sweep that runs at most once a minute, on the request that finds it due.
     """
 
-    STORAGE_SCHEME = ["payroster-local"]
+    STORAGE_SCHEME = None  # made by RateLimiter itself, never from a URL
 
     def __init__(self, sweep_every: float = 60.0) -> None:
         self.windows: dict[str, tuple[deque[float], float]] = {}  # key -> (entry times, its expiry)
@@ -53,35 +53,40 @@ class LocalWindows(Storage, MovingWindowSupport):
     def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
         return ()  # nothing here fails the way a remote store does
 
-    def _window(self, key: str, expiry: float, now: float) -> deque[float]:
-        """The key's entries still inside its window (the caller holds the lock)."""
+    def _sweep(self, now: float) -> None:
+        """Drop the keys whose every entry has left its window (the caller holds the lock)."""
         if now >= self.next_sweep:
             self.next_sweep = now + self.sweep_every
             for idle in [k for k, (q, e) in self.windows.items() if not q or q[-1] < now - e]:
                 del self.windows[idle]
-        window = self.windows.get(key)
-        if window is None:
-            q: deque[float] = deque()
-            self.windows[key] = (q, expiry)
-            return q
-        q = window[0]
+
+    @staticmethod
+    def _trim(q: deque[float], expiry: float, now: float) -> deque[float]:
         while q and q[0] < now - expiry:
             q.popleft()
         return q
 
     def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
-        now = time.time()
         with self.lock:
-            q = self._window(key, expiry, now)
+            now = time.time()  # read under the lock: each deque stays in time order
+            self._sweep(now)
+            window = self.windows.get(key)
+            if window is None:
+                window = self.windows[key] = (deque(), expiry)
+            q = self._trim(window[0], expiry, now)
             if len(q) + amount > limit:
                 return False
             q.extend([now] * amount)
             return True
 
     def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
-        now = time.time()
+        # A read keeps nothing for a key it does not know (a log-in check is given any account name).
         with self.lock:
-            q = self._window(key, expiry, now)
+            now = time.time()
+            window = self.windows.get(key)
+            if window is None:
+                return now, 0
+            q = self._trim(window[0], expiry, now)
             return (q[0] if q else now), len(q)
 
     def clear(self, key: str) -> None:
