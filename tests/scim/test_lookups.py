@@ -3,6 +3,8 @@ workspace: the right users, found by index rather than by walking the workspace 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -57,15 +59,20 @@ def test_lookups_find_the_right_users(scim: Scim, populated: dict[str, str]) -> 
     assert not_named["totalResults"] == POPULATION + 1 + 2  # the admin, the other two SCIM users
 
 
-def _listing_plans(db: Database) -> tuple[list[str], Any]:
-    """The plans of the listing statements the engine runs (a listing ends in ``LIMIT``), and the listener."""
+@contextlib.contextmanager
+def _listing_plans(db: Database) -> Iterator[list[str]]:
+    """The plans of the listing statements the engine runs meanwhile (a listing ends in ``LIMIT``)."""
     plans: list[str] = []
 
     def explain(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
         if statement.startswith("SELECT users.workspace_id, users.id") and "LIMIT" in statement:
             plans.append(_plan(db, cursor.connection, statement, parameters))
 
-    return plans, explain
+    event.listen(db.engine, "before_cursor_execute", explain)
+    try:
+        yield plans
+    finally:
+        event.remove(db.engine, "before_cursor_execute", explain)
 
 
 def _plan(db: Database, driver: Any, statement: str, parameters: Any) -> str:
@@ -90,12 +97,8 @@ def _assert_by_index(db: Database, plan: str) -> None:
 def test_a_listing_reads_its_users_by_index(scim: Scim, db: Database, populated: dict[str, str], filter_: str) -> None:
     """The listing's ``ORDER BY id LIMIT`` once made SQLite walk the whole workspace in id order for each
     lookup (5 ms at 10,000 users, growing with it): the plan must reach the user through a key's index."""
-    plans, explain = _listing_plans(db)
-    event.listen(db.engine, "before_cursor_execute", explain)
-    try:
+    with _listing_plans(db) as plans:
         assert len(found(scim, filter_)) == 1
-    finally:
-        event.remove(db.engine, "before_cursor_execute", explain)
     assert len(plans) == 1
     _assert_by_index(db, plans[0])
 
@@ -110,12 +113,8 @@ def test_a_unique_key_lookup_runs_its_prepared_statement_by_index(
 ) -> None:
     """``userName eq`` and ``emails eq`` skip the listing's statement: no listing goes through the engine, and the
     statement that runs instead reaches the user through the key's index."""
-    plans, explain = _listing_plans(db)
-    event.listen(db.engine, "before_cursor_execute", explain)
-    try:
+    with _listing_plans(db) as plans:
         assert len(found(scim, filter_)) == 1
-    finally:
-        event.remove(db.engine, "before_cursor_execute", explain)
     assert plans == []
     key = filter_.split('"')[1].lower()
     stmt = KEY_LOOKUPS[index].statement
@@ -135,14 +134,10 @@ def test_a_unique_key_lookup_answers_as_the_listing_does(scim: Scim, db: Databas
              'emails eq "jo@x.com"', 'emails.value eq "nobody@x.com"', 'userName eq "shared@x.com"',
              'emails eq "TWIN@x.com"', 'emails eq "shared@x.com"', 'userName eq "twin@x.com"']  # fmt: skip
     seen = []
-    plans, explain = _listing_plans(db)
     for filter_ in cases:
         for page in ({}, {"count": "1"}, {"startIndex": "2"}, {"count": "0"}):
-            event.listen(db.engine, "before_cursor_execute", explain)
-            try:
+            with _listing_plans(db) as plans:
                 fast = scim.get("Users", filter=filter_, **page)
-            finally:
-                event.remove(db.engine, "before_cursor_execute", explain)
             assert plans == [], filter_  # the lookup, not the general listing
             general = scim.get("Users", filter=filter_, sortBy="id", **page)
             assert fast.status_code == general.status_code == 200, (fast.text, general.text)

@@ -156,7 +156,21 @@ def _by_index(ws: Any, *branches: list[Cond]) -> Cond:
     return User.id.in_(found[0] if len(found) == 1 else union_all(*found))
 
 
-def _key_lookup(*branches: Callable[[Any], list[Cond]]) -> Prepared:
+# The branches that find users by a unique key, one per index (the module's note): a userName is the stored one,
+# else the e-mail (never ``coalesce(...) = :key``); an e-mail is its own key. Compiler.compare writes them into a
+# filter, KEY_LOOKUPS into the statement of a lookup alone.
+_KEY_BRANCHES: dict[str, tuple[Callable[[Any], list[Cond]], ...]] = {
+    "userName": (lambda k: [User.user_name_key == k], lambda k: [User.user_name_key.is_(None), User.email_key == k]),
+    "emails": (lambda k: [User.email_key == k],),
+}
+
+
+def _key_name(attr: Attr) -> str:
+    """The :data:`_KEY_BRANCHES` of a ``key`` attribute of a User."""
+    return "userName" if attr.key_column is _USER_NAME_KEY else "emails"
+
+
+def _key_lookup(branches: tuple[Callable[[Any], list[Cond]], ...]) -> Prepared:
     """The visible users one equality on a unique key finds, in id order, as a statement built once."""
     ws, key = bindparam("ws", type_=Uuid), bindparam("key", type_=String)
     found = _by_index(ws, *(branch(key) for branch in branches))
@@ -165,16 +179,10 @@ def _key_lookup(*branches: Callable[[Any], list[Cond]]) -> Prepared:
     )
 
 
-# The lookups Compiler.unique_key recognises, with the conditions where() writes for them, run on the driver
-# (db.prepared): building the listing's statement and its cache key, and loading the page through the ORM, were
-# most of a lookup's own time. At most two users match (userName: the stored name's key, else the e-mail's),
-# so the page and the total are taken from all of them.
-KEY_LOOKUPS: dict[str, Prepared] = {
-    "userName": _key_lookup(
-        lambda k: [User.user_name_key == k], lambda k: [User.user_name_key.is_(None), User.email_key == k]
-    ),
-    "emails": _key_lookup(lambda k: [User.email_key == k]),
-}
+# The lookups Compiler.unique_key recognises, run on the driver (db.prepared): building the listing's statement
+# and its cache key, and loading the page through the ORM, were most of a lookup's own time. At most two users
+# match (userName: the stored name's key, else the e-mail's), so the page and the total are taken from all of them.
+KEY_LOOKUPS: dict[str, Prepared] = {name: _key_lookup(branches) for name, branches in _KEY_BRANCHES.items()}
 
 
 class Compiler:
@@ -206,7 +214,7 @@ class Compiler:
         attr = self.attr(node.attr_path)  # an unknown schema or attribute is refused as by where()
         if attr.kind != "key":
             return None
-        return ("userName" if attr.key_column is _USER_NAME_KEY else "emails"), normalize.key(node.value)
+        return _key_name(attr), normalize.key(node.value)
 
     def attr(self, path: AttrPath, parent: str | None = None) -> Attr:
         if path.uri is not None and path.uri.lower() not in self.schemas:
@@ -287,17 +295,13 @@ class Compiler:
                 return null
             raise InvalidFilterException(detail="this attribute is compared with a string")
         if attr.kind == "key" and op in ("eq", "ne"):
-            key_col = attr.key_column
-            target = normalize.key(value)
-            if key_col is _USER_NAME_KEY:
-                # The stored userName, else the e-mail: one branch per unique index, never coalesce(...) = :t.
-                named = self.by_index(
-                    [User.user_name_key == target], [User.user_name_key.is_(None), User.email_key == target]
-                )
-                return named if op == "eq" else not_(named)
+            target, name = normalize.key(value), _key_name(attr)
+            found = self.by_index(*(branch(target) for branch in _KEY_BRANCHES[name]))
             if op == "eq":
-                return self.by_index([key_col == target])
-            return or_(key_col != target, key_col.is_(None))
+                return found
+            if name == "userName":
+                return not_(found)
+            return or_(attr.key_column != target, attr.key_column.is_(None))
         if attr.indexed and op == "eq":
             return self.by_index([col == value])
         if attr.kind in ("ci", "key"):

@@ -42,7 +42,7 @@ from payroster.db.models import Team, User
 from payroster.domain import normalize
 from payroster.domain.errors import DomainError, RateLimited
 from payroster.scim import store
-from payroster.scim.filters import KEY_LOOKUPS, Compiler
+from payroster.scim.filters import Compiler
 from payroster.scim.models import (
     CONFIG,
     MAX_RESULTS,
@@ -54,7 +54,6 @@ from payroster.scim.models import (
 from payroster.scim.models import (
     Group as ScimGroup,
 )
-from payroster.services import users
 from payroster.services.apikeys import Principal
 from payroster.urls import public_base
 
@@ -298,8 +297,7 @@ class Door:
             if filter_text:
                 node = compiler.parse(str(filter_text))
                 if not sort_by and (found_by := compiler.unique_key(node)) is not None:
-                    index, key = found_by
-                    matches = [users.loaded(r) for r in KEY_LOOKUPS[index].run(s, {"ws": self.ws, "key": key})]
+                    matches = store.users_by_key(s, self.ws, *found_by)
                     page = matches[start - 1 : start - 1 + count]
                     return len(matches), store.user_resources(s, page, self.urls), start
                 conds.append(compiler.node(node, None))

@@ -29,6 +29,7 @@ from payroster.db.models import Team, TeamMember, User, Workspace
 from payroster.domain import normalize
 from payroster.domain.errors import Detail, NotFound
 from payroster.ids import parse_id
+from payroster.scim.filters import KEY_LOOKUPS
 from payroster.scim.models import (
     Email,
     EnterpriseUser,
@@ -81,6 +82,11 @@ def visible_user(session: Session, ws: uuid.UUID, user_id: str, lock: bool = Fal
     if user.scim_hidden:
         raise NotFound("user not found", target="user")
     return user
+
+
+def users_by_key(session: Session, ws: uuid.UUID, index: str, key: str) -> list[User]:
+    """The visible users a unique key finds (``index`` is a :data:`filters.KEY_LOOKUPS` name), in id order."""
+    return [users.loaded(row) for row in KEY_LOOKUPS[index].run(session, {"ws": ws, "key": key})]
 
 
 def _lists_query() -> Any:
