@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 from bench import load
-from bench.harness import Backend, Figure, Server, cli, free_port, machine, memory_mb, repeat, setup
+from bench.harness import Backend, Figure, Server, asgi_server, cli, machine, memory_mb, repeat, setup
 from payroster import ids
 
 REPS = 3
@@ -98,17 +98,18 @@ UPSERT_EXISTING = 2_000  # users the single-upsert load updates
 
 
 def upsert(backend: Backend, size: Size, table: Table) -> None:
-    with backend.database() as env, Server(env) as server:
+    with backend.database() as env, Server(env) as server, asgi_server(*CEILING_APP) as ceiling_url:
         # The users the updates change, created before the clock starts.
         with httpx.Client(base_url=server.url, headers=server.headers, timeout=600) as client:
             client.post(
                 "/api/v1/users:bulk", content=json.dumps(user_rows(UPSERT_EXISTING, 0, "seeded"))
             ).raise_for_status()
         mix = {"existing": UPSERT_EXISTING, "seeded": "seeded"}
-        ceiling, me, ups = Figure(), Figure(), Figure()
+        generator, health, me, ups = Figure(), Figure(), Figure(), Figure()
         p99, p50 = Figure(), Figure()
         for rep in range(REPS):
-            ceiling.values.append(load.run(server.url, size.duration, "healthz")["rps"])
+            generator.values.append(load.run(ceiling_url, size.duration, "healthz")["rps"])
+            health.values.append(load.run(server.url, size.duration, "healthz")["rps"])
             me.values.append(load.run(server.url, size.duration, "me", headers=server.headers)["rps"])
             got = load.run(server.url, size.duration, "upsert", {**mix, "prefix": f"r{rep}u"}, server.headers)
             if got["errors"]:
@@ -120,7 +121,12 @@ def upsert(backend: Backend, size: Size, table: Table) -> None:
     table.row("single upsert req/s vs GET /me", backend.name, ups, me, ratio, ">= 0.50 of baseline", ratio >= 0.5)
     table.row("  upsert p99 ms (p50 " + p50.text(".0f") + ")", backend.name, p99, None, None, "<= 25 ms",
               p99.median <= 25, ".1f")  # fmt: skip
-    table.row("  GET /healthz req/s (no key, no database)", backend.name, ceiling, None, None, "", None)
+    table.row("  GET /healthz req/s (no key; a SELECT 1)", backend.name, health, None, None, "", None)
+    table.row("  wrk's ceiling req/s (ceiling_app.py)", backend.name, generator, None, None, "", None)
+
+
+# The load generator's ceiling: the same wrk load against an application that answers from memory.
+CEILING_APP = ("bench.ceiling_app:app", "--lifespan", "off")
 
 
 # -- bulk -----------------------------------------------------------------------------------------------------
@@ -422,21 +428,9 @@ def scim(backend: Backend, size: Size, table: Table) -> None:
             if got["errors"]:
                 table.note(f"SCIM mix on PayRoster ({backend.name}): {got['errors']:,} of {got['requests']:,} failed")
             ours_p95.values.append(got["p95_ms"])
-    port = free_port()
-    peer = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bench.peer_scim:app", "--port", str(port), "--log-level", "warning"],
-        cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
     theirs, theirs_p95 = Figure(), Figure()
-    try:
-        peer_root = f"http://127.0.0.1:{port}/v2"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(peer_root + "/ServiceProviderConfig").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with asgi_server("bench.peer_scim:app", ready="/v2/ServiceProviderConfig") as peer_url:
+        peer_root = f"{peer_url}/v2"
         peer_ids = asyncio.run(_seed_scim(peer_root, {}, names))
         for rep in range(REPS):
             got = load.run(peer_root, size.duration, "scim_mix", {"names": names, "ids": peer_ids, "tag": f"s{rep}"})
@@ -444,9 +438,6 @@ def scim(backend: Backend, size: Size, table: Table) -> None:
             if got["errors"]:
                 table.note(f"SCIM mix on scim2-server: {got['errors']:,} of {got['requests']:,} failed")
             theirs_p95.values.append(got["p95_ms"])
-    finally:
-        peer.terminate()
-        peer.wait(timeout=30)
     ratio = ours.median / theirs.median
     table.row(
         f"SCIM Entra mix req/s, {size.scim:,} users",

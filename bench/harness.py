@@ -249,6 +249,32 @@ class Server:
         self.stop()
 
 
+@contextlib.contextmanager
+def asgi_server(target: str, *args: str, ready: str = "/") -> Iterator[str]:
+    """``uvicorn TARGET`` (an ASGI application of this folder) on a free port, as PayRoster's server runs it but
+    without its access log; yields its URL once ``ready`` answers 200."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", target, "--port", str(port), "--log-level", "warning", *args],
+        cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url + ready).status_code == 200:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{target} did not start") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def memory_mb(pid: int, name: str) -> float:
     """A process's ``VmRSS`` (now) or ``VmHWM`` (peak) in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -120,17 +120,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     errors.install(app, page=web_core.error_page, is_page=web_core.is_page, allowed=errors.method_table(routers))
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=web_core.HERE / "static"), name="static")
-    # Routes are tried in order and no two doors share a path prefix (/odata, /scim/v2, /api/v1 and /app/Api,
-    # the pages'), so the doors machines call come first: matching a feed request against every page's route
-    # before its own cost ~0.25 ms of each request (an export page, a SCIM lookup; bench/README.md).
-    app.include_router(odata_routes.router)
-    app.include_router(scim_routes.router)
-    for module in (routes_users, routes_teams):
-        app.include_router(module.router)
-        app.include_router(module.compat)
-    for web_module in (routes_auth, web_users, web_teams, routes_settings):
-        app.include_router(web_module.router)
 
+    # The health probe first: load balancers call it every few seconds, and behind every other route it paid
+    # for matching all of them (~0.25 ms of each probe).
     @app.get(
         "/healthz",
         response_model=schemas.Health,
@@ -147,6 +139,17 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             log.warning("health check: database unreachable", exc_info=True)
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok", "database": "ok"})
+
+    # Routes are tried in order and no two doors share a path prefix (/odata, /scim/v2, /api/v1 and /app/Api,
+    # the pages'), so the doors machines call come first: matching a feed request against every page's route
+    # before its own cost ~0.25 ms of each request (an export page, a SCIM lookup; bench/README.md).
+    app.include_router(odata_routes.router)
+    app.include_router(scim_routes.router)
+    for module in (routes_users, routes_teams):
+        app.include_router(module.router)
+        app.include_router(module.compat)
+    for web_module in (routes_auth, web_users, web_teams, routes_settings):
+        app.include_router(web_module.router)
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

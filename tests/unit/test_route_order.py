@@ -64,3 +64,11 @@ def test_requests_reach_their_own_door_first(tmp_path: Path) -> None:
         scope = {"type": "http", "method": method, "path": path, "root_path": "", "headers": [], "query_string": b""}
         first = next(route for _, route in tried(app) if route.matches(scope)[0] == Match.FULL)
         assert module_of(first) == module, (method, path, module_of(first))
+
+
+def test_the_health_probe_is_tried_before_every_door(tmp_path: Path) -> None:
+    """Load balancers probe ``/healthz`` every few seconds; it matches before any door's or page's route."""
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'routes.db'}"))
+    health = next(i for i, route in tried(app) if getattr(route, "path", "") == "/healthz")
+    ours = [i for i, route in tried(app) if module_of(route).startswith("payroster.") and route.path != "/healthz"]
+    assert health < min(ours)
