@@ -261,18 +261,21 @@ def asgi_server(target: str, *args: str, ready: str = "/") -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(url + ready).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{target} did not start") from None
-                time.sleep(0.1)
+        while not _answers(url + ready):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{target} did not start")
+            time.sleep(0.1)
         yield url
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def memory_mb(pid: int, name: str) -> float:

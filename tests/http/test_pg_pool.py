@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from payroster.db import engine
 from payroster.db.engine import Database
 from tests.conftest import PG_URL, WS
 
@@ -57,32 +58,46 @@ def test_connections_the_server_closed_are_replaced_without_a_failed_request(
     pids = _pooled_pids(db, 3)
     _terminate(pids)  # what a restart or a failover does to every idle connection
 
-    # Every request after it succeeds: reads, a write, and concurrent ones that take several pooled connections.
+    # Every request after it succeeds: a read, a write, and more reads, which take the pool's other connections
+    # in turn (the pool hands out the longest idle first).
     assert client.get("/api/v1/me", headers=ws.headers).status_code == 200
     made = client.post("/api/v1/users", headers=ws.headers, json={"emailAddress": "after@x.com", "role": "Participant"})
     assert made.status_code == 201, made.text
     seen = _pooled_pids(db, 3)
     assert not set(seen) & set(pids), "a terminated connection was handed out again"
     _terminate(seen)
-    with httpx.Client(base_url=str(client.base_url), timeout=30) as other:
-        codes = [other.get("/api/v1/me", headers=ws.headers).status_code for _ in range(5)]
+    codes = [client.get("/api/v1/me", headers=ws.headers).status_code for _ in range(5)]
     assert codes == [200] * 5
 
 
-def test_a_checkout_sends_nothing_to_the_server(db: Database, tmp_path: Path) -> None:
-    # libpq's own protocol trace of one pooled connection: everything the client sends is a line with "F".
+def _statements_of_one_checkout(db: Database, trace: Path) -> list[str]:
+    """The statements one pooled connection sends for a read of one statement: libpq's own protocol trace,
+    where everything the client sends is a line with "F"."""
     with db.engine.connect() as conn:
         conn.exec_driver_sql("SELECT 1")  # the connection exists and sits in the pool afterwards
         pgconn = conn.connection.driver_connection.pgconn  # type: ignore[union-attr]
-    trace = tmp_path / "trace.txt"
     with trace.open("w") as f:
         pgconn.trace(f.fileno())
         try:
             with db.read() as s:
-                assert s.execute(text("SELECT 'the only statement'")).scalar_one() == "the only statement"
+                assert s.execute(text("SELECT 'the statement'")).scalar_one() == "the statement"
         finally:
             pgconn.untrace()
     sent = [line for line in trace.read_text().splitlines() if "\tF\t" in line]
-    queries = [line for line in sent if "\tQuery\t" in line or "\tParse\t" in line]
-    assert len(queries) == 1, sent
-    assert "the only statement" in queries[0]
+    return [line for line in sent if "\tQuery\t" in line or "\tParse\t" in line]
+
+
+def test_a_checkout_sends_nothing_to_the_server(db: Database, tmp_path: Path) -> None:
+    queries = _statements_of_one_checkout(db, tmp_path / "trace.txt")
+    assert len(queries) == 1, queries
+    assert "the statement" in queries[0]
+
+
+def test_a_connection_idle_for_long_is_pinged_first(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One that died without the server closing it (a NAT's idle timeout) has nothing to read; the ping finds it.
+    monkeypatch.setattr(engine, "PING_AFTER_IDLE_SECONDS", 0.0)
+    queries = _statements_of_one_checkout(db, tmp_path / "trace.txt")
+    assert len(queries) == 2, queries
+    assert "the statement" not in queries[0] and "the statement" in queries[1]

@@ -8,11 +8,12 @@ import hashlib
 import select as fd_select  # the module; ``select`` is SQLAlchemy's
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import BigInteger, Engine, bindparam, create_engine, event, func, select
+from sqlalchemy import BigInteger, Engine, bindparam, create_engine, event, func, make_url, select
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -38,12 +39,16 @@ SQLITE_PRAGMAS = (
 def make_engine(settings: Settings) -> Engine:
     """An engine for the configured database, with SQLite pragmas or a PostgreSQL pool."""
     if not settings.is_sqlite:
+        # The socket check knows psycopg; any other driver keeps SQLAlchemy's ping at every checkout.
+        psycopg = make_url(settings.database_url).get_driver_name() == "psycopg"
         engine = create_engine(
             settings.database_url,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_pool_size,
+            pool_pre_ping=not psycopg,
         )
-        event.listen(engine, "checkout", _check_idle_connection)
+        if psycopg:
+            _watch_pooled_connections(engine)
         return engine
     path = settings.sqlite_path
     if path is not None:
@@ -67,26 +72,42 @@ def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def _check_idle_connection(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
-    """A pooled PostgreSQL connection the server has closed is discarded at checkout, without a round trip.
+# A pooled PostgreSQL connection idle longer than this is also pinged when it is taken: one that died without
+# the server closing it (a NAT's or firewall's idle timeout, a host gone in a failover) has nothing to read either.
+PING_AFTER_IDLE_SECONDS = 30.0
+_IDLE_SINCE = "payroster_idle_since"
 
-    SQLAlchemy's ``pool_pre_ping`` sends a statement at every checkout: a round trip per unit of work, which cost
-    every request on PostgreSQL about a fifth of its server time (``GET /api/v1/me`` 443 -> 535 requests/s
-    without it, bench/README.md). An idle connection has nothing to read, so a readable socket means the server
-    sent something unasked: the notice and end of file of a backend that was terminated or restarted (or an
-    asynchronous notice, which libpq consumes here). Raising ``DisconnectionError`` makes the pool discard the
-    connection and hand out a new one, as the ping did. A connection that dies silently (a cut network) is
-    found by the first statement, as it was between a ping and that statement.
+
+def _watch_pooled_connections(engine: Engine) -> None:
+    """A pooled psycopg connection the server has closed is replaced when it is taken, without a round trip.
+
+    SQLAlchemy's ``pool_pre_ping`` sends a statement at every checkout: a round trip per unit of work, about a
+    fifth of a simple request's server time on PostgreSQL (``GET /api/v1/me`` 443 -> 535 requests/s without it,
+    bench/README.md). An idle connection has nothing to read, so a readable socket means the server sent
+    something unasked: the error and end of file of a backend that was terminated or restarted (or, rarely, an
+    asynchronous notice, for which a reconnect is a small price). Such a connection, and one idle for longer
+    than ``PING_AFTER_IDLE_SECONDS`` whose ping fails, is refused with ``DisconnectionError``: the pool discards
+    it and hands out a new one. A busy server's connections go back and forth within milliseconds and are never
+    pinged; only one that dies while in use, or between this check and its first statement, fails a request.
     """
-    pgconn = dbapi_conn.pgconn
-    for _ in range(3):
-        if not _readable(pgconn.socket):
-            return
+
+    def checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    def checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
         try:
-            pgconn.consume_input()  # a notice is consumed; the end of file after it raises
-        except Exception as exc:  # psycopg.OperationalError: the server closed the connection
-            raise DisconnectionError("the server closed this pooled connection") from exc
-    raise DisconnectionError("a pooled connection kept receiving while idle")
+            if _readable(dbapi_conn.pgconn.socket):
+                raise DisconnectionError("the server closed this pooled connection")
+            since = record.info.get(_IDLE_SINCE)
+            if since is not None and time.monotonic() - since > PING_AFTER_IDLE_SECONDS:
+                engine.dialect.do_ping(dbapi_conn)
+        except DisconnectionError:
+            raise
+        except Exception as exc:  # psycopg's errors for a closed or broken connection, a failed ping
+            raise DisconnectionError("this pooled connection is unusable") from exc
+
+    event.listen(engine, "checkin", checked_in)
+    event.listen(engine, "checkout", checked_out)
 
 
 def _readable(fd: int) -> bool:
