@@ -97,6 +97,10 @@ def user_rows(n: int, start: int = 0, prefix: str = "bulk") -> list[dict[str, An
 UPSERT_EXISTING = 2_000  # users the single-upsert load updates
 
 
+# The load generator's ceiling: the same wrk load against an application that answers from memory.
+CEILING_APP = ("bench.ceiling_app:app", "--lifespan", "off")
+
+
 def upsert(backend: Backend, size: Size, table: Table) -> None:
     empty_app = asgi_server(*CEILING_APP, "--workers", str(WORKERS))
     with backend.database() as env, Server(env) as server, empty_app as ceiling_url:
@@ -124,10 +128,6 @@ def upsert(backend: Backend, size: Size, table: Table) -> None:
               p99.median <= 25, ".1f")  # fmt: skip
     table.row("  GET /healthz req/s (no key; a SELECT 1)", backend.name, health, None, None, "", None)
     table.row("  wrk vs an empty app req/s (ceiling_app)", backend.name, generator, None, None, "", None)
-
-
-# The load generator's ceiling: the same wrk load against an application that answers from memory.
-CEILING_APP = ("bench.ceiling_app:app", "--lifespan", "off")
 
 
 # -- bulk -----------------------------------------------------------------------------------------------------

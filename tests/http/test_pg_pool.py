@@ -7,10 +7,8 @@ import time
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, text
 
 from payroster.db import engine
 from payroster.db.engine import Database
@@ -24,13 +22,6 @@ def backend() -> str:
     return "postgres"
 
 
-def _admin() -> psycopg.Connection:
-    assert PG_URL is not None
-    url = make_url(PG_URL)
-    return psycopg.connect(host=url.host, port=url.port or 5432, user=url.username, dbname=url.database,
-                           password=url.password, autocommit=True)  # fmt: skip
-
-
 def _pooled_pids(db: Database, n: int) -> list[int]:
     """Fill the pool with ``n`` idle connections; their server process ids."""
     conns = [db.engine.connect() for _ in range(n)]
@@ -42,13 +33,19 @@ def _pooled_pids(db: Database, n: int) -> list[int]:
 
 
 def _terminate(pids: list[int]) -> None:
-    with _admin() as admin:
-        for pid in pids:
-            assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
-        deadline = time.monotonic() + 10
-        while admin.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)).fetchone() != (0,):
-            assert time.monotonic() < deadline, "the terminated backends did not exit"
-            time.sleep(0.02)
+    assert PG_URL is not None
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            for pid in pids:
+                assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one() is True
+            left = text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)")
+            deadline = time.monotonic() + 10
+            while conn.execute(left, {"pids": pids}).scalar_one() != 0:
+                assert time.monotonic() < deadline, "the terminated backends did not exit"
+                time.sleep(0.02)
+    finally:
+        admin.dispose()
 
 
 def test_connections_the_server_closed_are_replaced_without_a_failed_request(

@@ -82,8 +82,8 @@ def _watch_pooled_connections(engine: Engine) -> None:
     """A pooled psycopg connection the server has closed is replaced when it is taken, without a round trip.
 
     SQLAlchemy's ``pool_pre_ping`` sends a statement at every checkout: a round trip per unit of work, about a
-    fifth of a simple request's server time on PostgreSQL (``GET /api/v1/me`` 443 -> 535 requests/s without it,
-    bench/README.md). An idle connection has nothing to read, so a readable socket means the server sent
+    fifth of a simple request's server time on PostgreSQL (side by side, ``GET /api/v1/me`` 488 -> 598 requests/s
+    without it, bench/README.md). An idle connection has nothing to read, so a readable socket means the server sent
     something unasked: the error and end of file of a backend that was terminated or restarted (or, rarely, an
     asynchronous notice, for which a reconnect is a small price). Such a connection, and one idle for longer
     than ``PING_AFTER_IDLE_SECONDS`` whose ping fails, is refused with ``DisconnectionError``: the pool discards
