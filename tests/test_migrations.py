@@ -44,7 +44,10 @@ def statistics(engine: Engine) -> set[str]:
     if engine.dialect.name != "postgresql":
         return set()
     with engine.connect() as conn:
-        query = "SELECT stxname FROM pg_statistic_ext WHERE stxnamespace = current_schema()::regnamespace"
+        query = (
+            "SELECT stxname FROM pg_statistic_ext"
+            " WHERE stxnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())"
+        )
         return {row[0] for row in conn.exec_driver_sql(query)}
 
 

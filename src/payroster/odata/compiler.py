@@ -184,8 +184,8 @@ class Compiler:
             item, lit = (left, right.lit) if right.lit is not None else (right, left.lit)
             if lit is not None and item.key is not None and lit.kind == "string":
                 # The same condition plus what it implies of the stored key (value_key = key(value)): the
-                # database then finds the item through the (workspace, user, key) index instead of reading every
-                # item row of every candidate (`tags/any(t: t eq 'X')`, first page of 100,000 users on SQLite:
+                # database then finds the item through the table's key index instead of reading every item row
+                # of every candidate (`tags/any(t: t eq 'X')`, first page of 100,000 users on SQLite:
                 # 8.5 -> 5.4 ms; of 1,000,000 on PostgreSQL: 7.9 -> 5.3 ms of execution). PostgreSQL's planner
                 # would take the two conditions for independent, expect 30 times too few matches and sort them
                 # all instead of walking the ordered index (12 -> 35 ms); the statistics of revision 0007 tell it
