@@ -211,7 +211,7 @@ class Backend:
 class Server:
     """A real ``payroster serve`` (``WORKERS`` processes) on a database, with a workspace and its admin's key."""
 
-    def __init__(self, env: dict[str, str], key: str | None = None, slug: str = "bench") -> None:
+    def __init__(self, env: dict[str, str], key: str | None = None, slug: str = "bench", wait: bool = True) -> None:
         self.env = env
         if key is None:
             made = json.loads(
@@ -225,13 +225,21 @@ class Server:
             [sys.executable, "-m", "payroster", "serve", "--port", str(self.port), "--workers", str(WORKERS)],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
+        if wait:
+            self.wait()
+
+    def wait(self) -> None:
+        """Until the server answers (servers started with ``wait=False`` start side by side: a start is mostly
+        imports, one core's work, so two of them on two cores take the time of one)."""
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
             try:
                 if httpx.get(self.url + "/healthz").status_code == 200:
                     return
             except httpx.TransportError:
-                time.sleep(0.1)
+                time.sleep(0.05)
         raise RuntimeError("server did not start")
 
     @property

@@ -8,6 +8,7 @@ request: deactivating a user ends their sessions at their next click.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import secrets
 import uuid
@@ -26,8 +27,15 @@ MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
 MAX_CANDIDATES = 20  # accounts sharing one e-mail across workspaces that a log-in tries
 TOUCH_EVERY = dt.timedelta(minutes=1)
-# Verified when no account matches, so an unknown e-mail costs the same Argon2 work as a wrong password.
-_DUMMY_HASH = passwords.hash_password(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when no account matches, so an unknown e-mail costs the same Argon2 work as a wrong password.
+
+    Made at the first such log-in, not at import: hashing takes ~0.1 s, which every process that imports this
+    module (the server, each CLI command) paid at start-up whether or not anyone logged in."""
+    return passwords.hash_password(secrets.token_urlsafe(16))
 
 
 def digest(token: str) -> str:
@@ -94,7 +102,7 @@ def check_login(session: Session, email: str, password: str) -> list[User]:
     )
     found = list(session.scalars(stmt))
     if not found:
-        passwords.check_password(_DUMMY_HASH, password)
+        passwords.check_password(_dummy_hash(), password)
         return []
     return [u for u in found if passwords.check_password(u.password_hash, password)]
 
