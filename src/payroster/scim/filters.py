@@ -171,12 +171,22 @@ def _key_name(attr: Attr) -> str:
 
 
 def _key_lookup(branches: tuple[Callable[[Any], list[Cond]], ...]) -> Prepared:
-    """The visible users one equality on a unique key finds, in id order, as a statement built once."""
+    """The visible users one equality on a unique key finds, in id order, as a statement built once.
+
+    Each branch reads its users straight from its key's unique index, the branches joined by ``UNION ALL`` (they
+    are disjoint: a stored userName, or none and the e-mail). Not ``id IN (the branches)``: on a PostgreSQL table
+    not yet analysed (a workspace an identity provider has just filled, autovacuum not yet round) the planner
+    expected one user in the workspace and walked all of them for each, 726 users 197 ms a lookup; this shape
+    leaves it no plan but the unique indexes."""
     ws, key = bindparam("ws", type_=Uuid), bindparam("key", type_=String)
-    found = _by_index(ws, *(branch(key) for branch in branches))
-    return Prepared(
-        select(*users.READ_COLUMNS).where(User.workspace_id == ws, User.scim_hidden.is_(False), found).order_by(User.id)
-    )
+    parts = [
+        select(*users.READ_COLUMNS).where(User.workspace_id == ws, *branch(key), User.scim_hidden.is_(False))
+        for branch in branches
+    ]
+    if len(parts) == 1:
+        return Prepared(parts[0].order_by(User.id))
+    either = union_all(*parts)
+    return Prepared(either.order_by(either.selected_columns.id))
 
 
 # The lookups Compiler.unique_key recognises, run on the driver (db.prepared): building the listing's statement
