@@ -98,12 +98,13 @@ UPSERT_EXISTING = 2_000  # users the single-upsert load updates
 
 # The load generator's ceiling: the same wrk load against an application that answers from memory.
 CEILING_APP = ("bench.ceiling_app:app", "--lifespan", "off")
+CEILING_ROW = "  wrk vs an empty app req/s (ceiling_app)"
 
 
 def upsert(backend: Backend, size: Size, table: Table) -> None:
     # The generator's ceiling is a property of the generator and the machine, not of a database: measured with
     # the first backend's loads (in the same rounds), printed once.
-    ceiling = not any(r["scenario"].startswith("  wrk vs an empty app") for r in table.report.get("rows", []))
+    ceiling = all(r["scenario"] != CEILING_ROW for r in table.report.get("rows", []))
     empty_app = asgi_server(*CEILING_APP, "--workers", str(WORKERS)) if ceiling else contextlib.nullcontext("")
     with backend.database() as env, Server(env, wait=False) as server, empty_app as ceiling_url:
         server.wait()  # started beside the empty application
@@ -132,7 +133,7 @@ def upsert(backend: Backend, size: Size, table: Table) -> None:
               p99.median <= 25, ".1f")  # fmt: skip
     table.row("  GET /healthz req/s (no key; a SELECT 1)", backend.name, health, None, None, "", None)
     if ceiling:
-        table.row("  wrk vs an empty app req/s (ceiling_app)", "any", generator, None, None, "", None)
+        table.row(CEILING_ROW, "any", generator, None, None, "", None)
 
 
 # -- bulk -----------------------------------------------------------------------------------------------------

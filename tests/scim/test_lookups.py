@@ -117,13 +117,26 @@ def test_a_unique_key_lookup_runs_its_prepared_statement_by_index(
     with _listing_plans(db) as plans:
         assert len(found(scim, filter_)) == 1
     assert plans == []
-    key = filter_.split('"')[1].lower()
-    stmt = KEY_LOOKUPS[index].statement
+    _assert_from_key_indexes(db, _lookup_plan(db, ws, index, filter_.split('"')[1].lower()))
+
+
+def _lookup_plan(db: Database, ws: WS, index: str, key: str) -> str:
+    """The plan of a :data:`KEY_LOOKUPS` statement as the server runs it: on PostgreSQL the generic plan it keeps
+    for a prepared statement (psycopg prepares a statement at its fifth execution on a connection)."""
+    compiled = KEY_LOOKUPS[index].statement.compile(dialect=db.engine.dialect)
     with db.engine.connect() as conn:
-        compiled = stmt.compile(dialect=conn.dialect)
-        values = {"ws": ws.id.hex if db.is_sqlite else ws.id, "key": key}  # as SQLAlchemy's Uuid stores it
-        args: Any = tuple(values[k] for k in compiled.positiontup) if compiled.positiontup else values
-        _assert_from_key_indexes(db, _plan(db, conn.connection.driver_connection, compiled.string, args))
+        driver = conn.connection.driver_connection
+        if db.is_sqlite:
+            values = {"ws": ws.id.hex, "key": key}  # as SQLAlchemy's Uuid stores it
+            return _plan(db, driver, compiled.string, tuple(values[k] for k in compiled.positiontup or ()))
+        driver.execute("SET plan_cache_mode = force_generic_plan")
+        driver.execute("PREPARE lookup AS " + compiled.string.replace("%(ws)s", "$1").replace("%(key)s", "$2"))
+        try:
+            rows = driver.execute(f"EXPLAIN EXECUTE lookup('{ws.id}', '{key}')").fetchall()
+        finally:
+            driver.execute("DEALLOCATE lookup")
+            driver.execute("RESET plan_cache_mode")
+        return "\n".join(r[0] for r in rows)
 
 
 def _assert_from_key_indexes(db: Database, plan: str) -> None:
@@ -147,24 +160,10 @@ def test_a_lookup_reads_by_key_on_a_table_never_analysed(scim: Scim, db: Databas
     ``id IN (...)`` shape walked the whole workspace for every user there."""
     for i in range(300):
         scim.create_user(f"p{i}@x.com")
-    stmt = KEY_LOOKUPS[index].statement
-    with db.engine.connect() as conn:
-        driver = conn.connection.driver_connection
-        if not db.is_sqlite:
-            assert driver.execute("SELECT reltuples FROM pg_class WHERE oid = 'users'::regclass").fetchone()[0] < 0
-        compiled = stmt.compile(dialect=conn.dialect)
-        if db.is_sqlite:
-            args: Any = tuple({"ws": ws.id.hex, "key": "p7@x.com"}[k] for k in compiled.positiontup or ())
-            plan = _plan(db, driver, compiled.string, args)
-        else:
-            prepared = compiled.string.replace("%(ws)s", "$1").replace("%(key)s", "$2")
-            driver.execute("SET plan_cache_mode = force_generic_plan")
-            driver.execute(f"PREPARE lookup AS {prepared}")
-            rows = driver.execute(f"EXPLAIN EXECUTE lookup('{ws.id}', 'p7@x.com')").fetchall()
-            driver.execute("DEALLOCATE lookup")
-            driver.execute("RESET plan_cache_mode")
-            plan = "\n".join(r[0] for r in rows)
-    _assert_from_key_indexes(db, plan)
+    if not db.is_sqlite:
+        with db.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT reltuples FROM pg_class WHERE oid = 'users'::regclass").scalar() < 0
+    _assert_from_key_indexes(db, _lookup_plan(db, ws, index, "p7@x.com"))
     assert len(found(scim, f'{index} eq "P7@x.com"')) == 1
 
 
