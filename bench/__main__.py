@@ -44,7 +44,7 @@ class Size:
     scim: int
 
 
-QUICK = Size(duration=0.5, bulk=2_000, big=5_000, growth=(1_000, 3_000, 10_000), scim=200)
+QUICK = Size(duration=0.5, bulk=2_000, big=5_000, growth=(1_000, 10_000), scim=200)
 FULL = Size(duration=10.0, bulk=100_000, big=1_000_000, growth=(10_000, 100_000, 1_000_000), scim=10_000)
 
 
