@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 from bench import load
-from bench.harness import WORKERS, Backend, Figure, Server, asgi_server, cli, machine, memory_mb, repeat, setup
+from bench.harness import WORKERS, Backend, Figure, Server, asgi_server, cli_peak_rss, machine, memory_mb, repeat, setup
 from payroster import ids
 
 REPS = 3
@@ -206,6 +206,7 @@ def bulk(backend: Backend, size: Size, table: Table) -> None:
 def big_import(backend: Backend, size: Size, table: Table) -> None:
     """``size.big`` rows as 10 ``users:bulk`` requests, and through ``payroster import users``: seconds."""
     per = size.big // 10
+    command_rss: list[float] = []  # the command's peak resident memory, each repetition
 
     def requests(server: Server, rep: int) -> float:
         # The bodies are encoded before the clock starts: the client's JSON encoding is not PayRoster's work.
@@ -225,8 +226,11 @@ def big_import(backend: Backend, size: Size, table: Table) -> None:
                 for k in range(10):
                     writer.writerows(user_rows(per, k * per, prefix=f"c{rep}-"))
             started = time.perf_counter()
-            cli(env, "import", "users", "--workspace", slug, str(path))
-            return time.perf_counter() - started
+            args = ("import", "users", "--workspace", slug, str(path))
+            peak = cli_peak_rss(env, *args)
+            seconds = time.perf_counter() - started
+            command_rss.append(peak)
+            return seconds
 
     full = size.big == FULL.big
     for label, fn in ((f"{size.big:,} rows as 10 users:bulk requests, s", requests),
@@ -244,6 +248,11 @@ def big_import(backend: Backend, size: Size, table: Table) -> None:
             table.row(
                 label, backend.name, seconds, None, None, target, met, ".1f", rows_per_s=size.big / seconds.median
             )
+            if fn is command:
+                table.row(
+                    "  the command's peak RSS MiB", backend.name, Figure(command_rss), None, None, "", None, ".0f"
+                )
+                command_rss.clear()
 
 
 # -- growth and OData -----------------------------------------------------------------------------------------
@@ -426,7 +435,12 @@ async def _seed_scim(url: str, headers: dict[str, str], names: list[str]) -> lis
 def scim(backend: Backend, size: Size, table: Table) -> None:
     names = [f"u{i}@bench.example" for i in range(size.scim)]
     ours, ours_p95 = Figure(), Figure()
-    with backend.database() as env, Server(env) as server:
+    theirs, theirs_p95 = Figure(), Figure()
+    # The peer starts beside PayRoster's server (a start is one core's imports) and waits idle while PayRoster is
+    # measured, as PayRoster's server waits idle while the peer is.
+    peer = asgi_server("bench.peer_scim:app", ready="/v2/ServiceProviderConfig")
+    with backend.database() as env, Server(env, wait=False) as server, peer as peer_url:
+        server.wait()
         token = json.loads(setup(env, "scim-token", "create", "--workspace", server.slug, "--json"))["token"]
         headers = {"Authorization": "Bearer " + token}
         root = f"{server.url}/scim/v2/{server.slug}"
@@ -437,8 +451,6 @@ def scim(backend: Backend, size: Size, table: Table) -> None:
             if got["errors"]:
                 table.note(f"SCIM mix on PayRoster ({backend.name}): {got['errors']:,} of {got['requests']:,} failed")
             ours_p95.values.append(got["p95_ms"])
-    theirs, theirs_p95 = Figure(), Figure()
-    with asgi_server("bench.peer_scim:app", ready="/v2/ServiceProviderConfig") as peer_url:
         peer_root = f"{peer_url}/v2"
         peer_ids = asyncio.run(_seed_scim(peer_root, {}, names))
         for rep in range(REPS):

@@ -48,12 +48,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cli(env: dict[str, str], *args: str) -> str:
-    """Run ``payroster ARGS`` in a process of its own (what a measurement times); its stdout."""
-    out = subprocess.run([sys.executable, "-m", "payroster", *args], env=env, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise RuntimeError(f"payroster {' '.join(args)} failed: {out.stderr[-2000:]}")
-    return out.stdout
+def cli_peak_rss(env: dict[str, str], *args: str) -> float:
+    """Run ``payroster ARGS`` in a process of its own (what a measurement times); its peak resident memory in
+    MiB (Linux's ``ru_maxrss`` of that one process, read when it is reaped)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "payroster", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    proc.stderr.close()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait for it again
+    if proc.returncode != 0:
+        raise RuntimeError(f"payroster {' '.join(args)} failed: {err[-2000:].decode(errors='replace')}")
+    return usage.ru_maxrss / 1024
 
 
 def setup(env: dict[str, str], *args: str) -> str:

@@ -117,6 +117,13 @@ def test_import_users_csv_all_or_nothing(env: dict[str, str], tmp_path: Path) ->
     assert failed.code == 1 and failed.out == ""
     assert "line 3" in failed.err and "line 4" in failed.err, failed.err
 
+    # A rule of the batch (a new user needs a role) is reported at its line too, not at its row's index.
+    roleless = tmp_path / "roleless.csv"
+    roleless.write_text("Email Address,Role\ncarl@acme.example,Participant\n\ndora@acme.example,\n", encoding="utf-8")
+    refused = run_cli(env, "import", "users", "--workspace", "acme-corp", str(roleless))
+    assert refused.code == 1 and refused.out == ""
+    assert "line 4, role: role is required to create a user" in refused.err, refused.err
+
     with serve(env, tmp_path / "serve.log") as server:
         users = {u["emailAddress"]: u for u in odata_users(server.url, "acme-corp", ws["apiKey"])}
         assert set(users) == {"owner@acme.example", "ann@acme.example", "bob@acme.example"}

@@ -224,3 +224,45 @@ def test_a_create_that_loses_the_race_writes_nothing_and_one_that_wins_writes_it
     assert {c["field"]: c["after"] for c in json.loads(event.changes)}["tags"] == ["Z", "Y", "X"]
     again = client.get(f"/api/v1/users/{made.user.id}", headers=ws.headers).json()
     assert (again["tags"], again["aliases"]) == (["Z", "Y", "X"], ["S-2", "S-1"])
+
+
+def test_a_batch_written_in_flushes_keeps_every_row(ws: WS, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """New users, their lists and every audit event are inserted a few users at a time (``bulk.FLUSH``): a batch
+    that spans several flushes, with a remainder, writes what one written whole would, existing users'
+    updates and new users' managers included."""
+    monkeypatch.setattr(bulk, "FLUSH", 4)
+    actor = Actor(ws.id, None, "cli", "import")
+    old = [{"emailAddress": f"old{n}@acme.example", "role": "Participant", "tags": "Old"} for n in range(3)]
+    bulk.run(db, actor, bulk.parse_rows(old))
+    batch = [
+        {"emailAddress": f"new{n}@acme.example", "role": "Participant", "tags": f"T{n}|All", "aliases": f"N-{n}",
+         "directManagerId": ws.admin_id}
+        for n in range(9)
+    ] + [
+        {"emailAddress": "old0@acme.example", "tags": "Added"},  # an update
+        {"emailAddress": "OLD1@acme.example", "firstName": "Renamed"},  # an update
+        {"emailAddress": "old2@acme.example", "tags": "old"},  # unchanged: the tag is there already
+    ]  # fmt: skip
+    result = bulk.run(db, actor, bulk.parse_rows(batch))
+    assert (result.created, result.updated, result.unchanged) == (9, 2, 1)
+    with db.read() as s:
+        found = {u.email: u for u in s.scalars(select(User).where(User.workspace_id == ws.id))}
+        assert {f"new{n}@acme.example" for n in range(9)} <= set(found)
+        for n in range(9):
+            u = found[f"new{n}@acme.example"]
+            assert str(u.direct_manager_id) == ws.admin_id
+            assert list(s.scalars(select(UserTag.value).where(UserTag.user_id == u.id).order_by(UserTag.position)))\
+                == [f"T{n}", "All"]  # fmt: skip
+            assert list(s.scalars(select(UserAlias.value).where(UserAlias.user_id == u.id))) == [f"N-{n}"]
+        assert found["old1@acme.example"].first_name == "Renamed"
+        assert list(s.scalars(select(UserTag.value).where(UserTag.user_id == found["old0@acme.example"].id)
+                              .order_by(UserTag.position))) == ["Old", "Added"]  # fmt: skip
+        events = s.execute(
+            select(AuditEvent.target_id, AuditEvent.action).where(
+                AuditEvent.workspace_id == ws.id, AuditEvent.channel == "import"
+            )
+        ).all()
+    created = [t for t, action in events if action == "user.created"]
+    updated = [t for t, action in events if action == "user.updated"]
+    assert len(created) == 12 and len(set(created)) == 12  # the 3 earlier users and the batch's 9
+    assert sorted(map(str, updated)) == sorted(str(found[f"old{n}@acme.example"].id) for n in (0, 1))

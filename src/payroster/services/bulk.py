@@ -30,6 +30,7 @@ from payroster.services.inputs import UNSET, UserInput, field_pointer, parse_use
 
 ANALYZE_AFTER = 500  # rows
 CHUNK = 5000  # well under the bound-parameter limits of SQLite (32,766) and PostgreSQL (65,535)
+FLUSH = 10_000  # users whose rows are built before they are inserted
 
 
 @dataclass
@@ -75,7 +76,7 @@ class BulkResult:
     rows: list[tuple[uuid.UUID, str, bool]] = field(default_factory=list)
 
 
-def parse_rows(raw_rows: Sequence[Any], progress: Callable[[int], None] | None = None) -> list[UserInput]:
+def parse_rows(raw_rows: Iterable[Any], progress: Callable[[int], None] | None = None) -> list[UserInput]:
     """Parse every row; all problems are reported with JSON pointers like ``/17/emailAddress``."""
     inputs: list[UserInput] = []
     problems: list[Detail] = []
@@ -86,7 +87,7 @@ def parse_rows(raw_rows: Sequence[Any], progress: Callable[[int], None] | None =
         if progress is not None and (i + 1) % 10_000 == 0:
             progress(10_000)
     if progress is not None:
-        progress(len(raw_rows) % 10_000)
+        progress(len(inputs) % 10_000)
     if problems:
         raise Invalid(f"{len({p.target.split('/')[1] for p in problems if p.target})} invalid rows", details=problems)
     return inputs
@@ -325,6 +326,10 @@ def _cycle_problems(
 
 
 def _write(session: Session, actor: Actor, states: Iterable[_State]) -> None:
+    """Insert new users, their tags and aliases and every audit event in flushes of ``FLUSH`` users, then apply the
+    managers of new users and the updates of existing ones (a manager may be a user created later in the batch).
+    Flushing keeps the rows built for the database to one flush's worth: built whole, a 1,000,000-row import held
+    some 1.2 GB of them at once (bench/README.md)."""
     ws, now = actor.workspace_id, utcnow()
     d = rows.Driver(session)
     ws_, now_ = d.uid(ws), d.when(now)
@@ -342,6 +347,17 @@ def _write(session: Session, actor: Actor, states: Iterable[_State]) -> None:
         old, base = len(s.initial.get(kind, [])), s.next_position[kind]
         for p, v in enumerate(getattr(s, kind)[old:]):
             yield ws_, uid, keys[v], v, base + p
+
+    def flush() -> None:
+        """Users before their tags and aliases (which reference them); lists emptied in place."""
+        for target, columns, batch in (
+            (table(User), USER_COLUMNS, new_users),
+            (table(UserTag), ITEM_COLUMNS, tags),
+            (table(UserAlias), ITEM_COLUMNS, aliases),
+            (table(AuditEvent), audit.COLUMNS, events),
+        ):
+            rows.insert_many(session, target, columns, batch)
+            batch.clear()
 
     for s in states:
         snap = s.snapshot()
@@ -382,15 +398,14 @@ def _write(session: Session, actor: Actor, states: Iterable[_State]) -> None:
         aliases.extend(items(s, "aliases", uid))
         action = "user.updated" if s.exists else "user.created"
         events.append(event(action, "user", s.id, changes))
-    rows.insert_many(session, table(User), USER_COLUMNS, new_users)
+        if len(events) >= FLUSH:
+            flush()
+    flush()
     if managed:
         session.connection().execute(_by_key(table(User)).values(direct_manager_id=bindparam("m")), managed)
     if updates:
         columns: dict[str, Any] = {c: bindparam(c) for c in updates[0] if not c.startswith("b_")}
         session.connection().execute(_by_key(table(User)).values(columns), updates)
-    rows.insert_many(session, table(UserTag), ITEM_COLUMNS, tags)
-    rows.insert_many(session, table(UserAlias), ITEM_COLUMNS, aliases)
-    rows.insert_many(session, table(AuditEvent), audit.COLUMNS, events)
 
 
 USER_COLUMNS = (

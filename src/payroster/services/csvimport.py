@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+from collections.abc import Iterator
 from typing import Any
 
 from payroster.domain.errors import Detail, Invalid
@@ -30,17 +32,24 @@ def header_name(cell: str) -> str:
 
 def parse_numbered(text: str) -> list[tuple[int, dict[str, Any]]]:
     """``(line, row)`` pairs, ``line`` being where the row starts in the file (the header is line 1)."""
-    lines = text.splitlines()
-    if not lines or not lines[0].strip():
+    return list(iter_numbered(text))
+
+
+def iter_numbered(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``parse_numbered`` one row at a time (a large file's rows need not all be held as dictionaries at once);
+    an empty file is refused here, before the first row."""
+    header_line = _FIRST_LINE.match(text).group()  # type: ignore[union-attr]  # matches any text
+    if not header_line.strip():
         raise Invalid(
             "the file is empty: the first row must name the columns",
             details=[Detail("required", "header row missing", "/0")],
         )
-    header_line = lines[0]
     delimiter = ";" if header_line.count(";") > header_line.count(",") else ","
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    header = [header_name(h) for h in next(reader)]
-    rows: list[tuple[int, dict[str, Any]]] = []
+    return _rows(reader, [header_name(h) for h in next(reader)])
+
+
+def _rows(reader: Any, header: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
     start = reader.line_num + 1
     for cells in reader:
         line, start = start, reader.line_num + 1
@@ -52,5 +61,7 @@ def parse_numbered(text: str) -> list[tuple[int, dict[str, Any]]]:
                 row[name] = cell
         if len(cells) > len(header):
             row[f"column{len(header) + 1}"] = cells[len(header)]
-        rows.append((line, row))
-    return rows
+        yield line, row
+
+
+_FIRST_LINE = re.compile(r"[^\r\n]*")
