@@ -20,8 +20,8 @@ from payroster import __version__
 from payroster.api import errors, routes_teams, routes_users, schemas
 from payroster.auth.ratelimit import RateLimiter
 from payroster.config import Settings
-from payroster.db import migrate
 from payroster.db.engine import Database
+from payroster.db.migrate import prepare_database
 from payroster.odata import routes as odata_routes
 from payroster.scim import routes as scim_routes
 from payroster.web import core as web_core
@@ -31,25 +31,6 @@ from payroster.web import routes_users as web_users
 from payroster.web.headers import SecurityHeaders
 
 log = logging.getLogger("payroster")
-
-
-class SchemaBehind(RuntimeError):
-    """The PostgreSQL schema is older than the code: run ``payroster db upgrade``."""
-
-
-def prepare_database(settings: Settings) -> Database:
-    """Open the database; SQLite is migrated automatically, PostgreSQL must already be current."""
-    db = Database(settings)
-    if db.is_sqlite:
-        if not migrate.is_current(db.engine):
-            migrate.upgrade(db.engine)
-    elif not migrate.is_current(db.engine):
-        db.dispose()
-        raise SchemaBehind(
-            f"the database schema is at {migrate.current_revision(db.engine) or 'nothing'}, the code needs "
-            f"{migrate.head_revision()}: run `payroster db upgrade` first"
-        )
-    return db
 
 
 # The collector's first threshold: allocations between two young-generation collections (Python's is 700).

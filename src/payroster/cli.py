@@ -26,9 +26,7 @@ log = logging.getLogger("payroster.cli")
 
 def _open(settings: Settings) -> Database:
     """The database, with SQLite migrated automatically (PostgreSQL only by ``db upgrade``)."""
-    from payroster.app import prepare_database
-
-    return prepare_database(settings)
+    return migrate.prepare_database(settings)
 
 
 def _emit(data: dict[str, Any], as_json: bool) -> None:
@@ -72,11 +70,9 @@ def serve(host: str, port: int, workers: int) -> None:
     """Run the web server: API, OData, SCIM and UI."""
     import uvicorn
 
-    from payroster.app import SchemaBehind
-
     try:
         _open(Settings()).dispose()
-    except SchemaBehind as exc:
+    except migrate.SchemaBehind as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     uvicorn.run(

@@ -14,6 +14,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from payroster.config import Settings
+from payroster.db.engine import Database
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -83,3 +86,25 @@ def _file_lock(engine: Engine) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class SchemaBehind(RuntimeError):
+    """The PostgreSQL schema is older than the code: run ``payroster db upgrade``."""
+
+
+def prepare_database(settings: Settings) -> Database:
+    """Open the database; SQLite is migrated automatically, PostgreSQL must already be current.
+
+    Here rather than beside the application: every CLI command opens the database this way, and importing the
+    application (its routes, OData and SCIM models) was half of a command's start-up (~1.5 s)."""
+    db = Database(settings)
+    if db.is_sqlite:
+        if not is_current(db.engine):
+            upgrade(db.engine)
+    elif not is_current(db.engine):
+        db.dispose()
+        raise SchemaBehind(
+            f"the database schema is at {current_revision(db.engine) or 'nothing'}, the code needs "
+            f"{head_revision()}: run `payroster db upgrade` first"
+        )
+    return db
