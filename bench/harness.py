@@ -55,10 +55,15 @@ def cli_peak_rss(env: dict[str, str], *args: str) -> float:
         [sys.executable, "-m", "payroster", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     assert proc.stderr is not None
-    err = proc.stderr.read()
-    proc.stderr.close()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait for it again
+    try:
+        err = proc.stderr.read()
+    except BaseException:  # interrupted (Ctrl-C during a long import): the command must not outlive the harness
+        proc.kill()
+        raise
+    finally:
+        proc.stderr.close()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait for it again
     if proc.returncode != 0:
         raise RuntimeError(f"payroster {' '.join(args)} failed: {err[-2000:].decode(errors='replace')}")
     return usage.ru_maxrss / 1024

@@ -1,7 +1,7 @@
 """Bulk upsert: up to 100,000 user rows applied as sequential upserts would be, in one transaction.
 
 Set-based: existing users, tags and aliases are read in a few chunked queries, the rows are folded in
-memory in order, and the result is written with one executemany per table (no per-row round trips).
+memory in order, and the result is written a few thousand rows per statement (no per-row round trips).
 """
 
 from __future__ import annotations
@@ -326,10 +326,10 @@ def _cycle_problems(
 
 
 def _write(session: Session, actor: Actor, states: Iterable[_State]) -> None:
-    """Insert new users, their tags and aliases and every audit event in flushes of ``FLUSH`` users, then apply the
-    managers of new users and the updates of existing ones (a manager may be a user created later in the batch).
-    Flushing keeps the rows built for the database to one flush's worth: built whole, a 1,000,000-row import held
-    some 1.2 GB of them at once (bench/README.md)."""
+    """Insert new users, their tags and aliases and every audit event in flushes of ``FLUSH`` users, then set
+    new users' managers and update existing users (those two are still built whole). Flushing holds the rows
+    of new users to one flush's worth: built whole, a 1,000,000-row import held some 1.2 GB of them at once
+    (bench/README.md)."""
     ws, now = actor.workspace_id, utcnow()
     d = rows.Driver(session)
     ws_, now_ = d.uid(ws), d.when(now)

@@ -30,6 +30,9 @@ def header_name(cell: str) -> str:
     return "".join(ch for ch in cell.strip() if ch not in " _-")
 
 
+_FIRST_LINE = re.compile(r"[^\r\n]*")
+
+
 def parse_numbered(text: str) -> list[tuple[int, dict[str, Any]]]:
     """``(line, row)`` pairs, ``line`` being where the row starts in the file (the header is line 1)."""
     return list(iter_numbered(text))
@@ -45,13 +48,28 @@ def iter_numbered(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
             details=[Detail("required", "header row missing", "/0")],
         )
     delimiter = ";" if header_line.count(";") > header_line.count(",") else ","
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    return _rows(reader, [header_name(h) for h in next(reader)])
+    # newline="": lines end at \n, \r\n or a lone \r (as spreadsheets on older Macs save them), and the reader
+    # keeps line breaks inside quoted cells as written.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    return _rows(reader, [header_name(h) for h in _cells(reader)])
+
+
+def _cells(reader: Any) -> list[str]:
+    """The next record; one the CSV reader refuses (a cell longer than its limit of 131,072 characters) is
+    refused with the line where it stopped, as any other bad input, not raised as the reader's own error."""
+    try:
+        return next(reader)
+    except csv.Error as exc:
+        raise Invalid(f"the file is not valid CSV at line {reader.line_num}: {exc}") from None
 
 
 def _rows(reader: Any, header: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
     start = reader.line_num + 1
-    for cells in reader:
+    while True:
+        try:
+            cells = _cells(reader)
+        except StopIteration:
+            return
         line, start = start, reader.line_num + 1
         if not any(c.strip() for c in cells):
             continue
@@ -62,6 +80,3 @@ def _rows(reader: Any, header: list[str]) -> Iterator[tuple[int, dict[str, Any]]
         if len(cells) > len(header):
             row[f"column{len(header) + 1}"] = cells[len(header)]
         yield line, row
-
-
-_FIRST_LINE = re.compile(r"[^\r\n]*")

@@ -15,6 +15,7 @@ from bench.harness import cli_peak_rss
 from tests.procs import cli_env
 
 
+@pytest.mark.slow
 def test_the_peak_is_the_measured_process_own(tmp_path: Path) -> None:
     env = cli_env(f"sqlite:///{tmp_path / 'p.db'}")
     made = subprocess.run(
