@@ -30,9 +30,10 @@ def test_cp1252_file() -> None:
 
 
 def test_empty_file_refused() -> None:
-    """A file without a header row is refused."""
-    with pytest.raises(Invalid):
+    """A file without a header row is refused, at its first line."""
+    with pytest.raises(Invalid) as refused:
         csvimport.parse("")
+    assert [d.target for d in refused.value.details] == ["line 1"]
 
 
 def test_each_row_is_numbered_by_the_line_it_starts_on() -> None:

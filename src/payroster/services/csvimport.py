@@ -45,7 +45,7 @@ def iter_numbered(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
     if not header_line.strip():
         raise Invalid(
             "the file is empty: the first row must name the columns",
-            details=[Detail("required", "header row missing", "/0")],
+            details=[Detail("required", "header row missing", "line 1")],
         )
     delimiter = ";" if header_line.count(";") > header_line.count(",") else ","
     # newline="": lines end at \n, \r\n or a lone \r (as spreadsheets on older Macs save them), and the reader
