@@ -27,6 +27,8 @@ from payroster.app import COLLECTOR_THRESHOLD, SWITCH_INTERVAL
 from payroster.config import Settings
 from payroster.db.engine import SQLITE_CACHE_KIB, SQLITE_PRAGMAS
 
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: bench/ is importable from here
+
 PG_URL = os.environ.get("PAYROSTER_BENCH_PG_URL") or os.environ.get(
     "PAYROSTER_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -49,24 +51,17 @@ def free_port() -> int:
 
 
 def cli_peak_rss(env: dict[str, str], *args: str) -> float:
-    """Run ``payroster ARGS`` in a process of its own (what a measurement times); its peak resident memory in
-    MiB (Linux's ``ru_maxrss`` of that one process, read when it is reaped)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "payroster", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    assert proc.stderr is not None
-    try:
-        err = proc.stderr.read()
-    except BaseException:  # interrupted (Ctrl-C during a long import): the command must not outlive the harness
-        proc.kill()
-        raise
-    finally:
-        proc.stderr.close()
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait for it again
-    if proc.returncode != 0:
-        raise RuntimeError(f"payroster {' '.join(args)} failed: {err[-2000:].decode(errors='replace')}")
-    return usage.ru_maxrss / 1024
+    """Run ``payroster ARGS`` in a process of its own (what a measurement times); that process's own peak
+    resident memory in MiB (``bench/peak_rss.py`` says why it is read there)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "peak"
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.peak_rss", str(out), "payroster", *args],
+            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"payroster {' '.join(args)} failed: {done.stderr[-2000:]}")
+        return int(out.read_text()) / 1024
 
 
 def setup(env: dict[str, str], *args: str) -> str:
@@ -277,7 +272,7 @@ def asgi_server(target: str, *args: str, ready: str = "/") -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", target, "--port", str(port), "--log-level", "warning", *args],
-        cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +21,7 @@ from payroster.services.context import Actor
 Change = dict[str, Any]
 
 
-def diff(before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
+def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[Change]:
     """The ``{field, before, after}`` list of fields whose value differs."""
     return [
         {"field": f, "before": before.get(f), "after": after.get(f)} for f in after if before.get(f) != after.get(f)

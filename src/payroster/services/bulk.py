@@ -10,8 +10,9 @@ import contextlib
 import gc
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
@@ -33,9 +34,14 @@ CHUNK = 5000  # well under the bound-parameter limits of SQLite (32,766) and Pos
 FLUSH = 10_000  # users whose rows are built before they are inserted
 
 
-@dataclass
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(slots=True)
 class _State:
-    """A user's folded state across the batch."""
+    """A user's folded state across the batch: one per user, so no dictionary of its own (slots; a new user's
+    ``initial`` is one shared empty mapping; the next list positions are two integers): ~960 -> ~600 bytes a
+    user, some 350 MB of a 1,000,000-row import."""
 
     id: uuid.UUID
     email: str
@@ -49,9 +55,10 @@ class _State:
     exists: bool
     key: str = ""  # the normalised e-mail
     created_at: Any = None  # an existing user's (a new one's is the batch's time)
-    initial: dict[str, Any] = field(default_factory=dict)
+    initial: Mapping[str, Any] = field(default_factory=lambda: _NOTHING)  # an existing user's snapshot as read
     initial_manager: uuid.UUID | None = None
-    next_position: dict[str, int] = field(default_factory=lambda: {"tags": 0, "aliases": 0})
+    next_tags: int = 0  # the position the next tag takes
+    next_aliases: int = 0
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -152,7 +159,7 @@ def _load_states(session: Session, ws: uuid.UUID, keys: list[str]) -> dict[str, 
     for chunk in _chunks(list(by_id)):
         for kind, uid, value, position in users.items_of(session, ws, list(chunk)):
             getattr(by_id[uid], kind).append(value)
-            by_id[uid].next_position[kind] = position + 1
+            setattr(by_id[uid], f"next_{kind}", position + 1)
     for s in states.values():
         s.initial, s.initial_manager = s.snapshot(), s.manager
     return states
@@ -344,7 +351,7 @@ def _write(session: Session, actor: Actor, states: Iterable[_State]) -> None:
 
     def items(s: _State, kind: str, uid: Any) -> Iterator[tuple[Any, ...]]:
         """The tags or aliases the batch appended (lists only grow in an upsert)."""
-        old, base = len(s.initial.get(kind, [])), s.next_position[kind]
+        old, base = len(s.initial.get(kind, [])), getattr(s, f"next_{kind}")
         for p, v in enumerate(getattr(s, kind)[old:]):
             yield ws_, uid, keys[v], v, base + p
 
