@@ -40,8 +40,8 @@ _NOTHING: Mapping[str, Any] = MappingProxyType({})
 @dataclass(slots=True)
 class _State:
     """A user's folded state across the batch: one per user, so no dictionary of its own (slots; a new user's
-    ``initial`` is one shared empty mapping; the next list positions are two integers): ~960 -> ~600 bytes a
-    user, some 350 MB of a 1,000,000-row import."""
+    ``initial`` is one shared empty mapping; the next list positions are two integers): some 330 MiB less at
+    the peak of a 1,000,000-row import (bench/README.md)."""
 
     id: uuid.UUID
     email: str
