@@ -255,9 +255,8 @@ def big_import(backend: Backend, size: Size, table: Table) -> None:
             )
             if fn is command:
                 table.row(
-                    "  the command's peak RSS MiB", backend.name, Figure(list(command_rss)), None, None, "", None, ".0f"
+                    "  the command's peak RSS MiB", backend.name, Figure(command_rss), None, None, "", None, ".0f"
                 )
-                command_rss.clear()
 
 
 # -- growth and OData -----------------------------------------------------------------------------------------

@@ -283,13 +283,13 @@ def _read_users(file: Path) -> tuple[list[UserInput], array[int]]:
     text = csvimport.decode(file.read_bytes())
     numbered = csvimport.iter_numbered(text)  # an empty file is refused here
     lines = array("q")
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for line, row in numbered:
+            lines.append(line)
+            yield row
+
     with click.progressbar(length=len(text), label="validating", file=sys.stderr) as bar:
-
-        def rows() -> Iterator[dict[str, Any]]:
-            for line, row in numbered:
-                lines.append(line)
-                yield row
-
         # The bar measures the file in characters; the rows read are counted (every 10,000), so each stands for
         # a line's average length (the CSV reader does not say how far into the text it is).
         per_row = len(text) / max(text.count("\n"), text.count("\r"), 1)

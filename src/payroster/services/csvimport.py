@@ -51,32 +51,32 @@ def iter_numbered(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
     # newline="": lines end at \n, \r\n or a lone \r (as spreadsheets on older Macs save them), and the reader
     # keeps line breaks inside quoted cells as written.
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    return _rows(reader, [header_name(h) for h in _cells(reader)])
-
-
-def _cells(reader: Any) -> list[str]:
-    """The next record; one the CSV reader refuses (a cell longer than its limit of 131,072 characters) is
-    refused with the line where it stopped, as any other bad input, not raised as the reader's own error."""
     try:
-        return next(reader)
+        header = [header_name(h) for h in next(reader)]
     except csv.Error as exc:
-        raise Invalid(f"the file is not valid CSV at line {reader.line_num}: {exc}") from None
+        raise _refused(reader, exc) from None
+    return _rows(reader, header)
+
+
+def _refused(reader: Any, exc: csv.Error) -> Invalid:
+    """A record the CSV reader refuses (a cell longer than its limit of 131,072 characters) as bad input naming
+    the line where it stopped, not as the reader's own error."""
+    return Invalid(f"the file is not valid CSV at line {reader.line_num}: {exc}")
 
 
 def _rows(reader: Any, header: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
     start = reader.line_num + 1
-    while True:
-        try:
-            cells = _cells(reader)
-        except StopIteration:
-            return
-        line, start = start, reader.line_num + 1
-        if not any(c.strip() for c in cells):
-            continue
-        row: dict[str, Any] = {}
-        for name, cell in zip(header, cells, strict=False):
-            if cell.strip():
-                row[name] = cell
-        if len(cells) > len(header):
-            row[f"column{len(header) + 1}"] = cells[len(header)]
-        yield line, row
+    try:
+        for cells in reader:
+            line, start = start, reader.line_num + 1
+            if not any(c.strip() for c in cells):
+                continue
+            row: dict[str, Any] = {}
+            for name, cell in zip(header, cells, strict=False):
+                if cell.strip():
+                    row[name] = cell
+            if len(cells) > len(header):
+                row[f"column{len(header) + 1}"] = cells[len(header)]
+            yield line, row
+    except csv.Error as exc:
+        raise _refused(reader, exc) from None
