@@ -52,7 +52,7 @@ def settle_interpreter() -> None:
       GIL away, and then waited up to 5 ms behind another thread's Python to get it back, holding
       SQLite's write turn all the while.
 
-    Measured on the single-upsert load (bench/README.md): the collector settings +6% and +11% requests/s,
+    Measured on the single-upsert load (bench/JOURNAL.md): the collector settings +6% and +11% requests/s,
     the switch interval a further +15% (for ``GET /me`` too) and p99 71 → 59 ms.
     """
     global _settled
@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Request handlers run in a thread pool. Many threads do not add CPU to one Python process; they
         # share its GIL, and a writer holding the database's write lock then waits behind every reader for
-        # its turn (measured: bench/README.md). A small pool queues requests instead.
+        # its turn (measured: bench/JOURNAL.md). A small pool queues requests instead.
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         settle_interpreter()
         yield
@@ -123,7 +123,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     # Routes are tried in order and no two doors share a path prefix (/odata, /scim/v2, /api/v1 and /app/Api,
     # the pages'), so the doors machines call come first: matching a feed request against every page's route
-    # before its own cost ~0.25 ms of each request (an export page, a SCIM lookup; bench/README.md).
+    # before its own cost ~0.25 ms of each request (an export page, a SCIM lookup; bench/JOURNAL.md).
     app.include_router(odata_routes.router)
     app.include_router(scim_routes.router)
     for module in (routes_users, routes_teams):

@@ -10,7 +10,7 @@ from uuid_utils import compat
 def new_id() -> uuid.UUID:
     """A fresh time-ordered UUID (RFC 9562 version 7)."""
     # uuid-utils (Rust) rather than a pure-Python generator: a bulk import makes two ids per row, and
-    # drawing each one's random bits from the OS cost a fifth of a 100,000-row import (bench/README.md).
+    # drawing each one's random bits from the OS cost a fifth of a 100,000-row import (bench/JOURNAL.md).
     value: uuid.UUID = compat.uuid7()
     return value
 

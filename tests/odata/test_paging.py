@@ -176,7 +176,7 @@ def test_a_filtered_page_ordered_by_last_name_walks_an_index(
     client: httpx.Client, big: Seeded, db: Database, backend: str, orderby: str
 ) -> None:
     """`$orderby=lastName` (the feed adds the id) and `lastName,id` (the id given, not added twice) are read in
-    index order on both databases: no sort of the matching users, whatever their number (bench/README.md, first
+    index order on both databases: no sort of the matching users, whatever their number (bench/JOURNAL.md, first
     page over 1,000,000 users). Selected without tags and aliases, whose per-user lists are ordered by position
     on their own."""
     seen: list[tuple[str, Any]] = []

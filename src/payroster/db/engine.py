@@ -26,7 +26,7 @@ SQLITE_CACHE_KIB = 32 * 1024
 # Every SQLite connection's settings (the bench's raw baselines apply the same list). The page cache goes up to
 # 32 MiB (SQLite's default is 2 MiB): a filtered, ordered OData page over a million users touches ~10-15 MiB of
 # index and row pages, and with the default cache every query read them again from the operating system
-# (first page 12 -> 6 ms, bench/README.md).
+# (first page 12 -> 6 ms, bench/JOURNAL.md).
 SQLITE_PRAGMAS = (
     "journal_mode=WAL",
     "synchronous=NORMAL",
@@ -83,7 +83,7 @@ def _watch_pooled_connections(engine: Engine) -> None:
 
     SQLAlchemy's ``pool_pre_ping`` sends a statement at every checkout: a round trip per unit of work, about a
     fifth of a simple request's server time on PostgreSQL (side by side, ``GET /api/v1/me`` 488 -> 598 requests/s
-    without it, bench/README.md). An idle connection has nothing to read, so a readable socket means the server sent
+    without it, bench/JOURNAL.md). An idle connection has nothing to read, so a readable socket means the server sent
     something unasked: the error and end of file of a backend that was terminated or restarted (or, rarely, an
     asynchronous notice, for which a reconnect is a small price). Such a connection, and one idle for longer
     than ``PING_AFTER_IDLE_SECONDS`` whose ping fails, is refused with ``DisconnectionError``: the pool discards
@@ -125,7 +125,7 @@ def _sqlite_begin(conn: Any) -> None:
     mode = "IMMEDIATE" if conn.get_execution_options().get("payroster_write") else "DEFERRED"
     # Straight to the driver: through ``exec_driver_sql`` every transaction paid a second full statement
     # execution (events, cursor, result) for its BEGIN; a one-statement write transaction went from ~380 to
-    # ~355 us (bench/README.md). A failure is still raised as SQLAlchemy's OperationalError, as every other
+    # ~355 us (bench/JOURNAL.md). A failure is still raised as SQLAlchemy's OperationalError, as every other
     # statement's is.
     try:
         conn.connection.driver_connection.execute(f"BEGIN {mode}")
@@ -143,7 +143,7 @@ class Database:
         writer = self.engine.execution_options(payroster_write=True)
         # Reads on PostgreSQL run without a transaction around them: under READ COMMITTED every statement takes
         # its own snapshot anyway, so BEGIN and ROLLBACK were two round trips that bought nothing (the key check
-        # every request makes: 0.88-0.98 -> 0.48-0.51 ms, bench/README.md). SQLite keeps its read transaction,
+        # every request makes: 0.88-0.98 -> 0.48-0.51 ms, bench/JOURNAL.md). SQLite keeps its read transaction,
         # which does give every statement of a read the same snapshot.
         self.reader = self.engine if self.is_sqlite else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._read = sessionmaker(self.reader, expire_on_commit=False, autoflush=False)
@@ -164,7 +164,7 @@ class Database:
             try:
                 if workspace_id is not None and not self.is_sqlite:
                     # On the driver (db.prepared): through the engine, this one function call cost a single
-                    # upsert a tenth of its time in process (bench/README.md).
+                    # upsert a tenth of its time in process (bench/JOURNAL.md).
                     (_EXCLUSIVE if exclusive else _SHARED).run(session, {"k": _lock_key(workspace_id)})
                 yield session
                 session.commit()

@@ -104,7 +104,7 @@ class User(Base):
 # read after the last row's values); PostgreSQL's indexes keep nulls last unless told, hence its own index for
 # the feed (the first-name one serves the web directory's nulls-last order). SQLite's indexes hold nulls first
 # and cannot say NULLS FIRST: one index in the feed's order, with the id, so a filtered page ordered by last
-# name walks it and checks each candidate's tags by id without reading the user's row (bench/README.md).
+# name walks it and checks each candidate's tags by id without reading the user's row (bench/JOURNAL.md).
 Index("ix_users_workspace_id_last_name", User.workspace_id, User.last_name, User.first_name).ddl_if(
     dialect="postgresql"
 )

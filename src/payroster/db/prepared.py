@@ -3,7 +3,7 @@
 A single upsert runs four to six one-row statements. Through ``Connection.execute`` each paid SQLAlchemy's
 execution context (events, cache lookup, parameter and result processing set up anew): a one-row ``SELECT``
 by key took 130 us on SQLite where the driver itself took 15 us (263 and 109 us on PostgreSQL), so the
-framework's share was most of the upsert's database time (bench/README.md). Here SQLAlchemy still writes the
+framework's share was most of the upsert's database time (bench/JOURNAL.md). Here SQLAlchemy still writes the
 SQL (built from the models, compiled once per dialect) and still converts every value (each column type's own
 bind and result processors, SQLAlchemy's public type API); only the per-call execution machinery is skipped.
 No library offers that split, hence these few lines. Driver errors are raised as SQLAlchemy's

@@ -2,7 +2,7 @@
 
 SQLAlchemy's executemany builds a parameter dictionary per row and passes every value through its column
 type's bind processor; on a 100,000-row import that bookkeeping cost about as much as the database's own
-work (profiles in bench/README.md). Here the caller builds tuples already in the driver's form (``Driver``
+work (profiles in bench/JOURNAL.md). Here the caller builds tuples already in the driver's form (``Driver``
 converts the three types that differ) and they go to ``executemany`` on SQLite and to ``COPY`` on
 PostgreSQL. No library offers this conversion-free path across both drivers, hence these few lines.
 """

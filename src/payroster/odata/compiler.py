@@ -111,7 +111,7 @@ class _CollectionRef:
 @functools.lru_cache(maxsize=512)
 def named_alias(table: Table, name: str) -> FromClause:
     """The alias ``name`` of ``table``, made once: aliases are immutable, and building one's column
-    collection on every request was a tenth of a small feed request's time (bench/README.md)."""
+    collection on every request was a tenth of a small feed request's time (bench/JOURNAL.md)."""
     alias = table.alias(name)
     alias.c  # noqa: B018 - populate the column collection now, before threads share the alias
     return alias
@@ -191,7 +191,7 @@ class Compiler:
                 # all instead of walking the ordered index (12 -> 35 ms); the statistics of revision 0007 tell it
                 # that the key follows from the value. An e-mail's or a team name's key is unique: both
                 # databases then read the one row by that index instead of every row of the workspace
-                # (`emailAddress eq`; bench/README.md).
+                # (`emailAddress eq`; bench/JOURNAL.md).
                 return and_(a == b, item.key == normalize.key(lit.text))
             if left.lit is not None or right.lit is not None:
                 return a == b

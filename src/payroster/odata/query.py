@@ -231,7 +231,7 @@ class Reader:
             order.append((typed.expr, item.descending))
         # The key breaks ties, so pages never overlap or skip rows. A key the client already orders by is not
         # added again: a column repeated in ORDER BY made SQLite sort each page in a temporary B-tree instead
-        # of reading the index in order (the first page of a filtered, ordered export: bench/README.md).
+        # of reading the index in order (the first page of a filtered, ordered export: bench/JOURNAL.md).
         for k in es.keys:
             column = es.properties[k].sql(t)
             if not any(expr.compare(column) for expr, _ in order):
@@ -424,14 +424,14 @@ def stored_document(es: EntitySet, names: Sequence[str], t: FromClause) -> Colum
     written before the column existed), in a second statement. ``coalesce(column, <the document's
     expression>)`` in the page's own statement gave the same rows, but SQLAlchemy walked the whole expression
     (54 constants) to make the statement's cache key on every page: 0.5 ms of each export page's 7 ms of
-    server CPU (bench/README.md)."""
+    server CPU (bench/JOURNAL.md)."""
     column = STORED.get(es.name)
     return t.c[column] if column is not None and list(names) == list(es.properties) else None
 
 
 # Entity sets whose rows keep their whole entity as the feed writes it, in this column. A full export then
 # reads one column per row, as a plain SELECT does, instead of formatting every property and ordering each
-# user's tags and aliases in correlated subqueries (four fifths of the page's SQL time, bench/README.md).
+# user's tags and aliases in correlated subqueries (four fifths of the page's SQL time, bench/JOURNAL.md).
 # Every write of a user, its tags or its aliases writes it with the row (:func:`feed_text`).
 STORED = {"Users": "feed_json"}
 
@@ -470,7 +470,7 @@ def feed_text(
     """What ``users.feed_json`` holds, written from the values a write is storing (tags and aliases in position
     order): the same text :func:`feed_document` computes from the stored row, so a write stores it in the
     row's own ``INSERT`` or ``UPDATE`` instead of a second statement that reads the row, its tags and
-    aliases back to compute it (a fifth of a bulk import's time, bench/README.md)."""
+    aliases back to compute it (a fifth of a bulk import's time, bench/JOURNAL.md)."""
     document = {
         "id": str(id),
         "emailAddress": email,

@@ -348,7 +348,7 @@ class Resource:
         media = JSON_TYPE.format(self.ctx.metadata, str(self.ctx.ieee754).lower())
         # One body, written in the handler's thread: the page is in memory already (at most MAX_PAGE
         # entities), and streaming it in chunks cost a thread-pool hop and an ASGI send per chunk, about a
-        # quarter of a first page's time on the server (bench/README.md).
+        # quarter of a first page's time on the server (bench/JOURNAL.md).
         return Response(writer.page(payload_head, page, options, next_link), media_type=media, headers=headers)
 
     def next_link(self, token: str) -> str:

@@ -15,7 +15,7 @@ use. Written as a plain condition beside the listing's ``ORDER BY id LIMIT``, SQ
 the workspace in id order and test every user (the primary key gives that order for free; it cannot tell an
 equality on a key from a broad condition, with or without ``ANALYZE``): 5 ms per lookup at 10,000 users,
 growing with the workspace. Each branch of the subquery is an equality on an index's every column, which the
-planner always takes, and the page is then read by primary key (0.1 ms; bench/README.md). A filter that is only
+planner always takes, and the page is then read by primary key (0.1 ms; bench/JOURNAL.md). A filter that is only
 such a lookup runs a statement of its own (:data:`KEY_LOOKUPS`) that selects each branch's users directly, joined
 by ``UNION ALL``: on a PostgreSQL table not yet analysed, ``id IN (...)`` could be planned as a walk of the whole
 workspace for every user in it (:func:`_key_lookup`).

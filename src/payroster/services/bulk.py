@@ -41,7 +41,7 @@ _NOTHING: Mapping[str, Any] = MappingProxyType({})
 class _State:
     """A user's folded state across the batch: one per user, so no dictionary of its own (slots; a new user's
     ``initial`` is one shared empty mapping; the next list positions are two integers): some 330 MiB less at
-    the peak of a 1,000,000-row import (bench/README.md)."""
+    the peak of a 1,000,000-row import (bench/JOURNAL.md)."""
 
     id: uuid.UUID
     email: str
@@ -112,7 +112,7 @@ def collector_paused() -> Iterator[None]:
     A 100,000-row batch allocates some million containers that live until it ends (parsed rows, inputs,
     folded states, tuples), none of them in reference cycles; every few hundred allocations set off a
     collection that walked what the batch had built so far, a quarter of the import's time
-    (bench/README.md). Reference counting still frees everything as usual. The collector is one switch
+    (bench/JOURNAL.md). Reference counting still frees everything as usual. The collector is one switch
     per process, so concurrent and nested batches count: it comes back on when the last one ends (and
     only if it was on), then collects whatever cycles other requests made meanwhile.
     """
@@ -336,7 +336,7 @@ def _write(session: Session, actor: Actor, states: Iterable[_State]) -> None:
     """Insert new users, their tags and aliases and every audit event in flushes of ``FLUSH`` users, then set
     new users' managers and update existing users (those two are still built whole). Flushing holds the rows
     of new users to one flush's worth: built whole, a 1,000,000-row import held some 1.2 GB of them at once
-    (bench/README.md)."""
+    (bench/JOURNAL.md)."""
     ws, now = actor.workspace_id, utcnow()
     d = rows.Driver(session)
     ws_, now_ = d.uid(ws), d.when(now)

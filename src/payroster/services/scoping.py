@@ -36,7 +36,7 @@ def get_scoped(
 @functools.cache
 def _by_id(model: type[Base], lock: bool) -> Select[Any]:
     """:func:`get_scoped`'s statement, built once per model: every request reads a row by id, and building
-    the statement and its cache key each time was a measurable share of a SCIM PATCH (bench/README.md)."""
+    the statement and its cache key each time was a measurable share of a SCIM PATCH (bench/JOURNAL.md)."""
     stmt = select(model).where(model.workspace_id == bindparam("ws"), model.id == bindparam("id"))  # type: ignore[attr-defined]
     return stmt.with_for_update() if lock else stmt
 

@@ -94,7 +94,7 @@ def _items_query(one: bool = False) -> Select[Any]:
 
 
 # The statements every upsert runs, built once with bound parameters: each call then skips building the
-# statement and its cache key (a measurable share of a single upsert, bench/README.md). Those of a single
+# statement and its cache key (a measurable share of a single upsert, bench/JOURNAL.md). Those of a single
 # user's write run on the driver (db.prepared), the user read as a detached ``User`` of its loaded columns.
 _ITEMS = _items_query()
 _ITEMS_OF_ONE = Prepared(_items_query(one=True))
@@ -190,7 +190,7 @@ def _create(session: Session, actor: Actor, inp: UserInput) -> UserView | None:
 
     The rules ``_apply`` enforces on an update reduce, for a user that does not exist yet, to the checks
     below (no admin can be lost, no cycle can close). Written with Core statements: creating through the
-    ORM's unit of work cost about twice the SQL's own time (bench/README.md). On PostgreSQL the four inserts
+    ORM's unit of work cost about twice the SQL's own time (bench/JOURNAL.md). On PostgreSQL the four inserts
     are one statement (:func:`_create_all_statement`); SQLite, without data-modifying CTEs, runs them in turn.
     """
     ws, uid = actor.workspace_id, new_id()
@@ -270,7 +270,7 @@ def _create_all_statement() -> Prepared:
     """PostgreSQL: the new user (``INSERT ... ON CONFLICT DO NOTHING``), its tags and aliases
     (:func:`_new_items_cte`) and its audit event, as data-modifying CTEs that all read the inserted row, so a
     conflict writes nothing at all; returns the user's row. One statement instead of three or four, each of
-    which was a round trip and an execution of its own (bench/README.md)."""
+    which was a round trip and an execution of its own (bench/JOURNAL.md)."""
     new_user = _create_statement("postgresql").cte("new_user")
     lists = [_new_items_cte(model, new_user.c.workspace_id, new_user.c.id, new_user) for model in (UserTag, UserAlias)]
     event = select(*_event_binds().values()).select_from(new_user)
@@ -423,7 +423,7 @@ def _update_all_statement(
 ) -> Prepared:
     """PostgreSQL: the ``UPDATE`` of a user's changed columns with, as data-modifying CTEs, its new tags and
     aliases and its audit event: one statement where there were up to four, each a round trip and an
-    execution of its own (bench/README.md). Nothing here reads what another part writes, so one snapshot
+    execution of its own (bench/JOURNAL.md). Nothing here reads what another part writes, so one snapshot
     serves all."""
     ids = (bindparam("w_s", type_=Uuid), bindparam("u_id", type_=Uuid))
     ctes = [_new_items_cte(model, *ids) for model in lists]
