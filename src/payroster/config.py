@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 import re
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -90,7 +93,27 @@ class Settings(BaseSettings):
             raise RuntimeError("PAYROSTER_SECRET_KEY is required when the database is not an SQLite file")
         secret_file = path.with_name(path.name + ".secret")
         if not secret_file.exists():
-            secret_file.parent.mkdir(parents=True, exist_ok=True)
-            secret_file.write_text(secrets.token_urlsafe(48))
-            secret_file.chmod(0o600)
-        return secret_file.read_text().strip()
+            _publish_secret(secret_file)
+        secret = secret_file.read_text().strip()
+        if not secret:
+            raise RuntimeError(
+                f"{secret_file} is empty: delete it to have a new secret generated (signed-in sessions end), "
+                "or set PAYROSTER_SECRET_KEY"
+            )
+        return secret
+
+
+def _publish_secret(target: Path) -> None:
+    """A new secret written whole under a temporary name, readable by its owner only from the start, then
+    linked into place. Processes starting together on a new database (the workers of ``serve --workers N``)
+    each try; the link fails for all but the first, so they all read the same secret, and none can read a
+    file still being written (written in place, one worker read it empty: tests/unit/test_secret_file.py)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".")  # mode 0600
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48))
+        with contextlib.suppress(FileExistsError):  # another process published first: theirs is the secret
+            os.link(temporary, target)
+    finally:
+        os.unlink(temporary)
