@@ -111,7 +111,7 @@ class Ahead:
 
     def later(self, backend: Backend) -> list[Backend]:
         """The backends the run measures after ``backend``, when it is the first (else none: started already)."""
-        return self.backends[1:] if self.backends and backend.name == self.backends[0].name else []
+        return self.backends[1:] if self.backends and backend is self.backends[0] else []
 
     def ready(self) -> None:
         """Until every server started ahead answers."""
@@ -133,8 +133,9 @@ class Ahead:
 
     def close(self) -> None:
         """Stop whatever a scenario did not take (a run cut short)."""
-        while self.waiting:
-            self.waiting.popitem()[1][0].close()
+        with contextlib.ExitStack() as all_:  # each closed even if one before it fails
+            while self.waiting:
+                all_.push(self.waiting.popitem()[1][0])
 
 
 AHEAD = Ahead()
@@ -387,6 +388,7 @@ def growth_and_odata(backend: Backend, size: Size, table: Table) -> None:
                 client.post("/api/v1/users:bulk", content=json.dumps(user_rows(chunk, seeded, "p"))).raise_for_status()
             backend.settle(env)  # measured as a settled database, not in the seeding's wake
             sized[n] = (env, server, client)
+        exporter.wait()  # up before anything is measured
         latency = {n: Figure() for n in size.growth}
         page = {n: Figure() for n in size.growth}
         for rep in range(REPS):
@@ -449,7 +451,6 @@ def growth_and_odata(backend: Backend, size: Size, table: Table) -> None:
             raw_rate = repeat(REPS, raw_export)
         conn.close()
         server = exporter
-        exporter.wait()
         parse_rate = Figure()
         try:
 
@@ -554,7 +555,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], action="append", help="default: both")
     args = parser.parse_args()
     size = QUICK if args.quick else FULL
-    backends = [Backend(b) for b in (args.backend or ["sqlite", "postgresql"])]
+    backends = [Backend(b) for b in dict.fromkeys(args.backend or ["sqlite", "postgresql"])]  # each once
     missing = [b.name for b in backends if not b.available()]
     backends = [b for b in backends if b.name not in missing]
     report: dict[str, Any] = {"started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -567,9 +568,10 @@ def main() -> None:
     table = Table(report)
     started = time.monotonic()
     scenarios = args.only or list(SCENARIOS)
-    AHEAD.wanted, AHEAD.backends = set(scenarios), backends
+    AHEAD.backends = backends
     try:
-        for scenario in scenarios:
+        for i, scenario in enumerate(scenarios):
+            AHEAD.wanted = set(scenarios[i:])  # what the run will still get to
             for backend in backends:
                 t0 = time.monotonic()
                 SCENARIOS[scenario](backend, size, table)
