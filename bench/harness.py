@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine, make_url, text
 
+from bench.peak_rss import status_kib
 from payroster.app import COLLECTOR_THRESHOLD, SWITCH_INTERVAL
 from payroster.config import Settings
 from payroster.db.engine import SQLITE_CACHE_KIB, SQLITE_PRAGMAS
@@ -296,10 +297,8 @@ def _answers(url: str) -> bool:
 
 def memory_mb(pid: int, name: str) -> float:
     """A process's ``VmRSS`` (now) or ``VmHWM`` (peak) in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(name + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    kib = status_kib(pid, name)
+    return float("nan") if kib is None else kib / 1024
 
 
 def machine(backends: list[Backend]) -> dict[str, Any]:
