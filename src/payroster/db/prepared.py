@@ -122,3 +122,10 @@ class Prepared:
             raise DBAPIError.instance(
                 form.sql, args, exc, dbapi.Error, dialect=conn.dialect, connection_invalidated=lost, ismulti=many
             ) from exc
+
+
+def run_script(session: Session, sql: str) -> None:
+    """Statements without parameters, as one message to the driver and with a prepared statement's error
+    handling. psycopg sends a statement without parameters in PostgreSQL's simple query protocol, which runs
+    several, separated by semicolons, in one round trip; only constant text belongs here."""
+    Prepared._execute(session.connection(), _Form(sql, None, {}, {}, ()), None, many=False)
