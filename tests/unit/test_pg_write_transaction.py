@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+from payroster.config import Settings
 from payroster.db.engine import Database, _lock_key
 from tests.conftest import PG_URL, WS
 
@@ -75,3 +77,20 @@ def test_a_write_opens_with_begin_and_its_lock_in_one_round_trip(db: Database, w
     assert "BEGIN; SELECT pg_advisory_xact_lock_shared(" in messages
     assert locks == 1
     assert in_transaction is False  # a transaction's now() is when it began, before this statement
+
+
+def test_an_engine_that_skips_autocommit_rollbacks_keeps_psycopgs_begin(settings: Settings) -> None:
+    """Such an engine sends no rollback for a connection in autocommit mode: a failed write would keep its
+    transaction open and its connection would never return to the pool. It keeps psycopg's own ``BEGIN``: the
+    failed write leaves nothing, its connection goes back, and the next write works."""
+    engine = create_engine(settings.database_url, pool_size=1, max_overflow=0, skip_autocommit_rollback=True)
+    db = Database(settings, engine=engine)
+    try:
+        with pytest.raises(DBAPIError), db.write() as s:
+            s.execute(text("CREATE TEMPORARY TABLE kept_or_not (n int)"))
+            s.execute(text("SELECT 1 / 0"))
+        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        with db.write() as s:
+            assert s.execute(text("SELECT to_regclass('pg_temp.kept_or_not') IS NULL")).scalar() is True
+    finally:
+        db.dispose()

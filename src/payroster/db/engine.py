@@ -143,7 +143,11 @@ class Database:
         # psycopg on PostgreSQL: a write's connection runs in the driver's autocommit mode and opens its transaction
         # itself, ``BEGIN`` and the workspace lock in one message (``_begin``). In its default mode psycopg sent
         # ``BEGIN`` on its own before the first statement: a round trip of its own in every write transaction.
-        self._own_begin = not self.is_sqlite and self.engine.dialect.driver == "psycopg"
+        # It relies on the rollback SQLAlchemy sends for an autocommit connection, which an engine made with
+        # ``skip_autocommit_rollback`` leaves out: such an engine keeps psycopg's own ``BEGIN``. The transaction
+        # is the server's default isolation level (READ COMMITTED), as psycopg's ``BEGIN`` gave it.
+        dialect = self.engine.dialect
+        self._own_begin = dialect.driver == "psycopg" and not self.is_sqlite and not dialect.skip_autocommit_rollback
         options: dict[str, Any] = {"payroster_write": True}
         if self._own_begin:
             options["isolation_level"] = "AUTOCOMMIT"
