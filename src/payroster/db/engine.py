@@ -13,13 +13,13 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import BigInteger, Engine, bindparam, create_engine, event, func, make_url, select
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from payroster.config import Settings
-from payroster.db.prepared import Prepared, run_script
+from payroster.db.prepared import run_script
 from payroster.domain.errors import Unavailable
 
 SQLITE_CACHE_KIB = 32 * 1024
@@ -147,7 +147,7 @@ class Database:
         # ``skip_autocommit_rollback`` leaves out: such an engine keeps psycopg's own ``BEGIN``. The transaction
         # is the server's default isolation level (READ COMMITTED), as psycopg's ``BEGIN`` gave it.
         dialect = self.engine.dialect
-        self._own_begin = dialect.driver == "psycopg" and not self.is_sqlite and not dialect.skip_autocommit_rollback
+        self._own_begin = dialect.driver == "psycopg" and not dialect.skip_autocommit_rollback
         options: dict[str, Any] = {"payroster_write": True}
         if self._own_begin:
             options["isolation_level"] = "AUTOCOMMIT"
@@ -173,12 +173,8 @@ class Database:
         """
         with self._writer_turn(), self._write() as session:
             try:
-                if self._own_begin:
-                    _begin(session, workspace_id, exclusive)
-                elif workspace_id is not None and not self.is_sqlite:
-                    # On the driver (db.prepared): through the engine, this one function call cost a single
-                    # upsert a tenth of its time in process (bench/JOURNAL.md).
-                    (_EXCLUSIVE if exclusive else _SHARED).run(session, {"k": _lock_key(workspace_id)})
+                if not self.is_sqlite:
+                    _begin(session, workspace_id, exclusive, self._own_begin)
                 yield session
                 session.commit()
             except BaseException:
@@ -221,23 +217,22 @@ class Database:
         self.engine.dispose()
 
 
-def _begin(session: Session, workspace_id: uuid.UUID | None, exclusive: bool) -> None:
-    """Open a write transaction on a psycopg connection in autocommit mode, with the workspace's lock.
+def _begin(session: Session, workspace_id: uuid.UUID | None, exclusive: bool, own: bool) -> None:
+    """PostgreSQL: the workspace's lock, and with ``own`` the ``BEGIN`` of a connection in autocommit mode.
 
     One message in PostgreSQL's simple query protocol (psycopg uses it for a statement without parameters),
     which runs the statements it carries in turn and answers once: ``BEGIN`` and the lock cost one round trip
-    instead of two. The lock key is an integer this module computes, written into the text as a number.
-    Every statement after it, and psycopg's ``commit`` or ``rollback``, runs in the transaction it opened.
+    instead of two. The lock key is an integer this module computes, written into the text as a number. On the
+    driver (db.prepared): through the engine, taking the lock cost a single upsert a tenth of its time in process
+    (bench/JOURNAL.md). Every statement after it, and psycopg's ``commit`` or ``rollback``, runs in the
+    transaction it opened.
     """
-    sql = "BEGIN"
+    statements = ["BEGIN"] if own else []
     if workspace_id is not None:
         function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-        sql += f"; SELECT {function}({int(_lock_key(workspace_id))})"
-    run_script(session, sql)
-
-
-_EXCLUSIVE = Prepared(select(func.pg_advisory_xact_lock(bindparam("k", type_=BigInteger))))
-_SHARED = Prepared(select(func.pg_advisory_xact_lock_shared(bindparam("k", type_=BigInteger))))
+        statements.append(f"SELECT {function}({int(_lock_key(workspace_id))})")
+    if statements:
+        run_script(session, "; ".join(statements))
 
 
 @functools.lru_cache(maxsize=4096)
