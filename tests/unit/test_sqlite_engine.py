@@ -3,7 +3,13 @@ begins its transactions the way writers and readers need."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 from payroster.config import Settings
 from payroster.db.engine import SQLITE_CACHE_KIB, Database
+from payroster.domain.errors import Unavailable
 
 EXPECTED = {
     "journal_mode": "wal",
@@ -69,4 +76,105 @@ def test_write_transactions_take_the_lock_at_begin_and_a_busy_database_is_an_ope
             assert session.connection().exec_driver_sql("SELECT count(*) FROM t").scalar() == 1
     finally:
         other.close()
+        db.dispose()
+
+
+def _hold(path: Path) -> subprocess.Popen[str]:
+    """Another process holding the write turn of the SQLite file at ``path`` until it is killed."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path.with_name(path.name + "-writer"))], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    return holder
+
+
+HOLDER = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def _write_in_thread(db: Database) -> tuple[threading.Thread, threading.Event, list[BaseException]]:
+    began, failed = threading.Event(), []
+
+    def write() -> None:
+        try:
+            with db.write() as session:
+                began.set()
+                session.connection().exec_driver_sql("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            failed.append(exc)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    return thread, began, failed
+
+
+def test_processes_sharing_a_file_take_turns_to_write(tmp_path: Path) -> None:
+    """Writers of several processes on one SQLite file (``serve --workers N``, an import beside the server) wait
+    for each other on a lock file beside the database, not in SQLite's busy handler (which sleeps up to 100 ms
+    between tries); the turn is the write's from before its BEGIN until after its COMMIT."""
+    path = tmp_path / "turns.db"
+    db = Database(Settings(database_url=f"sqlite:///{path}", secret_key="test"))
+    turn = path.with_name("turns.db-writer")
+    try:
+        with db.write() as session:
+            session.connection().exec_driver_sql("CREATE TABLE t (x INTEGER)")
+            probe = os.open(turn, os.O_RDWR)
+            with pytest.raises(BlockingIOError):  # held by the write, as another process would find it
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # and given back when it ended
+        fcntl.flock(probe, fcntl.LOCK_UN)
+        os.close(probe)
+
+        # Another process holds the turn: a write waits for it without having begun, though SQLite itself is
+        # free (nothing else has BEGUN), and goes ahead as soon as that process is gone (the kernel drops the
+        # lock of a process that dies, however it dies).
+        holder = _hold(path)
+        thread, began, failed = _write_in_thread(db)
+        assert not began.wait(0.5)
+        holder.kill()
+        holder.wait()
+        assert began.wait(5)
+        thread.join(5)
+        assert not failed
+
+        # A turn that does not come within the write's wait is a busy database (503), not a hang.
+        holder = _hold(path)
+        try:
+            db.write_wait = 0.3
+            started = time.monotonic()
+            with pytest.raises(Unavailable), db.write():
+                pass
+            assert 0.3 <= time.monotonic() - started < 5
+        finally:
+            holder.kill()
+            holder.wait()
+        with db.write() as session:  # the process's own lock was given back with the failed turn
+            assert session.connection().exec_driver_sql("SELECT count(*) FROM t").scalar() == 0
+    finally:
+        db.dispose()
+
+
+def test_the_turn_file_has_the_database_permissions(tmp_path: Path) -> None:
+    """Every account that may write the database (a server, a scheduled import under another user of its group)
+    may take the write turn: the lock file is made with the database file's permission bits, as SQLite makes its
+    ``-wal`` and ``-shm`` files."""
+    path = tmp_path / "shared.db"
+    db = Database(Settings(database_url=f"sqlite:///{path}", secret_key="test"))
+    try:
+        with db.read() as session:  # the database file exists from the first connection
+            session.connection().exec_driver_sql("SELECT 1")
+        path.chmod(0o660)
+        old = os.umask(0o007)
+        try:
+            with db.write() as session:
+                session.connection().exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        finally:
+            os.umask(old)
+        assert (path.with_name("shared.db-writer").stat().st_mode & 0o777) == 0o660
+    finally:
         db.dispose()

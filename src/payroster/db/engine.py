@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import os
 import select as fd_select  # the module; ``select`` is SQLAlchemy's
 import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, make_url
@@ -21,6 +23,11 @@ from sqlalchemy.pool import NullPool
 from payroster.config import Settings
 from payroster.db.prepared import run_script
 from payroster.domain.errors import Unavailable
+
+try:
+    import fcntl
+except ImportError:  # Windows: processes sharing a file meet at SQLite's busy handler alone
+    fcntl = None  # type: ignore[assignment]
 
 SQLITE_CACHE_KIB = 32 * 1024
 # Every SQLite connection's settings (the bench's raw baselines apply the same list). The page cache goes up to
@@ -136,6 +143,8 @@ def _sqlite_begin(conn: Any) -> None:
 class Database:
     """Holds the engine and hands out units of work."""
 
+    write_wait = 30.0  # seconds a write waits for its turn on SQLite, as long as SQLite's own busy timeout
+
     def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
         self.settings = settings
         self.engine = engine or make_engine(settings)
@@ -159,10 +168,13 @@ class Database:
         self.reader = self.engine if self.is_sqlite else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._read = sessionmaker(self.reader, expire_on_commit=False, autoflush=False)
         self._write = sessionmaker(writer, expire_on_commit=False, autoflush=False)
-        # SQLite has one writer at a time. Writers of this process queue on a lock instead of on SQLite's
-        # busy handler, whose growing sleeps (up to 100 ms each) made the slowest writes wait seconds
-        # under load; other processes still meet at BEGIN IMMEDIATE and the busy timeout.
+        # SQLite has one writer at a time. Writers queue here instead of in SQLite's busy handler, whose growing
+        # sleeps (up to 100 ms each) made the slowest writes wait seconds under load: those of this process on a
+        # lock, and processes sharing the file (``serve --workers N``, an import beside the server) on a lock
+        # file beside it (``FileTurn``). BEGIN IMMEDIATE and the busy timeout still guard against any other writer.
         self._sqlite_writer = threading.Lock() if self.is_sqlite else None
+        path = settings.sqlite_path if self.is_sqlite else None
+        self._file_turn = FileTurn(path) if path is not None and fcntl is not None else None
 
     @contextlib.contextmanager
     def write(self, workspace_id: uuid.UUID | None = None, exclusive: bool = False) -> Iterator[Session]:
@@ -186,10 +198,18 @@ class Database:
         if self._sqlite_writer is None:
             yield
             return
-        if not self._sqlite_writer.acquire(timeout=30):  # as long as SQLite's own busy timeout
+        deadline = time.monotonic() + self.write_wait
+        if not self._sqlite_writer.acquire(timeout=self.write_wait):
             raise Unavailable("the database is busy; retry later")
         try:
-            yield
+            if self._file_turn is None:
+                yield
+                return
+            self._file_turn.acquire(deadline)
+            try:
+                yield
+            finally:
+                self._file_turn.release()
         finally:
             self._sqlite_writer.release()
 
@@ -215,6 +235,59 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+        if self._file_turn is not None:
+            self._file_turn.close()
+
+
+class FileTurn:
+    """The write turn among the processes sharing one SQLite file: an exclusive ``flock`` on ``FILE-writer``.
+
+    SQLite's own wait for its write lock is its busy handler, which sleeps 1, 2, 5, ... and then 100 ms between
+    tries: with two server processes writing steadily the slowest upserts waited half a second (bench/JOURNAL.md).
+    Here a waiting writer tries again within a millisecond of the lock's release. It polls rather than blocks: a
+    blocking ``flock`` cannot time out, and a write gives up after ``Database.write_wait`` (another process's
+    long import) instead of holding its request. Only the thread that holds its process's writer lock waits here,
+    so each process has one poller at most. The kernel drops the lock with its holder, a crashed one too.
+    """
+
+    def __init__(self, database: Path) -> None:
+        self.database = database
+        self.path = database.with_name(database.name + "-writer")
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _file(self) -> int:
+        # A forked child opens its own: on a descriptor shared with its parent the two would share the lock.
+        if self._fd is None or self._pid != os.getpid():
+            # Made with the database's permissions, as SQLite makes its -wal and -shm files: every account that
+            # may write the database (a server, a scheduled import) may take the turn.
+            try:
+                mode = self.database.stat().st_mode & 0o666
+            except FileNotFoundError:
+                mode = 0o600
+            self._fd, self._pid = os.open(self.path, os.O_RDWR | os.O_CREAT, mode), os.getpid()
+        return self._fd
+
+    def acquire(self, deadline: float) -> None:
+        fd, pause = self._file(), 0.0001
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise Unavailable("the database is busy; retry later") from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.001)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+        self._fd = None
 
 
 def _begin(session: Session, workspace_id: uuid.UUID | None, exclusive: bool, own: bool) -> None:
