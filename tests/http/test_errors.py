@@ -9,10 +9,12 @@ from typing import Any
 import httpx
 import pytest
 
+from payroster.config import Settings
 from payroster.db.engine import Database
 from payroster.services import apikeys
 from payroster.services.context import Actor
 from tests.conftest import WS
+from tests.unit.test_sqlite_engine import hold_write_turn
 
 UNKNOWN = "00000000-0000-7000-8000-000000000000"
 
@@ -214,3 +216,40 @@ def test_credentials_401_403(client: httpx.Client, ws: WS, db: Database) -> None
 def test_credentials_before_body(client: httpx.Client) -> None:
     """No key and a malformed body -> 401, not 400."""
     check(client.post("/api/v1/users", content=b"{nope"), 401)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_write_without_its_turn_is_503_with_retry_after(
+    client: httpx.Client, ws: WS, ws_b: WS, db: Database, settings: Settings
+) -> None:
+    """On SQLite, while another process holds the write turn for longer than a write waits (a large import beside
+    the server), every door answers a write with 503 and ``Retry-After``, in its own error format, rather than a
+    500 or a request held for the whole import; reads go on."""
+    assert client.get("/api/v1/me", headers=ws.headers).status_code == 200  # the key's use recorded for a minute
+    db.write_wait = 0.3
+    assert settings.sqlite_path is not None
+    holder = hold_write_turn(settings.sqlite_path)
+    try:
+        refused = client.post(
+            "/api/v1/users", json={"emailAddress": "late@x.com", "role": "Participant"}, headers=ws.headers
+        )
+        assert (refused.status_code, refused.headers.get("Retry-After")) == (503, "5")
+        assert refused.json()["error"]["code"] == "serviceUnavailable"
+
+        scim = client.post(
+            f"/scim/v2/{ws.slug}/Users", headers={"Authorization": f"Bearer {ws.key}"},
+            json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "late@x.com"},
+        )  # fmt: skip
+        assert (scim.status_code, scim.headers.get("Retry-After")) == (503, "5")
+        assert scim.json()["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+
+        # Reads need no turn; a key whose use is due to be recorded needs one, and gets OData's own 503.
+        assert client.get(f"/odata/{ws.slug}/Users", headers=ws.headers).status_code == 200
+        odata = client.get(f"/odata/{ws_b.slug}/Users", headers=ws_b.headers)
+        assert (odata.status_code, odata.headers.get("Retry-After")) == (503, "5")
+        assert odata.json()["error"]["code"] == "serviceUnavailable"
+    finally:
+        holder.kill()
+        holder.wait()
+    assert client.post("/api/v1/users", json={"emailAddress": "late@x.com", "role": "Participant"},
+                       headers=ws.headers).status_code == 201  # fmt: skip

@@ -79,7 +79,7 @@ def test_write_transactions_take_the_lock_at_begin_and_a_busy_database_is_an_ope
         db.dispose()
 
 
-def _hold(path: Path) -> subprocess.Popen[str]:
+def hold_write_turn(path: Path) -> subprocess.Popen[str]:
     """Another process holding the write turn of the SQLite file at ``path`` until it is killed."""
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(path.with_name(path.name + "-writer"))], stdout=subprocess.PIPE, text=True
@@ -133,7 +133,7 @@ def test_processes_sharing_a_file_take_turns_to_write(tmp_path: Path) -> None:
         # Another process holds the turn: a write waits for it without having begun, though SQLite itself is
         # free (nothing else has BEGUN), and goes ahead as soon as that process is gone (the kernel drops the
         # lock of a process that dies, however it dies).
-        holder = _hold(path)
+        holder = hold_write_turn(path)
         thread, began, failed = _write_in_thread(db)
         assert not began.wait(0.5)
         holder.kill()
@@ -143,7 +143,7 @@ def test_processes_sharing_a_file_take_turns_to_write(tmp_path: Path) -> None:
         assert not failed
 
         # A turn that does not come within the write's wait is a busy database (503), not a hang.
-        holder = _hold(path)
+        holder = hold_write_turn(path)
         try:
             db.write_wait = 0.3
             started = time.monotonic()
@@ -161,20 +161,99 @@ def test_processes_sharing_a_file_take_turns_to_write(tmp_path: Path) -> None:
 
 def test_the_turn_file_has_the_database_permissions(tmp_path: Path) -> None:
     """Every account that may write the database (a server, a scheduled import under another user of its group)
-    may take the write turn: the lock file is made with the database file's permission bits, as SQLite makes its
-    ``-wal`` and ``-shm`` files."""
+    may take the write turn: the lock file is made with exactly the database file's permission bits, whatever the
+    umask, as SQLite makes its ``-wal`` and ``-shm`` files, and it is opened read-only (``flock`` needs no more)."""
     path = tmp_path / "shared.db"
     db = Database(Settings(database_url=f"sqlite:///{path}", secret_key="test"))
     try:
         with db.read() as session:  # the database file exists from the first connection
             session.connection().exec_driver_sql("SELECT 1")
         path.chmod(0o660)
-        old = os.umask(0o007)
+        old = os.umask(0o022)  # would take the group's write bit off a file made plainly
         try:
             with db.write() as session:
                 session.connection().exec_driver_sql("CREATE TABLE t (x INTEGER)")
         finally:
             os.umask(old)
-        assert (path.with_name("shared.db-writer").stat().st_mode & 0o777) == 0o660
+        turn = path.with_name("shared.db-writer")
+        assert (turn.stat().st_mode & 0o777) == 0o660
+        # Read access is all another account needs to take the turn.
+        probe = os.open(turn, os.O_RDONLY)
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(probe)
     finally:
         db.dispose()
+
+
+def test_writes_go_on_without_a_turn_file_that_cannot_be_made(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A lock file that cannot be opened (here its name points into a missing directory) fails no write: writers
+    meet in SQLite as before, and a warning says why."""
+    path = tmp_path / "nofile.db"
+    (tmp_path / "nofile.db-writer").symlink_to(tmp_path / "missing" / "turn")
+    db = Database(Settings(database_url=f"sqlite:///{path}", secret_key="test"))
+    try:
+        with caplog.at_level("WARNING", logger="payroster.db"):
+            for n in range(2):
+                with db.write() as session:
+                    session.connection().exec_driver_sql(f"CREATE TABLE t{n} (x INTEGER)")
+        assert [r.getMessage() for r in caplog.records].count(
+            f"SQLite writes go without their turn file {tmp_path / 'nofile.db-writer'} "
+            f"([Errno 2] No such file or directory: '{tmp_path / 'nofile.db-writer'}'); they meet in SQLite"
+        ) == 1  # said once, not at every write
+    finally:
+        db.dispose()
+
+
+FORKING = """
+import fcntl, os, sys, time
+from payroster.config import Settings
+from payroster.db.engine import Database
+
+path, mode = sys.argv[1], sys.argv[2]
+db = Database(Settings(database_url=f"sqlite:///{path}", secret_key="t"))
+with db.write() as session:
+    session.connection().exec_driver_sql("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+    child = os.fork()
+    if child == 0:
+        if mode == "release":  # a child that leaves the write it was forked in must not free its parent's turn
+            db._file_turn.release()
+            os._exit(0)
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 1)  # the test reads its parent's output to the end
+        os.dup2(null, 2)
+        time.sleep(60)  # a child that lives on, never writing
+        os._exit(0)
+    if mode == "release":
+        os.waitpid(child, 0)
+        probe = os.open(path + "-writer", os.O_RDONLY)
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            print("freed", flush=True)
+        except BlockingIOError:
+            print("held", flush=True)
+    else:
+        print(child, flush=True)
+        os._exit(0)  # dies holding the turn
+"""
+
+
+def test_a_forked_child_neither_keeps_nor_frees_its_parents_turn(tmp_path: Path) -> None:
+    """A process forked by a writer closes its copy of the lock file: the turn ends with the writer that took it
+    even when it dies and the child lives on, and the child leaving the write it was forked in frees nothing."""
+    path = str(tmp_path / "fork.db")
+    run = subprocess.run([sys.executable, "-c", FORKING, path, "release"], capture_output=True, text=True, timeout=60)
+    assert run.stdout == "held\n", run.stderr
+
+    run = subprocess.run([sys.executable, "-c", FORKING, path, "die"], capture_output=True, text=True, timeout=60)
+    child = int(run.stdout)
+    try:
+        os.kill(child, 0)  # still alive, holding a copy of every descriptor its parent had
+        probe = os.open(path + "-writer", os.O_RDONLY)
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free: the writer is gone
+        finally:
+            os.close(probe)
+    finally:
+        os.kill(child, 9)

@@ -108,6 +108,9 @@ def install(
     @app.exception_handler(DomainError)
     async def domain(request: Request, exc: DomainError) -> Response:
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        if isinstance(exc, Unavailable):  # a write that did not get its turn (another process's long import)
+            log.warning("database busy: %s", exc.message)
+            headers = {"Retry-After": "5"}
         return error_response(exc, headers, request)
 
     @app.exception_handler(RequestValidationError)

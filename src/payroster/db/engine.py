@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import logging
 import os
 import select as fd_select  # the module; ``select`` is SQLAlchemy's
 import sqlite3
+import stat
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,8 @@ try:
     import fcntl
 except ImportError:  # Windows: processes sharing a file meet at SQLite's busy handler alone
     fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger("payroster.db")
 
 SQLITE_CACHE_KIB = 32 * 1024
 # Every SQLite connection's settings (the bench's raw baselines apply the same list). The page cache goes up to
@@ -202,10 +207,9 @@ class Database:
         if not self._sqlite_writer.acquire(timeout=self.write_wait):
             raise Unavailable("the database is busy; retry later")
         try:
-            if self._file_turn is None:
+            if self._file_turn is None or not self._file_turn.acquire(deadline):
                 yield
                 return
-            self._file_turn.acquire(deadline)
             try:
                 yield
             finally:
@@ -247,7 +251,13 @@ class FileTurn:
     Here a waiting writer tries again within a millisecond of the lock's release. It polls rather than blocks: a
     blocking ``flock`` cannot time out, and a write gives up after ``Database.write_wait`` (another process's
     long import) instead of holding its request. Only the thread that holds its process's writer lock waits here,
-    so each process has one poller at most. The kernel drops the lock with its holder, a crashed one too.
+    so each process has one poller at most. The kernel drops the lock with its holder, a crashed one too (a child
+    forked from it closes its copy of the descriptor, which would keep the lock alive).
+
+    The file is opened read-only (``flock`` needs no more) and made with exactly the database's permission bits,
+    whatever the umask, as SQLite makes its ``-wal`` and ``-shm`` files: every account that may write the
+    database (a server, a scheduled import) can open it. When it cannot be opened all the same, writes go on
+    without it, kept apart by ``BEGIN IMMEDIATE`` and SQLite's busy handler as before, and a warning says why.
     """
 
     def __init__(self, database: Path) -> None:
@@ -255,25 +265,42 @@ class FileTurn:
         self.path = database.with_name(database.name + "-writer")
         self._fd: int | None = None
         self._pid = 0
+        self._warned = False
+        _TURNS.add(self)
 
-    def _file(self) -> int:
-        # A forked child opens its own: on a descriptor shared with its parent the two would share the lock.
+    def _open(self) -> int:
+        try:
+            mode: int | None = stat.S_IMODE(self.database.stat().st_mode)
+        except FileNotFoundError:  # written before the database exists: SQLite's own default for a new file
+            mode = None
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o644 if mode is None else mode)
+        except FileExistsError:
+            return os.open(self.path, os.O_RDONLY)
+        if mode is not None:
+            os.fchmod(fd, mode)
+        return fd
+
+    def _file(self) -> int | None:
         if self._fd is None or self._pid != os.getpid():
-            # Made with the database's permissions, as SQLite makes its -wal and -shm files: every account that
-            # may write the database (a server, a scheduled import) may take the turn.
             try:
-                mode = self.database.stat().st_mode & 0o666
-            except FileNotFoundError:
-                mode = 0o600
-            self._fd, self._pid = os.open(self.path, os.O_RDWR | os.O_CREAT, mode), os.getpid()
+                self._fd, self._pid = self._open(), os.getpid()
+            except OSError as exc:
+                if not self._warned:
+                    self._warned = True
+                    log.warning("SQLite writes go without their turn file %s (%s); they meet in SQLite", self.path, exc)
+                return None
         return self._fd
 
-    def acquire(self, deadline: float) -> None:
+    def acquire(self, deadline: float) -> bool:
+        """Wait for the turn until ``deadline`` (``Unavailable`` after it); False when there is no turn file."""
         fd, pause = self._file(), 0.0001
+        if fd is None:
+            return False
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
+                return True
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise Unavailable("the database is busy; retry later") from None
@@ -281,13 +308,32 @@ class FileTurn:
             pause = min(pause * 2, 0.001)
 
     def release(self) -> None:
-        if self._fd is not None:
+        if self._fd is not None and self._pid == os.getpid():
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
         if self._fd is not None and self._pid == os.getpid():
             os.close(self._fd)
         self._fd = None
+
+    def forget(self) -> None:
+        """In a forked child: close the parent's descriptor (the parent's lock stays with the parent)."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+        self._fd = None
+
+
+_TURNS: weakref.WeakSet[FileTurn] = weakref.WeakSet()
+
+
+def _forget_turns() -> None:
+    for turn in list(_TURNS):
+        turn.forget()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_turns)
 
 
 def _begin(session: Session, workspace_id: uuid.UUID | None, exclusive: bool, own: bool) -> None:
