@@ -182,13 +182,16 @@ class Database:
         self._file_turn = FileTurn(path) if path is not None and fcntl is not None else None
 
     @contextlib.contextmanager
-    def write(self, workspace_id: uuid.UUID | None = None, exclusive: bool = False) -> Iterator[Session]:
+    def write(
+        self, workspace_id: uuid.UUID | None = None, exclusive: bool = False, wait: float | None = None
+    ) -> Iterator[Session]:
         """A write transaction: commits on success, rolls back on any exception.
 
         On PostgreSQL, a transaction-scoped advisory lock on the workspace lets single writes run side
-        by side (shared) while a bulk import (``exclusive``) runs alone. SQLite serialises writers anyway.
+        by side (shared) while a bulk import (``exclusive``) runs alone. SQLite serialises writers anyway: a
+        write waits for its turn up to ``wait`` seconds (default ``write_wait``), then raises ``Unavailable``.
         """
-        with self._writer_turn(), self._write() as session:
+        with self._writer_turn(self.write_wait if wait is None else wait), self._write() as session:
             try:
                 if not self.is_sqlite:
                     _begin(session, workspace_id, exclusive, self._own_begin)
@@ -199,12 +202,12 @@ class Database:
                 raise
 
     @contextlib.contextmanager
-    def _writer_turn(self) -> Iterator[None]:
+    def _writer_turn(self, wait: float) -> Iterator[None]:
         if self._sqlite_writer is None:
             yield
             return
-        deadline = time.monotonic() + self.write_wait
-        if not self._sqlite_writer.acquire(timeout=self.write_wait):
+        deadline = time.monotonic() + wait
+        if not self._sqlite_writer.acquire(timeout=wait):
             raise Unavailable("the database is busy; retry later")
         try:
             if self._file_turn is None or not self._file_turn.acquire(deadline):
