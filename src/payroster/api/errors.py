@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from payroster.api.schemas import ErrorBody
-from payroster.domain.errors import Conflict, Detail, DomainError, Invalid, RateLimited, Unavailable
+from payroster.domain.errors import Conflict, Detail, DomainError, Invalid, Unavailable
 
 log = logging.getLogger("payroster.api")
 T = TypeVar("T")
@@ -67,8 +67,6 @@ def json_error(exc: DomainError, headers: dict[str, str] | None = None) -> JSONR
     }
     if exc.status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": 'Basic realm="PayRoster", Bearer'}
-    if isinstance(exc, RateLimited):
-        headers = {**(headers or {}), "Retry-After": str(exc.retry_after)}
     return JSONResponse(body, status_code=exc.status, headers=headers)
 
 
@@ -101,17 +99,15 @@ def install(
     def error_response(
         exc: DomainError, headers: dict[str, str] | None = None, request: Request | None = None
     ) -> Response:
+        if exc.retry_after is not None:
+            headers = {**(headers or {}), "Retry-After": str(exc.retry_after)}
         if page is not None and is_page is not None and request is not None and is_page(request.url.path):
             return page(request, exc, headers)
         return json_error(exc, headers)
 
     @app.exception_handler(DomainError)
     async def domain(request: Request, exc: DomainError) -> Response:
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
-        if isinstance(exc, Unavailable):  # a write that did not get its turn (another process's long import)
-            log.warning("database busy: %s", exc.message)
-            headers = {"Retry-After": "5"}
-        return error_response(exc, headers, request)
+        return error_response(exc, request=request)
 
     @app.exception_handler(RequestValidationError)
     async def validation(request: Request, exc: RequestValidationError) -> Response:
@@ -139,7 +135,7 @@ def install(
     @app.exception_handler(OperationalError)
     async def outage(request: Request, exc: DBAPIError) -> Response:
         log.error("database unavailable: %s", exc.orig)
-        return error_response(Unavailable("the database is unavailable; retry later"), {"Retry-After": "5"}, request)
+        return error_response(Unavailable("the database is unavailable; retry later"), request=request)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

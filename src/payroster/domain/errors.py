@@ -23,6 +23,7 @@ class DomainError(Exception):
     details: list[Detail] = field(default_factory=list)
     code: str = "error"
     status: int = 400
+    retry_after: int | None = None  # seconds to wait before retrying, sent as ``Retry-After`` by every door
 
     def __str__(self) -> str:
         return self.message
@@ -94,10 +95,11 @@ class Invalid(DomainError):
 
 @dataclass
 class Unavailable(DomainError):
-    """The database does not answer."""
+    """The database does not answer, or a write did not get its turn (another process's long import)."""
 
     code: str = "serviceUnavailable"
     status: int = 503
+    retry_after: int | None = 5
 
 
 @dataclass
@@ -106,4 +108,4 @@ class RateLimited(DomainError):
 
     code: str = "rateLimited"
     status: int = 429
-    retry_after: int = 1
+    retry_after: int | None = 1

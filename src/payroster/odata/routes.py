@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from payroster.auth.apikey import authenticate
 from payroster.db.engine import Database
-from payroster.domain.errors import DomainError, RateLimited, Unavailable
+from payroster.domain.errors import DomainError
 from payroster.odata import parser as P
 from payroster.odata import tokens
 from payroster.odata.errors import (
@@ -96,11 +96,8 @@ def _guarded(handle: Callable[[], Response]) -> Response:
         response = error(exc.status, exc.code, exc.message, exc.target)
         if exc.status == 401:
             response.headers["WWW-Authenticate"] = 'Basic realm="PayRoster"'
-        if isinstance(exc, RateLimited):
+        if exc.retry_after is not None:
             response.headers["Retry-After"] = str(exc.retry_after)
-        if isinstance(exc, Unavailable):  # the key's use could not be recorded: another process's long import
-            log.warning("odata: database busy: %s", exc.message)
-            response.headers["Retry-After"] = "5"
     except OperationalError:
         log.exception("odata: database unavailable")
         response = error(503, "ServiceUnavailable", "the database is unavailable")

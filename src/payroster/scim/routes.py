@@ -40,7 +40,7 @@ from payroster.auth.apikey import authenticate, presented_key
 from payroster.db.engine import Database
 from payroster.db.models import Team, User
 from payroster.domain import normalize
-from payroster.domain.errors import DomainError, RateLimited, Unavailable
+from payroster.domain.errors import DomainError
 from payroster.scim import store
 from payroster.scim.filters import Compiler
 from payroster.scim.models import (
@@ -78,11 +78,8 @@ async def scim(request: Request, slug: str, path: str = "") -> Response:
         response = error(exc.status if exc.status != 422 else 400, _scim_type(exc), exc.message)
         if exc.status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="PayRoster"'
-        if isinstance(exc, RateLimited):
+        if exc.retry_after is not None:
             response.headers["Retry-After"] = str(exc.retry_after)
-        if isinstance(exc, Unavailable):
-            log.warning("scim: database busy: %s", exc.message)
-            response.headers["Retry-After"] = "5"
         return response
     except IntegrityError:
         log.warning("scim: concurrent write refused by a unique index", exc_info=True)
