@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +18,7 @@ from payroster.db.engine import Database
 from payroster.db.models import ApiKey
 from payroster.services import apikeys
 from payroster.services.context import Actor
-from tests.conftest import WS
+from tests.conftest import TEST_SETTINGS, WS
 from tests.unit.test_sqlite_engine import hold_write_turn
 
 UNKNOWN = "00000000-0000-7000-8000-000000000000"
@@ -257,6 +259,43 @@ def test_a_write_without_its_turn_is_503_with_retry_after(
     assert client.get(f"/odata/{ws_b.slug}/Users", headers=ws_b.headers).status_code == 200
     assert _last_used(db, ws_b) is not None  # recorded by the first request after the turn came back
     assert client.post("/api/v1/users", json=user, headers=ws.headers).status_code == 201
+
+
+def test_a_database_that_does_not_answer_is_503_with_retry_after(
+    http_server: tuple[Any, str], client: httpx.Client, ws: WS, backend: str, tmp_path: Path
+) -> None:
+    """A database outage answers 503 with ``Retry-After`` in every door, in the door's own error format, and
+    nothing of the driver's error reaches the client. The outage is real: the running application's database is
+    swapped for one whose every connection fails (a PostgreSQL port nothing listens on; an SQLite file whose
+    directory has been replaced by a file)."""
+    if backend == "sqlite":
+        folder = tmp_path / "gone"
+        down = Database(Settings(database_url=f"sqlite:///{folder / 'payroster.db'}", **TEST_SETTINGS))
+        shutil.rmtree(folder)
+        folder.write_text("not a directory")
+    else:
+        down = Database(Settings(database_url="postgresql+psycopg://postgres@127.0.0.1:1/test", **TEST_SETTINGS))
+    app = http_server[0].app
+    up, app.state.db = app.state.db, down
+    try:
+        api = client.get("/api/v1/me", headers=ws.headers)
+        assert check(api, 503)["code"] == "serviceUnavailable"
+        odata = client.get(f"/odata/{ws.slug}/Users", headers=ws.headers)
+        assert odata.status_code == 503 and odata.json()["error"]["code"] == "serviceUnavailable"
+        assert odata.headers["OData-Version"] == "4.0"
+        scim = client.get(f"/scim/v2/{ws.slug}/Users", headers={"Authorization": f"Bearer {ws.key}"})
+        assert scim.status_code == 503
+        assert scim.json()["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+        assert [r.headers.get("Retry-After") for r in (api, odata, scim)] == ["5", "5", "5"]
+        health = client.get("/healthz")
+        assert (health.status_code, health.json()) == (503, {"status": "unavailable", "database": "unreachable"})
+        for r in (api, odata, scim, health):
+            leaks = ("Traceback", "sqlite3", "psycopg", "127.0.0.1:1", "gone")
+            assert not any(leak in r.text for leak in leaks), r.text
+    finally:
+        app.state.db.dispose()
+        app.state.db = up
+    assert client.get(f"/odata/{ws.slug}/Users", headers=ws.headers).status_code == 200  # back with its database
 
 
 def _last_used(db: Database, ws: WS) -> object:

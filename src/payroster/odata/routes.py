@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from payroster.auth.apikey import authenticate
 from payroster.db.engine import Database
-from payroster.domain.errors import DomainError
+from payroster.domain.errors import DomainError, Unavailable
 from payroster.odata import parser as P
 from payroster.odata import tokens
 from payroster.odata.errors import (
@@ -93,15 +93,20 @@ def _guarded(handle: Callable[[], Response]) -> Response:
     except ODataError as exc:
         response = error(exc.status, exc.code, exc.message, exc.target)
     except DomainError as exc:
-        response = error(exc.status, exc.code, exc.message, exc.target)
-        if exc.status == 401:
-            response.headers["WWW-Authenticate"] = 'Basic realm="PayRoster"'
-        if exc.retry_after is not None:
-            response.headers["Retry-After"] = str(exc.retry_after)
+        response = _domain_error(exc)
     except OperationalError:
         log.exception("odata: database unavailable")
-        response = error(503, "ServiceUnavailable", "the database is unavailable")
+        response = _domain_error(Unavailable("the database is unavailable; retry later"))
     response.headers.update(VERSION)
+    return response
+
+
+def _domain_error(exc: DomainError) -> Response:
+    response = error(exc.status, exc.code, exc.message, exc.target)
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = 'Basic realm="PayRoster"'
+    if exc.retry_after is not None:
+        response.headers["Retry-After"] = str(exc.retry_after)
     return response
 
 

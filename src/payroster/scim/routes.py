@@ -40,7 +40,7 @@ from payroster.auth.apikey import authenticate, presented_key
 from payroster.db.engine import Database
 from payroster.db.models import Team, User
 from payroster.domain import normalize
-from payroster.domain.errors import DomainError
+from payroster.domain.errors import DomainError, Unavailable
 from payroster.scim import store
 from payroster.scim.filters import Compiler
 from payroster.scim.models import (
@@ -75,21 +75,25 @@ async def scim(request: Request, slug: str, path: str = "") -> Response:
     except SCIMException as exc:
         return error(exc.status, exc.scim_type or None, exc.detail)
     except DomainError as exc:
-        response = error(exc.status if exc.status != 422 else 400, _scim_type(exc), exc.message)
-        if exc.status == 401:
-            response.headers["WWW-Authenticate"] = 'Bearer realm="PayRoster"'
-        if exc.retry_after is not None:
-            response.headers["Retry-After"] = str(exc.retry_after)
-        return response
+        return _domain_error(exc)
     except IntegrityError:
         log.warning("scim: concurrent write refused by a unique index", exc_info=True)
         return error(409, "uniqueness", "a concurrent request wrote the same userName, e-mail or name; retry")
     except OperationalError:
         log.exception("scim: database unavailable")
-        return error(503, None, "the database is unavailable; retry later")
+        return _domain_error(Unavailable("the database is unavailable; retry later"))
     except Exception:  # never a traceback to the client: log it, answer a SCIM Error
         log.exception("scim: unexpected error on %s %s", request.method, request.url.path)
         return error(500, None, "internal error; it has been logged")
+
+
+def _domain_error(exc: DomainError) -> Response:
+    response = error(exc.status if exc.status != 422 else 400, _scim_type(exc), exc.message)
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="PayRoster"'
+    if exc.retry_after is not None:
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @functools.cache
