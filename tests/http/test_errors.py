@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import time
 import uuid
@@ -262,12 +263,18 @@ def test_a_write_without_its_turn_is_503_with_retry_after(
 
 
 def test_a_database_that_does_not_answer_is_503_with_retry_after(
-    http_server: tuple[Any, str], client: httpx.Client, ws: WS, backend: str, tmp_path: Path
+    http_server: tuple[Any, str],
+    client: httpx.Client,
+    ws: WS,
+    backend: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A database outage answers 503 with ``Retry-After`` in every door, in the door's own error format, and
     nothing of the driver's error reaches the client. The outage is real: the running application's database is
     swapped for one whose every connection fails (a PostgreSQL port nothing listens on; an SQLite file whose
-    directory has been replaced by a file)."""
+    directory has been replaced by a file). Each door logs the outage as one line with the driver's reason, not a
+    traceback per request."""
     if backend == "sqlite":
         folder = tmp_path / "gone"
         down = Database(Settings(database_url=f"sqlite:///{folder / 'payroster.db'}", **TEST_SETTINGS))
@@ -277,6 +284,7 @@ def test_a_database_that_does_not_answer_is_503_with_retry_after(
         down = Database(Settings(database_url="postgresql+psycopg://postgres@127.0.0.1:1/test", **TEST_SETTINGS))
     app = http_server[0].app
     up, app.state.db = app.state.db, down
+    caplog.set_level(logging.ERROR, logger="payroster")
     try:
         api = client.get("/api/v1/me", headers=ws.headers)
         assert check(api, 503)["code"] == "serviceUnavailable"
@@ -292,6 +300,8 @@ def test_a_database_that_does_not_answer_is_503_with_retry_after(
         for r in (api, odata, scim, health):
             leaks = ("Traceback", "sqlite3", "psycopg", "127.0.0.1:1", "gone")
             assert not any(leak in r.text for leak in leaks), r.text
+        logged = [r for r in caplog.records if "database unavailable" in r.getMessage()]
+        assert len(logged) == 3 and all(r.exc_info is None and len(r.getMessage()) > 30 for r in logged), logged
     finally:
         app.state.db.dispose()
         app.state.db = up

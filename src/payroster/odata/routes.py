@@ -94,8 +94,8 @@ def _guarded(handle: Callable[[], Response]) -> Response:
         response = error(exc.status, exc.code, exc.message, exc.target)
     except DomainError as exc:
         response = _domain_error(exc)
-    except OperationalError:
-        log.exception("odata: database unavailable")
+    except OperationalError as exc:  # one line per request, as the API's: an outage is not a bug to trace
+        log.error("odata: database unavailable: %s", exc.orig)
         response = _domain_error(Unavailable("the database is unavailable; retry later"))
     response.headers.update(VERSION)
     return response

@@ -79,8 +79,8 @@ async def scim(request: Request, slug: str, path: str = "") -> Response:
     except IntegrityError:
         log.warning("scim: concurrent write refused by a unique index", exc_info=True)
         return error(409, "uniqueness", "a concurrent request wrote the same userName, e-mail or name; retry")
-    except OperationalError:
-        log.exception("scim: database unavailable")
+    except OperationalError as exc:  # one line per request, as the API's: an outage is not a bug to trace
+        log.error("scim: database unavailable: %s", exc.orig)
         return _domain_error(Unavailable("the database is unavailable; retry later"))
     except Exception:  # never a traceback to the client: log it, answer a SCIM Error
         log.exception("scim: unexpected error on %s %s", request.method, request.url.path)
