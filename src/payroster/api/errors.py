@@ -135,7 +135,7 @@ def install(
     @app.exception_handler(OperationalError)
     async def outage(request: Request, exc: DBAPIError) -> Response:
         log.error("database unavailable: %s", exc.orig)
-        return error_response(Unavailable("the database is unavailable; retry later"), request=request)
+        return error_response(Unavailable.outage(), request=request)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

@@ -101,6 +101,11 @@ class Unavailable(DomainError):
     status: int = 503
     retry_after: int | None = 5
 
+    @classmethod
+    def outage(cls) -> Unavailable:
+        """What every door answers when the driver cannot reach the database (its ``OperationalError``)."""
+        return cls("the database is unavailable; retry later")
+
 
 @dataclass
 class RateLimited(DomainError):

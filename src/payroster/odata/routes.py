@@ -96,7 +96,7 @@ def _guarded(handle: Callable[[], Response]) -> Response:
         response = _domain_error(exc)
     except OperationalError as exc:  # one line per request, as the API's: an outage is not a bug to trace
         log.error("odata: database unavailable: %s", exc.orig)
-        response = _domain_error(Unavailable("the database is unavailable; retry later"))
+        response = _domain_error(Unavailable.outage())
     response.headers.update(VERSION)
     return response
 

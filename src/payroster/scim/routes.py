@@ -81,7 +81,7 @@ async def scim(request: Request, slug: str, path: str = "") -> Response:
         return error(409, "uniqueness", "a concurrent request wrote the same userName, e-mail or name; retry")
     except OperationalError as exc:  # one line per request, as the API's: an outage is not a bug to trace
         log.error("scim: database unavailable: %s", exc.orig)
-        return _domain_error(Unavailable("the database is unavailable; retry later"))
+        return _domain_error(Unavailable.outage())
     except Exception:  # never a traceback to the client: log it, answer a SCIM Error
         log.exception("scim: unexpected error on %s %s", request.method, request.url.path)
         return error(500, None, "internal error; it has been logged")
