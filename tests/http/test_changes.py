@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 import uuid
@@ -16,6 +17,22 @@ from payroster.db.engine import Database
 from payroster.services import apikeys, changes
 from payroster.services.context import Actor
 from tests.conftest import WS
+
+DAY = dt.timedelta(days=1)
+
+
+def age_every_event(db: Database, by: dt.timedelta) -> int:
+    """Move every audit event ``by`` into the past (in Python: SQLite keeps datetimes as text); how many."""
+    events = changes.EVENTS
+    with db.write() as s:
+        rows = s.execute(sa.select(events.c.workspace_id, events.c.id, events.c.occurred_at)).all()
+        for row in rows:
+            s.execute(
+                sa.update(events)
+                .where(events.c.workspace_id == row.workspace_id, events.c.id == row.id)
+                .values(occurred_at=row.occurred_at - by)
+            )
+    return len(rows)
 
 
 def read_all(client: httpx.Client, key: WS, after: str | None = None, limit: int = 1000) -> tuple[list[Any], str]:
@@ -224,3 +241,30 @@ def test_eight_writers_and_tailing_readers_see_every_event_once_in_order(base_ur
     for r in range(READERS):
         assert [c["sequence"] for c in seen[r]] == list(range(1, total + 1)), f"reader {r}"
         assert seen[r] == seen[0]  # every reader saw the same events under the same numbers
+
+
+def test_pruned_changes_answer_410_to_older_cursors(client: httpx.Client, ws: WS, db: Database) -> None:
+    """Pruning numbers what is not numbered yet, then deletes the old events: a cursor before them is told to
+    resync, and a reader starting afresh begins with the first kept change."""
+    for n in range(3):
+        client.post(
+            "/api/v1/users", json={"emailAddress": f"old{n}@a.example", "role": "Participant"}, headers=ws.headers
+        )
+    old = age_every_event(db, 100 * DAY)  # written 100 days ago, and no reader has seen them yet
+    for n in range(2):
+        client.post(
+            "/api/v1/users", json={"emailAddress": f"new{n}@a.example", "role": "Participant"}, headers=ws.headers
+        )
+    beginning = changes.Cursors("test-secret").dump(ws.id, 0)
+    assert client.get("/api/v1/changes", params={"after": beginning}, headers=ws.headers).status_code == 200
+
+    assert changes.prune(db, 90 * DAY) == old
+    assert changes.prune(db, 90 * DAY) == 0  # nothing more is that old
+    gone = client.get("/api/v1/changes", params={"after": beginning}, headers=ws.headers)
+    assert gone.status_code == 410 and "full resync needed" in gone.json()["error"]["message"]
+    kept, cursor = read_all(client, ws)
+    assert [(c["sequence"], c["action"]) for c in kept] == [(old + 1, "user.created"), (old + 2, "user.created")]
+    # The last pruned position is still a valid cursor: nothing after it was deleted.
+    at_edge = changes.Cursors("test-secret").dump(ws.id, old)
+    assert client.get("/api/v1/changes", params={"after": at_edge}, headers=ws.headers).json()["changes"] == kept
+    assert client.get("/api/v1/changes", params={"after": cursor}, headers=ws.headers).json()["changes"] == []
