@@ -213,7 +213,7 @@ def _written(s: Session, statement: Any) -> int:
 
 
 def document(event: Event) -> dict[str, Any]:
-    """An event as the feed shows it (one definition for every door that hands changes out)."""
+    """An event as the feed shows it (one definition for every door that hands changes out), for ``orjson``."""
     return {
         "sequence": event.sequence,
         "occurredAt": event.occurred_at.isoformat(timespec="microseconds") + "Z",
@@ -222,7 +222,8 @@ def document(event: Event) -> dict[str, Any]:
         "targetId": str(event.target_id),
         "actor": {"kind": event.actor_kind, "userId": _text(event.actor_user_id)},
         "channel": event.channel,
-        "changes": orjson.loads(event.changes),
+        # The stored text as it is: parsing it to write it again was most of a page's time.
+        "changes": orjson.Fragment(event.changes),
     }
 
 
