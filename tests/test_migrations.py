@@ -3,6 +3,8 @@ first starts on one SQLite file."""
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -10,10 +12,10 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, inspect
+from sqlalchemy import Engine, create_engine, insert, inspect, text
 
 from payroster.db import migrate
-from payroster.db.models import Base
+from payroster.db.models import AuditEvent, Base, Workspace
 from tests.conftest import BACKENDS, PG_URL
 from tests.procs import cli_env, pg_schema, run_cli
 
@@ -78,7 +80,7 @@ def test_upgrade_downgrade_upgrade_round_trip(empty_engine: Engine) -> None:
     keyed = {"st_user_tags_value_key", "st_user_aliases_value_key"}
     assert statistics(empty_engine) == (keyed if empty_engine.dialect.name == "postgresql" else set())
     migrate.downgrade(empty_engine, "0006")
-    assert statistics(empty_engine) == set() and tables(empty_engine) == MODEL_TABLES
+    assert statistics(empty_engine) == set() and tables(empty_engine) == MODEL_TABLES - {"change_sequences"}
     migrate.upgrade(empty_engine)
     # Upgrading a current database is a no-op, not an error.
     migrate.upgrade(empty_engine)
@@ -117,3 +119,30 @@ def test_concurrent_first_commands_on_one_sqlite_file_migrate_once(tmp_path: Pat
         assert conn.exec_driver_sql("SELECT count(*) FROM workspaces").scalar() == 4
         assert conn.exec_driver_sql("SELECT count(*) FROM alembic_version").scalar() == 1
     engine.dispose()
+
+
+def test_existing_events_are_numbered_in_the_order_they_were_written(empty_engine: Engine) -> None:
+    """Revision 0008_change_feed numbers each workspace's events by time, then id (an id written later may sort
+    first), and starts each workspace's counter after its last event; a workspace without events at 0."""
+    migrate.upgrade(empty_engine, "0007")
+    a, b, quiet = (uuid.UUID(int=n) for n in (1, 2, 3))
+    t0 = dt.datetime(2026, 1, 1)
+    # (workspace, id, seconds after t0): in A the event with the smallest id was written last.
+    written = [(a, 30, 2), (a, 10, 3), (a, 20, 1), (b, 40, 5), (a, 50, 3)]
+    with empty_engine.begin() as conn:  # the models' tables, with only the columns revision 0007 has
+        for ws in (a, b, quiet):
+            conn.execute(insert(Workspace.__table__).values(id=ws, slug=ws.hex, name="W", created_at=t0))
+        for ws, n, seconds in written:
+            event = {"workspace_id": ws, "id": uuid.UUID(int=n), "target_id": uuid.UUID(int=n), "changes": "[]"}
+            at = t0 + dt.timedelta(seconds=seconds)
+            values = {**event, "occurred_at": at, "actor_kind": "system", "channel": "cli", "action": "user.created"}
+            conn.execute(insert(AuditEvent.__table__).values(**values, target_type="user"))
+    migrate.upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        numbered = conn.execute(text("SELECT workspace_id, id, sequence FROM audit_events")).all()
+        counters = dict(conn.execute(text("SELECT workspace_id, last_sequence FROM change_sequences")).all())
+    by_id = {uuid.UUID(str(row.id)).int: row.sequence for row in numbered}
+    assert by_id == {20: 1, 30: 2, 10: 3, 50: 4, 40: 1}
+    assert {uuid.UUID(str(k)): v for k, v in counters.items()} == {a: 4, b: 1, quiet: 0}
+    migrate.downgrade(empty_engine, "0007")
+    migrate.upgrade(empty_engine)

@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from payroster import __version__
-from payroster.api import errors, routes_teams, routes_users, schemas
+from payroster.api import errors, routes_changes, routes_teams, routes_users, schemas
 from payroster.auth.ratelimit import RateLimiter
 from payroster.config import Settings
 from payroster.db.engine import Database
@@ -94,7 +94,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.db = db or prepare_database(settings)
     app.state.limiter = RateLimiter(settings)
     routers = [
-        *(m.router for m in (routes_users, routes_teams, odata_routes, scim_routes)),
+        *(m.router for m in (routes_users, routes_teams, routes_changes, odata_routes, scim_routes)),
         *(m.compat for m in (routes_users, routes_teams)),
         *(m.router for m in (routes_auth, web_users, web_teams, routes_settings)),
     ]
@@ -129,6 +129,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     for module in (routes_users, routes_teams):
         app.include_router(module.router)
         app.include_router(module.compat)
+    app.include_router(routes_changes.router)
     for web_module in (routes_auth, web_users, web_teams, routes_settings):
         app.include_router(web_module.router)
 

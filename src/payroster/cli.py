@@ -13,11 +13,11 @@ from typing import Any
 
 import click
 
-from payroster.config import Settings
+from payroster.config import Settings, parse_duration
 from payroster.db import migrate
 from payroster.db.engine import Database
 from payroster.domain.errors import Detail, DomainError, Invalid
-from payroster.services import apikeys, bulk, csvimport, demo, workspaces
+from payroster.services import apikeys, bulk, changes, csvimport, demo, workspaces
 from payroster.services.context import Actor
 from payroster.services.inputs import UserInput
 
@@ -324,3 +324,29 @@ def demo_command(as_json: bool) -> None:
     _emit(
         {"url": url, "workspaceSlug": slug, "adminEmail": demo.ADMIN, "adminPassword": password, "apiKey": key}, as_json
     )
+
+
+@main.group("changes")
+def changes_group() -> None:
+    """The change feed."""
+
+
+@changes_group.command("prune")
+@click.option("--older-than", default=None, help="a duration such as '90 days' (default: PAYROSTER_CHANGE_RETENTION)")
+@click.option("--json", "as_json", is_flag=True)
+def changes_prune(older_than: str | None, as_json: bool) -> None:
+    """Delete the changes older than the retention; readers whose cursor is older are told to resync (410)."""
+    settings = Settings()
+    try:
+        period = parse_duration(older_than) if older_than is not None else settings.change_retention_period
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--older-than") from None
+    if period is None:
+        click.echo("nothing pruned: PAYROSTER_CHANGE_RETENTION is not set, so changes are kept forever", err=True)
+        _emit({"pruned": 0}, as_json)
+        return
+    database = _open(settings)
+    try:
+        _emit({"pruned": changes.prune(database, period)}, as_json)
+    finally:
+        database.dispose()

@@ -54,11 +54,15 @@ class Settings(BaseSettings):
     mail_from: str = Field(default="PayRoster <no-reply@localhost>", description="sender of invitation e-mails")
     invitation_ttl: str = Field(default="7 days", description="lifetime of invitation and reset links")
     session_ttl: str = Field(default="12 hours", description="a browser session ends after this long unused")
+    change_retention: str | None = Field(
+        default=None, description="change-feed events older than this may be pruned (`payroster changes prune`)"
+    )
 
-    @field_validator("invitation_ttl", "session_ttl")
+    @field_validator("invitation_ttl", "session_ttl", "change_retention")
     @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
         return value
 
     @property
@@ -70,6 +74,11 @@ class Settings(BaseSettings):
     def session_lifetime(self) -> dt.timedelta:
         """``session_ttl`` as a duration."""
         return parse_duration(self.session_ttl)
+
+    @property
+    def change_retention_period(self) -> dt.timedelta | None:
+        """``change_retention`` as a duration; None keeps every change forever."""
+        return None if self.change_retention is None else parse_duration(self.change_retention)
 
     @property
     def is_sqlite(self) -> bool:

@@ -43,7 +43,8 @@ def test_each_path_prefix_belongs_to_one_door_and_doors_come_first(tmp_path: Pat
     assert owners["odata"] == {"payroster.odata.routes"}
     assert owners["scim"] == {"payroster.scim.routes"}
     # The API door's routes, and FastAPI's own route for the OpenAPI document under its prefix.
-    assert owners["api"] == {"payroster.api.routes_users", "payroster.api.routes_teams", "fastapi.applications"}
+    api = {"payroster.api.routes_users", "payroster.api.routes_teams", "payroster.api.routes_changes"}
+    assert owners["api"] == api | {"fastapi.applications"}
     machine = ("payroster.odata", "payroster.scim", "payroster.api")
     doors = [i for i, r in tried(app) if module_of(r).startswith(machine)]
     pages = [i for i, r in tried(app) if module_of(r).startswith("payroster.web")]
@@ -58,6 +59,7 @@ def test_requests_reach_their_own_door_first(tmp_path: Path) -> None:
         ("GET", "/scim/v2/acme/Users"): "payroster.scim.routes",
         ("GET", "/api/v1/me"): "payroster.api.routes_users",
         ("POST", "/api/v1/users"): "payroster.api.routes_users",
+        ("GET", "/api/v1/changes"): "payroster.api.routes_changes",
         ("GET", "/users"): "payroster.web.routes_users",
     }
     for (method, path), module in wanted.items():

@@ -7,6 +7,7 @@ import uuid
 from decimal import Decimal
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -238,6 +240,17 @@ class AuditEvent(Base):
     __table_args__ = (
         Index("ix_audit_events_workspace_id_target_id", "workspace_id", "target_id"),
         Index("ix_audit_events_workspace_id_occurred_at", "workspace_id", "occurred_at"),
+        # The change feed's order (services/changes.py); NULL until the event is numbered.
+        UniqueConstraint("workspace_id", "sequence"),
+        # The events still to number, in the order they get their numbers.
+        Index(
+            "ix_audit_events_unnumbered",
+            "workspace_id",
+            "occurred_at",
+            "id",
+            sqlite_where=text("sequence IS NULL"),
+            postgresql_where=text("sequence IS NULL"),
+        ),
     )
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("workspaces.id"), primary_key=True)
@@ -250,6 +263,17 @@ class AuditEvent(Base):
     target_type: Mapped[str] = mapped_column(String(20))
     target_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     changes: Mapped[str] = mapped_column(Text)
+    sequence: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ChangeSequence(Base):
+    """A workspace's change feed: the last number given to an event, and the last one pruned away."""
+
+    __tablename__ = "change_sequences"
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("workspaces.id"), primary_key=True)
+    last_sequence: Mapped[int] = mapped_column(BigInteger, default=0)
+    pruned_through: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class WebSession(Base):

@@ -62,6 +62,14 @@ class NotFound(DomainError):
 
 
 @dataclass
+class Gone(DomainError):
+    """What was asked for is no longer kept (a change-feed cursor older than the pruned events)."""
+
+    code: str = "gone"
+    status: int = 410
+
+
+@dataclass
 class Conflict(DomainError):
     """A uniqueness, cycle or last-admin rule refuses the change."""
 

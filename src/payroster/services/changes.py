@@ -1,0 +1,231 @@
+"""The change feed: a workspace's audit events numbered in the order they became visible, read after a cursor.
+
+Writes record their audit events as before, without a number. A sequencer numbers the committed events that
+have none, under the lock of the workspace's counter row, before a reader goes past the last numbered one
+(docs/architecture.md "The change feed"): an event committed after a reader saw number N is numbered after
+N, so no reader ever sees a new event below a number it has seen, and numbers have no gaps.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any, cast
+
+import orjson
+from itsdangerous import BadData, URLSafeSerializer
+from sqlalchemy import CursorResult, Row, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from payroster.db.engine import Database
+from payroster.db.models import AuditEvent, ChangeSequence, Workspace, table, utcnow
+from payroster.domain.errors import BadRequest, Gone, NotFound, Unavailable
+from payroster.services.scoping import insert_ignoring_conflicts
+
+EVENTS = table(AuditEvent)
+COUNTERS = table(ChangeSequence)
+MAX_CURSOR_CHARS = 256  # a cursor is ~80 characters; anything longer is refused before it is decoded
+NUMBER_WAIT = 2.0  # seconds a reader waits for SQLite's write turn to number events; after it, it reads what is
+PRUNE_BATCH = 10_000  # events deleted per transaction: a long prune never holds the write turn for long
+
+Event = Row[tuple[Any, ...]]  # a row of ``_FIELDS``
+
+_FIELDS = (
+    EVENTS.c.sequence, EVENTS.c.occurred_at, EVENTS.c.action, EVENTS.c.target_type, EVENTS.c.target_id,
+    EVENTS.c.actor_kind, EVENTS.c.actor_user_id, EVENTS.c.channel, EVENTS.c.changes,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Page:
+    """Events after a position, in sequence order, and the position the next read continues from."""
+
+    events: list[Event]
+    last: int
+
+
+class Cursors:
+    """Opaque positions in a workspace's feed: ``[workspace, sequence]`` signed with the server's secret."""
+
+    def __init__(self, secret: str) -> None:
+        self._serializer = URLSafeSerializer(secret, salt="payroster.changes")
+
+    def dump(self, workspace_id: uuid.UUID, sequence: int) -> str:
+        """The cursor of a position."""
+        return str(self._serializer.dumps([workspace_id.hex, sequence]))
+
+    def load(self, workspace_id: uuid.UUID, cursor: str) -> int:
+        """The sequence a cursor of this workspace holds: 400 when malformed or altered, 404 when it is
+        another workspace's (answered as an unknown cursor, as any other workspace's id is)."""
+        if len(cursor) > MAX_CURSOR_CHARS:
+            raise BadRequest("the cursor is malformed", target="after")
+        try:
+            state = self._serializer.loads(cursor)
+        except BadData:
+            raise BadRequest("the cursor is malformed or was altered", target="after") from None
+        match state:
+            case [str(ws), int(sequence)] if sequence >= 0:
+                pass
+            case _:
+                raise BadRequest("the cursor is malformed", target="after")
+        if ws != workspace_id.hex:
+            raise NotFound("unknown cursor", target="after")
+        return sequence
+
+
+def read(db: Database, workspace_id: uuid.UUID, after: int | None, limit: int) -> Page:
+    """Up to ``limit`` events after position ``after`` (None: from the oldest kept), numbering the committed
+    events that have no number yet when the page would otherwise stop short of them.
+
+    404 for a position past the workspace's last number (a cursor from a restored older database), 410 for one
+    older than the pruned events (the reader would miss them).
+    """
+    with db.read() as s:
+        last, pruned = _counter(s, workspace_id)
+        start = pruned if after is None else after
+        if start > last:
+            raise NotFound("unknown cursor", target="after")
+        if start < pruned:
+            raise Gone(
+                "the cursor is older than the kept changes: full resync needed (read everything, then the feed from "
+                "a new cursor)",
+                target="after",
+            )
+        events = _after(s, workspace_id, start, limit)
+        short = len(events) < limit and _has_unnumbered(s, workspace_id)
+    if short and number(db, workspace_id, limit - len(events)):
+        with db.read() as s:
+            more = _after(s, workspace_id, events[-1].sequence if events else start, limit - len(events))
+        events += more
+    return Page(events, events[-1].sequence if events else start)
+
+
+def _counter(s: Session, workspace_id: uuid.UUID) -> tuple[int, int]:
+    row = s.execute(
+        select(COUNTERS.c.last_sequence, COUNTERS.c.pruned_through).where(COUNTERS.c.workspace_id == workspace_id)
+    ).first()
+    return (0, 0) if row is None else (row.last_sequence, row.pruned_through)
+
+
+def _after(s: Session, workspace_id: uuid.UUID, after: int, limit: int) -> list[Event]:
+    query = (
+        select(*_FIELDS)
+        .where(EVENTS.c.workspace_id == workspace_id, EVENTS.c.sequence > after)
+        .order_by(EVENTS.c.sequence)
+        .limit(limit)
+    )
+    return cast(list[Event], list(s.execute(query).all()))
+
+
+def _has_unnumbered(s: Session, workspace_id: uuid.UUID) -> bool:
+    query = select(EVENTS.c.id).where(EVENTS.c.workspace_id == workspace_id, EVENTS.c.sequence.is_(None)).limit(1)
+    return s.execute(query).first() is not None
+
+
+def number(db: Database, workspace_id: uuid.UUID, most: int, wait: float = NUMBER_WAIT) -> int:
+    """Number up to ``most`` committed events of the workspace that have none, oldest first; how many.
+
+    The counter row's lock makes sequencers of one workspace take turns (on SQLite the write turn does), and each
+    one's statements see every event committed before it got the lock. Writes do not take it: they run as before.
+    When SQLite's write turn stays busy for ``wait`` seconds (another process's import), nothing is numbered now.
+    """
+    try:
+        with db.write(wait=wait) as s:
+            last = _locked_counter(s, workspace_id)
+            pending = (
+                select(EVENTS.c.id, EVENTS.c.occurred_at)
+                .where(EVENTS.c.workspace_id == workspace_id, EVENTS.c.sequence.is_(None))
+                .order_by(EVENTS.c.occurred_at, EVENTS.c.id)
+                .limit(most)
+                .subquery()
+            )
+            rank = func.row_number().over(order_by=(pending.c.occurred_at, pending.c.id))
+            ranked = select(pending.c.id, rank.label("n")).subquery()
+            done = _written(
+                s,
+                update(EVENTS)
+                .where(EVENTS.c.workspace_id == workspace_id, EVENTS.c.id == ranked.c.id)
+                .values(sequence=last + ranked.c.n),
+            )
+            if done:
+                s.execute(
+                    update(COUNTERS).where(COUNTERS.c.workspace_id == workspace_id).values(last_sequence=last + done)
+                )
+            return done
+    except Unavailable:
+        if not db.is_sqlite:
+            raise
+        return 0
+
+
+def _locked_counter(s: Session, workspace_id: uuid.UUID) -> int:
+    """The workspace's last number, its counter row locked until the transaction ends (made at first use)."""
+    query = select(COUNTERS.c.last_sequence).where(COUNTERS.c.workspace_id == workspace_id).with_for_update()
+    last = s.execute(query).scalar()
+    if last is None:
+        values = {"workspace_id": workspace_id, "last_sequence": 0, "pruned_through": 0}
+        s.execute(insert_ignoring_conflicts(s, COUNTERS).values(values))
+        last = s.execute(query).scalar_one()
+    return int(last)
+
+
+def prune(db: Database, older_than: dt.timedelta) -> int:
+    """Delete every workspace's oldest events, those before its first event younger than ``older_than``; the
+    number deleted. Each workspace's events are numbered first, so that no event goes unseen by the feed:
+    a cursor older than what is left answers 410."""
+    cutoff = utcnow() - older_than
+    with db.read() as s:
+        workspace_ids = list(s.execute(select(Workspace.id)).scalars())
+    return sum(_prune_workspace(db, ws, cutoff) for ws in workspace_ids)
+
+
+def _prune_workspace(db: Database, workspace_id: uuid.UUID, cutoff: dt.datetime) -> int:
+    while number(db, workspace_id, PRUNE_BATCH, wait=db.write_wait) == PRUNE_BATCH:
+        pass
+    with db.read() as s:
+        last, pruned = _counter(s, workspace_id)
+        young = s.execute(
+            select(func.min(EVENTS.c.sequence)).where(
+                EVENTS.c.workspace_id == workspace_id, EVENTS.c.occurred_at >= cutoff, EVENTS.c.sequence.is_not(None)
+            )
+        ).scalar()
+    through = last if young is None else young - 1
+    deleted = 0
+    while pruned < through:
+        upto = min(through, pruned + PRUNE_BATCH)
+        with db.write() as s:
+            _locked_counter(s, workspace_id)
+            deleted += _written(
+                s,
+                delete(EVENTS).where(
+                    EVENTS.c.workspace_id == workspace_id, EVENTS.c.sequence > pruned, EVENTS.c.sequence <= upto
+                ),
+            )
+            s.execute(update(COUNTERS).where(COUNTERS.c.workspace_id == workspace_id).values(pruned_through=upto))
+        pruned = upto
+    return deleted
+
+
+def _written(s: Session, statement: Any) -> int:
+    """Run an ``UPDATE`` or ``DELETE``; the number of rows it changed."""
+    return int(cast(CursorResult[Any], s.execute(statement)).rowcount)
+
+
+def document(event: Event) -> dict[str, Any]:
+    """An event as the feed shows it (one definition for every door that hands changes out), for ``orjson``."""
+    return {
+        "sequence": event.sequence,
+        "occurredAt": event.occurred_at.isoformat(timespec="microseconds") + "Z",
+        "action": event.action,
+        "targetType": event.target_type,
+        "targetId": str(event.target_id),
+        "actor": {"kind": event.actor_kind, "userId": _text(event.actor_user_id)},
+        "channel": event.channel,
+        # The stored text as it is: parsing it to write it again was most of a page's time.
+        "changes": orjson.Fragment(event.changes),
+    }
+
+
+def _text(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
