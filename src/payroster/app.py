@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
-from payroster import __version__
+from payroster import __version__, observability
 from payroster.api import errors, routes_teams, routes_users, schemas
 from payroster.auth.ratelimit import RateLimiter
 from payroster.config import Settings
@@ -120,6 +120,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             log.warning("health check: database unreachable", exc_info=True)
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok", "database": "ok"})
+
+    observability.install(app, settings, app.state.db)
 
     # Routes are tried in order and no two doors share a path prefix (/odata, /scim/v2, /api/v1 and /app/Api,
     # the pages'), so the doors machines call come first: matching a feed request against every page's route

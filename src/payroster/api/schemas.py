@@ -181,6 +181,7 @@ class ErrorInner(BaseModel):
     message: str
     target: str | None = None
     details: list[ErrorDetail] = []
+    requestId: str | None = Field(default=None, description="the request's X-Request-ID, as the logs name it")
 
 
 class ErrorBody(BaseModel):
