@@ -119,7 +119,8 @@ def test_metrics_closed_without_the_token(http_server: Any, settings: Settings, 
     assert client.get("/metrics").status_code == 404  # `client` serves the test's settings: no token
     assert client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 404
     with httpx.Client(base_url=served(http_server, settings, db), timeout=30) as open_client:
-        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {TOKEN}x"}, {"X-ApiKey": TOKEN}):
+        wrong = ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {TOKEN}x"}, {"X-ApiKey": TOKEN})
+        for headers in wrong:
             answer = open_client.get("/metrics", headers=headers)
             assert answer.status_code == 401, headers
             assert answer.headers["www-authenticate"].startswith("Bearer")

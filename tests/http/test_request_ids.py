@@ -18,7 +18,7 @@ from payroster.app import create_app
 from payroster.config import Settings
 from payroster.db.engine import Database
 from payroster.observability.logs import JsonFormatter, RequestIdFilter
-from tests.conftest import WS, make_workspace
+from tests.conftest import WS
 from tests.procs import cli_env, run_cli, serve
 
 FRESH = re.compile(r"[0-9a-f]{32}")
@@ -111,10 +111,9 @@ def test_json_logs_of_a_served_process_name_each_request(tmp_path: Path) -> None
     assert made.code == 0, made.err
     assert all(json.loads(line)["logger"] for line in made.err.splitlines())  # the CLI's lines too
     key = made.json()["apiKey"]
-    with serve(env, tmp_path / "serve.log") as served:
-        with httpx.Client(base_url=served.url, timeout=30) as client:
-            assert client.get("/api/v1/me", headers={"X-ApiKey": key, "X-Request-ID": "json-1"}).status_code == 200
-            assert client.get("/api/v1/me", headers={"X-Request-ID": "json-2"}).status_code == 401
+    with serve(env, tmp_path / "serve.log") as served, httpx.Client(base_url=served.url, timeout=30) as client:
+        assert client.get("/api/v1/me", headers={"X-ApiKey": key, "X-Request-ID": "json-1"}).status_code == 200
+        assert client.get("/api/v1/me", headers={"X-Request-ID": "json-2"}).status_code == 401
     lines = [json.loads(line) for line in served.log.read_text().splitlines() if line.strip()]
     assert lines and all({"time", "level", "logger", "message", "request_id"} <= set(line) for line in lines)
     by_id = {line["request_id"]: line for line in lines if line["logger"] == "uvicorn.access"}

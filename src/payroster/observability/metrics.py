@@ -9,21 +9,11 @@ prometheus-client keeps the counters in files there and a scrape adds up every w
 
 from __future__ import annotations
 
-import hmac
 import os
 from collections.abc import Iterator
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -112,25 +102,7 @@ class PoolCollector(Collector):
         yield conns
 
 
-def router(token: str, engine: Any) -> APIRouter:
-    """``GET /metrics`` for a scraper presenting ``Authorization: Bearer <token>``."""
-    expected = f"Bearer {token}".encode()
-    pool = CollectorRegistry(auto_describe=True)
-    pool.register(PoolCollector(engine))
-    routes = APIRouter(include_in_schema=False)
-
-    @routes.get("/metrics")
-    async def scrape(request: Request) -> Response:
-        """The metrics in Prometheus's text format."""
-        presented = request.headers.get("authorization", "").encode("latin-1")
-        if not hmac.compare_digest(presented, expected):
-            return Response("a valid Bearer token is required\n", 401, {"WWW-Authenticate": 'Bearer realm="metrics"'})
-        return Response(generate_latest(_counters()) + generate_latest(pool), media_type=CONTENT_TYPE_LATEST)
-
-    return routes
-
-
-def _counters() -> CollectorRegistry:
+def counters() -> CollectorRegistry:
     """The process's counters, or under ``PROMETHEUS_MULTIPROC_DIR`` every worker's added up."""
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         return REGISTRY
