@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ from payroster.app import create_app
 from payroster.config import Settings
 from payroster.db.engine import Database
 from tests.conftest import WS, make_workspace
+from tests.procs import cli_env, serve
 
 TOKEN = "metrics-test-token"
 
@@ -126,3 +128,25 @@ def test_metrics_closed_without_the_token(http_server: Any, settings: Settings, 
             assert answer.headers["www-authenticate"].startswith("Bearer")
             assert "payroster_" not in answer.text
         assert open_client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+
+
+@pytest.mark.slow
+def test_workers_share_counters_through_the_multiprocess_directory(tmp_path: Path) -> None:
+    """``serve --workers 2`` with ``PROMETHEUS_MULTIPROC_DIR``: whichever worker answers a scrape reports the
+    requests of both, and a previous run's files are cleared at start."""
+    directory = tmp_path / "prometheus"
+    directory.mkdir()
+    (directory / "counter_999999.db").write_bytes(b"left by an earlier run")
+    env = cli_env(
+        f"sqlite:///{tmp_path / 'p.db'}", PAYROSTER_METRICS_TOKEN=TOKEN, PROMETHEUS_MULTIPROC_DIR=str(directory)
+    )
+    with serve(env, tmp_path / "serve.log", workers=2) as served:
+        for _ in range(30):  # a connection each, so that both workers take some
+            assert httpx.get(f"{served.url}/nowhere", timeout=30).status_code == 404
+        seen = set()
+        for _ in range(6):
+            with httpx.Client(base_url=served.url, timeout=30) as client:
+                samples = scrape(client)
+            seen.add(moved({}, samples, "payroster_http_requests_total", door="other", route="unmatched"))
+    assert seen == {30.0}
+    assert not (directory / "counter_999999.db").exists()
