@@ -17,11 +17,12 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from payroster import __version__
-from payroster.api import errors, routes_changes, routes_teams, routes_users, schemas
+from payroster.api import errors, openapi, routes_changes, routes_teams, routes_users, schemas
 from payroster.auth.ratelimit import RateLimiter
 from payroster.config import Settings
 from payroster.db.engine import Database
 from payroster.db.migrate import prepare_database
+from payroster.observability import asgi as observability
 from payroster.odata import routes as odata_routes
 from payroster.scim import routes as scim_routes
 from payroster.web import core as web_core
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         "/healthz",
         response_model=schemas.Health,
         tags=["health"],
+        operation_id="getHealth",
         responses={503: {"model": schemas.Health}},
         openapi_extra={"security": []},  # public: load balancers probe it without credentials
     )
@@ -121,6 +123,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok", "database": "ok"})
 
+    observability.install(app, settings, app.state.db)
+
     # Routes are tried in order and no two doors share a path prefix (/odata, /scim/v2, /api/v1 and /app/Api,
     # the pages'), so the doors machines call come first: matching a feed request against every page's route
     # before its own cost ~0.25 ms of each request (an export page, a SCIM lookup; bench/JOURNAL.md).
@@ -133,12 +137,13 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     for web_module in (routes_auth, web_users, web_teams, routes_settings):
         app.include_router(web_module.router)
 
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: _openapi(app, settings.base_url)  # type: ignore[method-assign]
     return app
 
 
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's document plus the request-body schemas our routes parse by hand."""
+def _openapi(app: FastAPI, base_url: str | None) -> dict[str, Any]:
+    """FastAPI's document plus the request-body schemas our routes parse by hand, an example of each body,
+    and the public URL as the server (clients generated from it call ``getUser``, ``upsertTeam``...)."""
     if app.openapi_schema:
         return app.openapi_schema
     doc = get_openapi(
@@ -146,7 +151,10 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         version=app.version,
         routes=app.routes,
         description="PayRoster JSON API. Authenticate with `X-ApiKey`, Bearer or Basic.",
+        servers=[{"url": base_url.rstrip("/") if base_url else "/", "description": "this PayRoster"}],
+        tags=openapi.TAGS,
     )
+    openapi.add_examples(doc)
     components = doc.setdefault("components", {}).setdefault("schemas", {})
     for model in schemas.REQUEST_MODELS:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")

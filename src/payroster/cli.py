@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.config
 import sqlite3
 import sys
 from array import array
@@ -17,6 +18,7 @@ from payroster.config import Settings, parse_duration
 from payroster.db import migrate
 from payroster.db.engine import Database
 from payroster.domain.errors import Detail, DomainError, Invalid
+from payroster.observability import logs, metrics
 from payroster.services import apikeys, bulk, changes, csvimport, demo, workspaces
 from payroster.services.context import Actor
 from payroster.services.inputs import UserInput
@@ -53,13 +55,10 @@ class _Group(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="debug logging")
 def main(verbose: bool) -> None:
     """PayRoster: the people directory for sales-commission workspaces."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # Alembic narrates every migration check at INFO; only what changed is worth a line.
-    logging.getLogger("alembic").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # One configuration for every command and for each worker of ``serve`` (docs/operations.md, "Logs").
+    config = logs.config(Settings().log_format, verbose)
+    logging.config.dictConfig(config)
+    click.get_current_context().obj = config
 
 
 @main.command()
@@ -75,8 +74,10 @@ def serve(host: str, port: int, workers: int) -> None:
     except migrate.SchemaBehind as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    metrics.clear_multiprocess_dir()
     uvicorn.run(
         "payroster.app:factory",
+        log_config=click.get_current_context().find_root().obj,
         factory=True,
         host=host,
         port=port,

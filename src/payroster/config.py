@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     max_bulk_rows: int = Field(default=100_000, description="users:bulk row limit")
     db_pool_size: int = Field(default=10, description="PostgreSQL connection pool size")
     threads: int = Field(default=8, ge=1, description="request handler threads per server process")
+    metrics_token: SecretStr | None = Field(
+        default=None, description="Bearer token that opens /metrics (Prometheus); unset, /metrics answers 404"
+    )
+    log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object per log line")
     login_throttle: str = Field(
         default="10/15 minutes", description="failed logins per account and per address, `limits` syntax"
     )

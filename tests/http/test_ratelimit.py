@@ -65,7 +65,7 @@ def test_odata_door_answers_429_in_odata_format(
     assert int(refused.headers["Retry-After"]) >= 1
     assert refused.headers["OData-Version"] == "4.0"
     body = refused.json()["error"]
-    assert body["code"] and body["message"] and set(body) <= {"code", "message", "target", "details"}
+    assert body["code"] and body["message"] and set(body) <= {"code", "message", "target", "details", "innererror"}
 
 
 def test_per_workspace_limit_spans_keys_and_spares_other_workspaces(

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from payroster.api.schemas import ErrorBody
 from payroster.domain.errors import Conflict, Detail, DomainError, Invalid, Unavailable
+from payroster.observability.requests import current as current_request_id
 
 log = logging.getLogger("payroster.api")
 T = TypeVar("T")
@@ -63,6 +64,7 @@ def json_error(exc: DomainError, headers: dict[str, str] | None = None) -> JSONR
             "message": exc.message,
             "target": exc.target,
             "details": [{"code": d.code, "message": d.message, "target": d.target} for d in exc.details],
+            "requestId": current_request_id(),
         }
     }
     if exc.status == 401:
@@ -139,7 +141,7 @@ def install(
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
-        request_id = uuid.uuid4().hex
+        request_id = current_request_id() or uuid.uuid4().hex
         log.exception("unhandled error, request id %s", request_id, exc_info=exc)
         err = DomainError(f"internal error; request id {request_id}", code="internalError", status=500)
         return error_response(err, request=request)

@@ -28,6 +28,8 @@ compat = APIRouter(dependencies=[Depends(principal)], responses=ERRORS, include_
 
 @router.post(
     "/api/v1/teams",
+    operation_id="upsertTeam",
+    tags=["teams"],
     status_code=201,
     response_model=schemas.TeamOut,
     responses={200: {"model": schemas.TeamOut, "description": "updated"}},
@@ -44,7 +46,7 @@ def upsert_team(
         return JSONResponse(team_body(team), status_code=201 if created else 200)
 
 
-@router.get("/api/v1/teams", response_model=schemas.TeamOut)
+@router.get("/api/v1/teams", operation_id="findTeam", tags=["teams"], response_model=schemas.TeamOut)
 def find_team(name: str = Query(...), db: Database = Depends(database), who: Actor = Depends(actor)) -> JSONResponse:
     """The team with that name."""
     with db.read() as s:
@@ -54,14 +56,20 @@ def find_team(name: str = Query(...), db: Database = Depends(database), who: Act
         return JSONResponse(team_body(team))
 
 
-@router.get("/api/v1/teams/{team_id}", response_model=schemas.TeamOut)
+@router.get("/api/v1/teams/{team_id}", operation_id="getTeam", tags=["teams"], response_model=schemas.TeamOut)
 def get_team(team_id: str, db: Database = Depends(database), who: Actor = Depends(actor)) -> JSONResponse:
     """One team by id."""
     with db.read() as s:
         return JSONResponse(team_body(teams.get(s, who.workspace_id, parse_id(team_id))))
 
 
-@router.patch("/api/v1/teams/{team_id}", response_model=schemas.TeamOut, openapi_extra=schema_ref("TeamPatch"))
+@router.patch(
+    "/api/v1/teams/{team_id}",
+    operation_id="patchTeam",
+    tags=["teams"],
+    response_model=schemas.TeamOut,
+    openapi_extra=schema_ref("TeamPatch"),
+)
 def patch_team(
     team_id: str, body: Any = Depends(json_body), db: Database = Depends(database), who: Actor = Depends(actor)
 ) -> JSONResponse:
@@ -74,7 +82,9 @@ def patch_team(
         return JSONResponse(team_body(teams.patch(s, who, tid, inp)))
 
 
-@router.delete("/api/v1/teams/{team_id}", status_code=204, response_class=Response)
+@router.delete(
+    "/api/v1/teams/{team_id}", operation_id="deleteTeam", tags=["teams"], status_code=204, response_class=Response
+)
 def delete_team(team_id: str, db: Database = Depends(database), who: Actor = Depends(actor)) -> Response:
     """Delete a team: children move up, memberships and variables go, users stay."""
     with db.write(who.workspace_id) as s:
@@ -91,6 +101,8 @@ def _member_ids(body: Any) -> tuple[Any, Any]:
 
 @router.post(
     "/api/v1/team-members",
+    operation_id="addTeamMember",
+    tags=["team members"],
     status_code=201,
     response_model=schemas.MemberCreated,
     responses={200: {"model": schemas.MemberCreated, "description": "already a member"}},
@@ -109,7 +121,13 @@ def add_member(
     )
 
 
-@router.post("/api/v1/team-members:delete", response_model=schemas.MemberDeleted, openapi_extra=schema_ref("MemberIn"))
+@router.post(
+    "/api/v1/team-members:delete",
+    operation_id="removeTeamMember",
+    tags=["team members"],
+    response_model=schemas.MemberDeleted,
+    openapi_extra=schema_ref("MemberIn"),
+)
 @compat.post("/app/Api/DeleteTeamMember")
 def remove_member(
     body: Any = Depends(json_body), db: Database = Depends(database), who: Actor = Depends(actor)
@@ -119,7 +137,12 @@ def remove_member(
     return _remove(db, who, user_id, team_id)
 
 
-@router.delete("/api/v1/teams/{team_id}/members/{user_id}", response_model=schemas.MemberDeleted)
+@router.delete(
+    "/api/v1/teams/{team_id}/members/{user_id}",
+    operation_id="removeTeamMemberByPath",
+    tags=["team members"],
+    response_model=schemas.MemberDeleted,
+)
 def remove_member_by_path(
     team_id: str, user_id: str, db: Database = Depends(database), who: Actor = Depends(actor)
 ) -> JSONResponse:
@@ -145,7 +168,12 @@ def _at(value: str | None) -> Any:
         raise Invalid("at must be a date or datetime", details=[Detail("invalidDate", "bad date", "at")]) from None
 
 
-@router.get("/api/v1/custom-variables/{target_id}", response_model=list[schemas.VariableEntry])
+@router.get(
+    "/api/v1/custom-variables/{target_id}",
+    operation_id="getCustomVariables",
+    tags=["custom variables"],
+    response_model=list[schemas.VariableEntry],
+)
 def get_variables(
     target_id: str,
     at: str | None = Query(None, description="only entries in force then"),
@@ -160,11 +188,15 @@ def get_variables(
 
 @router.put(
     "/api/v1/custom-variables/{target_id}",
+    operation_id="setCustomVariables",
+    tags=["custom variables"],
     response_model=list[schemas.VariableEntry],
     openapi_extra=schema_ref("VariableEntry", array=True),
 )
 @router.post(
     "/api/v1/custom-variables/{target_id}",
+    operation_id="setCustomVariablesByPost",
+    tags=["custom variables"],
     response_model=list[schemas.VariableEntry],
     openapi_extra=schema_ref("VariableEntry", array=True),
 )

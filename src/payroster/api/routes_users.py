@@ -27,6 +27,8 @@ compat = APIRouter(dependencies=[Depends(principal)], responses=ERRORS, include_
 
 @router.post(
     "/api/v1/users",
+    operation_id="upsertUser",
+    tags=["users"],
     status_code=201,
     response_model=schemas.UserOut,
     responses={200: {"model": schemas.UserOut, "description": "updated"}},
@@ -44,7 +46,7 @@ def upsert_user(
     return JSONResponse(out, status_code=201 if created else 200)
 
 
-@router.get("/api/v1/users", response_model=schemas.UserOut)
+@router.get("/api/v1/users", operation_id="findUser", tags=["users"], response_model=schemas.UserOut)
 def find_user(
     emailAddress: str = Query(..., description="matched like the upsert"),  # noqa: N803
     db: Database = Depends(database),
@@ -58,14 +60,20 @@ def find_user(
         return JSONResponse(user_body(users.view(s, user)))
 
 
-@router.get("/api/v1/users/{user_id}", response_model=schemas.UserOut)
+@router.get("/api/v1/users/{user_id}", operation_id="getUser", tags=["users"], response_model=schemas.UserOut)
 def get_user(user_id: str, db: Database = Depends(database), who: Actor = Depends(actor)) -> JSONResponse:
     """One user by id."""
     with db.read() as s:
         return JSONResponse(user_body(users.view(s, users.get(s, who.workspace_id, parse_id(user_id)))))
 
 
-@router.patch("/api/v1/users/{user_id}", response_model=schemas.UserOut, openapi_extra=schema_ref("UserPatch"))
+@router.patch(
+    "/api/v1/users/{user_id}",
+    operation_id="patchUser",
+    tags=["users"],
+    response_model=schemas.UserOut,
+    openapi_extra=schema_ref("UserPatch"),
+)
 def patch_user(
     user_id: str, body: Any = Depends(json_body), db: Database = Depends(database), who: Actor = Depends(actor)
 ) -> JSONResponse:
@@ -83,7 +91,9 @@ def _remove(kind: str, user_id: str, value: str, db: Database, who: Actor) -> JS
         return JSONResponse(user_body(users.remove_item(s, who, parse_id(user_id), kind, value)))
 
 
-@router.delete("/api/v1/users/{user_id}/tags", response_model=schemas.UserOut)
+@router.delete(
+    "/api/v1/users/{user_id}/tags", operation_id="removeUserTag", tags=["users"], response_model=schemas.UserOut
+)
 def remove_tag(
     user_id: str, value: str = Query(...), db: Database = Depends(database), who: Actor = Depends(actor)
 ) -> JSONResponse:
@@ -91,7 +101,9 @@ def remove_tag(
     return _remove("tags", user_id, value, db, who)
 
 
-@router.delete("/api/v1/users/{user_id}/aliases", response_model=schemas.UserOut)
+@router.delete(
+    "/api/v1/users/{user_id}/aliases", operation_id="removeUserAlias", tags=["users"], response_model=schemas.UserOut
+)
 def remove_alias(
     user_id: str, value: str = Query(...), db: Database = Depends(database), who: Actor = Depends(actor)
 ) -> JSONResponse:
@@ -99,7 +111,13 @@ def remove_alias(
     return _remove("aliases", user_id, value, db, who)
 
 
-@router.post("/api/v1/users:bulk", response_model=schemas.BulkOut, openapi_extra=schema_ref("UserUpsert", array=True))
+@router.post(
+    "/api/v1/users:bulk",
+    operation_id="bulkUpsertUsers",
+    tags=["users"],
+    response_model=schemas.BulkOut,
+    openapi_extra=schema_ref("UserUpsert", array=True),
+)
 def bulk_upsert(
     request: Request, body: Any = Depends(bulk_body), db: Database = Depends(database), who: Actor = Depends(actor)
 ) -> Response:
@@ -130,7 +148,7 @@ def _rows(body: Any, limit: int) -> list[Any]:
     return body
 
 
-@router.get("/api/v1/me", response_model=schemas.Me)
+@router.get("/api/v1/me", operation_id="getMe", tags=["me"], response_model=schemas.Me)
 def me(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
     """The key's owner, workspace and the feed URLs."""
     base = (request.app.state.settings.base_url or str(request.base_url)).rstrip("/")

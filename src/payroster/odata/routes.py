@@ -23,6 +23,7 @@ from starlette.responses import Response
 from payroster.auth.apikey import authenticate
 from payroster.db.engine import Database
 from payroster.domain.errors import DomainError, Unavailable
+from payroster.observability.requests import current as current_request_id
 from payroster.odata import parser as P
 from payroster.odata import tokens
 from payroster.odata.errors import (
@@ -115,6 +116,7 @@ def error(status: int, code: str, message: str, target: str | None = None) -> Re
     body: dict[str, Any] = {"code": code or "Error", "message": message}
     if target:
         body["target"] = target
+    body["innererror"] = {"requestId": current_request_id()}
     return Response(simplejson.dumps({"error": body}), status_code=status, media_type="application/json")
 
 

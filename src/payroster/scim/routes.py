@@ -41,6 +41,7 @@ from payroster.db.engine import Database
 from payroster.db.models import Team, User
 from payroster.domain import normalize
 from payroster.domain.errors import DomainError, Unavailable
+from payroster.observability.requests import current as current_request_id
 from payroster.scim import store
 from payroster.scim.filters import Compiler
 from payroster.scim.models import (
@@ -84,7 +85,7 @@ async def scim(request: Request, slug: str, path: str = "") -> Response:
         return _domain_error(Unavailable.outage())
     except Exception:  # never a traceback to the client: log it, answer a SCIM Error
         log.exception("scim: unexpected error on %s %s", request.method, request.url.path)
-        return error(500, None, "internal error; it has been logged")
+        return error(500, None, "internal error")
 
 
 def _domain_error(exc: DomainError) -> Response:
@@ -111,7 +112,8 @@ def _scim_type(exc: DomainError) -> str | None:
 
 
 def error(status: int, scim_type: str | None, detail: str) -> Response:
-    """A SCIM Error body."""
+    """A SCIM Error body; its detail names the request id (SCIM's Error has no field of its own for it)."""
+    detail = f"{detail} (request id {current_request_id()})"
     body = Error(status=status, scim_type=scim_type, detail=detail).model_dump()
     return Response(json.dumps(body), status_code=status, media_type=MEDIA)
 

@@ -24,6 +24,7 @@ from payroster.db.models import AuditEvent, User, UserAlias, UserTag, table, utc
 from payroster.domain import normalize
 from payroster.domain.errors import Detail, Invalid
 from payroster.ids import new_id
+from payroster.observability import metrics
 from payroster.odata.query import feed_text
 from payroster.services import audit, users
 from payroster.services.context import Actor
@@ -195,6 +196,7 @@ def run(db: Database, actor: Actor, inputs: list[UserInput]) -> BulkResult:
     the old ones (PostgreSQL's autovacuum would only get to it a while later)."""
     with db.write(actor.workspace_id, exclusive=True) as session:
         result = apply(session, actor, inputs)
+    metrics.imported(actor.channel, result.created, result.updated, result.unchanged)
     if len(inputs) >= ANALYZE_AFTER:
         db.refresh_statistics(("users", "user_tags", "user_aliases", "audit_events"))
     return result

@@ -25,6 +25,7 @@ from starlette.templating import Jinja2Templates
 
 from payroster.db.engine import Database
 from payroster.domain.errors import DomainError, Forbidden, TooLarge, Unauthorized
+from payroster.observability.requests import current as current_request_id
 from payroster.services import accounts
 from payroster.services.accounts import SessionUser
 from payroster.urls import public_base
@@ -213,7 +214,8 @@ def error_page(request: Request, exc: DomainError, headers: dict[str, str] | Non
     if isinstance(exc, Unauthorized):
         return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
     titles = {403: "Not allowed", 404: "Not found", 413: "Too large", 429: "Too many attempts", 503: "Unavailable"}
-    response = render(request, "error.html", exc.status, title=titles.get(exc.status, "Something went wrong"), exc=exc)
+    title = titles.get(exc.status, "Something went wrong")
+    response = render(request, "error.html", exc.status, title=title, exc=exc, request_id=current_request_id())
     response.headers.update(headers or {})
     return response
 
