@@ -22,7 +22,7 @@ import logging
 import unicodedata
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from alembic import op
@@ -62,8 +62,7 @@ def _casefold_key(value: str) -> str:
     return unicodedata.normalize("NFC", value.strip().casefold())
 
 
-@dataclass
-class _Move:
+class _Move(NamedTuple):  # not a dataclass: Alembic loads a revision without registering it as a module
     """A user whose key the definition changes."""
 
     workspace_id: uuid.UUID
@@ -95,7 +94,7 @@ def _rekey(column: str, key_of: Callable[[str], str]) -> None:
     query = sa.select(USERS.c.workspace_id, USERS.c.id, value_col, key_col, USERS.c.created_at).where(
         value_col.is_not(None)
     )
-    for ws, uid, value, old, created in bind.execution_options(yield_per=5000).execute(query):
+    for ws, uid, value, old, created in bind.execute(query.execution_options(yield_per=5000)):
         new = key_of(value)
         if new != old:
             moves.append(_Move(ws, uid, value, old, new, created))
