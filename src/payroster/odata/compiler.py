@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -65,9 +66,10 @@ class Typed:
     expr: ColumnElement[Any]
     edm: str
     lit: P.Lit | None = None
-    # For a tag, an alias, an e-mail or a team name: its stored comparison key (normalize.key of the value),
-    # which the table's key index holds; see Compiler.compare.
+    # For a tag, an alias, an e-mail or a team name: its stored comparison key (``key_of`` the value: an
+    # e-mail's identity, a name's key), which the table's key index holds; see Compiler.compare.
     key: ColumnElement[Any] | None = None
+    key_of: Callable[[str], str] = normalize.key
 
 
 @dataclass
@@ -192,7 +194,7 @@ class Compiler:
                 # that the key follows from the value. An e-mail's or a team name's key is unique: both
                 # databases then read the one row by that index instead of every row of the workspace
                 # (`emailAddress eq`; bench/JOURNAL.md).
-                return and_(a == b, item.key == normalize.key(lit.text))
+                return and_(a == b, item.key == item.key_of(lit.text))
             if left.lit is not None or right.lit is not None:
                 return a == b
             return a.is_not_distinct_from(b)
@@ -354,7 +356,7 @@ class Compiler:
             edm = prop.edm if prop.edm != "Edm.Decimal" else DEC
             if prop.key is None:
                 return Typed(prop.sql(alias), edm)
-            return Typed(prop.sql(alias), edm, key=alias.c[prop.key])
+            return Typed(prop.sql(alias), edm, key=alias.c[prop.key], key_of=prop.key_of)
         nav = es.navigations.get(last)
         if nav is not None and not nav.many:
             target, t = self.join(owner, path, nav, alias)

@@ -227,7 +227,7 @@ class Compiler:
         attr = self.attr(node.attr_path)  # an unknown schema or attribute is refused as by where()
         if attr.kind != "key":
             return None
-        return _key_name(attr), normalize.key(node.value)
+        return _key_name(attr), normalize.email_key(node.value)
 
     def attr(self, path: AttrPath, parent: str | None = None) -> Attr:
         if path.uri is not None and path.uri.lower() not in self.schemas:
@@ -308,7 +308,7 @@ class Compiler:
                 return null
             raise InvalidFilterException(detail="this attribute is compared with a string")
         if attr.kind == "key" and op in ("eq", "ne"):
-            target, name = normalize.key(value), _key_name(attr)
+            target, name = normalize.email_key(value), _key_name(attr)
             found = self.by_index(*(branch(target) for branch in _KEY_BRANCHES[name]))
             if op == "eq":
                 return found

@@ -97,7 +97,7 @@ def check_login(session: Session, email: str, password: str) -> list[User]:
     """The active accounts with this e-mail and password (one per workspace; usually one or none)."""
     stmt = (
         select(User)
-        .where(User.email_key == normalize.key(email), User.active.is_(True), User.password_hash.is_not(None))
+        .where(User.email_key == normalize.email_key(email), User.active.is_(True), User.password_hash.is_not(None))
         .limit(MAX_CANDIDATES)
     )
     found = list(session.scalars(stmt))

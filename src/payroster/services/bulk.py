@@ -209,7 +209,7 @@ def check(session: Session, actor: Actor, inputs: list[UserInput]) -> BulkResult
 
 def _plan(session: Session, actor: Actor, inputs: list[UserInput]) -> tuple[dict[str, _State], BulkResult]:
     ws = actor.workspace_id
-    email_keys = [normalize.key(i.email) for i in inputs]
+    email_keys = [normalize.email_key(i.email) for i in inputs]
     states = _load_states(session, ws, list(dict.fromkeys(email_keys)))
     memo = _Keys()
     alias_keys = list({normalize.key(a) for i in inputs if i.aliases is not UNSET for a in i.aliases})
@@ -304,8 +304,8 @@ def _admin_problems(
     )
     if total - len(lost) + gained > 0:
         return []
-    lost_keys = {normalize.key(s.email) for s in lost}
-    rows = [n for n, i in enumerate(inputs) if normalize.key(i.email) in lost_keys and i.role is not UNSET]
+    lost_keys = {s.key for s in lost}
+    rows = [n for n, i in enumerate(inputs) if normalize.email_key(i.email) in lost_keys and i.role is not UNSET]
     return [Detail("lastFullAdmin", "cannot demote or deactivate the last active FullAdmin", f"/{rows[-1]}/role")]
 
 
@@ -329,7 +329,7 @@ def _cycle_problems(
             seen.add(cur)
             cur = edges.get(cur)
         if cur is not None:
-            n = max(i for i, inp in enumerate(inputs) if normalize.key(inp.email) == normalize.key(state.email))
+            n = max(i for i, inp in enumerate(inputs) if normalize.email_key(inp.email) == state.key)
             problems.append(Detail("cycle", "directManagerId would create a management cycle", f"/{n}/directManagerId"))
     return problems
 

@@ -79,7 +79,7 @@ async def login(request: Request) -> Response:
     email, password = field(data, "email").strip(), field(data, "password")
     target = _safe_next(field(data, "next"))
     limiter = request.app.state.limiter
-    account, address = normalize.key(email)[:320], client_address(request)
+    account, address = normalize.email_key(email)[:320], client_address(request)
     signup = request.app.state.settings.signup == "open"
     wait = limiter.login_wait(account, address)
     if wait:

@@ -265,7 +265,7 @@ async def members(request: Request, team_id: str) -> Response:
             raise Invalid("enter at least one e-mail address")
         if len(emails) > MAX_BULK_MEMBERS:
             raise Invalid(f"add at most {MAX_BULK_MEMBERS} members at once")
-        keys = {normalize.key(e): e for e in emails}
+        keys = {normalize.email_key(e): e for e in emails}
         rows = s.execute(
             select(User.email_key, User.id).where(User.workspace_id == who.workspace_id, User.email_key.in_(keys))
         )

@@ -57,7 +57,7 @@ def search_users(
     if q.strip():
         key = normalize.key(q)
         conds: list[Any] = [
-            User.email_key.contains(key, autoescape=True),
+            *(User.email_key.contains(part, autoescape=True) for part in normalize.email_fragments(q)),
             func.lower(User.first_name).contains(key, autoescape=True),
             func.lower(User.last_name).contains(key, autoescape=True),
             func.lower(func.coalesce(User.first_name, "") + " " + func.coalesce(User.last_name, "")).contains(

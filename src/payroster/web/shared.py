@@ -11,14 +11,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
 import simplejson
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, aliased
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
 from payroster.db.models import AuditEvent, Team, User
-from payroster.domain import effective
+from payroster.domain import effective, normalize
 from payroster.domain.errors import Detail, DomainError, Invalid, NotFound
 from payroster.ids import parse_id
 from payroster.services import teams, users, variables
@@ -182,7 +182,8 @@ def events_query(
         stmt = stmt.where(AuditEvent.target_id == target_id)
     if flt is not None:
         if flt.actor.strip():
-            stmt = stmt.where(actor.email_key.contains(flt.actor.strip().casefold(), autoescape=True))
+            parts = normalize.email_fragments(flt.actor)
+            stmt = stmt.where(or_(*(actor.email_key.contains(part, autoescape=True) for part in parts)))
         if flt.action.strip():
             stmt = stmt.where(AuditEvent.action.contains(flt.action.strip(), autoescape=True))
         if flt.target.strip():
@@ -191,12 +192,13 @@ def events_query(
                 stmt = stmt.where(AuditEvent.target_id == uuid.UUID(target))
             except ValueError:
                 # A name or e-mail: the users and teams it matches.
-                key = target.casefold()
+                parts = normalize.email_fragments(target)
                 users = select(User.id).where(
-                    User.workspace_id == workspace_id, User.email_key.contains(key, autoescape=True)
+                    User.workspace_id == workspace_id,
+                    or_(*(User.email_key.contains(part, autoescape=True) for part in parts)),
                 )
                 teams = select(Team.id).where(
-                    Team.workspace_id == workspace_id, Team.name_key.contains(key, autoescape=True)
+                    Team.workspace_id == workspace_id, Team.name_key.contains(normalize.key(target), autoescape=True)
                 )
                 stmt = stmt.where(AuditEvent.target_id.in_(users.union(teams)))
         if not flt.problems():
