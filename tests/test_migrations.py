@@ -149,6 +149,8 @@ def test_existing_events_are_numbered_in_the_order_they_were_written(empty_engin
     assert {uuid.UUID(str(k)): v for k, v in counters.items()} == {a: 4, b: 1, quiet: 0}
     migrate.downgrade(empty_engine, "0007")
     migrate.upgrade(empty_engine)
+
+
 def _old_key(value: str) -> str:
     """The e-mail key of revisions 0001-0008."""
     return unicodedata.normalize("NFC", value.strip().casefold())
