@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from payroster.scim.body import MAX_ATTRIBUTES, MAX_PATCH_OPERATIONS
-from payroster.scim.filters import MAX_FILTER_LENGTH, MAX_FILTER_TERMS, MAX_PATH_LENGTH
+from payroster.scim.filters import MAX_FILTER_DEPTH, MAX_FILTER_LENGTH, MAX_FILTER_TERMS, MAX_PATH_LENGTH
 from payroster.scim.routes import MAX_START_INDEX
 from tests.scim.conftest import EXT, GROUP, PATCH, USER, Scim, is_error
 
@@ -65,9 +65,9 @@ def test_a_filter_at_the_term_limit_runs_on_both_databases(scim: Scim) -> None:
     flat = scim.get("Users", filter=user_names(MAX_FILTER_TERMS))
     assert flat.status_code == 200, flat.text
     assert [u["id"] for u in flat.json()["Resources"]] == [wanted["id"]]
-    # Nested as deep as the parser allows (32 expressions), each level a not() around an or-chain: still far
-    # from SQLite's 1,000 levels of expression.
-    levels, per_level = 15, 6
+    # Nested as deep as allowed, each level a not() around an or-chain: far from SQLite's 1,000 levels of
+    # expression, and within its parser's stack.
+    levels, per_level = (MAX_FILTER_DEPTH - 1) // 2, 12
     nested = 'userName eq "nobody@example.com"'
     terms = 1
     for level in range(levels):
@@ -82,9 +82,28 @@ def test_a_filter_at_the_term_limit_runs_on_both_databases(scim: Scim) -> None:
 
 
 @pytest.mark.parametrize(
+    ("inner", "depth"),
+    [
+        ('displayName eq "x"', 0),
+        ('userName eq "x"', 0),
+        (f'{EXT}:tags eq "x"', 0),
+        ('emails[type eq "work" and value eq "x"]', 2),
+        ('(displayName eq "x" or groups eq "00000000-0000-7000-8000-000000000000")', 1),
+    ],
+)
+def test_the_deepest_filters_allowed_run_and_one_level_more_is_refused(scim: Scim, inner: str, depth: int) -> None:
+    nested = inner
+    while depth < MAX_FILTER_DEPTH:
+        nested, depth = f"not ({nested})", depth + 1
+    r = scim.get("Users", filter=nested)
+    assert r.status_code == 200, r.text  # 27 to 30 of them overflowed SQLite's parser: a 503
+    assert refused(scim.get("Users", filter=f"not ({nested})"), "invalidFilter", str(MAX_FILTER_DEPTH))
+
+
+@pytest.mark.parametrize(
     "filter_",
     [
-        "not (" * 40 + "userName pr" + ")" * 40,  # nested past the parser's 32 levels
+        "not (" * 40 + "userName pr" + ")" * 40,  # nested past the limit
         "emails[" * 40 + 'value eq "x"' + "]" * 40,
         "(" * 6_000 + "userName pr" + ")" * 6_000,  # longer than the limit
         "not(" * 3_000 + "userName pr" + ")" * 3_000,

@@ -22,7 +22,8 @@ workspace for every user in it (:func:`_key_lookup`).
 
 A filter is refused (400 ``invalidFilter``) before it is parsed when it is longer than
 :data:`MAX_FILTER_LENGTH` characters, and before any SQL when it holds more than :data:`MAX_FILTER_TERMS`
-comparisons or a string that no database column can hold (README.md, SCIM provisioning). Every term is an
+comparisons, nests more than :data:`MAX_FILTER_DEPTH` expressions, or holds a string that no database column can
+hold (README.md, SCIM provisioning). Every term is an
 ``id IN (...)`` or a condition in one ``OR``/``AND`` chain, which SQLite parses into a tree one level deeper per
 term; past 1,000 levels (its ``SQLITE_MAX_EXPR_DEPTH``) the statement failed as "Expression tree is too large",
 and a 20,000-term filter spent seconds of CPU and hundreds of megabytes building SQL that could not run.
@@ -79,6 +80,10 @@ MAX_FILTER_TERMS = 100
 # 100 terms as long as Entra's ``emails[type eq "work"].value eq "..."`` of a long address fit; the length is
 # checked before parsing, so a filter of megabytes costs nothing.
 MAX_FILTER_LENGTH = 10_000
+# Expressions nested in one another (not, and/or, emails[...]), as scim2-models counts them (it allows 32). SQLite
+# parses a statement on a stack of fixed size: 30 nested ``not`` (27 around a tag's EXISTS) overflowed it, "parser
+# stack overflow" answered as an outage. Identity providers nest one or two.
+MAX_FILTER_DEPTH = 16
 # An attribute path (sortBy, attributes, excludedAttributes): the longest one PayRoster publishes, with its
 # schema URN, is under a hundred characters.
 MAX_PATH_LENGTH = 300
@@ -377,17 +382,20 @@ def parse_bounded(text: str, what: str = "filter") -> FilterNode:
 
 
 def check_terms(root: FilterNode, what: str = "filter") -> None:
-    """Refuse (``invalidFilter``) a tree of more than :data:`MAX_FILTER_TERMS` terms, or holding a string with
-    U+0000 (PostgreSQL's text cannot hold it) or a lone surrogate (not a character: no driver can encode it)."""
-    terms, stack = 0, [root]
+    """Refuse (``invalidFilter``) a tree of more than :data:`MAX_FILTER_TERMS` terms or :data:`MAX_FILTER_DEPTH`
+    levels, or holding a string with U+0000 (PostgreSQL's text cannot hold it) or a lone surrogate (not a
+    character: no driver can encode it)."""
+    terms, stack = 0, [(root, 0)]
     while stack:  # a loop, not recursion: the tree is whatever the client sent
-        node = stack.pop()
+        node, depth = stack.pop()
+        if isinstance(node, LogicalExpr | Not | ValuePath) and depth >= MAX_FILTER_DEPTH:
+            raise InvalidFilterException(detail=f"the {what} nests more than {MAX_FILTER_DEPTH} expressions")
         if isinstance(node, LogicalExpr):
-            stack.extend(node.terms)
+            stack.extend((term, depth + 1) for term in node.terms)
         elif isinstance(node, Not):
-            stack.append(node.expr)
+            stack.append((node.expr, depth + 1))
         elif isinstance(node, ValuePath):
-            stack.append(node.val_filter)
+            stack.append((node.val_filter, depth + 1))
         else:
             terms += 1
             value = getattr(node, "value", None)
