@@ -74,7 +74,7 @@ from payroster.services import users
 Cond = ColumnElement[bool]
 
 # Identity providers send one or two terms (a lookup by userName, e-mail or externalId; a group member); 100 leaves
-# room for a caller batching its lookups, and, nested to the parser's 32 levels, stays far below SQLite's expression
+# room for a caller batching its lookups, and, nested to MAX_FILTER_DEPTH, stays far below SQLite's expression
 # depth of 1,000 (tests/scim/test_limits.py runs such a filter on both databases).
 MAX_FILTER_TERMS = 100
 # 100 terms as long as Entra's ``emails[type eq "work"].value eq "..."`` of a long address fit; the length is
