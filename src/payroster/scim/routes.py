@@ -31,6 +31,7 @@ from scim2_models import (
     SCIMException,
     SearchRequest,
 )
+from scim2_models.path.expressions import ValuePath
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.concurrency import run_in_threadpool
@@ -42,8 +43,8 @@ from payroster.db.models import Team, User
 from payroster.domain import normalize
 from payroster.domain.errors import DomainError, Unavailable
 from payroster.observability.requests import current as current_request_id
-from payroster.scim import store
-from payroster.scim.filters import Compiler
+from payroster.scim import body, store
+from payroster.scim.filters import Compiler, check_terms
 from payroster.scim.models import (
     CONFIG,
     MAX_RESULTS,
@@ -63,6 +64,7 @@ router = APIRouter(include_in_schema=False)
 MEDIA = "application/scim+json"
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 _MAX_BODY = 4 * 1024 * 1024  # a group PATCH carrying thousands of members fits
+MAX_START_INDEX = 2**31 - 1
 
 
 @router.api_route("/scim/v2/{slug}", methods=_METHODS)
@@ -71,8 +73,8 @@ async def scim(request: Request, slug: str, path: str = "") -> Response:
     """Every SCIM request of a workspace."""
     try:
         # Refused before reading when the declared size is over the limit, and cut off while reading.
-        body = await read_bytes(request, _MAX_BODY)
-        return await run_in_threadpool(_handle, request, slug, [p for p in path.split("/") if p], body)
+        raw = await read_bytes(request, _MAX_BODY)
+        return await run_in_threadpool(_handle, request, slug, [p for p in path.split("/") if p], raw)
     except SCIMException as exc:
         return error(exc.status, exc.scim_type or None, exc.detail)
     except DomainError as exc:
@@ -114,21 +116,21 @@ def _scim_type(exc: DomainError) -> str | None:
 def error(status: int, scim_type: str | None, detail: str) -> Response:
     """A SCIM Error body; its detail names the request id (SCIM's Error has no field of its own for it)."""
     detail = f"{detail} (request id {current_request_id()})"
-    body = Error(status=status, scim_type=scim_type, detail=detail).model_dump()
-    return Response(json.dumps(body), status_code=status, media_type=MEDIA)
+    payload = Error(status=status, scim_type=scim_type, detail=detail).model_dump()
+    return Response(json.dumps(payload), status_code=status, media_type=MEDIA)
 
 
 def respond(payload: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(json.dumps(payload, default=str), status_code=status, media_type=MEDIA, headers=headers)
 
 
-def _handle(request: Request, slug: str, segments: list[str], body: bytes) -> Response:
+def _handle(request: Request, slug: str, segments: list[str], raw: bytes) -> Response:
     db: Database = request.app.state.db
     key = presented_key(request) or ""
     principal = authenticate(db, request, "scim" if key.startswith("prs_") else "api")
     if principal.workspace_slug != slug:
         raise NotFoundException(detail=f"no SCIM service at /scim/v2/{slug}")
-    door = Door(request, db, principal, slug, body)
+    door = Door(request, db, principal, slug, raw)
     return door.route(segments)
 
 
@@ -185,12 +187,7 @@ class Door:
         media = self.request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media not in ("", "application/scim+json", "application/json", "text/plain"):
             raise DomainError(f"send application/scim+json, not {media}", code="unsupportedMediaType", status=415)
-        try:
-            return json.loads(self.body or b"null")
-        except (ValueError, UnicodeDecodeError):
-            raise InvalidSyntaxException(detail="the body is not valid JSON") from None
-        except RecursionError:
-            raise InvalidSyntaxException(detail="the body is nested too deeply") from None
+        return body.decode(self.body)
 
     def validate(self, model: Any, payload: Any, ctx: Context) -> Any:
         if not isinstance(payload, dict):
@@ -258,6 +255,8 @@ class Door:
                 raise InvalidValueException(detail=f"{name} must be an integer") from None
 
         start = max(1, integer("startindex", 1))
+        if start > MAX_START_INDEX:  # past any workspace, and past what OFFSET takes on SQLite (a 64-bit integer)
+            raise InvalidValueException(detail=f"startIndex must be at most {MAX_START_INDEX}")
         count = min(MAX_RESULTS, max(0, integer("count", 100)))
         order = str(params.get("sortorder") or "ascending").lower()
         if order not in ("ascending", "descending"):
@@ -273,6 +272,8 @@ class Door:
 
         attributes = names(params.get("attributes"))
         excluded = names(params.get("excludedattributes"))
+        body.check_attribute_names(attributes, "attributes")
+        body.check_attribute_names(excluded, "excludedAttributes")
         if not attributes and not excluded:
             return None
         try:
@@ -348,6 +349,7 @@ class Door:
 
     def search_payload(self) -> dict[str, Any]:
         payload = self.json_body()
+        body.check_search(payload)
         search = self.validate(SearchRequest, payload, Context.SEARCH_REQUEST)
         params: dict[str, Any] = {
             "filter": str(search.filter) if search.filter else None,
@@ -478,7 +480,11 @@ class Door:
             raise PreconditionFailedException(detail="the resource changed since that version (If-Match)")
 
     def apply_patch(self, model: Any, payload: Any, resource: Any) -> None:
+        body.check_patch(payload)
         op = self.validate(PatchOp[model], payload, Context.RESOURCE_PATCH_REQUEST)
+        for operation in op.operations or []:
+            if operation.path is not None and isinstance(selected := operation.path.ast, ValuePath):
+                check_terms(selected.val_filter, "path")
         with PROVIDER:
             op.patch(resource)
 
