@@ -24,6 +24,7 @@ from payroster.db.engine import Database
 from payroster.db.migrate import prepare_database
 from payroster.odata import routes as odata_routes
 from payroster.scim import routes as scim_routes
+from payroster.urls import ForwardedHeaders
 from payroster.web import core as web_core
 from payroster.web import routes_auth, routes_settings
 from payroster.web import routes_teams as web_teams
@@ -100,6 +101,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     ]
     errors.install(app, page=web_core.error_page, is_page=web_core.is_page, allowed=errors.method_table(routers))
     app.add_middleware(SecurityHeaders)
+    if settings.trusted_proxies:  # the client and scheme a trusted proxy forwarded (docs/operations.md)
+        app.add_middleware(ForwardedHeaders, proxies=settings.trusted_proxies)
     app.mount("/static", StaticFiles(directory=web_core.HERE / "static"), name="static")
 
     # The health probe first: load balancers call it every few seconds, and behind every other route it paid
