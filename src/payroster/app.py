@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
-from payroster import __version__
+from payroster import __version__, logredact
 from payroster.api import errors, routes_teams, routes_users, schemas
 from payroster.auth.ratelimit import RateLimiter
 from payroster.config import Settings
@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         redoc_url=None,
     )
     app.state.settings = settings
+    logredact.install()  # no link token, skip token or key in the access log
     # Required off SQLite (contract §2); on SQLite generated once beside the database file.
     app.state.secret_key = settings.resolved_secret()
     app.state.db = db or prepare_database(settings)
