@@ -14,12 +14,12 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import text
 
 from payroster import __version__, logredact
 from payroster.api import errors, routes_teams, routes_users, schemas
 from payroster.auth.ratelimit import RateLimiter
 from payroster.config import Settings
+from payroster.db import health, restore
 from payroster.db.engine import Database
 from payroster.db.migrate import prepare_database
 from payroster.odata import routes as odata_routes
@@ -79,7 +79,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         # its turn (measured: bench/JOURNAL.md). A small pool queues requests instead.
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         settle_interpreter()
-        yield
+        with restore.using(settings.sqlite_path):  # a restore refuses while the server runs (db/restore.py)
+            yield
 
     app = FastAPI(
         lifespan=lifespan,
@@ -116,14 +117,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         openapi_extra={"security": []},  # public: load balancers probe it without credentials
     )
     def healthz(request: Request) -> JSONResponse:
-        """200 when the database answers, 503 when it does not."""
-        try:
-            with request.app.state.db.read() as s:
-                s.execute(text("SELECT 1"))
-        except Exception:  # any failure to reach the database is an outage for this probe
-            log.warning("health check: database unreachable", exc_info=True)
-            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-        return JSONResponse({"status": "ok", "database": "ok"})
+        """200 when the database answers with PayRoster's current schema, 503 when it does not."""
+        status, body = health.check(request.app.state.db)
+        return JSONResponse(body, status_code=status)
 
     # Routes are tried in order and no two doors share a path prefix (/odata, /scim/v2, /api/v1 and /app/Api,
     # the pages'), so the doors machines call come first: matching a feed request against every page's route
