@@ -1,8 +1,9 @@
 """Browser accounts: password log-in, server-side sessions, and invitation / password-reset links.
 
 Session and link tokens are 256-bit random strings; only their SHA-256 digests are stored, so a copy of
-the database opens no session and redeems no link. A session is checked against its user on every
-request: deactivating a user ends their sessions at their next click.
+the database opens no session and redeems no link. Deactivating a user deletes their sessions
+(``services.sessions``, from every door's deactivation), so a reactivation opens none of them again; a session is
+also checked against its user on every request.
 """
 
 from __future__ import annotations
