@@ -14,17 +14,18 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import text
 
-from payroster import __version__
+from payroster import __version__, logredact
 from payroster.api import errors, openapi, routes_changes, routes_teams, routes_users, schemas
 from payroster.auth.ratelimit import RateLimiter
 from payroster.config import Settings
+from payroster.db import health, restore
 from payroster.db.engine import Database
 from payroster.db.migrate import prepare_database
 from payroster.observability import asgi as observability
 from payroster.odata import routes as odata_routes
 from payroster.scim import routes as scim_routes
+from payroster.urls import ForwardedHeaders
 from payroster.web import core as web_core
 from payroster.web import routes_auth, routes_settings
 from payroster.web import routes_teams as web_teams
@@ -79,7 +80,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         # its turn (measured: bench/JOURNAL.md). A small pool queues requests instead.
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         settle_interpreter()
-        yield
+        with restore.using(settings.sqlite_path):  # a restore refuses while the server runs (db/restore.py)
+            yield
 
     app = FastAPI(
         lifespan=lifespan,
@@ -90,6 +92,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         redoc_url=None,
     )
     app.state.settings = settings
+    logredact.install()  # no link token, skip token or key in the access log
     # Required off SQLite (contract §2); on SQLite generated once beside the database file.
     app.state.secret_key = settings.resolved_secret()
     app.state.db = db or prepare_database(settings)
@@ -101,6 +104,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     ]
     errors.install(app, page=web_core.error_page, is_page=web_core.is_page, allowed=errors.method_table(routers))
     app.add_middleware(SecurityHeaders)
+    if settings.trusted_proxies:  # the client and scheme a trusted proxy forwarded (docs/operations.md)
+        app.add_middleware(ForwardedHeaders, proxies=settings.trusted_proxies)
     app.mount("/static", StaticFiles(directory=web_core.HERE / "static"), name="static")
 
     # The health probe first: load balancers call it every few seconds, and behind every other route it paid
@@ -114,14 +119,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         openapi_extra={"security": []},  # public: load balancers probe it without credentials
     )
     def healthz(request: Request) -> JSONResponse:
-        """200 when the database answers, 503 when it does not."""
-        try:
-            with request.app.state.db.read() as s:
-                s.execute(text("SELECT 1"))
-        except Exception:  # any failure to reach the database is an outage for this probe
-            log.warning("health check: database unreachable", exc_info=True)
-            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-        return JSONResponse({"status": "ok", "database": "ok"})
+        """200 when the database answers with PayRoster's current schema, 503 when it does not."""
+        status, body = health.check(request.app.state.db)
+        return JSONResponse(body, status_code=status)
 
     observability.install(app, settings, app.state.db)
 

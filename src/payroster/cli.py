@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from payroster.config import Settings, parse_duration
-from payroster.db import migrate
+from payroster.db import migrate, restore
 from payroster.db.engine import Database
 from payroster.domain.errors import Detail, DomainError, Invalid
 from payroster.observability import logs, metrics
@@ -27,8 +27,16 @@ log = logging.getLogger("payroster.cli")
 
 
 def _open(settings: Settings) -> Database:
-    """The database, with SQLite migrated automatically (PostgreSQL only by ``db upgrade``)."""
+    """The database, with SQLite migrated automatically (PostgreSQL only by ``db upgrade``). The command uses an
+    SQLite file until it exits: ``db restore`` refuses meanwhile (``db.restore.Presence``)."""
+    if settings.sqlite_path is not None:
+        presence = restore.Presence(settings.sqlite_path)
+        presence.hold()
+        _HELD.append(presence)
     return migrate.prepare_database(settings)
+
+
+_HELD: list[restore.Presence] = []  # released with the process
 
 
 def _emit(data: dict[str, Any], as_json: bool) -> None:
@@ -116,14 +124,16 @@ def db_backup(path: Path) -> None:
 @db.command("restore")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def db_restore(path: Path) -> None:
-    """Restore the SQLite database from a backup at PATH (stop the server first)."""
+    """Restore the SQLite database from a PayRoster backup at PATH (refused while a server uses the database)."""
     target = _sqlite_file()
-    with sqlite3.connect(path) as src:
-        if src.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
-            raise click.ClickException(f"{path} fails its integrity check")
-        with sqlite3.connect(target) as dst:
-            src.backup(dst)
-    click.echo(f"restored {target} from {path}", err=True)
+    try:
+        done = restore.restore(target, path)
+    except restore.RestoreRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot restore {target} from {path}: {exc.strerror or exc}") from None
+    kept = f"; the database it replaced is kept at {done.safety_copy}" if done.safety_copy else ""
+    click.echo(f"restored {target} from {path} (schema revision {done.backup_revision}){kept}", err=True)
 
 
 def _sqlite_file() -> Path:

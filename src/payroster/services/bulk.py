@@ -26,7 +26,7 @@ from payroster.domain.errors import Detail, Invalid
 from payroster.ids import new_id
 from payroster.observability import metrics
 from payroster.odata.query import feed_text
-from payroster.services import audit, users
+from payroster.services import audit, sessions, users
 from payroster.services.context import Actor
 from payroster.services.inputs import UNSET, UserInput, field_pointer, parse_user
 
@@ -349,6 +349,7 @@ def _write(session: Session, actor: Actor, states: Iterable[_State]) -> None:
     tags: list[tuple[Any, ...]] = []
     aliases: list[tuple[Any, ...]] = []
     events: list[tuple[Any, ...]] = []
+    ended: list[uuid.UUID] = []  # users this batch deactivates: their browser sessions end
     keys = _Keys()  # tags repeat across users: normalise each once
 
     def items(s: _State, kind: str, uid: Any) -> Iterator[tuple[Any, ...]]:
@@ -394,6 +395,8 @@ def _write(session: Session, actor: Actor, states: Iterable[_State]) -> None:
                 }
             )
             changes = audit.diff(s.initial, snap)
+            if s.initial["active"] and not s.active:
+                ended.append(s.id)
         else:
             # Managers may point at users created in this same batch: insert users first without them.
             new_users.append(
@@ -415,6 +418,9 @@ def _write(session: Session, actor: Actor, states: Iterable[_State]) -> None:
     if updates:
         columns: dict[str, Any] = {c: bindparam(c) for c in updates[0] if not c.startswith("b_")}
         session.connection().execute(_by_key(table(User)).values(columns), updates)
+    # After the updates, which hold the users' rows: a log-in checking the user under a share lock
+    # (accounts.start) either committed its session before, and it is deleted here, or sees the deactivation.
+    sessions.end_all(session, ws, ended)
 
 
 USER_COLUMNS = (

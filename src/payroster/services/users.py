@@ -33,7 +33,7 @@ from payroster.domain import normalize
 from payroster.domain.errors import Conflict, Detail, Invalid
 from payroster.ids import new_id
 from payroster.odata.query import feed_text
-from payroster.services import audit
+from payroster.services import audit, sessions
 from payroster.services.context import Actor
 from payroster.services.inputs import UNSET, UserInput
 from payroster.services.scoping import chain_contains, get_scoped, insert_ignoring, scoped
@@ -489,11 +489,14 @@ def _set_user_name(session: Session, user: User, user_name: str) -> None:
 
 
 def _set_state(session: Session, user: User, new_role: str, active: bool) -> None:
-    """Set role and active flag together; the last active FullAdmin can be neither demoted nor deactivated."""
+    """Set role and active flag together; the last active FullAdmin can be neither demoted nor deactivated, and
+    a deactivated user's browser sessions end."""
     losing_admin = user.active and user.role == "FullAdmin" and (not active or new_role != "FullAdmin")
     if losing_admin and count_active_admins(session, user.workspace_id, lock=True) <= 1:
         verb = "deactivate" if not active else "demote"
         raise Conflict(f"cannot {verb} the last active FullAdmin of the workspace", target="role", code="lastFullAdmin")
+    if user.active and not active:
+        sessions.end_all(session, user.workspace_id, [user.id])
     user.role, user.active = new_role, active
 
 

@@ -62,11 +62,14 @@ def _begin(request: Request, user: User, target: str | None) -> Response:
     """Start a fresh session (a new token at every log-in: no fixation) and drop the old one."""
     db = database(request)
     old = session_token(request)
-    with db.write() as s:
-        if old:
-            accounts.end(s, old)
-        accounts.sweep(s)
-        token = accounts.start(s, user, request.app.state.settings.session_lifetime)
+    try:
+        with db.write() as s:
+            if old:
+                accounts.end(s, old)
+            accounts.sweep(s)
+            token = accounts.start(s, user, request.app.state.settings.session_lifetime)
+    except NotFound:  # deactivated meanwhile
+        return redirect(request, "/login", error="That account can no longer log in.")
     response = redirect(request, target or ("/users" if user.role != "Participant" else f"/users/{user.id}"))
     set_session_cookie(request, response, token)
     return response
