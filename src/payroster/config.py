@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     max_bulk_rows: int = Field(default=100_000, description="users:bulk row limit")
     db_pool_size: int = Field(default=10, description="PostgreSQL connection pool size")
     threads: int = Field(default=8, ge=1, description="request handler threads per server process")
+    query_budget: float = Field(
+        default=10.0, gt=0, description="seconds of database time one feed request may spend (README, OData feed)"
+    )
     login_throttle: str = Field(
         default="10/15 minutes", description="failed logins per account and per address, `limits` syntax"
     )
