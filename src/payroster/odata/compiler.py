@@ -248,7 +248,11 @@ class Compiler:
         if node.body is not None:
             body_negate = node.op == "all"
             conditions.append(self.boolean(node.body, inner, body_negate))
-        found = exists(select(literal(1)).select_from(inner.from_clause()).where(*conditions))
+        # Everything but the items themselves comes from the enclosing queries, however far out: left to
+        # SQLAlchemy's automatic correlation (the next query out only), a variable of a lambda two levels out
+        # became a second FROM, a cross product of every item with every other.
+        items = inner.from_clause()
+        found = exists(select(literal(1)).select_from(items).where(*conditions).correlate_except(items))
         holds = found if node.op == "any" else ~found
         return ~holds if negate else holds
 
@@ -298,7 +302,8 @@ class Compiler:
     def count(self, path: tuple[str, ...], scope: Scope) -> Typed:
         ref = self.collection(path, scope)
         inner, conds = self.collection_scope(ref, scope, None)
-        sub = select(func.count()).select_from(inner.from_clause()).where(*conds).scalar_subquery()
+        items = inner.from_clause()
+        sub = select(func.count()).select_from(items).where(*conds).correlate_except(items).scalar_subquery()
         return Typed(sub, INT)
 
     def _next(self) -> int:

@@ -15,7 +15,7 @@ from payroster.odata import parser as P
 from payroster.odata.errors import ODataTooComplex
 
 MAX_DEPTH = P.MAX_NESTING  # levels of nesting of one expression; a chain of `and` (or of `or`) is one level
-MAX_NODES = 1000  # operators, operands and values of every expression of the request together
+MAX_NODES = 2000  # operators, operands and values of every expression of the request together
 MAX_IN_ITEMS = 500  # values of one `in` list
 MAX_LAMBDA_NESTING = 3  # `any`/`all` inside one another
 MAX_ORDERBY = 32  # keys of one $orderby
