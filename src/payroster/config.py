@@ -50,6 +50,9 @@ class Settings(BaseSettings):
         default=None, description="Bearer token that opens /metrics (Prometheus); unset, /metrics answers 404"
     )
     log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object per log line")
+    query_budget: float = Field(
+        default=10.0, gt=0, description="seconds of database time one feed request may spend (README, OData feed)"
+    )
     login_throttle: str = Field(
         default="10/15 minutes", description="failed logins per account and per address, `limits` syntax"
     )

@@ -116,6 +116,16 @@ class Unavailable(DomainError):
 
 
 @dataclass
+class BudgetSpent(DomainError):
+    """A request's statements ran out of their time budget (``Budget``) and were stopped.
+
+    A 503 without ``Retry-After``: the database is well, and the same query would spend the budget again."""
+
+    code: str = "queryBudgetSpent"
+    status: int = 503
+
+
+@dataclass
 class RateLimited(DomainError):
     """A key or workspace spent its request budget; ``retry_after`` is the wait in whole seconds."""
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     FromClause,
     Select,
@@ -357,10 +358,11 @@ class Reader:
         if options.top is not None or options.skip:
             rank = func.row_number().over(partition_by=owner, order_by=[ordered(o, d) for o, d in order])
             inner = cols.add_columns(rank.label("rn")).select_from(from_).where(*conds).subquery()
+            # Bound as 64-bit integers: typed as the row number's INTEGER, PostgreSQL refused values past 2^31 - 1.
             low = options.skip or 0
-            bounds = [inner.c.rn > low]
+            bounds = [inner.c.rn > literal(low, BigInteger())]
             if options.top is not None:
-                bounds.append(inner.c.rn <= low + options.top)
+                bounds.append(inner.c.rn <= literal(min(low + options.top, P.MAX_INT64), BigInteger()))
             stmt: Select[Any] = select(inner).where(*bounds).order_by(inner.c.owner, inner.c.rn)
         else:
             stmt = cols.select_from(from_).where(*conds).order_by(owner, *(ordered(o, d) for o, d in order))

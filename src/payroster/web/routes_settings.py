@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from payroster.db.engine import Budget
 from payroster.domain.errors import DomainError, Invalid
 from payroster.odata import routes as odata_routes
 from payroster.odata.model import SETS
@@ -77,14 +78,21 @@ EXAMPLES = (
 
 @router.get("/settings/connections/odata")
 async def odata_explorer(request: Request, set: str = "", query: str = "") -> Response:  # noqa: A002
-    """The OData explorer: the model, examples on this workspace's service root, "try it", client steps."""
+    """The OData explorer: the model, examples on this workspace's service root, "try it", client steps.
+
+    The page is made in the feed's threads, its query under the feed's time budget (odata.routes.budgeted):
+    run on the event loop, three "try it" queries held up every request of the server."""
+    return await odata_routes.budgeted(request, lambda budget: _explorer(request, set, query, budget))
+
+
+def _explorer(request: Request, set_name: str, query: str, budget: Budget) -> Response:
     who = need_admin(request)
     root = f"{public_base(request)}/odata/{who.workspace_slug}/"
-    context: dict[str, Any] = {"root": root, "sets": SETS, "examples": EXAMPLES, "set_name": set, "query": query}
-    if set:
-        path = set.strip().lstrip("/")
+    context: dict[str, Any] = {"root": root, "sets": SETS, "examples": EXAMPLES, "set_name": set_name, "query": query}
+    if set_name:
+        path = set_name.strip().lstrip("/")
         response = odata_routes.explore(
-            request, who.workspace_slug, who.workspace_id, path, query.strip().lstrip("?"), TRY_ROWS
+            request, who.workspace_slug, who.workspace_id, path, query.strip().lstrip("?"), TRY_ROWS, budget
         )
         raw = bytes(response.body)
         context["try_status"] = response.status_code
