@@ -80,11 +80,14 @@ class Refused(DomainError):
 
     code: str = "token"
     status: int = 403
+    workspace_id: uuid.UUID | None = None  # whose admins are told, when known
+    provider_id: uuid.UUID | None = None
 
     @classmethod
-    def because(cls, reason: str, email: str | None = None) -> Refused:
+    def because(cls, reason: str, email: str | None = None, attempt: SsoAttempt | None = None) -> Refused:
         """The refusal for ``reason``, its message the sentence the person reads."""
-        return cls(REASONS[reason], target=email, code=reason)
+        ws, provider = (attempt.workspace_id, attempt.provider_id) if attempt is not None else (None, None)
+        return cls(REASONS[reason], target=email, code=reason, workspace_id=ws, provider_id=provider)
 
 
 # -- sealing the client secret ----------------------------------------------------------------------------------
@@ -429,18 +432,19 @@ def claim(session: Session, state: str, browser: str | None) -> SsoAttempt:
     if row is None:
         raise Refused.because("stateUnknown")
     if row.used_at is not None:
-        raise Refused.because("stateReplayed")
+        raise Refused.because("stateReplayed", attempt=row)
     if row.expires_at <= utcnow():
-        raise Refused.because("stateExpired")
+        raise Refused.because("stateExpired", attempt=row)
+    # Not spent by a use from another browser: the browser that started it can still finish.
     if browser is None or not hmac.compare_digest(row.browser_digest, _digest(browser)):
-        raise Refused.because("otherBrowser")
+        raise Refused.because("otherBrowser", attempt=row)
     used = session.execute(
         update(SsoAttempt)
         .where(SsoAttempt.state_digest == row.state_digest, SsoAttempt.used_at.is_(None))
         .values(used_at=utcnow())
     )
     if used.rowcount != 1:  # type: ignore[attr-defined]  # a concurrent use won the race
-        raise Refused.because("stateReplayed")
+        raise Refused.because("stateReplayed", attempt=row)
     return row
 
 

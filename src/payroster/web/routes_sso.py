@@ -105,7 +105,7 @@ def callback(request: Request, state: str = "", code: str = "", error: str = "")
             ws, pid, back = attempt.workspace_id, attempt.provider_id, attempt.return_to
             verifier, nonce = attempt.code_verifier, attempt.nonce
     except sso.Refused as exc:
-        return _refused(request, exc, None, None)
+        return _refused(request, exc, exc.workspace_id, exc.provider_id)
     if error or not code:
         return _refused(request, sso.Refused.because("providerError"), ws, pid, f"error={error[:64]!r}")
     try:
