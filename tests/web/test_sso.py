@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import time
 import uuid
@@ -16,13 +17,13 @@ from sqlalchemy import select, update
 
 from payroster.db.engine import Database
 from payroster.db.models import AuditEvent, SsoAttempt, SsoIdentity, SsoProvider, utcnow
-from payroster.domain.errors import Invalid
-from payroster.services import sso, users
+from payroster.domain.errors import Conflict, Invalid
+from payroster.services import accounts, sso, users
 from payroster.services.context import Actor
 from payroster.services.inputs import UserInput
 from tests.conftest import TEST_SETTINGS, WS
 from tests.web import idp
-from tests.web.conftest import csrf_of, make_user
+from tests.web.conftest import csrf_of, http_login, make_user
 
 SECRET = "cs-7f3a9d21-very-secret-value"
 SOMEONE = "rep@example.com"
@@ -336,3 +337,96 @@ def test_issuers_must_be_https_except_loopback(client: httpx.Client, db: Databas
             sso.add_provider(s, Actor(ws.id, None, "cli", "cli"), "k", inp)
     for issuer in ("https://idp.example", "http://localhost:9400", "http://127.0.0.1:9400/realm"):
         add_provider(db, ws, issuer)
+
+
+def test_require_sso_refuses_the_password_of_a_user_not_on_the_break_glass_list(
+    client: httpx.Client, db: Database, ws: WS, provider: idp.Provider
+) -> None:
+    add_provider(db, ws, provider.url)
+    make_user(db, ws.id, "boss@example.com", "FullAdmin")
+    glass = make_user(db, ws.id, "glass@example.com", "FullAdmin")
+    set_rules(db, ws, require=True, glass=(glass,))
+    answer = http_login(client, "boss@example.com")
+    assert answer.status_code == 403 and "signs in through its identity provider" in answer.text
+    assert "Sign in with Acme IdP" in answer.text and "payroster_session" not in answer.headers.get("set-cookie", "")
+    page = client.get("/login", params={"workspace": ws.slug})
+    assert 'name="password"' not in page.text and "Sign in with Acme IdP" in page.text
+
+
+def test_require_sso_lets_the_break_glass_admin_in_with_a_password(
+    client: httpx.Client, db: Database, ws: WS, provider: idp.Provider
+) -> None:
+    add_provider(db, ws, provider.url)
+    glass = make_user(db, ws.id, "glass@example.com", "FullAdmin")
+    set_rules(db, ws, require=True, glass=(glass,))
+    answer = http_login(client, "glass@example.com")
+    assert answer.status_code == 303 and answer.headers["location"] == "/users"
+    assert client.get("/settings/sso").status_code == 200
+
+
+def test_require_sso_stops_invitation_links_of_other_users(
+    client: httpx.Client, db: Database, ws: WS, provider: idp.Provider
+) -> None:
+    add_provider(db, ws, provider.url)
+    glass = make_user(db, ws.id, "glass@example.com", "FullAdmin")
+    invited = make_user(db, ws.id, SOMEONE, "Participant", password=None)
+    with db.write(ws.id) as s:
+        token, _ = accounts.create_link(s, Actor(ws.id, None, "cli", "cli"), uuid.UUID(invited), dt.timedelta(days=1))
+    assert client.get(f"/invitations/{token}").status_code == 200
+    set_rules(db, ws, require=True, glass=(glass,))
+    refused = client.get(f"/invitations/{token}")
+    assert refused.status_code == 403 and "identity provider" in refused.text
+
+
+def test_removing_the_last_break_glass_admin_is_refused(
+    client: httpx.Client, db: Database, ws: WS, provider: idp.Provider
+) -> None:
+    add_provider(db, ws, provider.url)
+    glass = make_user(db, ws.id, "glass@example.com", "FullAdmin")
+    set_rules(db, ws, require=True, glass=(glass,))
+    assert http_login(client, "glass@example.com").status_code == 303
+    page = client.get("/settings/sso")
+    answer = client.post("/settings/sso/rules", data={"csrf_token": csrf_of(page.text), "requireSso": "on"})
+    assert answer.status_code == 303
+    shown = client.get(answer.headers["location"])
+    assert "keep at least one break-glass administrator" in shown.text
+    with db.read() as s:
+        kept = sso.rules(s, ws.id)
+    assert kept.require_sso and kept.break_glass == {uuid.UUID(glass)}
+    with pytest.raises(Conflict):
+        set_rules(db, ws, require=True)
+
+
+def test_the_client_secret_never_leaves_the_server(
+    client: httpx.Client, db: Database, ws: WS, ws_b: WS, provider: idp.Provider, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Added through the page, used in sign-ins that succeed and fail: no response, log line, audit event or
+    OData row holds the secret, and the database holds it only sealed."""
+    caplog.set_level(logging.DEBUG)
+    make_user(db, ws.id, "glass@example.com", "FullAdmin")
+    make_user(db, ws.id, SOMEONE, "Participant", password=None)
+    answers = [http_login(client, "glass@example.com")]
+    page = client.get("/settings/sso")
+    form = {"name": "Acme IdP", "issuer": provider.url, "clientId": "payroster-app", "clientSecret": SECRET}
+    answers += [page, client.post("/settings/sso/providers", data={"csrf_token": csrf_of(page.text), **form})]
+    answers.append(client.get("/settings/sso"))
+    provider.user("sub-1", email=SOMEONE, email_verified=True)
+    provider.user("sub-2", email="nobody@example.com", email_verified=True)
+    for sub in ("sub-1", "sub-2"):
+        with httpx.Client(base_url=str(client.base_url)) as person:
+            answers.append(idp.sign_in(person, ws.slug, sub))
+    assert [a.status_code for a in answers[-2:]] == [303, 403]
+    answers += [client.get("/settings/activity"), client.get("/settings/activity", params={"action": "sso"})]
+    for entity_set in ("Users", "Teams", "TeamMembers", "CustomVariables"):
+        answers.append(client.get(f"/odata/{ws.slug}/{entity_set}", headers=ws.headers))
+    assert [a.status_code for a in answers[-4:]] == [200] * 4
+    assert "sso.providerAdded" in answers[-5].text and "sso.signInRefused" in answers[-5].text
+    for answer in answers:
+        assert SECRET not in answer.text and SECRET not in str(answer.headers)
+    for record in caplog.records:
+        assert SECRET not in record.getMessage() and SECRET not in (record.exc_text or "")
+    with db.read() as s:
+        events = list(s.scalars(select(AuditEvent.changes)))
+        sealed = s.scalars(select(SsoProvider.client_secret_sealed)).one()
+    assert len(events) > 5 and not any(SECRET in e for e in events)
+    assert SECRET not in sealed and sso.unseal(TEST_SETTINGS["secret_key"], sealed) == SECRET
