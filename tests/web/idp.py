@@ -21,9 +21,7 @@ from joserfc import jws, jwt
 from joserfc.jwk import RSAKey
 from werkzeug.serving import make_server
 
-from tests.web.conftest import csrf_of
-
-_PROVIDER = re.compile(r'name="provider" value="([0-9a-f-]{36})"')
+_PROVIDER = re.compile(r'href="/sso/start\?workspace=[^&]*&amp;provider=([0-9a-f-]{36})')
 StartResponse = Callable[..., Any]
 
 
@@ -110,8 +108,7 @@ def start(client: httpx.Client, slug: str, next_url: str = "") -> httpx.Response
     assert page.status_code == 200, page.text
     found = _PROVIDER.search(page.text)
     assert found, "the log-in page shows no provider button"
-    data = {"csrf_token": csrf_of(page.text), "workspace": slug, "provider": found.group(1), "next": next_url}
-    return client.post("/sso/start", data=data)
+    return client.get("/sso/start", params={"workspace": slug, "provider": found.group(1), "next": next_url})
 
 
 def authorize(client: httpx.Client, location: str, sub: str) -> str:
