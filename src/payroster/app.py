@@ -27,7 +27,7 @@ from payroster.odata import routes as odata_routes
 from payroster.scim import routes as scim_routes
 from payroster.urls import ForwardedHeaders
 from payroster.web import core as web_core
-from payroster.web import routes_auth, routes_settings
+from payroster.web import routes_auth, routes_settings, routes_sso
 from payroster.web import routes_teams as web_teams
 from payroster.web import routes_users as web_users
 from payroster.web.headers import SecurityHeaders
@@ -100,7 +100,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     routers = [
         *(m.router for m in (routes_users, routes_teams, routes_changes, odata_routes, scim_routes)),
         *(m.compat for m in (routes_users, routes_teams)),
-        *(m.router for m in (routes_auth, web_users, web_teams, routes_settings)),
+        *(m.router for m in (routes_auth, web_users, web_teams, routes_settings, routes_sso)),
     ]
     errors.install(app, page=web_core.error_page, is_page=web_core.is_page, allowed=errors.method_table(routers))
     app.add_middleware(SecurityHeaders)
@@ -134,7 +134,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         app.include_router(module.router)
         app.include_router(module.compat)
     app.include_router(routes_changes.router)
-    for web_module in (routes_auth, web_users, web_teams, routes_settings):
+    for web_module in (routes_auth, web_users, web_teams, routes_settings, routes_sso):
         app.include_router(web_module.router)
 
     app.openapi = lambda: _openapi(app, settings.base_url)  # type: ignore[method-assign]

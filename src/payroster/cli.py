@@ -361,3 +361,69 @@ def changes_prune(older_than: str | None, as_json: bool) -> None:
         _emit({"pruned": changes.prune(database, period)}, as_json)
     finally:
         database.dispose()
+@main.group("sso")
+def sso_group() -> None:
+    """Sign-in through a workspace's OpenID Connect identity providers."""
+
+
+# The sso commands import their service when run: it loads Authlib and an HTTP client, which no other command
+# needs at start-up.
+
+
+@sso_group.command("add")
+@click.option("--workspace", "slug", required=True)
+@click.option("--name", required=True, help="shown on the log-in button: Sign in with NAME")
+@click.option("--issuer", required=True, help="https URL (http only for localhost and 127.0.0.1)")
+@click.option("--client-id", required=True)
+@click.option("--client-secret", required=True, help="stored encrypted, never shown again")
+@click.option("--scopes", default="openid email profile", show_default=True)
+@click.option("--domain", "domains", multiple=True, help="an accepted e-mail domain (repeat; none: any)")
+@click.option("--trust-unverified-email", is_flag=True, help="accept e-mails the provider does not mark verified")
+@click.option("--json", "as_json", is_flag=True)
+def sso_add(
+    slug: str, name: str, issuer: str, client_id: str, client_secret: str, scopes: str, domains: tuple[str, ...],
+    trust_unverified_email: bool, as_json: bool,
+) -> None:  # fmt: skip
+    """Add an identity provider to a workspace."""
+    from payroster.services import sso
+
+    settings = Settings()
+    database = _open(settings)
+    inp = sso.ProviderInput(name, issuer, client_id, client_secret, scopes, domains, trust_unverified_email)
+    with database.write() as s:
+        ws = workspaces.by_slug(s, slug)
+        view = sso.add_provider(s, Actor(ws.id, None, "cli", "cli"), settings.resolved_secret(), inp)
+    _emit(view.wire(), as_json)
+
+
+@sso_group.command("list")
+@click.option("--workspace", "slug", required=True)
+@click.option("--json", "as_json", is_flag=True)
+def sso_list(slug: str, as_json: bool) -> None:
+    """List a workspace's identity providers (never their secrets)."""
+    from payroster.services import sso
+
+    database = _open(Settings())
+    with database.read() as s:
+        providers = [p.wire() for p in sso.list_providers(s, workspaces.by_slug(s, slug).id)]
+    if as_json:
+        click.echo(json.dumps(providers))
+        return
+    for p in providers:
+        click.echo(
+            f"{p['id']}  {p['name']}  {p['issuer']}  client {p['clientId']}  domains {' '.join(p['domains']) or 'any'}"
+        )
+
+
+@sso_group.command("remove")
+@click.option("--workspace", "slug", required=True)
+@click.option("--id", "provider_id", required=True)
+def sso_remove(slug: str, provider_id: str) -> None:
+    """Remove an identity provider (its buttons and remembered identities go with it)."""
+    from payroster.services import sso
+
+    database = _open(Settings())
+    with database.write() as s:
+        ws = workspaces.by_slug(s, slug)
+        sso.remove_provider(s, Actor(ws.id, None, "cli", "cli"), provider_id)
+    click.echo(f"removed {provider_id}", err=True)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from payroster.db.models import Invitation, User, WebSession, Workspace, utcnow
 from payroster.domain import normalize
 from payroster.domain.errors import Detail, Invalid, NotFound
-from payroster.services import audit, passwords, sessions, users
+from payroster.services import audit, passwords, sessions, sso, users
 from payroster.services.context import Actor
 
 MIN_PASSWORD = 10
@@ -222,6 +222,7 @@ def open_link(session: Session, token: str) -> tuple[Invitation, User, Workspace
     ).first()
     if row is None or row[0].used_at is not None or row[0].expires_at <= utcnow() or not row[1].active:
         raise NotFound("this link has expired or has already been used", target="invitation")
+    sso.refuse_link(session, row[1])
     return row[0], row[1], row[2]
 
 

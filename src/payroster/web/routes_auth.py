@@ -7,12 +7,13 @@ import uuid
 from fastapi import APIRouter, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from payroster.db.models import User, Workspace
 from payroster.domain import normalize
 from payroster.domain.errors import Detail, DomainError, Forbidden, Invalid, NotFound, RateLimited
-from payroster.services import accounts, workspaces
+from payroster.services import accounts, sso, workspaces
 from payroster.urls import client_address
 from payroster.web.core import (
     SESSION_COOKIE,
@@ -46,12 +47,17 @@ def home(request: Request) -> Response:
 
 
 @router.get("/login")
-def login_page(request: Request, next: str = "") -> Response:  # noqa: A002
-    """The log-in form (a signed-in visit goes home)."""
+def login_page(request: Request, next: str = "", workspace: str = "") -> Response:  # noqa: A002
+    """The log-in form (a signed-in visit goes home); with ``workspace``, its identity providers' buttons."""
     who = current(request)
     if who is not None:
         return redirect(request, _home(who))
-    return render(request, "login.html", next=_safe_next(next), signup=request.app.state.settings.signup == "open")
+    choices = None
+    if workspace:
+        with database(request).read() as s:
+            choices = sso.login_choices(s, workspace[:63])
+    signup = request.app.state.settings.signup == "open"
+    return render(request, "login.html", next=_safe_next(next), signup=signup, sso=choices)
 
 
 def _chooser(request: Request) -> URLSafeTimedSerializer:
@@ -92,6 +98,8 @@ async def login(request: Request) -> Response:
         return response
     with database(request).read() as s:
         matches = accounts.check_login(s, email, password)
+        allowed = sso.password_allowed(s, matches)
+        buttons = sso.login_choices(s, _slug_of(s, matches[0])) if matches and not allowed else None
         names = {
             ws.id: ws.name
             for ws in s.scalars(select(Workspace).where(Workspace.id.in_([u.workspace_id for u in matches])))
@@ -100,6 +108,10 @@ async def login(request: Request) -> Response:
         limiter.login_failed(account, address)
         error = "That e-mail and password do not match an account that can log in."
         return render(request, "login.html", 401, email=email, next=target, signup=signup, error=error)
+    if not allowed:  # the password is right, but the workspace signs in through its identity provider
+        error = "Your workspace signs in through its identity provider: use its button."
+        return render(request, "login.html", 403, next=target, signup=signup, error=error, sso=buttons)
+    matches = allowed
     if len(matches) == 1:
         return _begin(request, matches[0], target)
     signer = _chooser(request)
@@ -108,6 +120,10 @@ async def login(request: Request) -> Response:
         for u in sorted(matches, key=lambda u: names[u.workspace_id])
     ]
     return render(request, "choose.html", choices=choices, next=target)
+
+
+def _slug_of(session: Session, user: User) -> str:
+    return session.scalars(select(Workspace.slug).where(Workspace.id == user.workspace_id)).one()
 
 
 @router.post("/login/choose")
