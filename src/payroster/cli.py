@@ -361,6 +361,8 @@ def changes_prune(older_than: str | None, as_json: bool) -> None:
         _emit({"pruned": changes.prune(database, period)}, as_json)
     finally:
         database.dispose()
+
+
 @main.group("sso")
 def sso_group() -> None:
     """Sign-in through a workspace's OpenID Connect identity providers."""
