@@ -165,7 +165,7 @@ async def add_user(request: Request) -> Response:
         if existing is None:
             view, _ = users.upsert(s, who.actor(), inp)
     if existing is not None:
-        problem = Detail("taken", f"{existing.email} is already a person of this workspace", "emailAddress")
+        problem = Detail("taken", "this e-mail address belongs to a person of this workspace already", "emailAddress")
         link = (f"/users/{existing.id}", f"Open {display_name(existing)}")
         return _refused(request, "/users", forms.state("add-user", data, [problem], {"emailAddress": link}))
     return redirect(request, f"/users/{view.user.id}", notice=f"{view.user.email} was added.")
