@@ -472,7 +472,8 @@ def test_every_page_fits_both_widths_and_passes_axe(
         ("team-members", f"/teams/{west}?tab=members"), ("team-custom", f"/teams/{west}?tab=custom"),
         ("team-activity", f"/teams/{west}?tab=activity"), ("delete-team", f"/teams/{west}/delete"),
         ("deactivate", f"/users/{uid}/deactivate"), ("security", "/account/security"),
-        ("odata", "/settings/connections/odata"), ("odata-try", "/settings/connections/odata?set=Users&query=%24top%3D5"),
+        ("odata", "/settings/connections/odata"),
+        ("odata-try", "/settings/connections/odata?set=Users&query=%24top%3D5"),
         ("scim", "/settings/connections/scim"), ("sso", "/settings/sso"), ("activity", "/settings/activity"),
         ("not-found", "/users/00000000-0000-0000-0000-000000000000"),
     ]  # fmt: skip
