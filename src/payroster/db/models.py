@@ -97,7 +97,7 @@ class User(Base):
     external_id: Mapped[str | None] = mapped_column(String(255))
     scim_emails: Mapped[str | None] = mapped_column(Text)  # the ``emails`` list as JSON, as last written
     scim_hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    # The user as the OData feed writes it (JSON text, odata.query.feed_text), written with the row by every
+    # The user as the OData feed writes it (JSON text, db.feed.feed_text), written with the row by every
     # change to the user, its tags or its aliases; NULL is computed when read. Not loaded with the row.
     feed_json: Mapped[str | None] = mapped_column(Text, deferred=True)
 

@@ -27,12 +27,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from payroster.db.feed import feed_text
 from payroster.db.models import AuditEvent, User, UserAlias, UserTag, Workspace, table, utcnow
 from payroster.db.prepared import Prepared
 from payroster.domain import normalize
 from payroster.domain.errors import Conflict, Detail, Invalid
 from payroster.ids import new_id
-from payroster.odata.query import feed_text
 from payroster.services import audit, sessions
 from payroster.services.context import Actor
 from payroster.services.inputs import UNSET, UserInput
