@@ -12,6 +12,7 @@ from starlette.responses import Response
 from payroster.db.models import User, Workspace
 from payroster.domain import normalize
 from payroster.domain.errors import Detail, DomainError, Forbidden, Invalid, NotFound, RateLimited
+from payroster.domain.text import MESSAGE, shown, unusable
 from payroster.services import accounts, workspaces
 from payroster.urls import client_address
 from payroster.web.core import (
@@ -81,6 +82,10 @@ async def login(request: Request) -> Response:
     limiter = request.app.state.limiter
     account, address = normalize.key(email)[:320], client_address(request)
     signup = request.app.state.settings.signup == "open"
+    if unusable(email) or unusable(password):
+        # Refused before the database sees it: PostgreSQL cannot compare text holding NUL.
+        error = f"The e-mail or password cannot be checked: {MESSAGE}."
+        return render(request, "login.html", 422, email=shown(email), next=target, signup=signup, error=error)
     wait = limiter.login_wait(account, address)
     if wait:
         exc = RateLimited(f"too many failed log-ins: try again in {wait} seconds", retry_after=wait)
