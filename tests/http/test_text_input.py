@@ -15,7 +15,7 @@ from payroster.config import Settings
 from payroster.db.engine import Database
 from tests.conftest import WS, _Switch
 from tests.http.test_errors import check, team, user
-from tests.web.conftest import csrf_of, make_user
+from tests.web.conftest import csrf_of, http_login, make_user
 
 LONE = "\\ud800"  # a lone surrogate as JSON writes it: the parser accepts it, no encoder can write it out
 NUL = "\\u0000"
@@ -281,3 +281,22 @@ def test_nul_in_the_log_in_form_re_renders_it(client: httpx.Client, ws: WS, db: 
         r = client.post("/login", data={"csrf_token": token, **fields})
         assert r.status_code == 422, r.text[:300]
         assert 'name="password"' in r.text and "not allowed" in r.text
+
+
+def test_nul_in_a_page_query_is_a_400_page(base_url: str, ws: WS, db: Database) -> None:
+    """The pages read their query strings by the same rule: a search for NUL is an error page, not a 500."""
+    make_user(db, ws.id, "pages@example.com", "FullAdmin")
+    with httpx.Client(base_url=base_url, timeout=30) as web:
+        assert http_login(web, "pages@example.com").status_code == 303
+        for path in ("/users?q=%00", "/teams?q=a%00", "/settings/activity?actor=%00", "/login?next=%00"):
+            r = web.get(path)
+            assert r.status_code == 400, (path, r.status_code)
+            assert "text/html" in r.headers["content-type"] and "not allowed" in r.text
+
+
+def test_activity_until_the_last_day_of_the_calendar(base_url: str, ws: WS, db: Database) -> None:
+    """``until=9999-12-31`` means no upper bound (the day after it does not exist)."""
+    make_user(db, ws.id, "calendar@example.com", "FullAdmin")
+    with httpx.Client(base_url=base_url, timeout=30) as web:
+        assert http_login(web, "calendar@example.com").status_code == 303
+        assert web.get("/settings/activity", params={"since": "0001-01-01", "until": "9999-12-31"}).status_code == 200

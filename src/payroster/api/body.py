@@ -12,7 +12,7 @@ from starlette.requests import Request
 
 from payroster.domain import numbers
 from payroster.domain.errors import BadRequest, Detail, Invalid, TooLarge, UnsupportedMediaType
-from payroster.domain.text import MESSAGE, shown, unusable
+from payroster.domain.text import MESSAGE, refuse_unusable, shown, unusable
 
 # WebClient.UploadString sends no Content-Type, and .NET Framework encodes such bodies as Windows-1252.
 LENIENT_TYPES = ("", "text/plain")
@@ -59,7 +59,11 @@ def loads(text: str) -> Any:
     reading = _Reading()
     try:
         document = json.loads(
-            text, parse_float=reading.decimal, parse_int=reading.integer, object_pairs_hook=reading.object
+            text,
+            parse_float=reading.decimal,
+            parse_int=reading.integer,
+            parse_constant=_not_json,
+            object_pairs_hook=reading.object,
         )
     except json.JSONDecodeError as exc:
         raise BadRequest(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
@@ -73,6 +77,11 @@ def loads(text: str) -> Any:
             listed = "; ".join(f"{p.target or 'the body'}: {p.message}" for p in problems[:5])
             raise Invalid(f"the body cannot be accepted: {listed}", details=problems)
     return document
+
+
+def _not_json(name: str) -> Any:
+    """``NaN`` and ``Infinity``, which Python's parser accepts and JSON does not have."""
+    raise BadRequest(f"malformed JSON: {name} is not a JSON value")
 
 
 class _Duplicated(dict[str, Any]):
@@ -169,12 +178,7 @@ def _decode(raw: bytes, charset: str, lenient: bool) -> str:
 async def query_text(request: Request) -> None:
     """Dependency of every JSON API route: a NUL or an unpaired surrogate in a query parameter is a 400 before the
     handler runs (PostgreSQL cannot compare text holding NUL, and the error could not be written out)."""
-    for name, value in request.query_params.multi_items():
-        if unusable(name) or unusable(value):
-            raise BadRequest(
-                f"query parameter '{shown(name)}': {MESSAGE}",
-                details=[Detail("invalidCharacters", MESSAGE, shown(name))],
-            )
+    refuse_unusable(request.query_params.multi_items())
 
 
 async def json_body(request: Request) -> Any:

@@ -5,6 +5,9 @@ but no encoder can write back out."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+
+from payroster.domain.errors import BadRequest, Detail
 
 UNUSABLE = re.compile("[\x00\ud800-\udfff]")
 MESSAGE = "NUL characters and unpaired surrogates are not allowed"
@@ -18,3 +21,14 @@ def unusable(value: str) -> bool:
 def shown(value: str) -> str:
     """``value`` safe to write into an answer: every unusable character becomes U+FFFD."""
     return UNUSABLE.sub("\ufffd", value)
+
+
+def refuse_unusable(parameters: Iterable[tuple[str, str]]) -> None:
+    """A 400 naming the first query parameter whose name or value holds unusable text (every door's query string
+    is read through this, before any handler compares it with stored text)."""
+    for name, value in parameters:
+        if unusable(name) or unusable(value):
+            raise BadRequest(
+                f"query parameter '{shown(name)}': {MESSAGE}",
+                details=[Detail("invalidCharacters", MESSAGE, shown(name))],
+            )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from starlette.responses import Response
@@ -21,13 +21,14 @@ from payroster.web.core import (
     database,
     field,
     form,
+    query_text,
     redirect,
     render,
     session_token,
     set_session_cookie,
 )
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(query_text)])
 
 
 def _home(who: accounts.SessionUser) -> str:
