@@ -91,10 +91,13 @@ def test_a_document_nested_to_the_parsers_limit_is_walked_without_recursion() ->
     assert refused.value.details[0].target == "/" + "/".join(["0"] * depth)
 
 
-def test_text_a_charset_decodes_to_nul_or_a_surrogate_is_refused() -> None:
-    """The checks look at the decoded text, so a declared charset cannot smuggle in what an escape could not."""
-    with pytest.raises(Invalid):
+def test_text_a_charset_decodes_to_nul_or_a_surrogate_is_a_400() -> None:
+    """A declared charset cannot smuggle in what an escape could not: text that decodes to an unpaired surrogate
+    is not valid in that charset (400); a raw NUL is a control character the JSON parser refuses (400)."""
+    with pytest.raises(BadRequest, match="not valid raw_unicode_escape"):
         decode_json(b'{"a": "\\ud800"}', "application/json; charset=raw_unicode_escape")
+    with pytest.raises(BadRequest, match="malformed JSON"):
+        decode_json('{"a": "\x00"}'.encode("utf-16"), "application/json; charset=utf-16")
 
 
 def test_escaped_backslashes_and_surrogate_pairs_are_ordinary_text() -> None:
