@@ -144,4 +144,7 @@ def install(
         request_id = current_request_id() or uuid.uuid4().hex
         log.exception("unhandled error, request id %s", request_id, exc_info=exc)
         err = DomainError(f"internal error; request id {request_id}", code="internalError", status=500)
-        return error_response(err, request=request)
+        # The framework raises the exception again once this answer is sent (for the server to log), and the
+        # server then closes the connection: the answer says so, or a client reusing the connection would
+        # find it gone.
+        return error_response(err, {"Connection": "close"}, request)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from payroster.api import schemas
-from payroster.api.body import bulk_body, json_body
+from payroster.api.body import bulk_body, json_body, query_text
 from payroster.api.deps import actor, database, principal, schema_ref
 from payroster.api.errors import ERRORS, check
 from payroster.api.render import user_body
@@ -21,8 +21,8 @@ from payroster.services.apikeys import Principal
 from payroster.services.context import Actor
 from payroster.services.inputs import field_pointer, parse_user
 
-router = APIRouter(dependencies=[Depends(principal)], responses=ERRORS)
-compat = APIRouter(dependencies=[Depends(principal)], responses=ERRORS, include_in_schema=False)
+router = APIRouter(dependencies=[Depends(principal), Depends(query_text)], responses=ERRORS)
+compat = APIRouter(dependencies=[Depends(principal), Depends(query_text)], responses=ERRORS, include_in_schema=False)
 
 
 @router.post(

@@ -25,6 +25,7 @@ from starlette.templating import Jinja2Templates
 
 from payroster.db.engine import Database
 from payroster.domain.errors import DomainError, Forbidden, TooLarge, Unauthorized
+from payroster.domain.text import refuse_unusable
 from payroster.observability.requests import current as current_request_id
 from payroster.services import accounts
 from payroster.services.accounts import SessionUser
@@ -89,6 +90,12 @@ def current(request: Request) -> SessionUser | None:
             accounts.touch(s, who.digest, request.app.state.settings.session_lifetime)
     request.state.who = who
     return who
+
+
+async def query_text(request: Request) -> None:
+    """Dependency of every page: a query parameter holding NUL or an unpaired surrogate is a 400 error page before
+    any search compares it with stored text (PostgreSQL cannot)."""
+    refuse_unusable(request.query_params.multi_items())
 
 
 def need_user(request: Request) -> SessionUser:

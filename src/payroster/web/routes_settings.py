@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from payroster.db.engine import Budget
@@ -17,9 +17,19 @@ from payroster.domain.errors import DomainError, Invalid
 from payroster.services import apikeys, workspaces
 from payroster.urls import public_base
 from payroster.web import shared
-from payroster.web.core import database, field, form, need_admin, need_full_admin, need_user, redirect, render
+from payroster.web.core import (
+    database,
+    field,
+    form,
+    need_admin,
+    need_full_admin,
+    need_user,
+    query_text,
+    redirect,
+    render,
+)
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(query_text)])
 TRY_ROWS = 50
 MAX_NAME = 255
 
