@@ -94,7 +94,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     app.state.settings = settings
     logredact.install()  # no link token, skip token or key in the access log
-    # Required off SQLite (contract §2); on SQLite generated once beside the database file.
+    # Required off SQLite (README.md, "Configuration"); on SQLite generated once beside the database file.
     app.state.secret_key = settings.resolved_secret()
     app.state.db = db or prepare_database(settings)
     app.state.limiter = RateLimiter(settings)

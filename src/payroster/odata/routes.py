@@ -1,4 +1,4 @@
-"""The OData door: ``/odata/{workspaceSlug}/`` (contract §4).
+"""The OData door: ``/odata/{workspaceSlug}/`` (README.md, "OData feed").
 
 One endpoint owns the whole door so that every answer, errors included, carries ``OData-Version`` and the
 OData error body, and credentials are checked before anything else.

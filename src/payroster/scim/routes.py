@@ -1,4 +1,4 @@
-"""The SCIM 2.0 door: ``/scim/v2/{workspaceSlug}/...`` (contract §5).
+"""The SCIM 2.0 door: ``/scim/v2/{workspaceSlug}/...`` (README.md, "SCIM provisioning").
 
 Every request: credentials (a provisioning token, or a full admin's API key, as Bearer or any form the
 JSON API takes), the workspace of the URL (another workspace's token gets 404, like an unknown id), then
@@ -503,7 +503,8 @@ def with_defaults(payload: dict[str, Any], defaults: dict[str, Any]) -> dict[str
 
 
 def with_email_from_user_name(payload: dict[str, Any]) -> dict[str, Any]:
-    """``emails`` is published as required; a userName that is an address stands in for it (contract §5)."""
+    """``emails`` is published as required; a userName that is an address stands in for it (README.md, "SCIM
+    provisioning")."""
     keys = {k.lower(): k for k in payload}
     if "emails" in keys and payload[keys["emails"]]:
         return payload
