@@ -25,7 +25,7 @@ from starlette.types import Message
 
 from payroster.auth.apikey import authenticate
 from payroster.db.engine import Budget, Database
-from payroster.domain.errors import BudgetSpent
+from payroster.domain.errors import BudgetSpent, InternalError
 from payroster.http.errors import as_domain_error
 from payroster.http.errors import headers as transported
 from payroster.observability.requests import current as current_request_id
@@ -150,7 +150,8 @@ def _guarded(handle: Callable[[], Response]) -> Response:
         failure = as_domain_error(exc, log)
         if isinstance(failure, BudgetSpent):
             log.info("odata: %s", failure.message)
-        response = error(failure.status, failure.code, failure.message, failure.target)
+        code = "InternalError" if isinstance(failure, InternalError) else failure.code  # OData's own name for it
+        response = error(failure.status, code, failure.message, failure.target)
         response.headers.update(transported(failure))
     response.headers.update(VERSION)
     return response
