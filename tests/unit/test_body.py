@@ -1,4 +1,4 @@
-"""Body decoding of contract §3 (content types, encodings), without a server."""
+"""Body decoding (README.md, "JSON API": content types, encodings), without a server."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CSV import parsing of contract §6, without a database."""
+"""CSV import parsing (README.md, "CSV import"), without a database."""
 
 from __future__ import annotations
 

@@ -11,45 +11,26 @@ from typing import Any
 from starlette.requests import Request
 
 from payroster.domain import numbers
-from payroster.domain.errors import BadRequest, Detail, Invalid, TooLarge, UnsupportedMediaType
+from payroster.domain.errors import BadRequest, Detail, Invalid
 from payroster.domain.text import MESSAGE, refuse_unusable, shown, unusable
+from payroster.http import body
 
-# WebClient.UploadString sends no Content-Type, and .NET Framework encodes such bodies as Windows-1252.
-LENIENT_TYPES = ("", "text/plain")
-
-
-async def read_bytes(request: Request, limit: int) -> bytes:
-    """The raw body, refusing (413) anything over ``limit`` bytes before reading it all."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"request body larger than {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise TooLarge(f"request body larger than {limit} bytes")
-    return bytes(body)
+# Every JSON type: a body sent as application/merge-patch+json or application/scim+json is read too.
+ACCEPTS = body.Accepts(("application/json",), suffix=True, send="application/json")
 
 
 def decode_json(raw: bytes, content_type: str | None) -> Any:
     """Parse a JSON body; numbers with a fraction become exact Decimals."""
-    media, _, params = (content_type or "").partition(";")
-    media = media.strip().lower()
-    if media not in LENIENT_TYPES and media != "application/json" and not media.endswith("+json"):
-        raise UnsupportedMediaType(f"unsupported Content-Type '{media}': send application/json")
-    charset = ""
-    for param in params.split(";"):
-        name, _, value = param.partition("=")
-        if name.strip().lower() == "charset":
-            charset = value.strip().strip('"').lower()
-    text = _decode(raw, charset, lenient=media in LENIENT_TYPES)
+    media, charset = body.content_type(content_type)
+    body.check_media(media, ACCEPTS)
+    text = body.text(raw, charset, lenient=media in body.LENIENT_TYPES)
     if not text.strip():
         raise BadRequest("the request body is empty: send a JSON document")
     return loads(text)
 
 
 # The escapes that write text no door accepts (domain/text.py). Raw, a NUL is refused by the parser itself, and a
-# surrogate by decoding (``_decode``).
+# surrogate by decoding (``http.body.text``).
 _SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 
 
@@ -172,22 +153,6 @@ def _pointer(path: tuple[str, ...], document: Any) -> str | None:
     return "/" + "/".join(shown(p).replace("~", "~0").replace("/", "~1") for p in path)
 
 
-def _decode(raw: bytes, charset: str, lenient: bool) -> str:
-    if charset and charset not in ("utf-8", "utf8"):
-        try:
-            text = raw.decode(charset)
-            text.encode("utf-8")  # a codec that yields an unpaired surrogate: no escape, so no walk, would find it
-        except (LookupError, UnicodeError):
-            raise BadRequest(f"the body is not valid {charset}") from None
-        return text
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        if lenient:
-            return raw.decode("cp1252", errors="replace")
-        raise BadRequest("the body is not valid UTF-8") from None
-
-
 async def query_text(request: Request) -> None:
     """Dependency of every JSON API route: a NUL or an unpaired surrogate in a query parameter is a 400 before the
     handler runs (PostgreSQL cannot compare text holding NUL, and the error could not be written out)."""
@@ -197,10 +162,10 @@ async def query_text(request: Request) -> None:
 async def json_body(request: Request) -> Any:
     """Dependency: the JSON body of an ordinary request (1 MiB by default)."""
     limit = request.app.state.settings.max_body_bytes
-    return decode_json(await read_bytes(request, limit), request.headers.get("content-type"))
+    return decode_json(await body.read_bytes(request, limit), request.headers.get("content-type"))
 
 
 async def bulk_body(request: Request) -> Any:
     """Dependency: the JSON body of ``users:bulk`` (32 MiB by default)."""
     limit = request.app.state.settings.max_bulk_bytes
-    return decode_json(await read_bytes(request, limit), request.headers.get("content-type"))
+    return decode_json(await body.read_bytes(request, limit), request.headers.get("content-type"))

@@ -20,6 +20,7 @@ from payroster.services import bulk, users
 from payroster.services.apikeys import Principal
 from payroster.services.context import Actor
 from payroster.services.inputs import field_pointer, parse_user
+from payroster.urls import public_base
 
 router = APIRouter(dependencies=[Depends(principal), Depends(query_text)], responses=ERRORS)
 compat = APIRouter(dependencies=[Depends(principal), Depends(query_text)], responses=ERRORS, include_in_schema=False)
@@ -151,7 +152,7 @@ def _rows(body: Any, limit: int) -> list[Any]:
 @router.get("/api/v1/me", operation_id="getMe", tags=["me"], response_model=schemas.Me)
 def me(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
     """The key's owner, workspace and the feed URLs."""
-    base = (request.app.state.settings.base_url or str(request.base_url)).rstrip("/")
+    base = public_base(request)  # PAYROSTER_BASE_URL, else a trusted proxy's forwarded host, else the request's
     return JSONResponse(
         {
             "userId": str(who.user_id),

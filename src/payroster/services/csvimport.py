@@ -1,4 +1,4 @@
-"""CSV import (contract §6): header of JSON field names, UTF-8 with or without BOM, ',' or ';'."""
+"""CSV import (README.md, "CSV import"): header of JSON field names, UTF-8 with or without BOM, ',' or ';'."""
 
 from __future__ import annotations
 
