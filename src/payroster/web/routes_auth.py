@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,6 +13,7 @@ from starlette.responses import Response
 from payroster.db.models import User, Workspace
 from payroster.domain import normalize
 from payroster.domain.errors import Detail, DomainError, Forbidden, Invalid, NotFound, RateLimited
+from payroster.domain.text import MESSAGE, shown, unusable
 from payroster.services import accounts, sso, workspaces
 from payroster.urls import client_address
 from payroster.web import forms
@@ -22,13 +23,14 @@ from payroster.web.core import (
     database,
     field,
     form,
+    query_text,
     redirect,
     render,
     session_token,
     set_session_cookie,
 )
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(query_text)])
 
 
 def _home(who: accounts.SessionUser) -> str:
@@ -89,8 +91,12 @@ async def login(request: Request) -> Response:
     email, password = field(data, "email").strip(), field(data, "password")
     target = _safe_next(field(data, "next"))
     limiter = request.app.state.limiter
-    account, address = normalize.email_key(email)[:320], client_address(request)
     signup = request.app.state.settings.signup == "open"
+    if unusable(email) or unusable(password):
+        # Refused before the database sees it: PostgreSQL cannot compare text holding NUL.
+        error = f"The e-mail or password cannot be checked: {MESSAGE}."
+        return render(request, "login.html", 422, email=shown(email), next=target, signup=signup, error=error)
+    account, address = normalize.email_key(email)[:320], client_address(request)
     wait = limiter.login_wait(account, address)
     if wait:
         exc = RateLimited(f"too many failed log-ins: try again in {wait} seconds", retry_after=wait)

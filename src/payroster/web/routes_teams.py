@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
@@ -20,9 +20,19 @@ from payroster.ids import parse_id
 from payroster.services import memberships, teams, users, variables
 from payroster.services.inputs import field_pointer, parse_team
 from payroster.web import forms, routes_users, shared
-from payroster.web.core import PAGE_SIZE, database, field, form, need_admin, need_full_admin, redirect, render
+from payroster.web.core import (
+    PAGE_SIZE,
+    database,
+    field,
+    form,
+    need_admin,
+    need_full_admin,
+    query_text,
+    redirect,
+    render,
+)
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(query_text)])
 TABS = ("overview", "members", "custom", "activity")
 FLAGS = (
     ("managerCanViewResults", "Manager can view results"),

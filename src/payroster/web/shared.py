@@ -231,8 +231,8 @@ def events_query(
         if not flt.problems():
             if flt.since:
                 stmt = stmt.where(AuditEvent.occurred_at >= dt.datetime.fromisoformat(flt.since))
-            if flt.until:
-                stmt = stmt.where(AuditEvent.occurred_at < dt.datetime.fromisoformat(flt.until) + dt.timedelta(days=1))
+            if flt.until and (until := dt.date.fromisoformat(flt.until)) < dt.date.max:  # 9999-12-31: no bound
+                stmt = stmt.where(AuditEvent.occurred_at < dt.datetime.combine(until + dt.timedelta(days=1), dt.time()))
     return cast("Select[Any]", stmt)
 
 
