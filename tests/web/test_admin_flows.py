@@ -194,7 +194,9 @@ def test_reloading_after_a_change_repeats_nothing(page: Page, base_url: str, loo
     browser_login(page, base_url, "chief@example.com")
     page.goto(base_url + "/account/security")
     page.get_by_label("Name (optional)").fill("CRM sync")
-    page.get_by_role("button", name="Create API key").click()
+    with page.expect_response(re.compile(r"/account/security$")) as landed:
+        page.get_by_role("button", name="Create API key").click()
+    assert landed.value.request.method == "GET" and landed.value.headers["cache-control"] == "no-store"
     expect(page).to_have_url(re.compile(r"/account/security$"))  # landed on a GET page
     key = page.locator("#new-key-value").input_value()
     assert key.startswith("pr_")

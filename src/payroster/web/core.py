@@ -241,6 +241,8 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     )
     if request.cookies.get(FLASH_COOKIE):
         response.delete_cookie(FLASH_COOKIE)
+    if flash.get("reveal"):  # a secret shown once: never kept in a cache
+        response.headers["Cache-Control"] = "no-store"
     if "new_browser_id" in request.state._state:
         response.set_cookie(
             BROWSER_COOKIE, request.state.new_browser_id, httponly=True, samesite="lax", secure=secure_cookies(request)
