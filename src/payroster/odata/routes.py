@@ -84,12 +84,17 @@ async def budgeted(request: Request, work: Callable[[Budget], T]) -> T:
     stopped instead of running to its end (README, "OData feed").
     """
     budget = Budget(request.app.state.settings.query_budget)
+    failure: Exception | None = None
     async with anyio.create_task_group() as watching:
         watching.start_soon(_watch_client, request.receive, budget)
         try:
             result = await anyio.to_thread.run_sync(work, budget, limiter=_threads(request))
+        except Exception as exc:  # raised here it would leave the task group as an ExceptionGroup, which no
+            failure = exc  # door's error handler knows (a participant's explorer visit answered 500, not 403)
         finally:
             watching.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
     return result
 
 
