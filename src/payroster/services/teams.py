@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from payroster.db.models import CustomVariable, Team, TeamMember, User, utcnow
@@ -98,6 +98,18 @@ def patch(session: Session, actor: Actor, team_id: uuid.UUID | None, inp: TeamIn
         audit.record(session, actor, "team.updated", "team", team.id, changes)
     session.flush()
     return team
+
+
+def deletion_effects(session: Session, workspace_id: uuid.UUID, team_id: uuid.UUID) -> tuple[int, int, int]:
+    """What deleting the team would do: memberships and variable entries that go, child teams that move up."""
+    counts = []
+    for stmt in (
+        select(func.count()).where(TeamMember.workspace_id == workspace_id, TeamMember.team_id == team_id),
+        select(func.count()).where(CustomVariable.workspace_id == workspace_id, CustomVariable.target_id == team_id),
+        select(func.count()).where(Team.workspace_id == workspace_id, Team.parent_team_id == team_id),
+    ):
+        counts.append(session.scalar(stmt) or 0)
+    return counts[0], counts[1], counts[2]
 
 
 def delete_team(session: Session, actor: Actor, team_id: uuid.UUID | None) -> None:

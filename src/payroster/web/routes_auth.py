@@ -16,6 +16,7 @@ from payroster.domain.errors import Detail, DomainError, Forbidden, Invalid, Not
 from payroster.domain.text import MESSAGE, shown, unusable
 from payroster.services import accounts, sso, workspaces
 from payroster.urls import client_address
+from payroster.web import forms
 from payroster.web.core import (
     SESSION_COOKIE,
     current,
@@ -168,7 +169,7 @@ def signup_page(request: Request) -> Response:
         raise Forbidden("sign-up is closed on this server: ask its operator for a workspace")
     if current(request) is not None:
         return redirect(request, "/")
-    return render(request, "signup.html", values={})
+    return render(request, "signup.html")
 
 
 @router.post("/signup")
@@ -182,8 +183,10 @@ async def signup(request: Request) -> Response:
     problems = accounts.password_problems(password, confirm)
     if not values["workspace"].strip():
         problems.insert(0, Detail("required", "name your workspace", "workspace"))
+    rename = {"emailAddress": "email", "name": "workspace"}
     if problems:
-        return render(request, "signup.html", 422, values=values, problems=problems, error="Please correct the form.")
+        found = forms.state("signup", data, problems, rename=rename)
+        return render(request, "signup.html", 422, formstate=found, error=forms.summary(found))
     try:
         with database(request).write() as s:
             names = (values["firstName"].strip(), values["lastName"].strip())
@@ -192,7 +195,8 @@ async def signup(request: Request) -> Response:
                 select(User).where(User.workspace_id == made.workspace.id, User.id == uuid.UUID(made.admin_user_id))
             ).one()
     except DomainError as exc:
-        return render(request, "signup.html", 422, values=values, problems=exc.details, error=exc.message)
+        found = forms.state("signup", data, exc, rename=rename)
+        return render(request, "signup.html", 422, formstate=found, error=forms.summary(found))
     return _begin(request, user, "/users")
 
 
@@ -213,14 +217,17 @@ async def invitation(request: Request, token: str) -> Response:
     data = await form(request)
     try:
         with database(request).write() as s:
-            accounts.redeem(s, token, field(data, "password"), field(data, "confirm"))
+            user = accounts.redeem(s, token, field(data, "password"), field(data, "confirm"))
+            email = user.email
     except NotFound:
         return render(request, "invitation_gone.html", 404)
     except Invalid as exc:
         with database(request).read() as s:
             invitation, user, ws = accounts.open_link(s, token)
+        found = forms.state("invitation", data, exc)
         return render(
             request, "invitation.html", 422, purpose=invitation.purpose, email=user.email, workspace=ws.name,
-            problems=exc.details, error=exc.message,
+            formstate=found, error=forms.summary(found),
         )  # fmt: skip
-    return redirect(request, "/login", notice="Your password is set: log in with it.")
+    login_form = {"id": "login", "values": {"email": email}, "errors": {}, "links": {}}
+    return redirect(request, "/login", notice="Your password is set: log in with it.", form=login_form)

@@ -13,13 +13,14 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from payroster.db.engine import Budget
-from payroster.domain.errors import DomainError, Invalid
+from payroster.domain.errors import DomainError, Invalid, NotFound
 from payroster.services import apikeys, workspaces
 from payroster.urls import public_base
-from payroster.web import shared
+from payroster.web import forms, shared
 from payroster.web.core import (
     database,
     field,
+    fmt_time,
     form,
     need_admin,
     need_full_admin,
@@ -54,15 +55,41 @@ def security(request: Request) -> Response:
 
 @router.post("/account/security/keys")
 async def create_key(request: Request) -> Response:
-    """Create a key; its secret is shown once, on this answer only."""
+    """Create a key and redirect: its secret is shown once, on the page the browser lands on (a reload of that
+    page creates no second key and shows the secret no more)."""
     who = need_full_admin(request)
     data = await form(request)
     name = field(data, "name").strip()[:MAX_NAME] or f"API key {dt.date.today().isoformat()}"
     with database(request).write(who.workspace_id) as s:
         key, row = apikeys.issue(s, who.actor(), who.user_id, name)
-    response = _keys_page(request, new_key=key, new_key_id=row.key_id)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return redirect(request, "/account/security", notice=f"Key {row.name} was created.", reveal={"key": key})
+
+
+def _revoke_page(request: Request, kind: str, key_id: str, action: str, cancel: str) -> Response:
+    """What revoking a key or token does, and the button that does it."""
+    who = need_full_admin(request)
+    with database(request).read() as s:
+        mine = who.user_id if kind == "api" else None
+        row = next((k for k in apikeys.list_keys(s, who.workspace_id, mine, kind) if k.key_id == key_id), None)
+    if row is None or row.revoked_at is not None:
+        raise NotFound("key not found", target="keyId")
+    noun = "API key" if kind == "api" else "provisioning token"
+    clients = "Programs that send it" if kind == "api" else "The identity provider that sends it"
+    shown = f"{'pr' if kind == 'api' else 'prs'}_{row.key_id}_…"
+    return render(
+        request, "confirm.html", title=f"Revoke {noun} {row.name}", action=action, button=f"Revoke {row.name}",
+        cancel=cancel,
+        effects=[
+            f"{clients} ({shown}) are refused from now on (401); it cannot be turned on again.",
+            f"Created {fmt_time(row.created_at)}; last used {fmt_time(row.last_used_at)}.",
+        ],
+    )  # fmt: skip
+
+
+@router.get("/account/security/keys/{key_id}/revoke")
+def revoke_key_page(request: Request, key_id: str) -> Response:
+    """The confirmation of revoking one of the signed-in user's keys."""
+    return _revoke_page(request, "api", key_id, f"/account/security/keys/{key_id}/revoke", "/account/security")
 
 
 @router.post("/account/security/keys/{key_id}/revoke")
@@ -152,7 +179,6 @@ def scim_settings(request: Request) -> Response:
     return render(
         request, "scim.html", base=f"{public_base(request)}/scim/v2/{who.workspace_slug}", tokens=tokens,
         default_role=ws.default_scim_role, roles=("FullAdmin", "LimitedAdmin", "Participant"),
-        new_token=getattr(request.state, "new_token", None),
     )  # fmt: skip
 
 
@@ -163,11 +189,16 @@ async def create_token(request: Request) -> Response:
     data = await form(request)
     name = field(data, "name").strip()[:MAX_NAME] or f"Provisioning token {dt.date.today().isoformat()}"
     with database(request).write(who.workspace_id) as s:
-        token, _ = apikeys.issue(s, who.actor(), None, name, "scim")
-    request.state.new_token = token
-    response = scim_settings(request)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+        token, row = apikeys.issue(s, who.actor(), None, name, "scim")
+    notice = f"Token {row.name} was created."
+    return redirect(request, "/settings/connections/scim", notice=notice, reveal={"token": token})
+
+
+@router.get("/settings/connections/scim/tokens/{key_id}/revoke")
+def revoke_token_page(request: Request, key_id: str) -> Response:
+    """The confirmation of revoking a provisioning token."""
+    action = f"/settings/connections/scim/tokens/{key_id}/revoke"
+    return _revoke_page(request, "scim", key_id, action, "/settings/connections/scim")
 
 
 @router.post("/settings/connections/scim/tokens/{key_id}/revoke")
@@ -189,7 +220,8 @@ async def default_role(request: Request) -> Response:
         with database(request).write(who.workspace_id) as s:
             workspaces.set_default_scim_role(s, who.actor(), field(data, "role"))
     except Invalid as exc:
-        return redirect(request, "/settings/connections/scim", error=exc.message)
+        found = forms.state("default-role", data, exc)
+        return redirect(request, "/settings/connections/scim", error=forms.summary(found), form=found)
     return redirect(request, "/settings/connections/scim", notice="Default SCIM role saved.")
 
 
