@@ -11,7 +11,7 @@ from starlette.requests import Request
 from payroster.auth.ratelimit import RateLimiter
 from payroster.db.engine import Database
 from payroster.domain.errors import Unavailable
-from payroster.services import apikeys
+from payroster.services import apikeys, timelines
 from payroster.services.apikeys import Principal
 
 TOUCH_WAIT = 0.05  # seconds a request waits to record its key's use (a single write's turn takes about a millisecond)
@@ -37,6 +37,10 @@ def authenticate(db: Database, request: Request, kind: str = "api") -> Principal
     """Verify the request's key (401/403 as domain errors) and record its use at most once a minute."""
     with db.reader.connect() as conn:  # one statement: a plain connection, no ORM session around it
         principal, due = apikeys.verify(conn, presented_key(request), kind)
+    if principal.timeline_stale:
+        # The first request on a day a recorded change takes effect makes it current (docs/architecture.md).
+        with db.write(principal.workspace_id) as session:
+            timelines.refresh(session, principal.workspace_id)
     if due:
         # Recording the key's use is worth no wait: while SQLite's write turn is taken for long (an import in this
         # process or another), the request goes on, and a later one records it (tests/http/test_errors.py).
