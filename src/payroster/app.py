@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from payroster import __version__
-from payroster.api import errors, routes_changes, routes_teams, routes_users, schemas
+from payroster.api import errors, routes_changes, routes_exports, routes_teams, routes_users, schemas
 from payroster.auth.ratelimit import RateLimiter
 from payroster.config import Settings
 from payroster.db.engine import Database
@@ -26,6 +26,7 @@ from payroster.odata import routes as odata_routes
 from payroster.scim import routes as scim_routes
 from payroster.web import core as web_core
 from payroster.web import routes_auth, routes_settings
+from payroster.web import routes_exports as web_exports
 from payroster.web import routes_teams as web_teams
 from payroster.web import routes_users as web_users
 from payroster.web.headers import SecurityHeaders
@@ -97,6 +98,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         *(m.router for m in (routes_users, routes_teams, routes_changes, odata_routes, scim_routes)),
         *(m.compat for m in (routes_users, routes_teams)),
         *(m.router for m in (routes_auth, web_users, web_teams, routes_settings)),
+        routes_exports.router,
+        web_exports.router,
     ]
     errors.install(app, page=web_core.error_page, is_page=web_core.is_page, allowed=errors.method_table(routers))
     app.add_middleware(SecurityHeaders)
@@ -130,6 +133,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         app.include_router(module.router)
         app.include_router(module.compat)
     app.include_router(routes_changes.router)
+    app.include_router(routes_exports.router)
+    app.include_router(web_exports.router)
     for web_module in (routes_auth, web_users, web_teams, routes_settings):
         app.include_router(web_module.router)
 

@@ -33,10 +33,12 @@ def presented_key(request: Request) -> str | None:
     return None
 
 
-def authenticate(db: Database, request: Request, kind: str = "api") -> Principal:
+def authenticate(
+    db: Database, request: Request, kind: str = "api", roles: tuple[str, ...] = ("FullAdmin",)
+) -> Principal:
     """Verify the request's key (401/403 as domain errors) and record its use at most once a minute."""
     with db.reader.connect() as conn:  # one statement: a plain connection, no ORM session around it
-        principal, due = apikeys.verify(conn, presented_key(request), kind)
+        principal, due = apikeys.verify(conn, presented_key(request), kind, roles)
     if due:
         # Recording the key's use is worth no wait: while SQLite's write turn is taken for long (an import in this
         # process or another), the request goes on, and a later one records it (tests/http/test_errors.py).
