@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import tempfile
 import uuid
@@ -20,8 +21,9 @@ from typing import IO, Any
 
 import simplejson
 import xlsxwriter
-from sqlalchemy import ColumnElement, and_, false, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, false, or_, select, type_coerce
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.types import NullType
 
 from payroster.db.engine import Database
 from payroster.db.models import AuditEvent, CustomVariable, Team, TeamMember, User, UserAlias, UserTag
@@ -139,14 +141,25 @@ def _users(db: Database, ws: uuid.UUID, params: Mapping[str, str]) -> Export:
     return Export("users", "Users", USER_COLUMNS, _user_rows(db, ws, conds))
 
 
-def _lists(session: Session, model: type[UserTag] | type[UserAlias], ws: uuid.UUID, ids: list[uuid.UUID]) -> Any:
-    found: dict[uuid.UUID, list[str]] = {}
-    stmt = (
-        select(model.user_id, model.value)
-        .where(model.workspace_id == ws, model.user_id.in_(ids))
+def _raw(column: Any) -> Any:
+    """A column read and compared as the driver gives it: a chunk's ids only match its users to their tags and
+    aliases, and building a ``uuid.UUID`` of each was a quarter of the export's time on SQLite."""
+    return type_coerce(column, NullType())
+
+
+@functools.cache
+def _lists_statement(model: type[UserTag] | type[UserAlias]) -> Any:
+    """A chunk's tags or aliases, built once (building it took more time than running it)."""
+    return (
+        select(_raw(model.user_id), model.value)
+        .where(model.workspace_id == bindparam("ws"), _raw(model.user_id).in_(bindparam("ids", expanding=True)))
         .order_by(model.user_id, model.position)
     )
-    for uid, value in session.execute(stmt):
+
+
+def _lists(conn: Connection, model: type[UserTag] | type[UserAlias], ws: uuid.UUID, ids: list[Any]) -> Any:
+    found: dict[Any, list[str]] = {}
+    for uid, value in conn.execute(_lists_statement(model), {"ws": ws, "ids": ids}).all():
         found.setdefault(uid, []).append(value)
     return found
 
@@ -155,15 +168,17 @@ def _user_rows(db: Database, ws: uuid.UUID, conds: list[ColumnElement[bool]]) ->
     # In e-mail order: the unique (workspace_id, email_key) index walks it, and the same people give the same
     # file in any workspace (a round trip through the import exports identically).
     base = select(
-        User.id, User.email_key, User.email, User.role, User.active, User.first_name, User.last_name,
+        _raw(User.id).label("id"), User.email_key, User.email, User.role, User.active, User.first_name, User.last_name,
         User.direct_manager_id,
     ).where(*conds).order_by(User.email_key).limit(CHUNK)  # fmt: skip
+    after = base.where(User.email_key > bindparam("last"))
     last: str | None = None
     while True:
         with db.read() as s:
-            rows = s.execute(base if last is None else base.where(User.email_key > last)).all()
+            conn = s.connection()  # Core rows: the ORM's loading of plain columns was a third of the time
+            rows = conn.execute(base if last is None else after, {"last": last}).all()
             ids = [r.id for r in rows]
-            tags, aliases = (_lists(s, UserTag, ws, ids), _lists(s, UserAlias, ws, ids)) if ids else ({}, {})
+            tags, aliases = (_lists(conn, UserTag, ws, ids), _lists(conn, UserAlias, ws, ids)) if ids else ({}, {})
         for r in rows:
             yield [
                 r.email,
