@@ -284,3 +284,15 @@ def test_openapi_names_each_export(client: httpx.Client) -> None:
     users = found["/api/v1/exports/users.{fmt}"]
     assert {p["name"] for p in users["parameters"]} == {"fmt", "q", "status", "role"}
     assert set(users["responses"]["200"]["content"]) == set(exports.FORMATS.values())
+
+
+def test_a_cell_too_long_for_excel_is_refused_in_xlsx_and_kept_in_csv(client: httpx.Client, ws: WS) -> None:
+    tags = [f"{i:03}" + "x" * 200 for i in range(170)]  # 34,849 characters with the separators
+    r = client.post("/api/v1/users", json={"emailAddress": "t@acme.example", "role": "Participant", "tags": tags},
+                    headers=ws.headers)  # fmt: skip
+    assert r.status_code == 201, r.text
+    refused = get(client, ws, "users.xlsx")
+    assert refused.status_code == 422
+    assert "32,767" in refused.json()["error"]["message"] and "tags" in refused.json()["error"]["message"]
+    rows = rows_of(get(client, ws, "users.csv"))
+    assert [row[5] for row in rows if row[0] == "t@acme.example"] == ["|".join(tags)]
