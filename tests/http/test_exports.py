@@ -284,6 +284,7 @@ def test_openapi_names_each_export(client: httpx.Client) -> None:
     users = found["/api/v1/exports/users.{fmt}"]
     assert {p["name"] for p in users["parameters"]} == {"fmt", "q", "status", "role"}
     assert set(users["responses"]["200"]["content"]) == set(exports.FORMATS.values())
+    assert users["responses"]["403"]["description"] == "the key's owner is not an active FullAdmin or LimitedAdmin"
 
 
 def test_a_cell_too_long_for_excel_is_refused_in_xlsx_and_kept_in_csv(client: httpx.Client, ws: WS) -> None:
@@ -296,3 +297,17 @@ def test_a_cell_too_long_for_excel_is_refused_in_xlsx_and_kept_in_csv(client: ht
     assert "32,767" in refused.json()["error"]["message"] and "tags" in refused.json()["error"]["message"]
     rows = rows_of(get(client, ws, "users.csv"))
     assert [row[5] for row in rows if row[0] == "t@acme.example"] == ["|".join(tags)]
+
+
+def test_xlsx_exports_written_at_once_are_bounded(client: httpx.Client, ws: WS) -> None:
+    # The server runs in this process: taking the slots here stands for two workbooks being written.
+    taken = [exports._writing.acquire(blocking=False) for _ in range(exports.XLSX_AT_ONCE)]
+    try:
+        assert all(taken)
+        busy = get(client, ws, "users.xlsx")
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "30"
+        assert get(client, ws, "users.csv").status_code == 200  # the CSV streams without a slot
+    finally:
+        for _ in taken:
+            exports._writing.release()
+    assert get(client, ws, "users.xlsx").status_code == 200

@@ -19,7 +19,8 @@ from payroster.db.engine import Database
 from payroster.services import exports
 from payroster.services.apikeys import Principal
 
-router = APIRouter(responses=ERRORS, tags=["exports"])
+FORBIDDEN = {**ERRORS[403], "description": "the key's owner is not an active FullAdmin or LimitedAdmin"}
+router = APIRouter(responses={**ERRORS, 403: FORBIDDEN}, tags=["exports"])
 Format = Literal["csv", "xlsx"]
 Handler = TypeVar("Handler", bound=Callable[..., Response])
 _FILE = {

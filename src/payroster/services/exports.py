@@ -14,6 +14,7 @@ import datetime as dt
 import functools
 import io
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from payroster.db.engine import Database
 from payroster.db.models import AuditEvent, CustomVariable, Team, TeamMember, User, UserAlias, UserTag
 from payroster.domain import effective, normalize
 from payroster.domain.cells import neutralise
-from payroster.domain.errors import Detail, Invalid
+from payroster.domain.errors import Detail, Invalid, Unavailable
 from payroster.ids import parse_id
 from payroster.services import listings, teams, users
 
@@ -37,6 +38,10 @@ CHUNK = 1000  # rows per read: one statement per chunk (and two for a chunk of u
 SEND = 64 * 1024  # bytes of the finished XLSX file sent at a time
 XLSX_ROWS = 1_048_576  # rows of one Excel worksheet, its header included: more continue on another sheet
 XLSX_CELL = 32_767  # characters of one Excel cell
+# Workbooks written at once by one process: each holds a request thread for as long as it takes (43 s for
+# 1,000,000 users, bench/JOURNAL.md), and the threads are few (PAYROSTER_THREADS, 8 by default).
+XLSX_AT_ONCE = 2
+_writing = threading.BoundedSemaphore(XLSX_AT_ONCE)
 FORMATS = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -424,6 +429,10 @@ def xlsx_file(export: Export) -> IO[bytes]:
     so its first byte can only go out once every row is read. Every cell is text, neutralised as in the CSV. A
     cell longer than Excel's 32,767 characters is refused (the CSV has no such limit).
     """
+    if not _writing.acquire(blocking=False):
+        raise Unavailable(
+            f"{XLSX_AT_ONCE} XLSX exports are being written already: retry in a minute, or export CSV", retry_after=30
+        )
     out = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller, who streams and closes it
     try:
         book = xlsxwriter.Workbook(
@@ -457,6 +466,8 @@ def xlsx_file(export: Export) -> IO[bytes]:
     except BaseException:
         out.close()
         raise
+    finally:
+        _writing.release()
     return out
 
 
