@@ -66,9 +66,11 @@ def _download(server: Server, fmt: str) -> tuple[float, float, int]:
 
 def exports(backend: Backend, n: int, reps: int, table: Any, seed: Any) -> None:
     """Seed ``n`` users through ``users:bulk`` on one server, then export them from another, fresh one."""
-    with backend.database() as env, Server(env) as seeder:
+    with backend.database() as env, Server(env, wait=False) as seeder:
+        # Both start side by side (a start is mostly imports, one core's work); the exporter idles until the export.
         exporter = Server(env, key=seeder.key, slug=seeder.slug, wait=False)
         try:
+            seeder.wait()
             with httpx.Client(base_url=seeder.url, headers=seeder.headers, timeout=3600) as client:
                 for start in range(0, n, 100_000):
                     rows = seed(min(100_000, n - start), start, "x")
