@@ -154,11 +154,12 @@ def _raw(column: Any) -> Any:
 def _lists_statement(model: type[UserTag] | type[UserAlias], conds: list[ColumnElement[bool]]) -> Any:
     """The tags or aliases of a chunk's users, named by the chunk's first and last e-mail keys and the filter: three
     parameters, where the chunk's ids made a statement of a thousand that psycopg parsed anew for every chunk."""
+    item = aliased(model)  # the filter's own EXISTS over the table must not correlate with the rows read here
     return (
-        select(_raw(model.user_id), model.value)
-        .join(User, and_(User.workspace_id == model.workspace_id, User.id == model.user_id))
+        select(_raw(item.user_id), item.value)
+        .join(User, and_(User.workspace_id == item.workspace_id, User.id == item.user_id))
         .where(*conds, User.email_key >= bindparam("first"), User.email_key <= bindparam("last"))
-        .order_by(model.user_id, model.position)
+        .order_by(item.user_id, item.position)
     )
 
 
