@@ -4,6 +4,9 @@ first starts on one SQLite file."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
+import unicodedata
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +15,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, insert, inspect, text
+from sqlalchemy import Engine, create_engine, insert, inspect, select, text
 
 from payroster.db import migrate
 from payroster.db.models import AuditEvent, Base, Workspace
@@ -80,7 +83,9 @@ def test_upgrade_downgrade_upgrade_round_trip(empty_engine: Engine) -> None:
     keyed = {"st_user_tags_value_key", "st_user_aliases_value_key"}
     assert statistics(empty_engine) == (keyed if empty_engine.dialect.name == "postgresql" else set())
     migrate.downgrade(empty_engine, "0006")
-    assert statistics(empty_engine) == set() and tables(empty_engine) == MODEL_TABLES - {"change_sequences"}
+    # Revision 0010's tables (sign-in through an identity provider) go with it.
+    sso = {"sso_providers", "sso_domains", "sso_identities", "sso_settings", "sso_break_glass", "sso_attempts"}
+    assert statistics(empty_engine) == set() and tables(empty_engine) == MODEL_TABLES - sso - {"change_sequences"}
     migrate.upgrade(empty_engine)
     # Upgrading a current database is a no-op, not an error.
     migrate.upgrade(empty_engine)
@@ -146,3 +151,76 @@ def test_existing_events_are_numbered_in_the_order_they_were_written(empty_engin
     assert {uuid.UUID(str(k)): v for k, v in counters.items()} == {a: 4, b: 1, quiet: 0}
     migrate.downgrade(empty_engine, "0007")
     migrate.upgrade(empty_engine)
+
+
+def _old_key(value: str) -> str:
+    """The e-mail key of revisions 0001-0008."""
+    return unicodedata.normalize("NFC", value.strip().casefold())
+
+
+def test_revision_0009_recomputes_email_keys_and_reports_users_sharing_one(
+    empty_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Keys written by the previous schema are recomputed; of two users that would share one, the one already
+    holding it (else the first created) takes it, the other keeps its old key, with a warning and an audit event
+    (docs/operations.md, "Users sharing one e-mail address"). The downgrade brings the old keys back."""
+    migrate.upgrade(empty_engine, "0007")
+    ws_a, ws_b = uuid.uuid4(), uuid.uuid4()
+    t0 = dt.datetime(2026, 1, 1)
+    people = {  # name: (workspace, e-mail, SCIM userName, created)
+        "unicode": (ws_a, "jdoe@müller.de", None, t0),
+        "a-label": (ws_a, "jdoe@xn--mller-kva.de", None, t0 + dt.timedelta(days=1)),
+        "sharp-s": (ws_a, "Straße@example.com", "Straße@Example.com", t0),
+        "ascii": (ws_a, "Finance@example.com", None, t0),
+        "first": (ws_b, "ana@bücher.de", None, t0),
+        "wide": (ws_b, "ana@\uff42ücher.de", None, t0 + dt.timedelta(days=1)),
+    }
+    ids = {name: uuid.uuid4() for name in people}
+    users, workspaces = Base.metadata.tables["users"], Base.metadata.tables["workspaces"]
+    with empty_engine.begin() as conn:
+        for ws in (ws_a, ws_b):
+            conn.execute(workspaces.insert().values(id=ws, slug=ws.hex, name=ws.hex, default_scim_role="Participant",
+                                                    created_at=t0))  # fmt: skip
+        for name, (ws, email, user_name, created) in people.items():
+            conn.execute(
+                users.insert().values(
+                    workspace_id=ws, id=ids[name], email=email, email_key=_old_key(email), role="Participant",
+                    active=True, created_at=created, updated_at=created, user_name=user_name,
+                    user_name_key=user_name and _old_key(user_name), scim_hidden=False,
+                )
+            )  # fmt: skip
+
+    def keys() -> dict[str, tuple[str, str | None]]:
+        with empty_engine.connect() as conn:
+            rows = conn.execute(select(users.c.id, users.c.email_key, users.c.user_name_key))
+            by_id = {uid: (k, u) for uid, k, u in rows}
+        return {name: by_id[uid] for name, uid in ids.items()}
+
+    with caplog.at_level(logging.WARNING, logger="payroster.migrate"):
+        migrate.upgrade(empty_engine)
+    assert keys() == {
+        "unicode": ("jdoe@müller.de", None),  # kept: the A-label user already held the new key
+        "a-label": ("jdoe@xn--mller-kva.de", None),
+        "sharp-s": ("straße@example.com", "straße@example.com"),  # no longer strasse@
+        "ascii": ("finance@example.com", None),
+        "first": ("ana@xn--bcher-kva.de", None),  # created first, so it takes the key
+        "wide": ("ana@\uff42ücher.de", None),  # kept
+    }
+    warnings = [r.getMessage() for r in caplog.records if r.name == "payroster.migrate"]
+    assert len(warnings) == 2, warnings
+    for kept, holder in (("unicode", "a-label"), ("wide", "first")):
+        assert any(str(ids[kept]) in w and f"the same address as {people[holder][1]} ({ids[holder]})" in w
+                   for w in warnings), warnings  # fmt: skip
+    events = Base.metadata.tables["audit_events"]
+    with empty_engine.connect() as conn:
+        found = conn.execute(select(events.c.target_id, events.c.action, events.c.channel, events.c.changes)).all()
+    assert {(uid, action, channel) for uid, action, channel, _ in found} == {
+        (ids["unicode"], "user.addressConflict", "migration"),
+        (ids["wide"], "user.addressConflict", "migration"),
+    }
+    assert all("the same address as" in json.loads(c)[0]["after"] for *_, c in found)
+
+    migrate.downgrade(empty_engine, "0007")
+    assert {name: k for name, (k, _) in keys().items()} == {name: _old_key(p[1]) for name, p in people.items()}
+    migrate.upgrade(empty_engine)
+    assert keys()["sharp-s"] == ("straße@example.com", "straße@example.com")

@@ -14,18 +14,21 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import text
 
-from payroster import __version__
-from payroster.api import errors, routes_changes, routes_exports, routes_teams, routes_users, schemas
+from payroster import __version__, logredact
+from payroster.api import errors, openapi, routes_changes, routes_exports, routes_teams, routes_users, schemas
 from payroster.auth.ratelimit import RateLimiter
 from payroster.config import Settings
+from payroster.db import health, restore
 from payroster.db.engine import Database
 from payroster.db.migrate import prepare_database
+from payroster.observability import asgi as observability
 from payroster.odata import routes as odata_routes
+from payroster.odata.model import SETS
 from payroster.scim import routes as scim_routes
+from payroster.urls import ForwardedHeaders
 from payroster.web import core as web_core
-from payroster.web import routes_auth, routes_settings
+from payroster.web import routes_auth, routes_settings, routes_sso
 from payroster.web import routes_exports as web_exports
 from payroster.web import routes_teams as web_teams
 from payroster.web import routes_users as web_users
@@ -79,7 +82,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         # its turn (measured: bench/JOURNAL.md). A small pool queues requests instead.
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         settle_interpreter()
-        yield
+        with restore.using(settings.sqlite_path):  # a restore refuses while the server runs (db/restore.py)
+            yield
 
     app = FastAPI(
         lifespan=lifespan,
@@ -90,19 +94,24 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         redoc_url=None,
     )
     app.state.settings = settings
-    # Required off SQLite (contract §2); on SQLite generated once beside the database file.
+    logredact.install()  # no link token, skip token or key in the access log
+    # Required off SQLite (README.md, "Configuration"); on SQLite generated once beside the database file.
     app.state.secret_key = settings.resolved_secret()
     app.state.db = db or prepare_database(settings)
     app.state.limiter = RateLimiter(settings)
+    # The OData explorer's page runs feed queries: the pages get them from here, not by importing the OData door.
+    app.state.feed = routes_settings.Feed(SETS, odata_routes.budgeted, odata_routes.explore)
     routers = [
         *(m.router for m in (routes_users, routes_teams, routes_changes, odata_routes, scim_routes)),
         *(m.compat for m in (routes_users, routes_teams)),
-        *(m.router for m in (routes_auth, web_users, web_teams, routes_settings)),
+        *(m.router for m in (routes_auth, web_users, web_teams, routes_settings, routes_sso)),
         routes_exports.router,
         web_exports.router,
     ]
     errors.install(app, page=web_core.error_page, is_page=web_core.is_page, allowed=errors.method_table(routers))
     app.add_middleware(SecurityHeaders)
+    if settings.trusted_proxies:  # the client and scheme a trusted proxy forwarded (docs/operations.md)
+        app.add_middleware(ForwardedHeaders, proxies=settings.trusted_proxies)
     app.mount("/static", StaticFiles(directory=web_core.HERE / "static"), name="static")
 
     # The health probe first: load balancers call it every few seconds, and behind every other route it paid
@@ -111,18 +120,16 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         "/healthz",
         response_model=schemas.Health,
         tags=["health"],
+        operation_id="getHealth",
         responses={503: {"model": schemas.Health}},
         openapi_extra={"security": []},  # public: load balancers probe it without credentials
     )
     def healthz(request: Request) -> JSONResponse:
-        """200 when the database answers, 503 when it does not."""
-        try:
-            with request.app.state.db.read() as s:
-                s.execute(text("SELECT 1"))
-        except Exception:  # any failure to reach the database is an outage for this probe
-            log.warning("health check: database unreachable", exc_info=True)
-            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-        return JSONResponse({"status": "ok", "database": "ok"})
+        """200 when the database answers with PayRoster's current schema, 503 when it does not."""
+        status, body = health.check(request.app.state.db)
+        return JSONResponse(body, status_code=status)
+
+    observability.install(app, settings, app.state.db)
 
     # Routes are tried in order and no two doors share a path prefix (/odata, /scim/v2, /api/v1 and /app/Api,
     # the pages'), so the doors machines call come first: matching a feed request against every page's route
@@ -135,15 +142,16 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(routes_changes.router)
     app.include_router(routes_exports.router)
     app.include_router(web_exports.router)
-    for web_module in (routes_auth, web_users, web_teams, routes_settings):
+    for web_module in (routes_auth, web_users, web_teams, routes_settings, routes_sso):
         app.include_router(web_module.router)
 
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: _openapi(app, settings.base_url)  # type: ignore[method-assign]
     return app
 
 
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's document plus the request-body schemas our routes parse by hand."""
+def _openapi(app: FastAPI, base_url: str | None) -> dict[str, Any]:
+    """FastAPI's document plus the request-body schemas our routes parse by hand, an example of each body,
+    and the public URL as the server (clients generated from it call ``getUser``, ``upsertTeam``...)."""
     if app.openapi_schema:
         return app.openapi_schema
     doc = get_openapi(
@@ -151,7 +159,10 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         version=app.version,
         routes=app.routes,
         description="PayRoster JSON API. Authenticate with `X-ApiKey`, Bearer or Basic.",
+        servers=[{"url": base_url.rstrip("/") if base_url else "/", "description": "this PayRoster"}],
+        tags=openapi.TAGS,
     )
+    openapi.add_examples(doc)
     components = doc.setdefault("components", {}).setdefault("schemas", {})
     for model in schemas.REQUEST_MODELS:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")

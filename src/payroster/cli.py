@@ -1,9 +1,10 @@
-"""The ``payroster`` command (contract §2): exit 0 success, 1 failure, 2 usage; logs on stderr."""
+"""The ``payroster`` command (README.md, "Commands"): exit 0 success, 1 failure, 2 usage; logs on stderr."""
 
 from __future__ import annotations
 
 import json
 import logging
+import logging.config
 import sqlite3
 import sys
 from array import array
@@ -14,9 +15,10 @@ from typing import Any
 import click
 
 from payroster.config import Settings, parse_duration
-from payroster.db import migrate
+from payroster.db import migrate, restore
 from payroster.db.engine import Database
 from payroster.domain.errors import Detail, DomainError, Invalid
+from payroster.observability import logs, metrics
 from payroster.services import apikeys, bulk, changes, csvimport, demo, workspaces
 from payroster.services.context import Actor
 from payroster.services.inputs import UserInput
@@ -25,8 +27,16 @@ log = logging.getLogger("payroster.cli")
 
 
 def _open(settings: Settings) -> Database:
-    """The database, with SQLite migrated automatically (PostgreSQL only by ``db upgrade``)."""
+    """The database, with SQLite migrated automatically (PostgreSQL only by ``db upgrade``). The command uses an
+    SQLite file until it exits: ``db restore`` refuses meanwhile (``db.restore.Presence``)."""
+    if settings.sqlite_path is not None:
+        presence = restore.Presence(settings.sqlite_path)
+        presence.hold()
+        _HELD.append(presence)
     return migrate.prepare_database(settings)
+
+
+_HELD: list[restore.Presence] = []  # released with the process
 
 
 def _emit(data: dict[str, Any], as_json: bool) -> None:
@@ -53,13 +63,10 @@ class _Group(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="debug logging")
 def main(verbose: bool) -> None:
     """PayRoster: the people directory for sales-commission workspaces."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # Alembic narrates every migration check at INFO; only what changed is worth a line.
-    logging.getLogger("alembic").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # One configuration for every command and for each worker of ``serve`` (docs/operations.md, "Logs").
+    config = logs.config(Settings().log_format, verbose)
+    logging.config.dictConfig(config)
+    click.get_current_context().obj = config
 
 
 @main.command()
@@ -75,8 +82,10 @@ def serve(host: str, port: int, workers: int) -> None:
     except migrate.SchemaBehind as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    metrics.clear_multiprocess_dir()
     uvicorn.run(
         "payroster.app:factory",
+        log_config=click.get_current_context().find_root().obj,
         factory=True,
         host=host,
         port=port,
@@ -115,14 +124,16 @@ def db_backup(path: Path) -> None:
 @db.command("restore")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def db_restore(path: Path) -> None:
-    """Restore the SQLite database from a backup at PATH (stop the server first)."""
+    """Restore the SQLite database from a PayRoster backup at PATH (refused while a server uses the database)."""
     target = _sqlite_file()
-    with sqlite3.connect(path) as src:
-        if src.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
-            raise click.ClickException(f"{path} fails its integrity check")
-        with sqlite3.connect(target) as dst:
-            src.backup(dst)
-    click.echo(f"restored {target} from {path}", err=True)
+    try:
+        done = restore.restore(target, path)
+    except restore.RestoreRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot restore {target} from {path}: {exc.strerror or exc}") from None
+    kept = f"; the database it replaced is kept at {done.safety_copy}" if done.safety_copy else ""
+    click.echo(f"restored {target} from {path} (schema revision {done.backup_revision}){kept}", err=True)
 
 
 def _sqlite_file() -> Path:
@@ -350,3 +361,71 @@ def changes_prune(older_than: str | None, as_json: bool) -> None:
         _emit({"pruned": changes.prune(database, period)}, as_json)
     finally:
         database.dispose()
+
+
+@main.group("sso")
+def sso_group() -> None:
+    """Sign-in through a workspace's OpenID Connect identity providers."""
+
+
+# The sso commands import their service when run: it loads Authlib and an HTTP client, which no other command
+# needs at start-up.
+
+
+@sso_group.command("add")
+@click.option("--workspace", "slug", required=True)
+@click.option("--name", required=True, help="shown on the log-in button: Sign in with NAME")
+@click.option("--issuer", required=True, help="https URL (http only for localhost and 127.0.0.1)")
+@click.option("--client-id", required=True)
+@click.option("--client-secret", required=True, help="stored encrypted, never shown again")
+@click.option("--scopes", default="openid email profile", show_default=True)
+@click.option("--domain", "domains", multiple=True, help="an accepted e-mail domain (repeat; none: any)")
+@click.option("--trust-unverified-email", is_flag=True, help="accept e-mails the provider does not mark verified")
+@click.option("--json", "as_json", is_flag=True)
+def sso_add(
+    slug: str, name: str, issuer: str, client_id: str, client_secret: str, scopes: str, domains: tuple[str, ...],
+    trust_unverified_email: bool, as_json: bool,
+) -> None:  # fmt: skip
+    """Add an identity provider to a workspace."""
+    from payroster.services import sso
+
+    settings = Settings()
+    database = _open(settings)
+    inp = sso.ProviderInput(name, issuer, client_id, client_secret, scopes, domains, trust_unverified_email)
+    with database.write() as s:
+        ws = workspaces.by_slug(s, slug)
+        view = sso.add_provider(s, Actor(ws.id, None, "cli", "cli"), settings.resolved_secret(), inp)
+    _emit(view.wire(), as_json)
+
+
+@sso_group.command("list")
+@click.option("--workspace", "slug", required=True)
+@click.option("--json", "as_json", is_flag=True)
+def sso_list(slug: str, as_json: bool) -> None:
+    """List a workspace's identity providers (never their secrets)."""
+    from payroster.services import sso
+
+    database = _open(Settings())
+    with database.read() as s:
+        providers = [p.wire() for p in sso.list_providers(s, workspaces.by_slug(s, slug).id)]
+    if as_json:
+        click.echo(json.dumps(providers))
+        return
+    for p in providers:
+        click.echo(
+            f"{p['id']}  {p['name']}  {p['issuer']}  client {p['clientId']}  domains {' '.join(p['domains']) or 'any'}"
+        )
+
+
+@sso_group.command("remove")
+@click.option("--workspace", "slug", required=True)
+@click.option("--id", "provider_id", required=True)
+def sso_remove(slug: str, provider_id: str) -> None:
+    """Remove an identity provider (its buttons and remembered identities go with it)."""
+    from payroster.services import sso
+
+    database = _open(Settings())
+    with database.write() as s:
+        ws = workspaces.by_slug(s, slug)
+        sso.remove_provider(s, Actor(ws.id, None, "cli", "cli"), provider_id)
+    click.echo(f"removed {provider_id}", err=True)

@@ -26,7 +26,7 @@ def parse_duration(text: str) -> dt.timedelta:
 
 
 class Settings(BaseSettings):
-    """Everything PayRoster reads from its environment (contract §2)."""
+    """Everything PayRoster reads from its environment (README.md, "Configuration")."""
 
     model_config = SettingsConfigDict(env_prefix="PAYROSTER_", extra="ignore")
 
@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     max_bulk_rows: int = Field(default=100_000, description="users:bulk row limit")
     db_pool_size: int = Field(default=10, description="PostgreSQL connection pool size")
     threads: int = Field(default=8, ge=1, description="request handler threads per server process")
+    metrics_token: SecretStr | None = Field(
+        default=None, description="Bearer token that opens /metrics (Prometheus); unset, /metrics answers 404"
+    )
+    log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object per log line")
+    query_budget: float = Field(
+        default=10.0, gt=0, description="seconds of database time one feed request may spend (README, OData feed)"
+    )
     login_throttle: str = Field(
         default="10/15 minutes", description="failed logins per account and per address, `limits` syntax"
     )

@@ -1,5 +1,5 @@
 """The public address of the service, for the absolute links every door writes (OData context and next
-links, SCIM ``Location`` and ``meta.location``).
+links, SCIM ``Location`` and ``meta.location``), and the client's own address behind a proxy.
 
 ``PAYROSTER_BASE_URL`` wins; otherwise the request's own scheme and host, replaced by ``X-Forwarded-Proto``
 and ``X-Forwarded-Host`` only when the request comes from an address in ``PAYROSTER_TRUSTED_PROXIES``.
@@ -7,9 +7,33 @@ and ``X-Forwarded-Host`` only when the request comes from an address in ``PAYROS
 
 from __future__ import annotations
 
-import ipaddress
+from typing import Any
 
 from starlette.requests import Request
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+# Set in the scope by ``ForwardedHeaders``: whether the peer that sent the request is a trusted proxy.
+_FROM_PROXY = "payroster.from_trusted_proxy"
+
+
+class ForwardedHeaders:
+    """ASGI middleware: behind a trusted proxy, the client address and scheme are those the proxy saw.
+
+    uvicorn's ``ProxyHeadersMiddleware`` does the work: the client is the rightmost ``X-Forwarded-For`` entry that
+    is not a trusted proxy (each proxy appends the address it received from; what a client writes itself stays to
+    the left, docs/operations.md "Behind a proxy"), the scheme ``X-Forwarded-Proto``. It rewrites the request's
+    scope, so the log-in throttle and the access log see the real client. What it leaves aside is
+    ``X-Forwarded-Host``, so whether the peer was trusted is noted here for :func:`public_base`.
+    """
+
+    def __init__(self, app: Any, proxies: str) -> None:
+        self.proxied = ProxyHeadersMiddleware(app, trusted_hosts=proxies)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            peer = scope.get("client")
+            scope[_FROM_PROXY] = peer is not None and peer[0] in self.proxied.trusted_hosts
+        await self.proxied(scope, receive, send)
 
 
 def public_base(request: Request) -> str:
@@ -17,32 +41,13 @@ def public_base(request: Request) -> str:
     settings = request.app.state.settings
     if settings.base_url:
         return str(settings.base_url).rstrip("/")
-    scheme, host = request.url.scheme, request.headers.get("host", request.url.netloc)
-    client = request.client.host if request.client else None
-    if client and _trusted(client, settings.trusted_proxies):
-        scheme = request.headers.get("x-forwarded-proto", scheme).split(",")[0].strip()
-        host = request.headers.get("x-forwarded-host", host).split(",")[0].strip()
-    return f"{scheme}://{host}"
-
-
-def _trusted(address: str, proxies: str | None) -> bool:
-    if not proxies:
-        return False
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    for entry in proxies.split(","):
-        entry = entry.strip()
-        if entry and ip in ipaddress.ip_network(entry, strict=False):
-            return True
-    return False
+    host = request.headers.get("host", request.url.netloc)
+    if request.scope.get(_FROM_PROXY):
+        # The nearest proxy's entry, as for the client address: an earlier one may be the client's own.
+        host = request.headers.get("x-forwarded-host", host).split(",")[-1].strip() or host
+    return f"{request.url.scheme}://{host}"
 
 
 def client_address(request: Request) -> str:
-    """The client's address: the first ``X-Forwarded-For`` entry behind a trusted proxy, else the peer."""
-    peer = request.client.host if request.client else "unknown"
-    if _trusted(peer, request.app.state.settings.trusted_proxies):
-        forwarded = request.headers.get("x-forwarded-for", "").split(",")[0].strip()
-        return forwarded or peer
-    return peer
+    """The client's address: behind a trusted proxy the one it forwarded (``ForwardedHeaders``), else the peer."""
+    return request.client.host if request.client else "unknown"

@@ -1,5 +1,5 @@
-"""Rate limits (contract §2, §3, §4): 429 with ``Retry-After`` in each door's error format, per key and per
-workspace, in-process by default and shared through Redis across server processes."""
+"""Rate limits (docs/operations.md, "Rate limits"): 429 with ``Retry-After`` in each door's error format, per key
+and per workspace, in-process by default and shared through Redis across server processes."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def test_odata_door_answers_429_in_odata_format(
     assert int(refused.headers["Retry-After"]) >= 1
     assert refused.headers["OData-Version"] == "4.0"
     body = refused.json()["error"]
-    assert body["code"] and body["message"] and set(body) <= {"code", "message", "target", "details"}
+    assert body["code"] and body["message"] and set(body) <= {"code", "message", "target", "details", "innererror"}
 
 
 def test_per_workspace_limit_spans_keys_and_spares_other_workspaces(

@@ -70,6 +70,7 @@ def test_membership_add_twice_and_remove_missing(client: httpx.Client, ws: WS) -
 
 def test_foreign_ids_refused_like_unknown(client: httpx.Client, ws: WS, ws_b: WS) -> None:
     """Ids from another workspace are refused exactly like unknown ids."""
+    client.headers["X-Request-ID"] = "same-for-both"  # the one part of an error body that is the request's own
     foreign_user = client.post("/api/v1/users", content=ARTICLE_USER, headers=ws_b.headers).json()
     foreign_team = client.post("/api/v1/teams", json={"name": "B-team"}, headers=ws_b.headers).json()
     own_team = client.post("/api/v1/teams", json={"name": "A-team"}, headers=ws.headers).json()

@@ -3,12 +3,14 @@ Never a 5xx; every refusal is a SCIM Error (RFC 7644 §3.12) whose ``status`` is
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from payroster.db.engine import Database
@@ -73,6 +75,36 @@ OPERATION = st.fixed_dictionaries(
 )
 
 
+# What an outside review found turning into 500s and 503s: numbers past SQLite's integers and Python's 4,300
+# digits, lone surrogates and NULs (as JSON escapes inside a filter's string, and raw), nesting past the parser's
+# depth and filters past the term and length limits (tests/scim/test_limits.py holds one example of each).
+NUMBERS = st.sampled_from(
+    ["0", "-1", "1", "2147483647", "2147483648", str(2**63), str(2**64), str(10**23), "-" + str(10**23), "1" * 5_000,
+     "1e23", "-0", "NaN", "Infinity", "0x10", " 7 ", "\u0661", "1.5"]
+)  # fmt: skip
+ODD_TEXT = st.sampled_from(["\ud800", "\udfff", "a\x00b", "\x00", "\ufeff", "\U0001f600", "%00", "\\u0000"])
+QUOTED = st.sampled_from(['"\\ud800"', '"a\\udfffb"', '"\\u0000"', '"x\\u0000"', '"\ud800"', '"\x00"'])
+ODD_FILTERS = st.one_of(
+    st.builds(lambda a, v: f"{a} eq {v}", ATTRIBUTES, QUOTED),
+    st.builds(lambda a, n: f"{a} eq {n}", ATTRIBUTES, NUMBERS),
+    st.builds(lambda a, v: f"emails[value eq {v}]", ATTRIBUTES, QUOTED),
+    # Long ones as (shape, size, joint), written out by expand(): Hypothesis prints what it drew.
+    st.tuples(
+        st.just("nest"),
+        st.sampled_from([1, 15, 16, 17, 31, 32, 33, 100, 2_500, 6_000]),
+        st.sampled_from(["(", "not (", "not(", "emails["]),
+    ),
+    st.tuples(st.just("terms"), st.sampled_from([99, 100, 101, 999, 1_000]), st.sampled_from(["or", "and"])),
+)
+QUERY_VALUES = st.one_of(NUMBERS, ODD_TEXT, ODD_FILTERS, st.text(max_size=8))
+QUERY = st.dictionaries(
+    st.sampled_from(["filter", "startIndex", "count", "sortBy", "sortOrder", "attributes", "excludedAttributes"]),
+    QUERY_VALUES,
+    min_size=1,
+    max_size=4,
+)
+
+
 TRIED: dict[str, int] = {}
 
 
@@ -104,6 +136,49 @@ def test_filters_and_query_strings(door: tuple[Scim, str, str], flt: str, resour
     assert_scim_answer(r, (resource, flt, extra))
     if r.status_code == 200:
         assert r.json()["totalResults"] >= 0
+
+
+def expand(value: str | tuple[str, int, str]) -> str:
+    """A drawn value, a long filter written out."""
+    if isinstance(value, str):
+        return value
+    shape, size, joint = value
+    if shape == "terms":
+        return f" {joint} ".join(f'userName eq "u{i}@x.com"' for i in range(size))
+    return joint * size + 'userName eq "x"' + ("]" if joint == "emails[" else ")") * size
+
+
+def query_string(params: dict[str, Any]) -> str:
+    """``params`` percent-encoded as UTF-8, a lone surrogate as the bytes it would have (what no client library
+    sends, and a hostile one can)."""
+    return "&".join(f"{k}={quote(expand(v).encode('utf-8', 'surrogatepass'), safe='')}" for k, v in params.items())
+
+
+@FUZZ
+@given(params=QUERY, resource=st.sampled_from(["Users", "Groups"]))
+def test_query_string_extremes(door: tuple[Scim, str, str], params: dict[str, Any], resource: str) -> None:
+    scim, _, _ = door
+    url = f"{scim.url(resource)}?{query_string(params)}"
+    assume(len(url) < 60_000)  # httpx sends no longer URL; the longest filters go in test_search_body_extremes
+    r = scim.http.get(url, headers=scim.headers)
+    assert_scim_answer(r, (resource, params))
+
+
+@FUZZ
+@given(params=QUERY, path=st.sampled_from(["Users/.search", "Groups/.search", ".search"]), numbers=st.booleans())
+def test_search_body_extremes(door: tuple[Scim, str, str], params: dict[str, Any], path: str, numbers: bool) -> None:
+    """The same values in a SearchRequest, written by Python's json (a lone surrogate as its ``\\ud800`` escape);
+    ``numbers`` writes startIndex and count as bare JSON numbers when they look like one."""
+    scim, _, _ = door
+    parts = [f'"schemas": {json.dumps(["urn:ietf:params:scim:api:messages:2.0:SearchRequest"])}']
+    for name, drawn in params.items():
+        value = expand(drawn)
+        bare = numbers and name in ("startIndex", "count") and value.strip().lstrip("-").replace(".", "", 1).isdigit()
+        parts.append(f"{json.dumps(name)}: {value.strip() if bare else json.dumps(value)}")
+    raw = "{" + ", ".join(parts) + "}"
+    headers = {**scim.headers, "Content-Type": "application/scim+json"}
+    r = scim.http.post(scim.url(path), content=raw, headers=headers)
+    assert_scim_answer(r, (path, raw[:300]))
 
 
 @FUZZ

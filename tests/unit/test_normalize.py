@@ -1,4 +1,4 @@
-"""Normalisation rules of contract §1, without a database."""
+"""Normalisation rules (docs/architecture.md, "Normalised keys"), without a database."""
 
 from __future__ import annotations
 
@@ -25,10 +25,30 @@ def test_valid_emails(value: str) -> None:
     assert normalize.email_problem(value) is None
 
 
-@pytest.mark.parametrize("value", ["plainaddress", "a@b", "nul\x00@example.com", "x" * 250 + "@example.com", ""])
+@pytest.mark.parametrize(
+    "value", ["plainaddress", "nul\x00@example.com", "x" * 250 + "@example.com", "", "x" * 65 + "@example.com"]
+)
 def test_invalid_emails(value: str) -> None:
     """Malformed, control-character and over-long addresses are refused with a reason."""
     assert normalize.email_problem(value)
+
+
+def test_email_key_lower_cases_the_local_part_and_encodes_the_domain() -> None:
+    """Unicode lower case, no case folding, in the local part; the domain's IDNA A-label form."""
+    assert normalize.email_key(" Straße@Example.COM ") == "straße@example.com" != normalize.email_key("strasse@x.com")
+    assert normalize.email_key("\ufb01nance@example.com") != normalize.email_key("finance@example.com")
+    assert normalize.email_key("jdoe@Müller.de") == normalize.email_key("JDOE@xn--MLLER-kva.de")
+    assert normalize.email_key("e\u0301@example.com") == normalize.email_key("\u00e9@example.com")
+    # Not valid IDNA (two hyphens in third and fourth place, an underscore, no @): lower case, no error.
+    assert normalize.email_key("a@AB--cd.example") == "a@ab--cd.example"
+    assert normalize.email_key("a@Under_Score.example") == "a@under_score.example"
+    assert normalize.email_key("NoAt") == "noat"
+
+
+@pytest.mark.parametrize("value", ["jdoe@contoso.local", "jdoe@x.test", "jdoe@home.arpa", "jdoe@intranet", "a@b"])
+def test_any_domain_is_accepted(value: str) -> None:
+    """A directory, not a mailer: special-use and single-label domains name people too."""
+    assert normalize.email_problem(value) is None
 
 
 def test_parse_role_case_insensitive() -> None:

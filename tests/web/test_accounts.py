@@ -162,6 +162,55 @@ def test_deactivated_user_is_logged_out_and_cannot_log_in(
         assert http_login(again, "leaver@example.com").status_code == 401
 
 
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def _deactivate(door: str, base_url: str, ws: WS, web: httpx.Client, user_id: str, email: str) -> httpx.Response:
+    """Deactivate the user through one door, as its clients do."""
+    api, scim = httpx.Client(base_url=base_url, headers=ws.headers), f"/scim/v2/{ws.slug}/Users/{user_id}"
+    bearer = {"Authorization": f"Bearer {ws.key}"}
+    with api:
+        if door == "api-upsert":
+            return api.post("/api/v1/users", json={"emailAddress": email, "role": "Deactivated"})
+        if door == "api-patch":
+            return api.patch(f"/api/v1/users/{user_id}", json={"role": "Deactivated"})
+        if door == "api-bulk":
+            return api.post("/api/v1/users:bulk", json=[{"emailAddress": email, "role": "Deactivated"}])
+        if door == "scim-active":
+            body = {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "active", "value": False}]}
+            return api.patch(scim, json=body, headers=bearer)
+        if door == "scim-delete":
+            return api.delete(scim, headers=bearer)
+    page = web.get(f"/users/{user_id}")
+    form = {"csrf_token": csrf_of(page.text), "emailAddress": email, "role": "Deactivated"}
+    return web.post(f"/users/{user_id}", data=form)
+
+
+@pytest.mark.parametrize("door", ["api-upsert", "api-patch", "api-bulk", "scim-active", "scim-delete", "web-page"])
+def test_deactivation_ends_sessions_for_good(base_url: str, ws: WS, db: Database, web: httpx.Client, door: str) -> None:
+    """A deactivation by any door ends the user's sessions: reactivating the user opens none of them again."""
+    user_id = make_user(db, ws.id, "leaver@example.com", "LimitedAdmin")
+    make_user(db, ws.id, "chief@example.com", "FullAdmin")
+    assert http_login(web, "chief@example.com").status_code == 303
+    with _client(base_url) as leaver:
+        assert http_login(leaver, "leaver@example.com").status_code == 303
+        assert leaver.get("/users").status_code == 200
+        off = _deactivate(door, base_url, ws, web, user_id, "leaver@example.com")
+        assert off.status_code in (200, 204, 303), off.text[:500]
+        with db.read() as s:
+            assert s.scalar(select(User.active).where(User.id == uuid.UUID(user_id))) is False
+        back = httpx.post(
+            base_url + "/api/v1/users",
+            json={"emailAddress": "leaver@example.com", "role": "LimitedAdmin"},
+            headers=ws.headers,
+        )
+        assert back.status_code == 200 and back.json()["role"] == "LimitedAdmin", back.text
+        refused = leaver.get("/users")
+        assert refused.status_code == 303 and refused.headers["location"].startswith("/login")
+        assert http_login(leaver, "leaver@example.com").status_code == 303  # a new log-in works again
+    assert web.get("/users").status_code == 200  # the admin who deactivated keeps their own session
+
+
 def test_unknown_email_and_wrong_password_answer_alike(ws: WS, db: Database, web: httpx.Client) -> None:
     make_user(db, ws.id, "known@example.com", "FullAdmin")
     wrong = http_login(web, "known@example.com", "wrong password!")

@@ -1,4 +1,4 @@
-"""End-to-end journeys in headless Chromium against the live server (contract §6, issue 4 acceptance).
+"""End-to-end journeys in headless Chromium against the live server (README.md, "Web app").
 
 Each journey saves full-page screenshots at desktop and phone width under PAYROSTER_ARTIFACTS."""
 

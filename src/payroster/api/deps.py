@@ -21,16 +21,20 @@ async def database(request: Request) -> Database:
     return db
 
 
+# The schemes the JSON API takes (X-ApiKey is not an HTTP authentication scheme).
+CHALLENGE = 'Basic realm="PayRoster", Bearer'
+
+
 def principal(request: Request) -> Principal:
     """The verified API key owner; runs before the body is read."""
-    found = authenticate(request.app.state.db, request, "api")
+    found = authenticate(request.app.state.db, request, "api", CHALLENGE)
     request.state.principal = found
     return found
 
 
 def admin_principal(request: Request) -> Principal:
     """The verified key owner, a FullAdmin or a LimitedAdmin: for the read-only exports (README.md, "Exports")."""
-    found = authenticate(request.app.state.db, request, "api", ("FullAdmin", "LimitedAdmin"))
+    found = authenticate(request.app.state.db, request, "api", CHALLENGE, ("FullAdmin", "LimitedAdmin"))
     request.state.principal = found
     return found
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 
 from payroster.api import schemas
-from payroster.api.body import json_body
+from payroster.api.body import json_body, loads, query_text
 from payroster.api.deps import actor, database, principal, schema_ref
 from payroster.api.errors import ERRORS, check, exact_json
 from payroster.api.render import team_body
@@ -22,12 +20,14 @@ from payroster.services import memberships, teams, variables
 from payroster.services.context import Actor
 from payroster.services.inputs import field_pointer, parse_member, parse_team
 
-router = APIRouter(dependencies=[Depends(principal)], responses=ERRORS)
-compat = APIRouter(dependencies=[Depends(principal)], responses=ERRORS, include_in_schema=False)
+router = APIRouter(dependencies=[Depends(principal), Depends(query_text)], responses=ERRORS)
+compat = APIRouter(dependencies=[Depends(principal), Depends(query_text)], responses=ERRORS, include_in_schema=False)
 
 
 @router.post(
     "/api/v1/teams",
+    operation_id="upsertTeam",
+    tags=["teams"],
     status_code=201,
     response_model=schemas.TeamOut,
     responses={200: {"model": schemas.TeamOut, "description": "updated"}},
@@ -44,7 +44,7 @@ def upsert_team(
         return JSONResponse(team_body(team), status_code=201 if created else 200)
 
 
-@router.get("/api/v1/teams", response_model=schemas.TeamOut)
+@router.get("/api/v1/teams", operation_id="findTeam", tags=["teams"], response_model=schemas.TeamOut)
 def find_team(name: str = Query(...), db: Database = Depends(database), who: Actor = Depends(actor)) -> JSONResponse:
     """The team with that name."""
     with db.read() as s:
@@ -54,14 +54,20 @@ def find_team(name: str = Query(...), db: Database = Depends(database), who: Act
         return JSONResponse(team_body(team))
 
 
-@router.get("/api/v1/teams/{team_id}", response_model=schemas.TeamOut)
+@router.get("/api/v1/teams/{team_id}", operation_id="getTeam", tags=["teams"], response_model=schemas.TeamOut)
 def get_team(team_id: str, db: Database = Depends(database), who: Actor = Depends(actor)) -> JSONResponse:
     """One team by id."""
     with db.read() as s:
         return JSONResponse(team_body(teams.get(s, who.workspace_id, parse_id(team_id))))
 
 
-@router.patch("/api/v1/teams/{team_id}", response_model=schemas.TeamOut, openapi_extra=schema_ref("TeamPatch"))
+@router.patch(
+    "/api/v1/teams/{team_id}",
+    operation_id="patchTeam",
+    tags=["teams"],
+    response_model=schemas.TeamOut,
+    openapi_extra=schema_ref("TeamPatch"),
+)
 def patch_team(
     team_id: str, body: Any = Depends(json_body), db: Database = Depends(database), who: Actor = Depends(actor)
 ) -> JSONResponse:
@@ -74,7 +80,9 @@ def patch_team(
         return JSONResponse(team_body(teams.patch(s, who, tid, inp)))
 
 
-@router.delete("/api/v1/teams/{team_id}", status_code=204, response_class=Response)
+@router.delete(
+    "/api/v1/teams/{team_id}", operation_id="deleteTeam", tags=["teams"], status_code=204, response_class=Response
+)
 def delete_team(team_id: str, db: Database = Depends(database), who: Actor = Depends(actor)) -> Response:
     """Delete a team: children move up, memberships and variables go, users stay."""
     with db.write(who.workspace_id) as s:
@@ -91,6 +99,8 @@ def _member_ids(body: Any) -> tuple[Any, Any]:
 
 @router.post(
     "/api/v1/team-members",
+    operation_id="addTeamMember",
+    tags=["team members"],
     status_code=201,
     response_model=schemas.MemberCreated,
     responses={200: {"model": schemas.MemberCreated, "description": "already a member"}},
@@ -109,7 +119,13 @@ def add_member(
     )
 
 
-@router.post("/api/v1/team-members:delete", response_model=schemas.MemberDeleted, openapi_extra=schema_ref("MemberIn"))
+@router.post(
+    "/api/v1/team-members:delete",
+    operation_id="removeTeamMember",
+    tags=["team members"],
+    response_model=schemas.MemberDeleted,
+    openapi_extra=schema_ref("MemberIn"),
+)
 @compat.post("/app/Api/DeleteTeamMember")
 def remove_member(
     body: Any = Depends(json_body), db: Database = Depends(database), who: Actor = Depends(actor)
@@ -119,7 +135,12 @@ def remove_member(
     return _remove(db, who, user_id, team_id)
 
 
-@router.delete("/api/v1/teams/{team_id}/members/{user_id}", response_model=schemas.MemberDeleted)
+@router.delete(
+    "/api/v1/teams/{team_id}/members/{user_id}",
+    operation_id="removeTeamMemberByPath",
+    tags=["team members"],
+    response_model=schemas.MemberDeleted,
+)
 def remove_member_by_path(
     team_id: str, user_id: str, db: Database = Depends(database), who: Actor = Depends(actor)
 ) -> JSONResponse:
@@ -145,7 +166,12 @@ def _at(value: str | None) -> Any:
         raise Invalid("at must be a date or datetime", details=[Detail("invalidDate", "bad date", "at")]) from None
 
 
-@router.get("/api/v1/custom-variables/{target_id}", response_model=list[schemas.VariableEntry])
+@router.get(
+    "/api/v1/custom-variables/{target_id}",
+    operation_id="getCustomVariables",
+    tags=["custom variables"],
+    response_model=list[schemas.VariableEntry],
+)
 def get_variables(
     target_id: str,
     at: str | None = Query(None, description="only entries in force then"),
@@ -160,11 +186,15 @@ def get_variables(
 
 @router.put(
     "/api/v1/custom-variables/{target_id}",
+    operation_id="setCustomVariables",
+    tags=["custom variables"],
     response_model=list[schemas.VariableEntry],
     openapi_extra=schema_ref("VariableEntry", array=True),
 )
 @router.post(
     "/api/v1/custom-variables/{target_id}",
+    operation_id="setCustomVariablesByPost",
+    tags=["custom variables"],
     response_model=list[schemas.VariableEntry],
     openapi_extra=schema_ref("VariableEntry", array=True),
 )
@@ -181,8 +211,8 @@ def set_variables(
 def _replace(db: Database, who: Actor, target_id: Any, body: Any) -> Response:
     if isinstance(body, str):  # the commercial product's samples send the array as a JSON string
         try:
-            body = json.loads(body, parse_float=Decimal)
-        except json.JSONDecodeError:
+            body = loads(body)
+        except BadRequest:
             raise BadRequest("the string body is not a JSON array") from None
     entries = variables.parse_entries(body)
     with db.write(who.workspace_id) as s:

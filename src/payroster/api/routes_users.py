@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from payroster.api import schemas
-from payroster.api.body import bulk_body, json_body
+from payroster.api.body import bulk_body, json_body, query_text
 from payroster.api.deps import actor, database, principal, schema_ref
 from payroster.api.errors import ERRORS, check
 from payroster.api.render import user_body
@@ -20,13 +20,16 @@ from payroster.services import bulk, users
 from payroster.services.apikeys import Principal
 from payroster.services.context import Actor
 from payroster.services.inputs import field_pointer, parse_user
+from payroster.urls import public_base
 
-router = APIRouter(dependencies=[Depends(principal)], responses=ERRORS)
-compat = APIRouter(dependencies=[Depends(principal)], responses=ERRORS, include_in_schema=False)
+router = APIRouter(dependencies=[Depends(principal), Depends(query_text)], responses=ERRORS)
+compat = APIRouter(dependencies=[Depends(principal), Depends(query_text)], responses=ERRORS, include_in_schema=False)
 
 
 @router.post(
     "/api/v1/users",
+    operation_id="upsertUser",
+    tags=["users"],
     status_code=201,
     response_model=schemas.UserOut,
     responses={200: {"model": schemas.UserOut, "description": "updated"}},
@@ -44,7 +47,7 @@ def upsert_user(
     return JSONResponse(out, status_code=201 if created else 200)
 
 
-@router.get("/api/v1/users", response_model=schemas.UserOut)
+@router.get("/api/v1/users", operation_id="findUser", tags=["users"], response_model=schemas.UserOut)
 def find_user(
     emailAddress: str = Query(..., description="matched like the upsert"),  # noqa: N803
     db: Database = Depends(database),
@@ -58,14 +61,20 @@ def find_user(
         return JSONResponse(user_body(users.view(s, user)))
 
 
-@router.get("/api/v1/users/{user_id}", response_model=schemas.UserOut)
+@router.get("/api/v1/users/{user_id}", operation_id="getUser", tags=["users"], response_model=schemas.UserOut)
 def get_user(user_id: str, db: Database = Depends(database), who: Actor = Depends(actor)) -> JSONResponse:
     """One user by id."""
     with db.read() as s:
         return JSONResponse(user_body(users.view(s, users.get(s, who.workspace_id, parse_id(user_id)))))
 
 
-@router.patch("/api/v1/users/{user_id}", response_model=schemas.UserOut, openapi_extra=schema_ref("UserPatch"))
+@router.patch(
+    "/api/v1/users/{user_id}",
+    operation_id="patchUser",
+    tags=["users"],
+    response_model=schemas.UserOut,
+    openapi_extra=schema_ref("UserPatch"),
+)
 def patch_user(
     user_id: str, body: Any = Depends(json_body), db: Database = Depends(database), who: Actor = Depends(actor)
 ) -> JSONResponse:
@@ -83,7 +92,9 @@ def _remove(kind: str, user_id: str, value: str, db: Database, who: Actor) -> JS
         return JSONResponse(user_body(users.remove_item(s, who, parse_id(user_id), kind, value)))
 
 
-@router.delete("/api/v1/users/{user_id}/tags", response_model=schemas.UserOut)
+@router.delete(
+    "/api/v1/users/{user_id}/tags", operation_id="removeUserTag", tags=["users"], response_model=schemas.UserOut
+)
 def remove_tag(
     user_id: str, value: str = Query(...), db: Database = Depends(database), who: Actor = Depends(actor)
 ) -> JSONResponse:
@@ -91,7 +102,9 @@ def remove_tag(
     return _remove("tags", user_id, value, db, who)
 
 
-@router.delete("/api/v1/users/{user_id}/aliases", response_model=schemas.UserOut)
+@router.delete(
+    "/api/v1/users/{user_id}/aliases", operation_id="removeUserAlias", tags=["users"], response_model=schemas.UserOut
+)
 def remove_alias(
     user_id: str, value: str = Query(...), db: Database = Depends(database), who: Actor = Depends(actor)
 ) -> JSONResponse:
@@ -99,7 +112,13 @@ def remove_alias(
     return _remove("aliases", user_id, value, db, who)
 
 
-@router.post("/api/v1/users:bulk", response_model=schemas.BulkOut, openapi_extra=schema_ref("UserUpsert", array=True))
+@router.post(
+    "/api/v1/users:bulk",
+    operation_id="bulkUpsertUsers",
+    tags=["users"],
+    response_model=schemas.BulkOut,
+    openapi_extra=schema_ref("UserUpsert", array=True),
+)
 def bulk_upsert(
     request: Request, body: Any = Depends(bulk_body), db: Database = Depends(database), who: Actor = Depends(actor)
 ) -> Response:
@@ -130,10 +149,10 @@ def _rows(body: Any, limit: int) -> list[Any]:
     return body
 
 
-@router.get("/api/v1/me", response_model=schemas.Me)
+@router.get("/api/v1/me", operation_id="getMe", tags=["me"], response_model=schemas.Me)
 def me(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
     """The key's owner, workspace and the feed URLs."""
-    base = (request.app.state.settings.base_url or str(request.base_url)).rstrip("/")
+    base = public_base(request)  # PAYROSTER_BASE_URL, else a trusted proxy's forwarded host, else the request's
     return JSONResponse(
         {
             "userId": str(who.user_id),

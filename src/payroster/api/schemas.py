@@ -181,6 +181,7 @@ class ErrorInner(BaseModel):
     message: str
     target: str | None = None
     details: list[ErrorDetail] = []
+    requestId: str | None = Field(default=None, description="the request's X-Request-ID, as the logs name it")
 
 
 class ErrorBody(BaseModel):
@@ -205,3 +206,23 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     MemberIn,
     VariableEntry,
 )
+
+# A request body of each schema, shown in the OpenAPI document beside its operations (README.md's examples).
+REQUEST_EXAMPLES: dict[str, object] = {
+    "UserUpsert": {
+        "emailAddress": "test@example.com",
+        "role": "FullAdmin",
+        "firstName": "Bob",
+        "lastName": "Smith",
+        "tags": "AE|SouthEast",
+        "aliases": "ID-123",
+    },
+    "UserPatch": {"lastName": "Smith-Jones", "tags": ["AE", "West"]},
+    "TeamUpsert": {"name": "West", "description": "Western region", "managerCanViewResults": True},
+    "TeamPatch": {"name": "West Coast"},
+    "MemberIn": {
+        "systemUserId": "0192f5e0-7b1c-7cc1-9a51-3f1d2b0c4e5a",
+        "teamId": "0192f5e0-9d2e-7a40-8f3b-6c5d4e3f2a1b",
+    },
+    "VariableEntry": {"name": "Quota", "value": 125000, "startDate": "2026-01-01T00:00:00", "endDate": None},
+}

@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from payroster.auth.ratelimit import RateLimiter
 from payroster.db.engine import Database
-from payroster.domain.errors import Unavailable
+from payroster.domain.errors import Unauthorized, Unavailable
 from payroster.services import apikeys
 from payroster.services.apikeys import Principal
 
@@ -34,11 +34,17 @@ def presented_key(request: Request) -> str | None:
 
 
 def authenticate(
-    db: Database, request: Request, kind: str = "api", roles: tuple[str, ...] = ("FullAdmin",)
+    db: Database, request: Request, kind: str, challenge: str, roles: tuple[str, ...] = ("FullAdmin",)
 ) -> Principal:
-    """Verify the request's key (401/403 as domain errors) and record its use at most once a minute."""
-    with db.reader.connect() as conn:  # one statement: a plain connection, no ORM session around it
-        principal, due = apikeys.verify(conn, presented_key(request), kind, roles)
+    """Verify the request's key (401/403 as domain errors) and record its use at most once a minute.
+
+    A 401 carries ``challenge``, the door's ``WWW-Authenticate``: the schemes that door takes."""
+    try:
+        with db.reader.connect() as conn:  # one statement: a plain connection, no ORM session around it
+            principal, due = apikeys.verify(conn, presented_key(request), kind, roles)
+    except Unauthorized as exc:
+        exc.challenge = challenge
+        raise
     if due:
         # Recording the key's use is worth no wait: while SQLite's write turn is taken for long (an import in this
         # process or another), the request goes on, and a later one records it (tests/http/test_errors.py).

@@ -1,4 +1,4 @@
-"""Rate limits per API key and per workspace (contract §2), on the `limits` library.
+"""Rate limits per API key and per workspace (docs/operations.md, "Rate limits"), on the `limits` library.
 
 State lives in Redis when ``PAYROSTER_REDIS_URL`` is set, so every server process shares one budget;
 otherwise in this process. The per-key limit allows a burst of twice its rate: ``100/second`` is
@@ -21,6 +21,7 @@ from limits.strategies import MovingWindowRateLimiter
 
 from payroster.config import Settings
 from payroster.domain.errors import RateLimited
+from payroster.observability import metrics
 
 log = logging.getLogger("payroster.ratelimit")
 
@@ -135,6 +136,7 @@ class RateLimiter:
             for ids in (("login-account", account), ("login-address", address)):
                 if not self.limiter.test(self.login, *ids):
                     reset, _ = self.limiter.get_window_stats(self.login, *ids)
+                    metrics.rate_limited("login")
                     return max(1, math.ceil(reset - time.time()))
         except self.storage.base_exceptions:
             log.warning("rate limiter: storage unavailable, log-in let through", exc_info=True)
@@ -156,6 +158,7 @@ class RateLimiter:
                     reset, _ = self.limiter.get_window_stats(item, *ids)
                     wait = max(1, math.ceil(reset - time.time()))
                     scope = "this API key" if ids[0] == "key" else "this workspace"
+                    metrics.rate_limited("key" if ids[0] == "key" else "workspace")
                     raise RateLimited(
                         f"rate limit of {item} for {scope} exceeded on the {door} door; retry in {wait} s",
                         retry_after=wait,

@@ -25,7 +25,7 @@ from sqlalchemy.pool import NullPool
 
 from payroster.config import Settings
 from payroster.db.prepared import run_script
-from payroster.domain.errors import Unavailable
+from payroster.domain.errors import BudgetSpent, Unavailable
 
 try:
     import fcntl
@@ -172,6 +172,14 @@ class Database:
         # which does give every statement of a read the same snapshot.
         self.reader = self.engine if self.is_sqlite else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._read = sessionmaker(self.reader, expire_on_commit=False, autoflush=False)
+        # A read with a time budget on PostgreSQL runs in a transaction, whose ``SET LOCAL statement_timeout``
+        # ends with it: with psycopg one opened by hand on the autocommit connection (``_begin_budget``), else the
+        # driver's own.
+        self._timed = (
+            self._read
+            if self.is_sqlite or self._own_begin
+            else sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        )
         self._write = sessionmaker(writer, expire_on_commit=False, autoflush=False)
         # SQLite has one writer at a time. Writers queue here instead of in SQLite's busy handler, whose growing
         # sleeps (up to 100 ms each) made the slowest writes wait seconds under load: those of this process on a
@@ -221,16 +229,35 @@ class Database:
             self._sqlite_writer.release()
 
     @contextlib.contextmanager
-    def read(self) -> Iterator[Session]:
+    def read(self, budget: Budget | None = None) -> Iterator[Session]:
         """A read-only unit of work: a transaction rolled back at the end on SQLite, autocommit statements on
         PostgreSQL (see ``reader``). The rows read stay usable afterwards: they are detached with their loaded
-        values (pages render after the session ends)."""
-        with self._read() as session:
+        values (pages render after the session ends).
+
+        With a ``budget`` its statements are stopped when the budget is spent or stopped, and the read raises
+        ``BudgetSpent``; on PostgreSQL they then run in one transaction that carries the budget as its
+        ``statement_timeout``."""
+        with (self._read if budget is None else self._timed)() as session:
             try:
+                if budget is not None:
+                    self._begin_budget(session, budget)
                 yield session
+            except OperationalError as exc:
+                if budget is not None and budget.stopped(exc):
+                    raise budget.error() from None
+                raise
             finally:
+                if budget is not None:
+                    budget.detach()  # before the rollback: a late interrupt must not stop it
                 session.expunge_all()
                 session.rollback()
+
+    def _begin_budget(self, session: Session, budget: Budget) -> None:
+        if not self.is_sqlite:
+            # A whole number of milliseconds this module computes, written into the text (SET takes no parameters).
+            timeout = f"SET LOCAL statement_timeout = {max(1, int(budget.seconds * 1000))}"
+            run_script(session, f"BEGIN; {timeout}" if self._own_begin else timeout)
+        budget.attach(session.connection().connection.driver_connection)
 
     def refresh_statistics(self, tables: tuple[str, ...]) -> None:
         """``ANALYZE`` the tables on PostgreSQL (SQLite's planner does well without statistics here)."""
@@ -244,6 +271,122 @@ class Database:
         self.engine.dispose()
         if self._file_turn is not None:
             self._file_turn.close()
+
+
+class Budget:
+    """The time one request's statements may take, and the way to stop them sooner (its client went away).
+
+    The clock starts at the request's first statement, not while it waits for a thread. A watchdog thread
+    stops the statements when the time is spent or ``stop`` was called: it interrupts the SQLite connection
+    (``sqlite3.Connection.interrupt``, made to be called from another thread) or cancels the PostgreSQL query
+    (psycopg's ``cancel_safe``), and does so again at every tick while the request holds the connection, since
+    an interrupt that arrives between two statements is lost. On PostgreSQL the server also ends each statement
+    at the budget by itself (``statement_timeout``). Without it one feed query ran for minutes after its client
+    had given up, and eight of them took every thread of the server (README, "OData feed").
+    """
+
+    TICK = 0.05  # seconds between the watchdog's looks at the budgets it watches
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.deadline: float | None = None
+        self.reason: str | None = None  # why the statements were stopped: "spent" or "left"
+        self._lock = threading.Lock()
+        self._driver: Any = None
+
+    def stop(self, reason: str = "left") -> None:
+        """Stop the request's statements (from any thread, the event loop's too: this never waits)."""
+        if self.reason is None:
+            self.reason = reason
+        _WATCHDOG.poke()
+
+    def stopped(self, exc: OperationalError) -> bool:
+        """Whether the driver's error is this budget stopping a statement (or the server's timeout for it)."""
+        cancelled = getattr(exc.orig, "sqlstate", None) == "57014" or str(exc.orig) == "interrupted"
+        if cancelled and self.reason is None:
+            self.reason = "spent"
+        return self.reason is not None
+
+    def error(self) -> BudgetSpent:
+        """What the request answers once stopped."""
+        if self.reason == "left":
+            return BudgetSpent("the client went away; its query was stopped")
+        return BudgetSpent(
+            f"the query spent its time budget of {self.seconds:g} s and was stopped; narrow $filter or $expand, "
+            "or ask for smaller pages"
+        )
+
+    def attach(self, driver: Any) -> None:
+        """The driver connection now runs the request's statements: the clock starts at the first one."""
+        with self._lock:
+            if self.deadline is None:
+                self.deadline = time.monotonic() + self.seconds
+            self._driver = driver
+        _WATCHDOG.watch(self)
+        if self.reason is not None:  # the client left while the request waited for its thread
+            raise self.error()
+
+    def detach(self) -> None:
+        """The connection is the request's no longer: nothing interrupts it after this returns."""
+        with self._lock:
+            self._driver = None
+        _WATCHDOG.forget(self)
+
+    def tick(self, now: float) -> None:
+        """The watchdog's look: interrupt the statements of a spent or stopped budget."""
+        with self._lock:
+            if self._driver is None or self.deadline is None:
+                return
+            if self.reason is None and now >= self.deadline:
+                self.reason = "spent"
+            if self.reason is None:
+                return
+            try:
+                if isinstance(self._driver, sqlite3.Connection):
+                    self._driver.interrupt()
+                else:
+                    self._driver.cancel_safe(timeout=1.0)
+            except Exception as exc:  # a connection closing under us; the statement ends with it
+                log.debug("could not interrupt a statement: %s", exc)
+
+
+class _Watchdog:
+    """The one thread that watches the budgets of the running requests (started on first use, per process)."""
+
+    def __init__(self) -> None:
+        self._budgets: set[Budget] = set()
+        self._wake = threading.Condition()
+        self._pid = 0
+
+    def watch(self, budget: Budget) -> None:
+        with self._wake:
+            self._budgets.add(budget)
+            if self._pid != os.getpid():  # first use, or a forked child, which has no copy of the thread
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="payroster-budgets", daemon=True).start()
+            self._wake.notify()
+
+    def forget(self, budget: Budget) -> None:
+        with self._wake:
+            self._budgets.discard(budget)
+
+    def poke(self) -> None:
+        with self._wake:
+            self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._budgets:
+                    self._wake.wait()
+                self._wake.wait(Budget.TICK)
+                budgets = list(self._budgets)
+            now = time.monotonic()
+            for budget in budgets:
+                budget.tick(now)
+
+
+_WATCHDOG = _Watchdog()
 
 
 class FileTurn:

@@ -64,7 +64,7 @@ class Workspace(Base):
 
 
 class User(Base):
-    """A person of a workspace; ``role`` and ``active`` are separate (contract §1)."""
+    """A person of a workspace; ``role`` and ``active`` are separate (docs/rules.md, "Users")."""
 
     __tablename__ = "users"
     __table_args__ = (
@@ -90,14 +90,14 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    # SCIM (contract §5): the identity provider's own names for the person, stored as given.
+    # SCIM (README.md, "SCIM provisioning"): the identity provider's own names for the person, stored as given.
     user_name: Mapped[str | None] = mapped_column(String(320))
     user_name_key: Mapped[str | None] = mapped_column(String(320))
     display_name: Mapped[str | None] = mapped_column(String(255))
     external_id: Mapped[str | None] = mapped_column(String(255))
     scim_emails: Mapped[str | None] = mapped_column(Text)  # the ``emails`` list as JSON, as last written
     scim_hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    # The user as the OData feed writes it (JSON text, odata.query.feed_text), written with the row by every
+    # The user as the OData feed writes it (JSON text, db.feed.feed_text), written with the row by every
     # change to the user, its tags or its aliases; NULL is computed when read. Not loaded with the row.
     feed_json: Mapped[str | None] = mapped_column(Text, deferred=True)
 
@@ -308,6 +308,104 @@ class Invitation(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     purpose: Mapped[str] = mapped_column(String(10))  # invite | reset
     created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class SsoProvider(Base):
+    """An OpenID Connect identity provider of a workspace; the client secret is stored sealed (services.sso)."""
+
+    __tablename__ = "sso_providers"
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("workspaces.id"), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    issuer: Mapped[str] = mapped_column(String(2048))
+    client_id: Mapped[str] = mapped_column(String(255))
+    client_secret_sealed: Mapped[str] = mapped_column(Text)
+    scopes: Mapped[str] = mapped_column(String(1024))
+    trust_unverified_email: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SsoDomain(Base):
+    """An e-mail domain a provider accepts (none: any); indexed so the log-in page finds a provider by domain."""
+
+    __tablename__ = "sso_domains"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["workspace_id", "provider_id"], ["sso_providers.workspace_id", "sso_providers.id"], ondelete="CASCADE"
+        ),
+        Index("ix_sso_domains_domain_key", "domain_key"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    provider_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    domain_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class SsoIdentity(Base):
+    """The provider's ``sub`` remembered for a user: matched before the e-mail, one per user and provider."""
+
+    __tablename__ = "sso_identities"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["workspace_id", "provider_id"], ["sso_providers.workspace_id", "sso_providers.id"], ondelete="CASCADE"
+        ),
+        ForeignKeyConstraint(["workspace_id", "user_id"], ["users.workspace_id", "users.id"]),
+        UniqueConstraint("workspace_id", "provider_id", "user_id"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    provider_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_used_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SsoSettings(Base):
+    """A workspace's sign-in rules: SSO required (passwords only for the break-glass admins), users created on
+    their first sign-in. No row: neither."""
+
+    __tablename__ = "sso_settings"
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("workspaces.id"), primary_key=True)
+    require_sso: Mapped[bool] = mapped_column(Boolean, default=False)
+    create_users: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class SsoBreakGlass(Base):
+    """A full administrator whose password and links keep working when the workspace requires SSO."""
+
+    __tablename__ = "sso_break_glass"
+    __table_args__ = (ForeignKeyConstraint(["workspace_id", "user_id"], ["users.workspace_id", "users.id"]),)
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+
+
+class SsoAttempt(Base):
+    """A sign-in sent to a provider: found by the digest of its ``state``, bound to the browser that started it
+    (digest of a cookie), used once, expiring after ten minutes."""
+
+    __tablename__ = "sso_attempts"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["workspace_id", "provider_id"], ["sso_providers.workspace_id", "sso_providers.id"], ondelete="CASCADE"
+        ),
+        Index("ix_sso_attempts_expires_at", "expires_at"),
+    )
+
+    state_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    browser_digest: Mapped[str] = mapped_column(String(64))
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    provider_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    nonce: Mapped[str] = mapped_column(String(128))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    return_to: Mapped[str | None] = mapped_column(String(2048))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
     used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     ColumnElement,
     Date,
@@ -56,6 +58,10 @@ INT, DEC, STR, BOOL, GUID, DTO, DATE = (
 )
 NUMERIC = {INT, DEC}
 NULL = "null"
+MAX_INT64 = P.MAX_INT64
+MAX_INT32 = 2**31 - 1
+MAX_EXPONENT = 308  # an Edm.Double's range, which SQLite's REAL holds
+MAX_DIGITS = 100
 
 
 @dataclass
@@ -65,9 +71,10 @@ class Typed:
     expr: ColumnElement[Any]
     edm: str
     lit: P.Lit | None = None
-    # For a tag, an alias, an e-mail or a team name: its stored comparison key (normalize.key of the value),
-    # which the table's key index holds; see Compiler.compare.
+    # For a tag, an alias, an e-mail or a team name: its stored comparison key (``key_of`` the value: an
+    # e-mail's identity, a name's key), which the table's key index holds; see Compiler.compare.
     key: ColumnElement[Any] | None = None
+    key_of: Callable[[str], str] = normalize.key
 
 
 @dataclass
@@ -142,10 +149,11 @@ class Compiler:
 
     def boolean(self, node: P.Node, scope: Scope, negate: bool) -> ColumnElement[bool]:
         if isinstance(node, P.BinOp) and node.op in ("and", "or"):
-            left = self.boolean(node.left, scope, negate)
-            right = self.boolean(node.right, scope, negate)
+            # A chain of one connective (`a or b or c ...`, as clients write a list) is one flat list: nested
+            # two by two, a few hundred links ran SQL compilation out of Python's stack.
+            parts = [self.boolean(part, scope, negate) for part in P.chain(node)]
             conj = (node.op == "and") != negate
-            return and_(left, right) if conj else or_(left, right)
+            return and_(*parts) if conj else or_(*parts)
         if isinstance(node, P.Not):
             return self.boolean(node.operand, scope, not negate)
         if isinstance(node, P.Lambda):
@@ -157,10 +165,7 @@ class Compiler:
         if isinstance(node, P.BinOp) and node.op in ("eq", "ne", "gt", "ge", "lt", "le"):
             return self.compare(node.op, self.value(node.left, scope), self.value(node.right, scope))
         if isinstance(node, P.In):
-            left = self.value(node.left, scope)
-            if not node.items:
-                return false()
-            return or_(*(self.compare("eq", left, self.value(i, scope)) for i in node.items))
+            return self.member(self.value(node.left, scope), [self.value(i, scope) for i in node.items])
         typed = self.value(node, scope)
         if typed.edm != BOOL:
             raise ODataBadQuery("the expression is not a Boolean")
@@ -192,7 +197,7 @@ class Compiler:
                 # that the key follows from the value. An e-mail's or a team name's key is unique: both
                 # databases then read the one row by that index instead of every row of the workspace
                 # (`emailAddress eq`; bench/JOURNAL.md).
-                return and_(a == b, item.key == normalize.key(lit.text))
+                return and_(a == b, item.key == item.key_of(lit.text))
             if left.lit is not None or right.lit is not None:
                 return a == b
             return a.is_not_distinct_from(b)
@@ -205,6 +210,24 @@ class Compiler:
         if left.edm == BOOL:
             raise ODataBadQuery(f"{op} does not apply to Boolean values")
         return {"gt": a > b, "ge": a >= b, "lt": a < b, "le": a <= b}[op]
+
+    def member(self, left: Typed, items: list[Typed]) -> ColumnElement[bool]:
+        """``left in (items)`` as the database's own ``IN``: the same rows as ``left eq`` each item joined by
+        ``or``, which for a list of 1,000 ids SQLite refused as an expression more than 1,000 levels deep."""
+        values = [i for i in items if i.edm != NULL]
+        if left.edm == NULL or len(values) < 2:
+            return or_(false(), *(self.compare("eq", left, i) for i in items))
+        typed = [self.unify(left, i)[1] for i in values]
+        if left.edm == BOOL and left.lit is None:
+            found = or_(*(self.compare("eq", left, t) for t in typed))  # at most two values
+        else:
+            found = left.expr.in_([t.expr for t in typed])
+        if left.key is not None and all(t.lit is not None and t.lit.kind == "string" for t in typed):
+            # What the values imply of the stored key, as Compiler.compare states it for one value.
+            found = and_(found, left.key.in_([normalize.key(t.lit.text) for t in typed if t.lit is not None]))
+        if len(values) < len(items):
+            return or_(found, self.compare("eq", left, next(i for i in items if i.edm == NULL)))
+        return found
 
     def unify(self, left: Typed, right: Typed) -> tuple[Typed, Typed]:
         """Give literals the type of the other operand and check that the two sides compare."""
@@ -227,7 +250,11 @@ class Compiler:
         if node.body is not None:
             body_negate = node.op == "all"
             conditions.append(self.boolean(node.body, inner, body_negate))
-        found = exists(select(literal(1)).select_from(inner.from_clause()).where(*conditions))
+        # Everything but the items themselves comes from the enclosing queries, however far out: left to
+        # SQLAlchemy's automatic correlation (the next query out only), a variable of a lambda two levels out
+        # became a second FROM, a cross product of every item with every other.
+        items = inner.from_clause()
+        found = exists(select(literal(1)).select_from(items).where(*conditions).correlate_except(items))
         holds = found if node.op == "any" else ~found
         return ~holds if negate else holds
 
@@ -277,7 +304,8 @@ class Compiler:
     def count(self, path: tuple[str, ...], scope: Scope) -> Typed:
         ref = self.collection(path, scope)
         inner, conds = self.collection_scope(ref, scope, None)
-        sub = select(func.count()).select_from(inner.from_clause()).where(*conds).scalar_subquery()
+        items = inner.from_clause()
+        sub = select(func.count()).select_from(items).where(*conds).correlate_except(items).scalar_subquery()
         return Typed(sub, INT)
 
     def _next(self) -> int:
@@ -354,7 +382,7 @@ class Compiler:
             edm = prop.edm if prop.edm != "Edm.Decimal" else DEC
             if prop.key is None:
                 return Typed(prop.sql(alias), edm)
-            return Typed(prop.sql(alias), edm, key=alias.c[prop.key])
+            return Typed(prop.sql(alias), edm, key=alias.c[prop.key], key_of=prop.key_of)
         nav = es.navigations.get(last)
         if nav is not None and not nav.many:
             target, t = self.join(owner, path, nav, alias)
@@ -423,15 +451,22 @@ class Compiler:
             if kind == "string":
                 if target == GUID:
                     return Typed(literal(uuid.UUID(text), Uuid()), GUID, lit)
+                if not _storable(text):
+                    # Neither database stores U+0000 (PostgreSQL's driver refused it with an error) nor an unpaired
+                    # surrogate (not UTF-8 at all): no value of the workspace could equal such a text.
+                    raise ODataBadQuery("a string literal may not hold U+0000 or an unpaired surrogate")
                 return Typed(literal(text, String()), STR, lit)
             if kind == "guid":
                 return Typed(literal(uuid.UUID(text), Uuid()), GUID, lit)
             if kind == "decimal":
-                number = Decimal(text)
+                number = _number(text)
                 if target == INT or (target is None and number == number.to_integral_value() and "." not in text):
                     if number != number.to_integral_value():
                         return Typed(literal(number, Numeric()), DEC, lit)
-                    return Typed(literal(int(number), Integer()), INT, lit)
+                    if not -MAX_INT64 - 1 <= number <= MAX_INT64:
+                        raise ODataBadQuery(f"an integer of this model is an Edm.Int64; {text} is out of its range")
+                    # Bound as a 64-bit integer: typed as INTEGER, PostgreSQL refused any value past 2^31 - 1.
+                    return Typed(literal(int(number), BigInteger()), INT, lit)
                 return Typed(literal(number, Numeric()), DEC, lit)
             if kind == "datetime":
                 moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -512,7 +547,34 @@ class Compiler:
         for arg in args[1:]:
             if arg.lit is None or arg.lit.kind != "decimal" or not arg.lit.text.isdigit():
                 raise ODataBadQuery("substring takes non-negative integer literals")
-            numbers.append(int(arg.lit.text))
+            number = _number(arg.lit.text)
+            if number > MAX_INT64:
+                raise ODataBadQuery(f"substring takes integers up to {MAX_INT64}")
+            # PostgreSQL's substr takes 32-bit integers; no stored text is as long, so a larger start or length
+            # reads the same as the largest (an empty text, or the rest of it).
+            numbers.append(min(int(number), MAX_INT32 - 1))
         if len(numbers) == 1:
             return Typed(func.substr(s, numbers[0] + 1), STR)
         return Typed(func.substr(s, numbers[0] + 1, numbers[1]), STR)
+
+
+def _number(text: str) -> Decimal:
+    """A numeric literal; refused past what both databases and Python compute with (1e400 made SQLite's driver
+    overflow, and 1e999999 as an integer would be a million digits)."""
+    number = Decimal(text)
+    if number.is_finite() and number and not -MAX_EXPONENT <= number.adjusted() <= MAX_EXPONENT:
+        raise ODataBadQuery(f"numbers in a query lie within 1e-{MAX_EXPONENT} and 1e{MAX_EXPONENT}; {text} does not")
+    if len(number.as_tuple().digits) > MAX_DIGITS:
+        raise ODataBadQuery(f"numbers in a query have at most {MAX_DIGITS} digits")
+    return number
+
+
+def _storable(text: str) -> bool:
+    """Whether a database can hold the text: no U+0000, no unpaired surrogate."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -38,6 +38,12 @@ class ODataBadQuery(ODataError):
     code = "InvalidQuery"
 
 
+class ODataTooComplex(ODataError):
+    """A query past one of the feed's limits (odata/limits.py), refused before any SQL (400)."""
+
+    code = "QueryTooComplex"
+
+
 class ODataNotFound(ODataError):
     """Unknown workspace, entity set or key (404)."""
 

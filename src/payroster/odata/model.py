@@ -1,4 +1,4 @@
-"""The entity model the feed publishes (contract §4): entity sets, properties, navigation, and how each maps
+"""The entity model the feed publishes (README.md, "OData feed"): entity sets, properties, navigation, and how each maps
 onto the tables. ``$metadata``, the compiler and the serializer all read this one description."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, FromClause, Table, case, literal
 
 from payroster.db.models import AuditEvent, CustomVariable, Team, TeamMember, User, UserAlias, UserTag, table
+from payroster.domain import normalize
 
 NAMESPACE = "PayRoster"
 CONTAINER = "Directory"
@@ -33,8 +34,9 @@ class Property:
     nullable: bool = True
     # For Collection(Edm.String): the side table holding the items, keyed by (workspace_id, user_id).
     items: Table | None = None
-    # The column holding ``normalize.key`` of this one, unique per workspace (an equality uses its index).
+    # The column holding ``key_of`` this one, unique per workspace (an equality uses its index).
     key: str | None = None
+    key_of: Callable[[str], str] = normalize.key
 
     @property
     def is_collection(self) -> bool:
@@ -95,7 +97,9 @@ SETS: dict[str, EntitySet] = {
         ("id",),
         _props(
             Property("id", GUID, _col("id"), nullable=False),
-            Property("emailAddress", STRING, _col("email"), nullable=False, key="email_key"),
+            Property(
+                "emailAddress", STRING, _col("email"), nullable=False, key="email_key", key_of=normalize.email_key
+            ),
             Property("role", STRING, _role, nullable=False),
             Property("active", BOOL, _col("active"), nullable=False),
             Property("firstName", STRING, _col("first_name")),

@@ -12,12 +12,19 @@ parsed to the end, so an invalid tail is still a syntax error, and then reported
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from payroster.odata import literals as L
-from payroster.odata.errors import ODataSyntaxError, ODataUnsupported
+from payroster.odata.errors import ODataBadQuery, ODataSyntaxError, ODataTooComplex, ODataUnsupported
+
+# Levels of nesting an expression may have (parentheses, calls, lambdas, `not`, `-`, nested options), checked
+# while parsing: the parser recurses at each level, and 2,000 nested parentheses ran it out of Python's stack
+# (odata/limits.py checks the parsed tree against the same figure).
+MAX_NESTING = 32
+MAX_INT64 = 2**63 - 1  # Edm.Int64, the widest integer of the model
 
 # --- AST -------------------------------------------------------------------------------------------
 
@@ -213,6 +220,16 @@ class Parser:
         self.text = text
         self.pos = 0
         self.unsupported: list[str] = []
+        self.nesting = 0
+
+    def enter(self) -> None:
+        """One level deeper; refused past ``MAX_NESTING`` (``leave`` on the way out)."""
+        self.nesting += 1
+        if self.nesting > MAX_NESTING:
+            raise ODataTooComplex(f"an expression nests at most {MAX_NESTING} levels deep")
+
+    def leave(self) -> None:
+        self.nesting -= 1
 
     # --- plumbing ----------------------------------------------------------------------------------
 
@@ -264,7 +281,16 @@ class Parser:
     # --- expressions -------------------------------------------------------------------------------
 
     def expression(self, level: int = 1) -> Node:
-        """commonExpr with operator precedence (``or`` lowest)."""
+        """commonExpr with operator precedence (``or`` lowest); a whole one (``level`` 1) is a level of nesting,
+        the right operands of its operators are not (their recursion is bounded by the precedences)."""
+        if level > 1:
+            return self.operators(level)
+        self.enter()
+        node = self.operators(level)
+        self.leave()
+        return node
+
+    def operators(self, level: int) -> Node:
         left = self.unary()
         while True:
             m = _OP.match(self.text, self.pos)
@@ -322,11 +348,17 @@ class Parser:
         m = _NOT.match(self.text, self.pos)
         if m:
             self.pos = m.end()
-            return Not(self.unary_operand())
+            self.enter()
+            node: Node = Not(self.unary_operand())
+            self.leave()
+            return node
         if self.peek("-") and not self.literal_ahead():
             self.pos += 1
             self.ws()
-            return Neg(self.unary_operand())
+            self.enter()
+            node = Neg(self.unary_operand())
+            self.leave()
+            return node
         return self.primary()
 
     def unary_operand(self) -> Node:
@@ -766,6 +798,7 @@ class Parser:
         """``( option ; option ... )`` of an expand (or select) item."""
         item = item or ExpandItem(())
         self.expect("(")
+        self.enter()
         while True:
             if self.peek("@"):
                 self.take("@")
@@ -784,6 +817,7 @@ class Parser:
             if not self.take(";"):
                 break
         self.expect(")")
+        self.leave()
 
     def nested_option(self, name: str, item: ExpandItem) -> None:
         if name == "select":
@@ -798,7 +832,7 @@ class Parser:
             digits = self.match(_INT)
             if digits is None:
                 raise self.fail(f"${name} takes a non-negative integer")
-            setattr(item, name, int(digits))
+            setattr(item, name, integer(digits, f"${name}"))
         elif name == "count":
             value = self.match(re.compile(r"true|false"))
             if value is None:
@@ -838,6 +872,9 @@ def _finish_in(node: Any) -> Any:
         return In(_finish_in(node.left), node.items[0].items)
     if isinstance(node, _Array):
         return Opaque("JSON arrays are supported only after 'in'")
+    if isinstance(node, BinOp) and node.op in ("and", "or"):
+        parts = [_finish_in(part) for part in chain(node)]
+        return functools.reduce(lambda left, right: BinOp(node.op, left, right), parts)
     if isinstance(node, BinOp):
         return BinOp(node.op, _finish_in(node.left), _finish_in(node.right))
     if isinstance(node, Not):
@@ -853,6 +890,14 @@ def _finish_in(node: Any) -> Any:
     return node
 
 
+def integer(digits: str, where: str) -> int:
+    """A count ($top, $skip) as an Edm.Int64 value: 400 past it, before Python reads a thousand digits."""
+    stripped = digits.lstrip("0") or "0"
+    if len(stripped) > len(str(MAX_INT64)) or int(stripped) > MAX_INT64:
+        raise ODataBadQuery(f"{where} takes an integer up to {MAX_INT64}", target=where)
+    return int(stripped)
+
+
 def _check_expr(text: str) -> None:
     if not text:
         raise ODataSyntaxError("empty expression", 0)
@@ -863,11 +908,43 @@ def _check_expr(text: str) -> None:
 def _unsupported_in(node: Any) -> str | None:
     if isinstance(node, Opaque):
         return node.reason
-    for child in _children(node):
+    for child in children(node):
         reason = _unsupported_in(child)
         if reason:
             return reason
     return None
+
+
+def chain(node: BinOp) -> list[Node]:
+    """The operands of a chain of ``node``'s connective, in order: ``a or b or c`` is ``[a, b, c]``. Clients
+    write lists so (a few hundred ``or``); walked with a stack, as recursion ran out of Python's."""
+    parts: list[Node] = []
+    stack: list[Node] = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, BinOp) and item.op == node.op:
+            stack += [item.right, item.left]
+        else:
+            parts.append(item)
+    return parts
+
+
+def children(node: Any) -> tuple[Any, ...]:
+    """The operands of a node; a chain of ``and`` (or of ``or``) gives all of its operands at once."""
+    if isinstance(node, BinOp) and node.op in ("and", "or"):
+        return tuple(chain(node))
+    return _children(node)
+
+
+def check_depth(node: Node) -> None:
+    """Refuse an expression nested deeper than ``MAX_NESTING`` (a chain of one connective being one level),
+    before anything walks it recursively (walked here with a stack)."""
+    stack: list[tuple[Any, int]] = [(node, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise ODataTooComplex(f"an expression nests at most {MAX_NESTING} levels deep")
+        stack += [(child, depth + 1) for child in children(item)]
 
 
 def _children(node: Any) -> tuple[Any, ...]:
@@ -888,8 +965,10 @@ def parse_expression(text: str) -> Node:
     """Parse a ``$filter`` (or any commonExpr) value."""
     _check_expr(text)
     p = Parser(text)
-    node = _finish_in(p.expression())
+    parsed = p.expression()
     p.done()
+    check_depth(parsed)
+    node = _finish_in(parsed)
     reason = _unsupported_in(node)
     if reason:
         raise ODataUnsupported(reason)
@@ -902,6 +981,8 @@ def parse_orderby(text: str) -> list[OrderItem]:
     p = Parser(text)
     items = p.orderby()
     p.done()
+    for item in items:
+        check_depth(item.expr)
     items = [OrderItem(_finish_in(i.expr), i.descending) for i in items]
     for item in items:
         reason = _unsupported_in(item.expr)
@@ -933,6 +1014,7 @@ def parse_expand(text: str) -> list[ExpandItem]:
 def _check_expand_unsupported(item: ExpandItem) -> None:
     for node in [item.filter, *(o.expr for o in item.orderby)]:
         if node is not None:
+            check_depth(node)
             reason = _unsupported_in(_finish_in(node))
             if reason:
                 raise ODataUnsupported(reason)

@@ -1,4 +1,4 @@
-"""The OData door: ``/odata/{workspaceSlug}/`` (contract §4).
+"""The OData door: ``/odata/{workspaceSlug}/`` (README.md, "OData feed").
 
 One endpoint owns the whole door so that every answer, errors included, carries ``OData-Version`` and the
 OData error body, and credentials are checked before anything else.
@@ -11,18 +11,24 @@ import logging
 import re
 import urllib.parse
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio
+import anyio.to_thread
 import simplejson
 from fastapi import APIRouter, Request
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError
 from starlette.responses import Response
+from starlette.types import Message
 
 from payroster.auth.apikey import authenticate
-from payroster.db.engine import Database
-from payroster.domain.errors import DomainError, Unavailable
+from payroster.db.engine import Budget, Database
+from payroster.domain.errors import BudgetSpent, InternalError
+from payroster.http.errors import as_domain_error
+from payroster.http.errors import headers as transported
+from payroster.observability.requests import current as current_request_id
 from payroster.odata import parser as P
 from payroster.odata import tokens
 from payroster.odata.errors import (
@@ -33,19 +39,24 @@ from payroster.odata.errors import (
     ODataNotFound,
     ODataUnsupported,
 )
+from payroster.odata.limits import Tally
 from payroster.odata.metadata import csdl_xml
 from payroster.odata.model import SETS, SETS_BY_KEY, EntitySet, Navigation
 from payroster.odata.query import Entity, Options, Page, Reader, decode_value, encode_value, json_ready, selected
 from payroster.urls import public_base
 
 log = logging.getLogger("payroster.odata")
+T = TypeVar("T")
 router = APIRouter(include_in_schema=False)
 
 VERSION = {"OData-Version": "4.0"}
+# Basic alone: Excel and Power BI prompt for a user name and password (the key) when they see it.
+CHALLENGE = 'Basic realm="PayRoster"'
 DEFAULT_PAGE = 1000
 MAX_PAGE = 5000
 JSON_TYPE = "application/json;odata.metadata={};odata.streaming=true;IEEE754Compatible={};charset=utf-8"
 _SEGMENT = re.compile(r"^([A-Za-z_]\w*)(?:\((.*)\))?$")
+_DIGITS = re.compile(r"[0-9]+")  # ASCII digits: str.isdigit() also takes "²", which int() refuses
 # The property holding each single-valued navigation's foreign key.
 FK_PROPERTIES = {
     "direct_manager_id": "directManagerId",
@@ -59,14 +70,55 @@ _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "MERGE", "OPTIONS"]
 
 @router.api_route("/odata/{slug}", methods=_METHODS)
 @router.api_route("/odata/{slug}/{path:path}", methods=_METHODS)
-def odata(request: Request, slug: str, path: str = "") -> Response:
+async def odata(request: Request, slug: str, path: str = "") -> Response:
     """Every OData request of a workspace."""
-    return _guarded(lambda: _handle(request, slug, path))
+    return await budgeted(request, lambda budget: _guarded(lambda: _handle(request, slug, path, budget)))
 
 
-def explore(request: Request, slug: str, workspace_id: uuid.UUID, path: str, query: str, page_size: int) -> Response:
+async def budgeted(request: Request, work: Callable[[Budget], T]) -> T:
+    """``work`` in the feed's own threads with the request's time budget, stopped when the client goes away.
+
+    The feed's threads are not the other doors': eight slow feed queries took every thread of the server, and
+    ``/healthz`` and ``/api/v1/me`` waited behind them. The handler itself waits on the event loop, where it
+    also reads the ASGI channel for the client's ``http.disconnect``: a query whose client went away is
+    stopped instead of running to its end (README, "OData feed").
+    """
+    budget = Budget(request.app.state.settings.query_budget)
+    failure: Exception | None = None
+    async with anyio.create_task_group() as watching:
+        watching.start_soon(_watch_client, request.receive, budget)
+        try:
+            result = await anyio.to_thread.run_sync(work, budget, limiter=_threads(request))
+        except Exception as exc:  # raised here it would leave the task group as an ExceptionGroup, which no
+            failure = exc  # door's error handler knows (a participant's explorer visit answered 500, not 403)
+        finally:
+            watching.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+    return result
+
+
+async def _watch_client(receive: Callable[[], Awaitable[Message]], budget: Budget) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass  # a request body (the feed reads none: its writes answer 405)
+    budget.stop()
+
+
+def _threads(request: Request) -> anyio.CapacityLimiter:
+    """The feed's threads: as many as the server's (``PAYROSTER_THREADS``), beside them."""
+    state = request.app.state
+    if getattr(state, "feed_threads", None) is None:
+        state.feed_threads = anyio.CapacityLimiter(state.settings.threads)
+    limiter: anyio.CapacityLimiter = state.feed_threads
+    return limiter
+
+
+def explore(
+    request: Request, slug: str, workspace_id: uuid.UUID, path: str, query: str, page_size: int, budget: Budget
+) -> Response:
     """Run a read-only feed query for a signed-in admin of the workspace (the explorer's "try it"): the
-    same code as the feed, without a second HTTP hop or an API key, at most ``page_size`` rows."""
+    same code as the feed, under the same budget (run it through :func:`budgeted`), without a second HTTP hop
+    or an API key, at most ``page_size`` rows."""
     scope = {
         "type": "http",
         "method": "GET",
@@ -84,51 +136,52 @@ def explore(request: Request, slug: str, workspace_id: uuid.UUID, path: str, que
         "app": request.app,
     }
     inner = Request(scope)
-    return _guarded(lambda: _serve(inner, slug, workspace_id, path))
+    return _guarded(lambda: _serve(inner, slug, workspace_id, path, budget))
 
 
 def _guarded(handle: Callable[[], Response]) -> Response:
+    """The door's answer for every outcome: each error in the OData error format, never a traceback.
+
+    An unexpected exception is answered here too, with a request id that its one log line carries: left to the
+    application, it was logged twice and the keep-alive connection was dropped after the 500."""
     try:
         response = handle()
     except ODataError as exc:
         response = error(exc.status, exc.code, exc.message, exc.target)
-    except DomainError as exc:
-        response = _domain_error(exc)
-    except OperationalError as exc:  # one line per request, as the API's: an outage is not a bug to trace
-        log.error("odata: database unavailable: %s", exc.orig)
-        response = _domain_error(Unavailable.outage())
+    except DataError as exc:  # a value the query computes past the database's range (a bigint sum)
+        log.info("odata: the database refused a value of the query: %s", exc.orig)
+        response = error(400, "InvalidQuery", "a value the query computes is out of the database's range")
+    except Exception as exc:  # never a traceback: a domain error, an outage, a 500 (http.errors.as_domain_error)
+        failure = as_domain_error(exc, log)
+        if isinstance(failure, BudgetSpent):
+            log.info("odata: %s", failure.message)
+        code = "InternalError" if isinstance(failure, InternalError) else failure.code  # OData's own name for it
+        response = error(failure.status, code, failure.message, failure.target)
+        response.headers.update(transported(failure))
     response.headers.update(VERSION)
     return response
 
 
-def _domain_error(exc: DomainError) -> Response:
-    response = error(exc.status, exc.code, exc.message, exc.target)
-    if exc.status == 401:
-        response.headers["WWW-Authenticate"] = 'Basic realm="PayRoster"'
-    if exc.retry_after is not None:
-        response.headers["Retry-After"] = str(exc.retry_after)
-    return response
-
-
 def error(status: int, code: str, message: str, target: str | None = None) -> Response:
-    """The OData JSON error body."""
+    """The OData JSON error body: the door's one rendering of every error, its own and the domain's."""
     body: dict[str, Any] = {"code": code or "Error", "message": message}
     if target:
         body["target"] = target
+    body["innererror"] = {"requestId": current_request_id()}
     return Response(simplejson.dumps({"error": body}), status_code=status, media_type="application/json")
 
 
-def _handle(request: Request, slug: str, path: str) -> Response:
+def _handle(request: Request, slug: str, path: str, budget: Budget) -> Response:
     db: Database = request.app.state.db
-    principal = authenticate(db, request, "api")
+    principal = authenticate(db, request, "api", CHALLENGE)
     if principal.workspace_slug != slug:
         raise ODataNotFound(f"no OData service at /odata/{slug}")
     if request.method not in ("GET", "HEAD"):
         raise ODataMethodNotAllowed("the OData feed is read-only")
-    return _serve(request, slug, principal.workspace_id, path)
+    return _serve(request, slug, principal.workspace_id, path, budget)
 
 
-def _serve(request: Request, slug: str, workspace_id: uuid.UUID, path: str) -> Response:
+def _serve(request: Request, slug: str, workspace_id: uuid.UUID, path: str, budget: Budget) -> Response:
     db: Database = request.app.state.db
     if request.headers.get("odata-maxversion", "4.0").strip() < "4.0":
         raise ODataUnsupported("this service speaks OData 4.0 and later")
@@ -146,7 +199,7 @@ def _serve(request: Request, slug: str, workspace_id: uuid.UUID, path: str) -> R
         return Response(csdl_xml(), media_type="application/xml")
     if head in ("$batch", "$crossjoin", "$all", "$entity"):
         raise ODataUnsupported(f"{head} is not supported")
-    with db.read() as session:
+    with db.read(budget) as session:
         reader = Reader(session, workspace_id)
         return Resource(ctx, reader, segments).respond()
 
@@ -217,8 +270,9 @@ class Context:
     def page_size(self) -> tuple[int, str | None]:
         """The page size and the Preference-Applied value when the client asked for one."""
         wanted = self.prefer.get("odata.maxpagesize") or self.prefer.get("maxpagesize")
-        if wanted and wanted.isdigit() and int(wanted) > 0:
-            size = min(int(wanted), MAX_PAGE)
+        digits = wanted.lstrip("0") if wanted and _DIGITS.fullmatch(wanted) else ""
+        if digits:
+            size = MAX_PAGE if len(digits) > len(str(MAX_PAGE)) else min(int(digits), MAX_PAGE)
             return size, f"odata.maxpagesize={size}"
         return DEFAULT_PAGE, None
 
@@ -299,19 +353,23 @@ class Resource:
     def options(self, allow_paging: bool = True) -> Options:
         o = self.ctx.options
         options = Options()
+        tally = Tally()  # the query's limits, checked before any SQL (odata/limits.py)
         if "filter" in o:
             options.filter = P.parse_expression(o["filter"])
+            tally.expression(options.filter, "$filter")
         if "orderby" in o:
             options.orderby = P.parse_orderby(o["orderby"])
+            tally.orderby(options.orderby, "$orderby")
         if "select" in o:
             options.select = P.parse_select(o["select"])
         if "expand" in o:
             options.expand = P.parse_expand(o["expand"])
+            tally.expand(options.expand)
         for name in ("top", "skip"):
             if name in o:
-                if not o[name].isdigit():
+                if _DIGITS.fullmatch(o[name]) is None:
                     raise ODataBadQuery(f"${name} takes a non-negative integer", target=f"${name}")
-                setattr(options, name, int(o[name]))
+                setattr(options, name, P.integer(o[name], f"${name}"))
         if "count" in o:
             if o["count"] not in ("true", "false"):
                 raise ODataBadQuery("$count takes true or false", target="$count")

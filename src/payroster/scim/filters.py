@@ -1,4 +1,4 @@
-"""SCIM filters and sortBy compiled to SQL (contract §5): never evaluated over a loaded set.
+"""SCIM filters and sortBy compiled to SQL (README.md, "SCIM provisioning"): never evaluated over a loaded set.
 
 scim2-models parses the filter (its AST is the field's reference grammar); this module maps each attribute
 path to a column or an EXISTS over tags, aliases or memberships, per workspace. String comparisons follow
@@ -19,6 +19,14 @@ planner always takes, and the page is then read by primary key (0.1 ms; bench/JO
 such a lookup runs a statement of its own (:data:`KEY_LOOKUPS`) that selects each branch's users directly, joined
 by ``UNION ALL``: on a PostgreSQL table not yet analysed, ``id IN (...)`` could be planned as a walk of the whole
 workspace for every user in it (:func:`_key_lookup`).
+
+A filter is refused (400 ``invalidFilter``) before it is parsed when it is longer than
+:data:`MAX_FILTER_LENGTH` characters, and before any SQL when it holds more than :data:`MAX_FILTER_TERMS`
+comparisons, nests more than :data:`MAX_FILTER_DEPTH` expressions, or holds a string that no database column can
+hold (README.md, SCIM provisioning). Every term is an
+``id IN (...)`` or a condition in one ``OR``/``AND`` chain, which SQLite parses into a tree one level deeper per
+term; past 1,000 levels (its ``SQLITE_MAX_EXPR_DEPTH``) the statement failed as "Expression tree is too large",
+and a 20,000-term filter spent seconds of CPU and hundreds of megabytes building SQL that could not run.
 """
 
 from __future__ import annotations
@@ -64,6 +72,21 @@ from payroster.scim.models import ENTERPRISE_SCHEMA, GROUP_SCHEMA, PAYROSTER_SCH
 from payroster.services import users
 
 Cond = ColumnElement[bool]
+
+# Identity providers send one or two terms (a lookup by userName, e-mail or externalId; a group member); 100 leaves
+# room for a caller batching its lookups, and, nested to MAX_FILTER_DEPTH, stays far below SQLite's expression
+# depth of 1,000 (tests/scim/test_limits.py runs such a filter on both databases).
+MAX_FILTER_TERMS = 100
+# 100 terms as long as Entra's ``emails[type eq "work"].value eq "..."`` of a long address fit; the length is
+# checked before parsing, so a filter of megabytes costs nothing.
+MAX_FILTER_LENGTH = 10_000
+# Expressions nested in one another (not, and/or, emails[...]), as scim2-models counts them (it allows 32). SQLite
+# parses a statement on a stack of fixed size: 30 nested ``not`` (27 around a tag's EXISTS) overflowed it, "parser
+# stack overflow" answered as an outage. Identity providers nest one or two.
+MAX_FILTER_DEPTH = 16
+# An attribute path (sortBy, attributes, excludedAttributes): the longest one PayRoster publishes, with its
+# schema URN, is under a hundred characters.
+MAX_PATH_LENGTH = 300
 
 
 @dataclass(frozen=True)
@@ -212,10 +235,8 @@ class Compiler:
 
     @staticmethod
     def parse(text: str) -> FilterNode:
-        try:
-            return ScimFilter(text).ast
-        except Exception as exc:  # the parser raises several kinds for malformed input
-            raise InvalidFilterException(detail=f"malformed filter: {exc}") from None
+        """The filter's syntax tree, within the limits of the module's note (else ``invalidFilter``)."""
+        return parse_bounded(text)
 
     def unique_key(self, node: FilterNode) -> tuple[str, str] | None:
         """``(index, key)`` when the filter is one equality on a User's unique key (``userName eq``, ``emails eq``:
@@ -227,7 +248,7 @@ class Compiler:
         attr = self.attr(node.attr_path)  # an unknown schema or attribute is refused as by where()
         if attr.kind != "key":
             return None
-        return _key_name(attr), normalize.key(node.value)
+        return _key_name(attr), normalize.email_key(node.value)
 
     def attr(self, path: AttrPath, parent: str | None = None) -> Attr:
         if path.uri is not None and path.uri.lower() not in self.schemas:
@@ -241,6 +262,8 @@ class Compiler:
         return found
 
     def sort_column(self, text: str) -> Any:
+        if len(text) > MAX_PATH_LENGTH:
+            raise InvalidFilterException(detail=f"sortBy is longer than {MAX_PATH_LENGTH} characters")
         try:
             node = ScimFilter(f"{text} pr").ast
         except Exception:
@@ -308,7 +331,7 @@ class Compiler:
                 return null
             raise InvalidFilterException(detail="this attribute is compared with a string")
         if attr.kind == "key" and op in ("eq", "ne"):
-            target, name = normalize.key(value), _key_name(attr)
+            target, name = normalize.email_key(value), _key_name(attr)
             found = self.by_index(*(branch(target) for branch in _KEY_BRANCHES[name]))
             if op == "eq":
                 return found
@@ -343,3 +366,51 @@ class Compiler:
         if op == "ew":
             return sqltext.endswith(col, value)
         raise InvalidFilterException(detail=f"unknown operator {op}")
+
+
+def parse_bounded(text: str, what: str = "filter") -> FilterNode:
+    """Parse a filter (or a PATCH path's ``[...]``, ``what``) of at most :data:`MAX_FILTER_LENGTH` characters and
+    :data:`MAX_FILTER_TERMS` terms whose strings a database can store; anything else is ``invalidFilter``."""
+    if len(text) > MAX_FILTER_LENGTH:
+        raise InvalidFilterException(detail=f"the {what} is longer than {MAX_FILTER_LENGTH} characters")
+    try:
+        node = ScimFilter(text).ast
+    except Exception as exc:  # the parser raises several kinds for malformed input
+        raise InvalidFilterException(detail=f"malformed {what}: {exc}") from None
+    check_terms(node, what)
+    return node
+
+
+def check_terms(root: FilterNode, what: str = "filter") -> None:
+    """Refuse (``invalidFilter``) a tree of more than :data:`MAX_FILTER_TERMS` terms or :data:`MAX_FILTER_DEPTH`
+    levels, or holding a string with U+0000 (PostgreSQL's text cannot hold it) or a lone surrogate (not a
+    character: no driver can encode it)."""
+    terms, stack = 0, [(root, 0)]
+    while stack:  # a loop, not recursion: the tree is whatever the client sent
+        node, depth = stack.pop()
+        if isinstance(node, LogicalExpr | Not | ValuePath) and depth >= MAX_FILTER_DEPTH:
+            raise InvalidFilterException(detail=f"the {what} nests more than {MAX_FILTER_DEPTH} expressions")
+        if isinstance(node, LogicalExpr):
+            stack.extend((term, depth + 1) for term in node.terms)
+        elif isinstance(node, Not):
+            stack.append((node.expr, depth + 1))
+        elif isinstance(node, ValuePath):
+            stack.append((node.val_filter, depth + 1))
+        else:
+            terms += 1
+            value = getattr(node, "value", None)
+            if isinstance(value, str) and (problem := text_problem(value)) is not None:
+                raise InvalidFilterException(detail=f"a value of the {what} {problem}")
+    if terms > MAX_FILTER_TERMS:
+        raise InvalidFilterException(detail=f"the {what} has {terms} terms; at most {MAX_FILTER_TERMS} are allowed")
+
+
+def text_problem(value: str) -> str | None:
+    """Why a database cannot store this string (U+0000, a lone surrogate), or None."""
+    if "\x00" in value:
+        return "holds U+0000, which is not allowed"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "holds a lone surrogate, which is not a character"
+    return None

@@ -158,7 +158,7 @@ def user_resources(session: Session, rows: Sequence[User], urls: Urls) -> list[A
 def _emails(u: User) -> list[Email]:
     """The stored ``emails`` list; the user's e-mail is always among them (as work, primary, if added)."""
     stored = [Email.model_validate(e) for e in json.loads(u.scim_emails)] if u.scim_emails else []
-    if not any(normalize.key(e.value or "") == u.email_key for e in stored):
+    if not any(normalize.email_key(e.value or "") == u.email_key for e in stored):
         stored.insert(0, Email(value=u.email, type="work", primary=True))
     return stored
 

@@ -1,8 +1,9 @@
 """Browser accounts: password log-in, server-side sessions, and invitation / password-reset links.
 
 Session and link tokens are 256-bit random strings; only their SHA-256 digests are stored, so a copy of
-the database opens no session and redeems no link. A session is checked against its user on every
-request: deactivating a user ends their sessions at their next click.
+the database opens no session and redeems no link. Deactivating a user deletes their sessions
+(``services.sessions``, from every door's deactivation), so a reactivation opens none of them again; a session is
+also checked against its user on every request.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 from payroster.db.models import Invitation, User, WebSession, Workspace, utcnow
 from payroster.domain import normalize
 from payroster.domain.errors import Detail, Invalid, NotFound
-from payroster.services import audit, passwords, users
+from payroster.services import audit, passwords, sessions, sso, users
 from payroster.services.context import Actor
 
 MIN_PASSWORD = 10
@@ -97,7 +98,7 @@ def check_login(session: Session, email: str, password: str) -> list[User]:
     """The active accounts with this e-mail and password (one per workspace; usually one or none)."""
     stmt = (
         select(User)
-        .where(User.email_key == normalize.key(email), User.active.is_(True), User.password_hash.is_not(None))
+        .where(User.email_key == normalize.email_key(email), User.active.is_(True), User.password_hash.is_not(None))
         .limit(MAX_CANDIDATES)
     )
     found = list(session.scalars(stmt))
@@ -108,7 +109,15 @@ def check_login(session: Session, email: str, password: str) -> list[User]:
 
 
 def start(session: Session, user: User, lifetime: dt.timedelta) -> str:
-    """A new session for ``user``; returns the token the cookie carries (a fresh one at every log-in)."""
+    """A new session for ``user``; returns the token the cookie carries (a fresh one at every log-in).
+
+    NotFound when the user was deactivated since the password was checked: the user's row is read under a share
+    lock, so a deactivation either committed before (and is seen here) or waits for this session and ends it."""
+    still_active = session.scalar(
+        select(User.active).where(User.workspace_id == user.workspace_id, User.id == user.id).with_for_update(read=True)
+    )
+    if not still_active:
+        raise NotFound("this account can no longer log in", target="user")
     token = secrets.token_urlsafe(32)
     now = utcnow()
     session.add(
@@ -158,11 +167,6 @@ def touch(session: Session, token_digest: str, lifetime: dt.timedelta) -> None:
 def end(session: Session, token: str) -> None:
     """Log out: the session row is deleted, so the cookie opens nothing any more."""
     session.execute(delete(WebSession).where(WebSession.digest == digest(token)))
-
-
-def end_all(session: Session, workspace_id: uuid.UUID, user_id: uuid.UUID) -> None:
-    """End every session of a user (after a password reset)."""
-    session.execute(delete(WebSession).where(WebSession.workspace_id == workspace_id, WebSession.user_id == user_id))
 
 
 def sweep(session: Session) -> None:
@@ -218,6 +222,7 @@ def open_link(session: Session, token: str) -> tuple[Invitation, User, Workspace
     ).first()
     if row is None or row[0].used_at is not None or row[0].expires_at <= utcnow() or not row[1].active:
         raise NotFound("this link has expired or has already been used", target="invitation")
+    sso.refuse_link(session, row[1])
     return row[0], row[1], row[2]
 
 
@@ -235,7 +240,7 @@ def redeem(session: Session, token: str, password: str, confirm: str) -> User:
     if claimed.rowcount != 1:  # type: ignore[attr-defined]  # a concurrent use won the race
         raise NotFound("this link has expired or has already been used", target="invitation")
     users.set_password_hash(session, user, passwords.hash_password(password))
-    end_all(session, user.workspace_id, user.id)
+    sessions.end_all(session, user.workspace_id, [user.id])
     actor = Actor(user.workspace_id, user.id, "user", "ui")
     audit.record(
         session, actor, "user.updated", "user", user.id, [{"field": "password", "before": None, "after": "(changed)"}]

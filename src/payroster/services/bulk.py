@@ -20,12 +20,13 @@ from sqlalchemy.orm import Session
 
 from payroster.db import rows
 from payroster.db.engine import Database
+from payroster.db.feed import feed_text
 from payroster.db.models import AuditEvent, User, UserAlias, UserTag, table, utcnow
 from payroster.domain import normalize
 from payroster.domain.errors import Detail, Invalid
 from payroster.ids import new_id
-from payroster.odata.query import feed_text
-from payroster.services import audit, users
+from payroster.observability import metrics
+from payroster.services import audit, sessions, users
 from payroster.services.context import Actor
 from payroster.services.inputs import UNSET, UserInput, field_pointer, parse_user
 
@@ -195,6 +196,7 @@ def run(db: Database, actor: Actor, inputs: list[UserInput]) -> BulkResult:
     the old ones (PostgreSQL's autovacuum would only get to it a while later)."""
     with db.write(actor.workspace_id, exclusive=True) as session:
         result = apply(session, actor, inputs)
+    metrics.imported(actor.channel, result.created, result.updated, result.unchanged)
     if len(inputs) >= ANALYZE_AFTER:
         db.refresh_statistics(("users", "user_tags", "user_aliases", "audit_events"))
     return result
@@ -207,7 +209,7 @@ def check(session: Session, actor: Actor, inputs: list[UserInput]) -> BulkResult
 
 def _plan(session: Session, actor: Actor, inputs: list[UserInput]) -> tuple[dict[str, _State], BulkResult]:
     ws = actor.workspace_id
-    email_keys = [normalize.key(i.email) for i in inputs]
+    email_keys = [normalize.email_key(i.email) for i in inputs]
     states = _load_states(session, ws, list(dict.fromkeys(email_keys)))
     memo = _Keys()
     alias_keys = list({normalize.key(a) for i in inputs if i.aliases is not UNSET for a in i.aliases})
@@ -302,8 +304,8 @@ def _admin_problems(
     )
     if total - len(lost) + gained > 0:
         return []
-    lost_keys = {normalize.key(s.email) for s in lost}
-    rows = [n for n, i in enumerate(inputs) if normalize.key(i.email) in lost_keys and i.role is not UNSET]
+    lost_keys = {s.key for s in lost}
+    rows = [n for n, i in enumerate(inputs) if normalize.email_key(i.email) in lost_keys and i.role is not UNSET]
     return [Detail("lastFullAdmin", "cannot demote or deactivate the last active FullAdmin", f"/{rows[-1]}/role")]
 
 
@@ -327,7 +329,7 @@ def _cycle_problems(
             seen.add(cur)
             cur = edges.get(cur)
         if cur is not None:
-            n = max(i for i, inp in enumerate(inputs) if normalize.key(inp.email) == normalize.key(state.email))
+            n = max(i for i, inp in enumerate(inputs) if normalize.email_key(inp.email) == state.key)
             problems.append(Detail("cycle", "directManagerId would create a management cycle", f"/{n}/directManagerId"))
     return problems
 
@@ -347,6 +349,7 @@ def _write(session: Session, actor: Actor, states: Iterable[_State]) -> None:
     tags: list[tuple[Any, ...]] = []
     aliases: list[tuple[Any, ...]] = []
     events: list[tuple[Any, ...]] = []
+    ended: list[uuid.UUID] = []  # users this batch deactivates: their browser sessions end
     keys = _Keys()  # tags repeat across users: normalise each once
 
     def items(s: _State, kind: str, uid: Any) -> Iterator[tuple[Any, ...]]:
@@ -392,6 +395,8 @@ def _write(session: Session, actor: Actor, states: Iterable[_State]) -> None:
                 }
             )
             changes = audit.diff(s.initial, snap)
+            if s.initial["active"] and not s.active:
+                ended.append(s.id)
         else:
             # Managers may point at users created in this same batch: insert users first without them.
             new_users.append(
@@ -413,6 +418,9 @@ def _write(session: Session, actor: Actor, states: Iterable[_State]) -> None:
     if updates:
         columns: dict[str, Any] = {c: bindparam(c) for c in updates[0] if not c.startswith("b_")}
         session.connection().execute(_by_key(table(User)).values(columns), updates)
+    # After the updates, which hold the users' rows: a log-in checking the user under a share lock
+    # (accounts.start) either committed its session before, and it is deleted here, or sees the deactivation.
+    sessions.end_all(session, ws, ended)
 
 
 USER_COLUMNS = (

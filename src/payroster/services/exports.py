@@ -474,6 +474,28 @@ def xlsx_file(export: Export) -> IO[bytes]:
     return out
 
 
+@dataclass(frozen=True)
+class Download:
+    """What a door sends for an export: the body's chunks, its media type, its headers."""
+
+    chunks: Iterator[bytes]
+    media_type: str
+    headers: dict[str, str]
+
+
+def download(db: Database, ws: uuid.UUID, kind: str, fmt: str, params: Mapping[str, str]) -> Download:
+    """An export of ``kind`` as ``fmt``: filters checked (422) and, for XLSX, the workbook written, before the
+    door sends anything. Run it in a thread (the workbook takes a while), and the CSV's chunks too."""
+    export = prepare(db, ws, kind, params)
+    headers = {"Content-Disposition": f'attachment; filename="{export.filename(fmt)}"', "Cache-Control": "no-store"}
+    if fmt == "csv":
+        return Download(csv_chunks(export), FORMATS["csv"], headers)
+    file = xlsx_file(export)
+    headers["Content-Length"] = str(file.seek(0, 2))
+    file.seek(0)
+    return Download(file_chunks(file), FORMATS["xlsx"], headers)
+
+
 def file_chunks(file: IO[bytes]) -> Iterator[bytes]:
     """A finished file, ``SEND`` bytes at a time; closed (and so removed) at the end."""
     with file:

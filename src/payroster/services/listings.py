@@ -29,7 +29,7 @@ def user_conditions(ws: uuid.UUID, q: str = "", status: str = "active", role: st
     if q.strip():
         key = normalize.key(q)
         matches: list[Any] = [
-            User.email_key.contains(key, autoescape=True),
+            *(User.email_key.contains(part, autoescape=True) for part in normalize.email_fragments(q)),
             func.lower(User.first_name).contains(key, autoescape=True),
             func.lower(User.last_name).contains(key, autoescape=True),
             func.lower(func.coalesce(User.first_name, "") + " " + func.coalesce(User.last_name, "")).contains(
@@ -99,7 +99,8 @@ def events_query(
         stmt = stmt.where(AuditEvent.target_id == target_id)
     if flt is not None:
         if flt.actor.strip():
-            stmt = stmt.where(actor.email_key.contains(flt.actor.strip().casefold(), autoescape=True))
+            parts = normalize.email_fragments(flt.actor)
+            stmt = stmt.where(or_(*(actor.email_key.contains(part, autoescape=True) for part in parts)))
         if flt.action.strip():
             stmt = stmt.where(AuditEvent.action.contains(flt.action.strip(), autoescape=True))
         if flt.target.strip():
@@ -108,17 +109,18 @@ def events_query(
                 stmt = stmt.where(AuditEvent.target_id == uuid.UUID(target))
             except ValueError:
                 # A name or e-mail: the users and teams it matches.
-                key = target.casefold()
+                parts = normalize.email_fragments(target)
                 users = select(User.id).where(
-                    User.workspace_id == workspace_id, User.email_key.contains(key, autoescape=True)
+                    User.workspace_id == workspace_id,
+                    or_(*(User.email_key.contains(part, autoescape=True) for part in parts)),
                 )
                 teams = select(Team.id).where(
-                    Team.workspace_id == workspace_id, Team.name_key.contains(key, autoescape=True)
+                    Team.workspace_id == workspace_id, Team.name_key.contains(normalize.key(target), autoescape=True)
                 )
                 stmt = stmt.where(AuditEvent.target_id.in_(users.union(teams)))
         if not flt.problems():
             if flt.since:
                 stmt = stmt.where(AuditEvent.occurred_at >= dt.datetime.fromisoformat(flt.since))
-            if flt.until:
-                stmt = stmt.where(AuditEvent.occurred_at < dt.datetime.fromisoformat(flt.until) + dt.timedelta(days=1))
+            if flt.until and (until := dt.date.fromisoformat(flt.until)) < dt.date.max:  # 9999-12-31: no bound
+                stmt = stmt.where(AuditEvent.occurred_at < dt.datetime.combine(until + dt.timedelta(days=1), dt.time()))
     return cast("Select[Any]", stmt)

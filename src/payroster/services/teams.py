@@ -87,7 +87,7 @@ def patch(session: Session, actor: Actor, team_id: uuid.UUID | None, inp: TeamIn
     before = snapshot(team)
     if inp.name is not UNSET and normalize.key(inp.name) != team.name_key:
         if find_by_name(session, actor.workspace_id, inp.name) is not None:
-            raise Conflict(f"team name '{inp.name}' is taken", target="name")
+            raise Conflict(f"team name '{inp.name}' is taken", target="name", scim_type="uniqueness")
         team.name_key = normalize.key(inp.name)
     if inp.name is not UNSET:
         team.name = inp.name

@@ -27,13 +27,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from payroster.db.feed import feed_text
 from payroster.db.models import AuditEvent, User, UserAlias, UserTag, Workspace, table, utcnow
 from payroster.db.prepared import Prepared
 from payroster.domain import normalize
 from payroster.domain.errors import Conflict, Detail, Invalid
 from payroster.ids import new_id
-from payroster.odata.query import feed_text
-from payroster.services import audit
+from payroster.services import audit, sessions
 from payroster.services.context import Actor
 from payroster.services.inputs import UNSET, UserInput
 from payroster.services.scoping import chain_contains, get_scoped, insert_ignoring, scoped
@@ -156,7 +156,7 @@ def find_by_email(session: Session, workspace_id: uuid.UUID, email: str, lock: b
     """The user whose normalised e-mail matches, or None: a detached ``User`` read on the driver (db.prepared),
     never the session's own object for that row; a user the session already holds keeps its values."""
     rows = (_BY_EMAIL_LOCKED if lock else _BY_EMAIL_READ).run(
-        session, {"ws": workspace_id, "key": normalize.key(email)}
+        session, {"ws": workspace_id, "key": normalize.email_key(email)}
     )
     return loaded(rows[0]) if rows else None
 
@@ -206,12 +206,12 @@ def _create(session: Session, actor: Actor, inp: UserInput) -> UserView | None:
         "workspace_id": ws,
         "id": uid,
         "email": inp.email,
-        "email_key": normalize.key(inp.email),
+        "email_key": normalize.email_key(inp.email),
         "role": role,
         "active": active,
         "created_at": now,
         "updated_at": now,
-        "user_name_key": None if inp.user_name is UNSET else normalize.key(inp.user_name),
+        "user_name_key": None if inp.user_name is UNSET else normalize.email_key(inp.user_name),
         "scim_hidden": False if inp.scim_hidden is UNSET else inp.scim_hidden,
         **{name: None if getattr(inp, name) is UNSET else getattr(inp, name) for name in _AS_GIVEN},
     }
@@ -335,11 +335,11 @@ def patch_locked(session: Session, actor: Actor, user: User, inp: UserInput) -> 
     apply a PATCH or check a version), without reading it again."""
     current = view(session, user)
     before = current.snapshot()
-    if inp.email is not UNSET and normalize.key(inp.email) != user.email_key:
+    if inp.email is not UNSET and normalize.email_key(inp.email) != user.email_key:
         holder = find_by_email(session, actor.workspace_id, inp.email)
         if holder is not None:
-            raise Conflict(f"e-mail address {inp.email} is taken", target="emailAddress")
-        user.email_key = normalize.key(inp.email)
+            raise Conflict(f"e-mail address {inp.email} is taken", target="emailAddress", scim_type="uniqueness")
+        user.email_key = normalize.email_key(inp.email)
     if inp.email is not UNSET:
         user.email = inp.email
     _apply(session, actor, current, inp, replace_lists=True)
@@ -458,7 +458,7 @@ def _apply(session: Session, actor: Actor, current: UserView, inp: UserInput, re
 def find_by_user_name(session: Session, workspace_id: uuid.UUID, user_name: str, lock: bool = False) -> User | None:
     """The user whose SCIM userName matches case-insensitively, or None."""
     statement = _BY_USER_NAME_LOCKED if lock else _BY_USER_NAME_READ
-    rows = statement.run(session, {"ws": workspace_id, "key": normalize.key(user_name)})
+    rows = statement.run(session, {"ws": workspace_id, "key": normalize.email_key(user_name)})
     return loaded(rows[0]) if rows else None
 
 
@@ -477,11 +477,11 @@ def _check_user_name(session: Session, ws: uuid.UUID, user_id: uuid.UUID, user_n
     """Conflict when another user of the workspace has this userName (case-insensitively)."""
     holder = find_by_user_name(session, ws, user_name)
     if holder is not None and holder.id != user_id:
-        raise Conflict(f"userName {user_name} is taken", target="userName", code="uniqueness")
+        raise Conflict(f"userName {user_name} is taken", target="userName", code="uniqueness", scim_type="uniqueness")
 
 
 def _set_user_name(session: Session, user: User, user_name: str) -> None:
-    key = normalize.key(user_name)
+    key = normalize.email_key(user_name)
     if key != user.user_name_key:
         _check_user_name(session, user.workspace_id, user.id, user_name)
         user.user_name_key = key
@@ -489,11 +489,14 @@ def _set_user_name(session: Session, user: User, user_name: str) -> None:
 
 
 def _set_state(session: Session, user: User, new_role: str, active: bool) -> None:
-    """Set role and active flag together; the last active FullAdmin can be neither demoted nor deactivated."""
+    """Set role and active flag together; the last active FullAdmin can be neither demoted nor deactivated, and
+    a deactivated user's browser sessions end."""
     losing_admin = user.active and user.role == "FullAdmin" and (not active or new_role != "FullAdmin")
     if losing_admin and count_active_admins(session, user.workspace_id, lock=True) <= 1:
         verb = "deactivate" if not active else "demote"
         raise Conflict(f"cannot {verb} the last active FullAdmin of the workspace", target="role", code="lastFullAdmin")
+    if user.active and not active:
+        sessions.end_all(session, user.workspace_id, [user.id])
     user.role, user.active = new_role, active
 
 

@@ -24,7 +24,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from payroster.db.engine import Database
-from payroster.domain.errors import DomainError, Forbidden, TooLarge, Unauthorized
+from payroster.domain.errors import DomainError, Forbidden, Unauthorized
+from payroster.domain.text import refuse_unusable
+from payroster.http.body import refuse_declared
+from payroster.observability.requests import current as current_request_id
 from payroster.services import accounts
 from payroster.services.accounts import SessionUser
 from payroster.urls import public_base
@@ -90,6 +93,12 @@ def current(request: Request) -> SessionUser | None:
     return who
 
 
+async def query_text(request: Request) -> None:
+    """Dependency of every page: a query parameter holding NUL or an unpaired surrogate is a 400 error page before
+    any search compares it with stored text (PostgreSQL cannot)."""
+    refuse_unusable(request.query_params.multi_items())
+
+
 def need_user(request: Request) -> SessionUser:
     """The signed-in user, or a redirect to the log-in page."""
     who = current(request)
@@ -134,9 +143,7 @@ def csrf_token(request: Request) -> str:
 async def form(request: Request, max_bytes: int | None = None) -> FormData:
     """The posted form, once its CSRF token is checked (403 without a valid one)."""
     limit = max_bytes or request.app.state.settings.max_body_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"the form is larger than {limit} bytes")
+    refuse_declared(request, limit, "the form is")
     data = await request.form(max_files=2, max_fields=20_000, max_part_size=limit)
     sent = data.get("csrf_token")
     if not isinstance(sent, str) or not hmac.compare_digest(sent, csrf_token(request)):
@@ -209,11 +216,13 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
 
 
 def error_page(request: Request, exc: DomainError, headers: dict[str, str] | None = None) -> Response:
-    """How a page answers a domain error: log-in redirect for 401, otherwise an error page."""
+    """How a page answers a domain error, the pages' one rendering of every error: log-in redirect for 401,
+    otherwise an error page with the headers the error carries (``http.errors.headers``)."""
     if isinstance(exc, Unauthorized):
         return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
     titles = {403: "Not allowed", 404: "Not found", 413: "Too large", 429: "Too many attempts", 503: "Unavailable"}
-    response = render(request, "error.html", exc.status, title=titles.get(exc.status, "Something went wrong"), exc=exc)
+    title = titles.get(exc.status, "Something went wrong")
+    response = render(request, "error.html", exc.status, title=title, exc=exc, request_id=current_request_id())
     response.headers.update(headers or {})
     return response
 

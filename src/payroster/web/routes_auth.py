@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from payroster.db.models import User, Workspace
 from payroster.domain import normalize
 from payroster.domain.errors import Detail, DomainError, Forbidden, Invalid, NotFound, RateLimited
-from payroster.services import accounts, workspaces
+from payroster.domain.text import MESSAGE, shown, unusable
+from payroster.services import accounts, sso, workspaces
 from payroster.urls import client_address
 from payroster.web.core import (
     SESSION_COOKIE,
@@ -20,13 +22,14 @@ from payroster.web.core import (
     database,
     field,
     form,
+    query_text,
     redirect,
     render,
     session_token,
     set_session_cookie,
 )
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(query_text)])
 
 
 def _home(who: accounts.SessionUser) -> str:
@@ -46,12 +49,17 @@ def home(request: Request) -> Response:
 
 
 @router.get("/login")
-def login_page(request: Request, next: str = "") -> Response:  # noqa: A002
-    """The log-in form (a signed-in visit goes home)."""
+def login_page(request: Request, next: str = "", workspace: str = "") -> Response:  # noqa: A002
+    """The log-in form (a signed-in visit goes home); with ``workspace``, its identity providers' buttons."""
     who = current(request)
     if who is not None:
         return redirect(request, _home(who))
-    return render(request, "login.html", next=_safe_next(next), signup=request.app.state.settings.signup == "open")
+    choices = None
+    if workspace:
+        with database(request).read() as s:
+            choices = sso.login_choices(s, workspace[:63])
+    signup = request.app.state.settings.signup == "open"
+    return render(request, "login.html", next=_safe_next(next), signup=signup, sso=choices)
 
 
 def _chooser(request: Request) -> URLSafeTimedSerializer:
@@ -62,11 +70,14 @@ def _begin(request: Request, user: User, target: str | None) -> Response:
     """Start a fresh session (a new token at every log-in: no fixation) and drop the old one."""
     db = database(request)
     old = session_token(request)
-    with db.write() as s:
-        if old:
-            accounts.end(s, old)
-        accounts.sweep(s)
-        token = accounts.start(s, user, request.app.state.settings.session_lifetime)
+    try:
+        with db.write() as s:
+            if old:
+                accounts.end(s, old)
+            accounts.sweep(s)
+            token = accounts.start(s, user, request.app.state.settings.session_lifetime)
+    except NotFound:  # deactivated meanwhile
+        return redirect(request, "/login", error="That account can no longer log in.")
     response = redirect(request, target or ("/users" if user.role != "Participant" else f"/users/{user.id}"))
     set_session_cookie(request, response, token)
     return response
@@ -79,8 +90,12 @@ async def login(request: Request) -> Response:
     email, password = field(data, "email").strip(), field(data, "password")
     target = _safe_next(field(data, "next"))
     limiter = request.app.state.limiter
-    account, address = normalize.key(email)[:320], client_address(request)
     signup = request.app.state.settings.signup == "open"
+    if unusable(email) or unusable(password):
+        # Refused before the database sees it: PostgreSQL cannot compare text holding NUL.
+        error = f"The e-mail or password cannot be checked: {MESSAGE}."
+        return render(request, "login.html", 422, email=shown(email), next=target, signup=signup, error=error)
+    account, address = normalize.email_key(email)[:320], client_address(request)
     wait = limiter.login_wait(account, address)
     if wait:
         exc = RateLimited(f"too many failed log-ins: try again in {wait} seconds", retry_after=wait)
@@ -89,6 +104,8 @@ async def login(request: Request) -> Response:
         return response
     with database(request).read() as s:
         matches = accounts.check_login(s, email, password)
+        allowed = sso.password_allowed(s, matches)
+        buttons = sso.login_choices(s, _slug_of(s, matches[0])) if matches and not allowed else None
         names = {
             ws.id: ws.name
             for ws in s.scalars(select(Workspace).where(Workspace.id.in_([u.workspace_id for u in matches])))
@@ -97,6 +114,10 @@ async def login(request: Request) -> Response:
         limiter.login_failed(account, address)
         error = "That e-mail and password do not match an account that can log in."
         return render(request, "login.html", 401, email=email, next=target, signup=signup, error=error)
+    if not allowed:  # the password is right, but the workspace signs in through its identity provider
+        error = "Your workspace signs in through its identity provider: use its button."
+        return render(request, "login.html", 403, next=target, signup=signup, error=error, sso=buttons)
+    matches = allowed
     if len(matches) == 1:
         return _begin(request, matches[0], target)
     signer = _chooser(request)
@@ -105,6 +126,10 @@ async def login(request: Request) -> Response:
         for u in sorted(matches, key=lambda u: names[u.workspace_id])
     ]
     return render(request, "choose.html", choices=choices, next=target)
+
+
+def _slug_of(session: Session, user: User) -> str:
+    return session.scalars(select(Workspace.slug).where(Workspace.id == user.workspace_id)).one()
 
 
 @router.post("/login/choose")

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from starlette.responses import Response
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response, StreamingResponse
 
-from payroster.api.routes_exports import answer
 from payroster.domain.errors import NotFound
 from payroster.services import exports
-from payroster.web.core import database, need_admin
+from payroster.web.core import database, need_admin, query_text
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(query_text)])
 
 
 @router.get("/exports/{kind}.{fmt}")
@@ -20,4 +19,5 @@ def export(request: Request, kind: str, fmt: str) -> Response:
     if kind not in exports.KINDS or fmt not in exports.FORMATS:
         raise NotFound("no such export")
     who = need_admin(request)
-    return answer(database(request), who.workspace_id, kind, fmt, request.query_params)
+    got = exports.download(database(request), who.workspace_id, kind, fmt, request.query_params)
+    return StreamingResponse(got.chunks, media_type=got.media_type, headers=got.headers)

@@ -4,20 +4,32 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
+from payroster.db.engine import Budget
 from payroster.domain.errors import DomainError, Invalid
-from payroster.odata import routes as odata_routes
-from payroster.odata.model import SETS
 from payroster.services import apikeys, workspaces
 from payroster.urls import public_base
 from payroster.web import shared
-from payroster.web.core import database, field, form, need_admin, need_full_admin, need_user, redirect, render
+from payroster.web.core import (
+    database,
+    field,
+    form,
+    need_admin,
+    need_full_admin,
+    need_user,
+    query_text,
+    redirect,
+    render,
+)
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(query_text)])
 TRY_ROWS = 50
 MAX_NAME = 255
 
@@ -75,16 +87,37 @@ EXAMPLES = (
 )
 
 
+@dataclass(frozen=True)
+class Feed:
+    """What the explorer uses of the OData door, handed to the pages by ``create_app`` (``app.state.feed``): a door
+    does not import another (docs/architecture.md, "Layers")."""
+
+    sets: Mapping[str, Any]  # the entity sets the page describes
+    # Runs the page's work in the feed's threads under the feed's time budget.
+    budgeted: Callable[[Request, Callable[[Budget], Response]], Awaitable[Response]]
+    # A feed query of the signed-in admin's workspace: (request, slug, workspace id, path, query, rows, budget).
+    explore: Callable[[Request, str, uuid.UUID, str, str, int, Budget], Response]
+
+
 @router.get("/settings/connections/odata")
 async def odata_explorer(request: Request, set: str = "", query: str = "") -> Response:  # noqa: A002
-    """The OData explorer: the model, examples on this workspace's service root, "try it", client steps."""
+    """The OData explorer: the model, examples on this workspace's service root, "try it", client steps.
+
+    The page is made in the feed's threads, its query under the feed's time budget (``Feed.budgeted``):
+    run on the event loop, three "try it" queries held up every request of the server."""
+    feed: Feed = request.app.state.feed
+    return await feed.budgeted(request, lambda budget: _explorer(request, feed, set, query, budget))
+
+
+def _explorer(request: Request, feed: Feed, set_name: str, query: str, budget: Budget) -> Response:
     who = need_admin(request)
     root = f"{public_base(request)}/odata/{who.workspace_slug}/"
-    context: dict[str, Any] = {"root": root, "sets": SETS, "examples": EXAMPLES, "set_name": set, "query": query}
-    if set:
-        path = set.strip().lstrip("/")
-        response = odata_routes.explore(
-            request, who.workspace_slug, who.workspace_id, path, query.strip().lstrip("?"), TRY_ROWS
+    context: dict[str, Any] = {"root": root, "sets": feed.sets, "examples": EXAMPLES}
+    context.update(set_name=set_name, query=query)
+    if set_name:
+        path = set_name.strip().lstrip("/")
+        response = feed.explore(
+            request, who.workspace_slug, who.workspace_id, path, query.strip().lstrip("?"), TRY_ROWS, budget
         )
         raw = bytes(response.body)
         context["try_status"] = response.status_code

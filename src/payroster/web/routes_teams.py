@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
@@ -20,9 +20,20 @@ from payroster.ids import parse_id
 from payroster.services import listings, memberships, teams, users, variables
 from payroster.services.inputs import field_pointer, parse_team
 from payroster.web import shared
-from payroster.web.core import PAGE_SIZE, database, describe, field, form, need_admin, need_full_admin, redirect, render
+from payroster.web.core import (
+    PAGE_SIZE,
+    database,
+    describe,
+    field,
+    form,
+    need_admin,
+    need_full_admin,
+    query_text,
+    redirect,
+    render,
+)
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(query_text)])
 TABS = ("overview", "members", "custom", "activity")
 FLAGS = (
     ("managerCanViewResults", "Manager can view results"),
@@ -263,7 +274,7 @@ async def members(request: Request, team_id: str) -> Response:
             raise Invalid("enter at least one e-mail address")
         if len(emails) > MAX_BULK_MEMBERS:
             raise Invalid(f"add at most {MAX_BULK_MEMBERS} members at once")
-        keys = {normalize.key(e): e for e in emails}
+        keys = {normalize.email_key(e): e for e in emails}
         rows = s.execute(
             select(User.email_key, User.id).where(User.workspace_id == who.workspace_id, User.email_key.in_(keys))
         )

@@ -7,7 +7,7 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -30,11 +30,12 @@ from payroster.web.core import (
     need_admin,
     need_full_admin,
     need_user,
+    query_text,
     redirect,
     render,
 )
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(query_text)])
 STATUSES = listings.STATUSES
 BULK_FIELDS = ("emailAddress", "firstName", "lastName", "role", "directManagerId", "tags", "aliases")
 

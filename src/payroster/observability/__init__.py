@@ -1,0 +1,1 @@
+"""What operators watch: request ids, Prometheus metrics and the log format (docs/operations.md)."""
