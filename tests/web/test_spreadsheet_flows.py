@@ -1,0 +1,142 @@
+"""An admin's spreadsheet jobs in headless Chromium at desktop (1366) and phone (390) width (README: Web app):
+rows pasted from Excel, ordinary column titles and the column-matching step, the template, members added in bulk,
+the Activity log answering "who changed this person?", quotas typed as people type them.
+
+Every page shown is shot full-page at both widths, checked for horizontal overflow, cut-off controls and axe-core
+(the helpers of test_admin_flows.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Page, expect
+from sqlalchemy import func, select
+
+from payroster.db.engine import Database
+from payroster.db.models import User
+from tests.conftest import WS
+from tests.web.conftest import browser_login, make_user
+from tests.web.test_admin_flows import Look
+
+
+@pytest.fixture
+def backend() -> str:
+    """Browser journeys run on SQLite; the HTTP-level page tests cover PostgreSQL too."""
+    return "sqlite"
+
+
+@pytest.fixture(scope="module")
+def axe() -> Axe:
+    """axe-core as axe-playwright-python ships it (nothing from a CDN)."""
+    return Axe()
+
+
+@pytest.fixture
+def look(request: pytest.FixtureRequest, axe: Axe) -> Look:
+    """Screenshots, overflow and axe checks for this test."""
+    return Look(request.node.name.replace("[", "-").replace("]", ""), axe)
+
+
+def _admin(db: Database, ws: WS) -> str:
+    return make_user(db, ws.id, "chief@example.com", "FullAdmin")
+
+
+def _people(db: Database, ws: WS) -> dict[str, str]:
+    with db.read() as s:
+        return {
+            u.email: f"{u.first_name} {u.last_name}" for u in s.scalars(select(User).where(User.workspace_id == ws.id))
+        }
+
+
+# -- 1. rows pasted from Excel --------------------------------------------------------------------------------
+
+
+def test_rows_pasted_from_excel_are_read_as_columns(
+    page: Page, base_url: str, look: Look, ws: WS, db: Database
+) -> None:
+    _admin(db, ws)
+    browser_login(page, base_url, "chief@example.com")
+    page.goto(base_url + "/users/bulk")
+    # What Excel puts on the clipboard: cells separated by tabs, rows ended by CR LF.
+    rows = [f"rep{i:02d}@example.com\tRep\tNumber {i}\tParticipant\tWest|Hunters" for i in range(20)]
+    page.get_by_label("Paste rows").fill(
+        "emailAddress\tfirstName\tlastName\trole\ttags\r\n" + "\r\n".join(rows) + "\r\n"
+    )
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#summary")).to_contain_text("20 rows · all valid: 20 to create")
+    page.locator("details summary").filter(has_text="All rows").click()
+    first = page.locator("details table tbody tr").first
+    expect(first.locator("td").nth(0)).to_have_text("rep00@example.com")
+    expect(first.locator("td").nth(2)).to_have_text("Number 0")
+    look(page, "pasted-preview")
+    page.get_by_role("button", name="Apply 20 rows").click()
+    expect(page.locator(".notice")).to_contain_text("Applied 20 rows: 20 created")
+    assert _people(db, ws)["rep07@example.com"] == "Rep Number 7"
+
+
+# -- 2. ordinary headers, column matching, template -----------------------------------------------------------
+
+
+def test_ordinary_headers_unknown_columns_matched_and_the_template(
+    page: Page, base_url: str, look: Look, ws: WS, db: Database, tmp_path: Path
+) -> None:
+    _admin(db, ws)
+    browser_login(page, base_url, "chief@example.com")
+
+    # The titles a spreadsheet has: understood as they are.
+    page.goto(base_url + "/users/bulk")
+    page.get_by_label("Paste rows").fill(
+        "Email,First Name,Last Name,Role\nana@example.com,Ana,Silva,Participant\nbo@example.com,Bo,Chen,LimitedAdmin\n"
+    )
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#summary")).to_contain_text("2 rows · all valid: 2 to create")
+    assert "Unknown columns" not in page.content()
+
+    # Titles no field is known by: a step matching each to a field or "ignore", then the preview.
+    page.goto(base_url + "/users/bulk")
+    page.get_by_label("Paste rows").fill(
+        "Login;Given Name;Surname;Department;Role\ncy@example.com;Cy;Diaz;Sales;Participant\n"
+        "di@example.com;Di;Evans;Sales;Boss\n"
+    )
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("h1")).to_contain_text("match columns")
+    login = page.get_by_label("Column Login")
+    expect(page.locator("#" + (login.get_attribute("aria-describedby") or ""))).to_contain_text("cy@example.com")
+    look(page, "match-columns")
+    # A field picked twice is asked again.
+    login.select_option(label="Email")
+    page.get_by_label("Column Department").select_option(label="Email")
+    page.get_by_role("button", name="Continue to preview").click()
+    expect(page.locator("#match-error")).to_contain_text("Email: pick each field once.")
+    page.get_by_label("Column Login").select_option(label="Email")
+    page.get_by_label("Column Department").select_option(label="Ignore this column")
+    page.get_by_role("button", name="Continue to preview").click()
+    # The fix-up grid offers the e-mail column and the bad role; fixed in place.
+    expect(page.locator("#summary")).to_contain_text("1 row with errors")
+    expect(page.get_by_label("line 3 emailAddress")).to_have_value("di@example.com")
+    page.get_by_label("line 3 role").fill("Participant")
+    page.get_by_role("button", name="Re-check").click()
+    expect(page.locator("#summary")).to_contain_text("2 rows · all valid: 2 to create")
+    look(page, "matched-preview")
+    page.get_by_role("button", name="Apply 2 rows").click()
+    expect(page.locator(".notice")).to_contain_text("2 created")
+    people = _people(db, ws)
+    assert people["cy@example.com"] == "Cy Diaz" and people["di@example.com"] == "Di Evans"
+
+    # The template downloads, and reads back as it is.
+    page.goto(base_url + "/users/bulk")
+    with page.expect_download() as got:
+        page.get_by_role("link", name="Download the template (CSV)").click()
+    saved = tmp_path / got.value.suggested_filename
+    got.value.save_as(saved)
+    assert saved.read_text().splitlines()[0] == "Email,First name,Last name,Role,Tags,Aliases,Manager ID"
+    look(page, "bulk-page")
+    page.get_by_label("CSV file").set_input_files(str(saved))
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#summary")).to_contain_text("1 rows · all valid: 1 to create")
+    with db.read() as s:
+        assert (
+            s.scalar(select(func.count()).select_from(User).where(User.workspace_id == ws.id)) == 4
+        )  # the template's row is only previewed
