@@ -7,6 +7,7 @@ Every page shown is shot full-page at both widths, checked for horizontal overfl
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,10 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
 from payroster.db.engine import Database
-from payroster.db.models import User
+from payroster.db.models import TeamMember, User
+from payroster.services import teams
+from payroster.services.context import Actor
+from payroster.services.inputs import field_pointer, parse_team
 from tests.conftest import WS
 from tests.web.conftest import browser_login, make_user
 from tests.web.test_admin_flows import Look
@@ -41,6 +45,14 @@ def look(request: pytest.FixtureRequest, axe: Axe) -> Look:
 
 def _admin(db: Database, ws: WS) -> str:
     return make_user(db, ws.id, "chief@example.com", "FullAdmin")
+
+
+def _team(db: Database, ws: WS, name: str) -> uuid.UUID:
+    inp, problems = parse_team({"name": name}, field_pointer())
+    assert not problems
+    with db.write() as s:
+        team, _ = teams.upsert(s, Actor(ws.id, None, "cli", "cli"), inp)
+        return team.id
 
 
 def _people(db: Database, ws: WS) -> dict[str, str]:
@@ -140,3 +152,34 @@ def test_ordinary_headers_unknown_columns_matched_and_the_template(
         assert (
             s.scalar(select(func.count()).select_from(User).where(User.workspace_id == ws.id)) == 4
         )  # the template's row is only previewed
+
+
+# -- 8. members added in bulk ---------------------------------------------------------------------------------
+
+
+def test_members_pasted_as_outlook_copies_them(page: Page, base_url: str, look: Look, ws: WS, db: Database) -> None:
+    _admin(db, ws)
+    west = _team(db, ws, "West")
+    for name in ("ann", "bo", "cy", "di"):
+        make_user(db, ws.id, f"{name}@example.com", "Participant", None)
+    browser_login(page, base_url, "chief@example.com")
+    page.goto(f"{base_url}/teams/{west}?tab=members")
+    box = page.get_by_label("E-mail addresses")
+    # Outlook's "To" line, then commas, spaces and new lines; one stranger, one typo.
+    box.fill("Ann Lee <ann@example.com>; BO@example.com, cy@example.com  ghost@example.com\nnot-an-address\n")
+    page.get_by_role("button", name="Add members").click()
+    expect(page.locator(".notice")).to_contain_text("3 added, 0 already members. 2 not added (listed below).")
+    error = page.locator("#emails-error")
+    expect(error).to_contain_text("ghost@example.com: no person of this workspace has this e-mail")
+    expect(error).to_contain_text("not-an-address: not an e-mail address")
+    expect(page.get_by_label("E-mail addresses")).to_have_value("ghost@example.com\nnot-an-address")
+    members = page.locator("main table").first
+    for name in ("ann@example.com", "bo@example.com", "cy@example.com"):
+        expect(members).to_contain_text(name)
+    look(page, "members-partly-added")
+    page.get_by_label("E-mail addresses").fill("di@example.com ann@example.com")
+    page.get_by_role("button", name="Add members").click()
+    expect(page.locator(".notice")).to_have_text("1 added, 1 already a member.")
+    with db.read() as s:
+        count = s.scalar(select(func.count()).select_from(TeamMember).where(TeamMember.team_id == west))
+    assert count == 4

@@ -27,8 +27,21 @@ from payroster.web import forms
 from payroster.web.core import database, describe, field, form, need_full_admin, redirect
 
 ACTIVITY_PAGE = 50
-# What a page change answers: a notice for the page it came from, or (notice, another page to go to).
-Action = Callable[[Session, Any, uuid.UUID, FormData], "str | tuple[str, str]"]
+
+
+@dataclass
+class Partly:
+    """A change done in part: the notice of what was done, and the form shown again with what was not (its
+    values and the reason beside its field), e.g. the addresses of a pasted list that name nobody."""
+
+    notice: str
+    form_id: str
+    values: dict[str, str]
+    problems: list[Detail]
+
+
+# What a page change answers: a notice for the page it came from, (notice, another page to go to), or ``Partly``.
+Action = Callable[[Session, Any, uuid.UUID, FormData], "str | tuple[str, str] | Partly"]
 
 
 async def change(
@@ -57,6 +70,10 @@ async def change(
         return redirect(request, back, error=forms.summary(found), form=found)
     if isinstance(notice, tuple):
         return redirect(request, notice[1], notice=notice[0])
+    if isinstance(notice, Partly):
+        return redirect(
+            request, back, notice=notice.notice, form=forms.state(notice.form_id, notice.values, notice.problems)
+        )
     return redirect(request, back, notice=notice)
 
 
