@@ -23,6 +23,7 @@ from tests.conftest import BACKENDS, PG_URL
 from tests.procs import cli_env, pg_schema, run_cli
 
 MODEL_TABLES = set(Base.metadata.tables)
+TIMELINE_TABLES = {"membership_periods", "manager_periods", "team_periods"}
 
 
 @pytest.fixture(params=BACKENDS)
@@ -83,9 +84,10 @@ def test_upgrade_downgrade_upgrade_round_trip(empty_engine: Engine) -> None:
     keyed = {"st_user_tags_value_key", "st_user_aliases_value_key"}
     assert statistics(empty_engine) == (keyed if empty_engine.dialect.name == "postgresql" else set())
     migrate.downgrade(empty_engine, "0006")
-    # Revision 0010's tables (sign-in through an identity provider) go with it.
+    # Revision 0010's tables (sign-in through an identity provider) and 0011's (timelines) go with it.
     sso = {"sso_providers", "sso_domains", "sso_identities", "sso_settings", "sso_break_glass", "sso_attempts"}
-    assert statistics(empty_engine) == set() and tables(empty_engine) == MODEL_TABLES - sso - {"change_sequences"}
+    later = sso | {"change_sequences"} | TIMELINE_TABLES
+    assert statistics(empty_engine) == set() and tables(empty_engine) == MODEL_TABLES - later
     migrate.upgrade(empty_engine)
     # Upgrading a current database is a no-op, not an error.
     migrate.upgrade(empty_engine)
@@ -224,3 +226,53 @@ def test_revision_0009_recomputes_email_keys_and_reports_users_sharing_one(
     assert {name: k for name, (k, _) in keys().items()} == {name: _old_key(p[1]) for name, p in people.items()}
     migrate.upgrade(empty_engine)
     assert keys()["sharp-s"] == ("straße@example.com", "straße@example.com")
+
+
+def test_revision_0011_turns_current_values_into_open_periods_and_keeps_todays_reads(empty_engine: Engine) -> None:
+    """A database made by revision 0010: every membership becomes a period from its creation date, every user's
+    manager and every team's manager and parent a period from the record's creation date, all open; today's
+    values (team_members, the managers and parents) are untouched; the downgrade drops the periods only."""
+    migrate.upgrade(empty_engine, "0010")
+    meta = Base.metadata.tables
+    ws, boss, rep, east, west = (uuid.UUID(int=n) for n in (1, 2, 3, 4, 5))
+    t0, t1, t2 = dt.datetime(2025, 3, 4, 23, 59), dt.datetime(2025, 6, 1, 8), dt.datetime(2026, 1, 2, 0, 1)
+    with empty_engine.begin() as conn:
+        conn.execute(insert(meta["workspaces"]).values(id=ws, slug="w", name="W", default_scim_role="Participant",
+                                                       created_at=t0))  # fmt: skip
+        for uid, email, manager, at in ((boss, "boss@x.com", None, t0), (rep, "rep@x.com", boss, t1)):
+            conn.execute(insert(meta["users"]).values(
+                workspace_id=ws, id=uid, email=email, email_key=email, role="Participant", active=True,
+                direct_manager_id=manager, created_at=at, updated_at=at, scim_hidden=False))  # fmt: skip
+        for tid, name, manager, parent, at in ((east, "East", boss, None, t0), (west, "West", None, east, t1)):
+            conn.execute(insert(meta["teams"]).values(
+                workspace_id=ws, id=tid, name=name, name_key=name.lower(), manager_id=manager, parent_team_id=parent,
+                manager_can_view_results=False, manager_can_view_credits=False, members_can_view_credits=False,
+                created_at=at, updated_at=at))  # fmt: skip
+        conn.execute(insert(meta["team_members"]).values(workspace_id=ws, team_id=west, user_id=rep, created_at=t2))
+
+    def current() -> tuple[object, ...]:
+        with empty_engine.connect() as conn:
+            return (
+                conn.execute(text("SELECT team_id, user_id, created_at FROM team_members")).all(),
+                sorted(conn.execute(text("SELECT id, direct_manager_id, updated_at FROM users")).all()),
+                sorted(conn.execute(text("SELECT id, manager_id, parent_team_id, updated_at FROM teams")).all()),
+            )
+
+    before = current()
+    migrate.upgrade(empty_engine)
+    assert current() == before
+    with empty_engine.connect() as conn:
+
+        def rows(name: str, *columns: str) -> set[tuple[object, ...]]:
+            t = meta[name]
+            return {tuple(r) for r in conn.execute(select(*(t.c[c] for c in columns)))}
+
+        members = rows("membership_periods", "team_id", "user_id", "valid_from", "valid_to")
+        managers = rows("manager_periods", "user_id", "manager_id", "valid_from", "valid_to")
+        teams = rows("team_periods", "team_id", "manager_id", "parent_team_id", "valid_from", "valid_to")
+    assert members == {(west, rep, t2.date(), None)}
+    assert managers == {(rep, boss, t1.date(), None)}
+    assert teams == {(east, boss, None, t0.date(), None), (west, None, east, t1.date(), None)}
+    migrate.downgrade(empty_engine, "0010")
+    assert current() == before and not (tables(empty_engine) & TIMELINE_TABLES)
+    migrate.upgrade(empty_engine)

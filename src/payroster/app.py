@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from payroster import __version__, logredact
-from payroster.api import errors, openapi, routes_changes, routes_teams, routes_users, schemas
+from payroster.api import errors, openapi, routes_changes, routes_teams, routes_timelines, routes_users, schemas
 from payroster.auth.ratelimit import RateLimiter
 from payroster.config import Settings
 from payroster.db import health, restore
@@ -101,7 +101,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     # The OData explorer's page runs feed queries: the pages get them from here, not by importing the OData door.
     app.state.feed = routes_settings.Feed(SETS, odata_routes.budgeted, odata_routes.explore)
     routers = [
-        *(m.router for m in (routes_users, routes_teams, routes_changes, odata_routes, scim_routes)),
+        *(m.router for m in (routes_users, routes_teams, routes_timelines, routes_changes, odata_routes, scim_routes)),
         *(m.compat for m in (routes_users, routes_teams)),
         *(m.router for m in (routes_auth, web_users, web_teams, routes_settings, routes_sso)),
     ]
@@ -136,6 +136,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     for module in (routes_users, routes_teams):
         app.include_router(module.router)
         app.include_router(module.compat)
+    app.include_router(routes_timelines.router)
     app.include_router(routes_changes.router)
     for web_module in (routes_auth, web_users, web_teams, routes_settings, routes_sso):
         app.include_router(web_module.router)

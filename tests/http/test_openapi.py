@@ -34,6 +34,7 @@ def test_upsert_schema_matches_wire_fields(client: httpx.Client) -> None:
         "directManagerId",
         "tags",
         "aliases",
+        "effectiveDate",  # the date a directManagerId change holds from (README.md, "Dates and timelines")
     }
     assert schema["required"] == ["emailAddress"]
     assert schema["additionalProperties"] is False

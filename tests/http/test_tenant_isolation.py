@@ -36,6 +36,24 @@ MATRIX: list[tuple[str, str, Any, int]] = [
     ("POST", "/api/v1/team-members", {"systemUserId": "{user}", "teamId": "{team}"}, 404),
     ("POST", "/api/v1/team-members:delete", {"systemUserId": "{user}", "teamId": "{team}"}, 404),
     ("DELETE", "/api/v1/teams/{team}/members/{user}", None, 404),
+    ("DELETE", "/api/v1/teams/{team}/members/{user}?validTo=2026-03-01", None, 404),
+    ("POST", "/api/v1/team-members", {"systemUserId": "{user}", "teamId": "{team}", "validFrom": "2026-01-01"}, 404),
+    (
+        "POST",
+        "/api/v1/team-members:delete",
+        {"systemUserId": "{user}", "teamId": "{team}", "validTo": "2026-03-01"},
+        404,
+    ),
+    ("DELETE", "/api/v1/team-members/{period}", None, 404),
+    ("GET", "/api/v1/teams/{team}/members", None, 404),
+    ("GET", "/api/v1/teams/{team}/members?asOf=2026-02-28", None, 404),
+    ("GET", "/api/v1/teams/{team}/timeline", None, 404),
+    ("GET", "/api/v1/users/{user}/timeline", None, 404),
+    ("GET", "/api/v1/users/{user}?asOf=2026-02-28", None, 404),
+    ("GET", "/api/v1/teams/{team}?asOf=2026-02-28", None, 404),
+    ("PATCH", "/api/v1/users/{user}", {"directManagerId": None, "effectiveDate": "2020-01-01"}, 404),
+    ("PATCH", "/api/v1/teams/{team}", {"parentTeamId": None, "effectiveDate": "2020-01-01"}, 404),
+    ("POST", "/api/v1/teams", {"name": "D team", "parentTeamId": "{team}", "effectiveDate": "2020-01-01"}, 422),
     ("GET", "/api/v1/custom-variables/{user}", None, 404),
     ("PUT", "/api/v1/custom-variables/{user}", [{"name": "Q", "value": 9}], 404),
     ("POST", "/api/v1/custom-variables/{user}", [{"name": "Q", "value": 9}], 404),
@@ -66,10 +84,15 @@ def test_matrix_covers_every_route() -> None:
         if isinstance(r, APIRoute) and r.path.startswith(("/api/v1", "/app/Api")) and r.path not in NOT_ID_ROUTES
         for m in r.methods
     }
-    covered = {(m, p.split("?")[0].replace("{user}", "{x}").replace("{team}", "{x}")) for m, p, _, _ in MATRIX}
-    normalised = {
-        (m, p.replace("{user_id}", "{x}").replace("{team_id}", "{x}").replace("{target_id}", "{x}")) for m, p in routes
+    covered = {
+        (m, p.split("?")[0].replace("{user}", "{x}").replace("{team}", "{x}").replace("{period}", "{x}"))
+        for m, p, _, _ in MATRIX
     }
+    normalised = {
+        (m, p.replace("{user_id}", "{x}").replace("{team_id}", "{x}").replace("{target_id}", "{x}")
+         .replace("{period_id}", "{x}"))
+        for m, p in routes
+    }  # fmt: skip
     missing = normalised - covered - {("GET", "/api/v1/users"), ("GET", "/api/v1/teams")}
     assert not missing, missing
 
@@ -89,9 +112,12 @@ def a_data(client: httpx.Client, ws: WS) -> dict[str, str]:
         headers=ws.headers,
     ).json()
     team = client.post("/api/v1/teams", json={"name": "A team"}, headers=ws.headers).json()
-    client.post("/api/v1/team-members", json={"systemUserId": user["id"], "teamId": team["id"]}, headers=ws.headers)
+    pair = {"systemUserId": user["id"], "teamId": team["id"]}
+    client.post("/api/v1/team-members", json={**pair, "validFrom": "2025-01-01", "validTo": "2025-02-01"},
+                headers=ws.headers)  # fmt: skip
+    period = client.post("/api/v1/team-members", json=pair, headers=ws.headers).json()["periodId"]
     client.put(f"/api/v1/custom-variables/{user['id']}", json=[{"name": "Q", "value": 1}], headers=ws.headers)
-    return {"user": user["id"], "team": team["id"]}
+    return {"user": user["id"], "team": team["id"], "period": period}
 
 
 @pytest.mark.parametrize(("method", "path", "body", "status"), MATRIX, ids=[f"{m} {p}" for m, p, _, _ in MATRIX])
@@ -104,8 +130,8 @@ def test_foreign_ids_answer_like_unknown(
     foreign = client.request(method, fill(path, a_data), json=fill(body, a_data), headers=ws_b.headers)
     unknown = client.request(
         method,
-        fill(path, {"user": UNKNOWN, "team": UNKNOWN}),
-        json=fill(body, {"user": UNKNOWN, "team": UNKNOWN}),
+        fill(path, {"user": UNKNOWN, "team": UNKNOWN, "period": UNKNOWN}),
+        json=fill(body, {"user": UNKNOWN, "team": UNKNOWN, "period": UNKNOWN}),
         headers=ws_b.headers,
     )
     assert foreign.status_code == unknown.status_code == status, foreign.text
@@ -120,3 +146,6 @@ def test_foreign_ids_answer_like_unknown(
         "/api/v1/team-members", json={"systemUserId": a_data["user"], "teamId": a_data["team"]}, headers=ws.headers
     )
     assert member.json()["created"] is False
+    timeline = client.get(f"/api/v1/users/{a_data['user']}/timeline", headers=ws.headers).json()
+    assert [(t["validFrom"], t["periodId"] == a_data["period"]) for t in timeline["teams"]] == [
+        ("2025-01-01", False), (member.json()["validFrom"], True)]  # fmt: skip

@@ -156,7 +156,9 @@ def test_destructive_actions_ask_first_naming_what_they_affect(
     # Delete team: memberships and variables that go, the child team that moves up.
     page.goto(f"{base_url}/teams/{temp}")
     page.get_by_role("link", name="Delete Temp").click()
-    expect(page.locator("#effects")).to_contain_text("1 membership and 2 variables go; 1 child team moves up.")
+    expect(page.locator("#effects")).to_contain_text(
+        "1 membership ends today (earlier periods stay readable) and 2 variables go; 1 child team moves up."
+    )
     look(page, "delete-team-confirm")
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(Team).where(Team.id == temp)) == 1  # nothing yet

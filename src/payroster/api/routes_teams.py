@@ -12,13 +12,22 @@ from payroster.api.body import json_body, loads, query_text
 from payroster.api.deps import actor, database, principal, schema_ref
 from payroster.api.errors import ERRORS, check, exact_json
 from payroster.api.render import team_body
+from payroster.api.routes_timelines import AS_OF, as_of, dated_team
 from payroster.db.engine import Database
 from payroster.domain.effective import parse_instant
 from payroster.domain.errors import BadRequest, Detail, Invalid, NotFound
+from payroster.domain.periods import Period
 from payroster.ids import parse_id
 from payroster.services import memberships, teams, variables
 from payroster.services.context import Actor
-from payroster.services.inputs import field_pointer, parse_member, parse_team
+from payroster.services.inputs import (
+    PERIOD_FIELDS,
+    MemberInput,
+    field_pointer,
+    parse_date,
+    parse_membership,
+    parse_team,
+)
 
 router = APIRouter(dependencies=[Depends(principal), Depends(query_text)], responses=ERRORS)
 compat = APIRouter(dependencies=[Depends(principal), Depends(query_text)], responses=ERRORS, include_in_schema=False)
@@ -55,10 +64,20 @@ def find_team(name: str = Query(...), db: Database = Depends(database), who: Act
 
 
 @router.get("/api/v1/teams/{team_id}", operation_id="getTeam", tags=["teams"], response_model=schemas.TeamOut)
-def get_team(team_id: str, db: Database = Depends(database), who: Actor = Depends(actor)) -> JSONResponse:
-    """One team by id."""
+def get_team(
+    team_id: str,
+    asOf: str | None = AS_OF,
+    db: Database = Depends(database),
+    who: Actor = Depends(actor),  # noqa: N803
+) -> JSONResponse:
+    """One team by id; with ``asOf``, its manager and parent on that date."""
+    day = as_of(asOf)
     with db.read() as s:
-        return JSONResponse(team_body(teams.get(s, who.workspace_id, parse_id(team_id))))
+        team = teams.get(s, who.workspace_id, parse_id(team_id))
+        body = team_body(team)
+        if day is not None:
+            body.update(dated_team(s, who.workspace_id, team.id, day))
+        return JSONResponse(body)
 
 
 @router.patch(
@@ -90,11 +109,11 @@ def delete_team(team_id: str, db: Database = Depends(database), who: Actor = Dep
     return Response(status_code=204)
 
 
-def _member_ids(body: Any) -> tuple[Any, Any]:
-    ids, problems = parse_member(body, field_pointer())
-    if problems or ids is None:
+def _membership(body: Any, dates: tuple[str, ...]) -> MemberInput:
+    found, problems = parse_membership(body, field_pointer(), dates)
+    if problems or found is None:
         raise Invalid("invalid team member", details=problems)
-    return ids
+    return found
 
 
 @router.post(
@@ -103,20 +122,22 @@ def _member_ids(body: Any) -> tuple[Any, Any]:
     tags=["team members"],
     status_code=201,
     response_model=schemas.MemberCreated,
-    responses={200: {"model": schemas.MemberCreated, "description": "already a member"}},
+    responses={200: {"model": schemas.MemberCreated, "description": "already a member on validFrom"}},
     openapi_extra=schema_ref("MemberIn"),
 )
 @compat.post("/app/Api/CreateTeamMember")
 def add_member(
     body: Any = Depends(json_body), db: Database = Depends(database), who: Actor = Depends(actor)
 ) -> JSONResponse:
-    """Add a user to a team; an existing membership is a silent no-op (200)."""
-    user_id, team_id = _member_ids(body)
+    """Add a user to a team from ``validFrom`` (today) to ``validTo`` (open); periods it overlaps or touches
+    merge. A membership already in force on ``validFrom`` is no error (200, ``created: false``)."""
+    m = _membership(body, PERIOD_FIELDS)
     with db.write(who.workspace_id) as s:
-        created = memberships.add(s, who, user_id, team_id)
-    return JSONResponse(
-        {"systemUserId": str(user_id), "teamId": str(team_id), "created": created}, status_code=201 if created else 200
-    )
+        done = memberships.add(s, who, m.user_id, m.team_id, m.valid_from, m.valid_to)
+    assert done.period is not None
+    answer = {"systemUserId": str(m.user_id), "teamId": str(m.team_id), "created": done.done,
+              "periodId": str(done.period.id), **done.period.wire()}  # fmt: skip
+    return JSONResponse(answer, status_code=201 if done.done else 200)
 
 
 @router.post(
@@ -124,15 +145,16 @@ def add_member(
     operation_id="removeTeamMember",
     tags=["team members"],
     response_model=schemas.MemberDeleted,
-    openapi_extra=schema_ref("MemberIn"),
+    openapi_extra=schema_ref("MemberEnd"),
 )
 @compat.post("/app/Api/DeleteTeamMember")
 def remove_member(
     body: Any = Depends(json_body), db: Database = Depends(database), who: Actor = Depends(actor)
 ) -> JSONResponse:
-    """Remove a user from a team; a missing membership is a silent no-op."""
-    user_id, team_id = _member_ids(body)
-    return _remove(db, who, user_id, team_id)
+    """End a membership on ``validTo`` (today): a past date truncates, a future one schedules the end; the
+    history before stays. A membership not in force that day is no error (``deleted: false``)."""
+    m = _membership(body, ("validTo",))
+    return _remove(db, who, m.user_id, m.team_id, m.valid_to)
 
 
 @router.delete(
@@ -142,19 +164,42 @@ def remove_member(
     response_model=schemas.MemberDeleted,
 )
 def remove_member_by_path(
-    team_id: str, user_id: str, db: Database = Depends(database), who: Actor = Depends(actor)
+    team_id: str,
+    user_id: str,
+    validTo: str | None = Query(None, description="the end date YYYY-MM-DD (default today)"),  # noqa: N803
+    db: Database = Depends(database),
+    who: Actor = Depends(actor),
 ) -> JSONResponse:
-    """Remove a user from a team by path ids."""
+    """End a membership by path ids, on ``validTo`` (today)."""
     tid, uid = parse_id(team_id), parse_id(user_id)
     if tid is None or uid is None:
         raise NotFound("team or user not found", target="team" if tid is None else "user")
-    return _remove(db, who, uid, tid)
+    problems: list[Detail] = []
+    day = parse_date(validTo, "validTo", field_pointer(), problems)
+    if problems:
+        raise Invalid("invalid team member", details=problems)
+    return _remove(db, who, uid, tid, day)
 
 
-def _remove(db: Database, who: Actor, user_id: Any, team_id: Any) -> JSONResponse:
+def _remove(db: Database, who: Actor, user_id: Any, team_id: Any, day: Any) -> JSONResponse:
     with db.write(who.workspace_id) as s:
-        deleted = memberships.remove(s, who, user_id, team_id)
+        deleted = memberships.end(s, who, user_id, team_id, day)
     return JSONResponse({"systemUserId": str(user_id), "teamId": str(team_id), "deleted": deleted})
+
+
+@router.delete(
+    "/api/v1/team-members/{period_id}",
+    operation_id="eraseTeamMemberPeriod",
+    tags=["team members"],
+    response_model=schemas.PeriodErased,
+)
+def erase_period(period_id: str, db: Database = Depends(database), who: Actor = Depends(actor)) -> JSONResponse:
+    """Erase one membership period entered by mistake (audited); the other periods stay."""
+    with db.write(who.workspace_id) as s:
+        row = memberships.erase(s, who, parse_id(period_id))
+        answer = {"periodId": str(row.id), "systemUserId": str(row.user_id), "teamId": str(row.team_id),
+                  **Period(row.valid_from, row.valid_to).wire(), "deleted": True}  # fmt: skip
+    return JSONResponse(answer)
 
 
 def _at(value: str | None) -> Any:

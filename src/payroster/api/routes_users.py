@@ -13,6 +13,7 @@ from payroster.api.body import bulk_body, json_body, query_text
 from payroster.api.deps import actor, database, principal, schema_ref
 from payroster.api.errors import ERRORS, check
 from payroster.api.render import user_body
+from payroster.api.routes_timelines import AS_OF, as_of, dated_manager
 from payroster.db.engine import Database
 from payroster.domain.errors import Detail, Invalid, NotFound, TooLarge
 from payroster.ids import parse_id
@@ -62,10 +63,20 @@ def find_user(
 
 
 @router.get("/api/v1/users/{user_id}", operation_id="getUser", tags=["users"], response_model=schemas.UserOut)
-def get_user(user_id: str, db: Database = Depends(database), who: Actor = Depends(actor)) -> JSONResponse:
-    """One user by id."""
+def get_user(
+    user_id: str,
+    asOf: str | None = AS_OF,
+    db: Database = Depends(database),
+    who: Actor = Depends(actor),  # noqa: N803
+) -> JSONResponse:
+    """One user by id; with ``asOf``, its direct manager on that date."""
+    day = as_of(asOf)
     with db.read() as s:
-        return JSONResponse(user_body(users.view(s, users.get(s, who.workspace_id, parse_id(user_id)))))
+        user = users.get(s, who.workspace_id, parse_id(user_id))
+        body = user_body(users.view(s, user))
+        if day is not None:
+            body["directManagerId"] = dated_manager(s, who.workspace_id, user.id, day)
+        return JSONResponse(body)
 
 
 @router.patch(

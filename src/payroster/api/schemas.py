@@ -29,6 +29,9 @@ class UserUpsert(_Strict):
     directManagerId: uuid.UUID | None = None
     tags: str | list[str] | None = Field(default=None, description="'A|B' or an array; added to existing ones")
     aliases: str | list[str] | None = Field(default=None, description="'A|B' or an array; added to existing ones")
+    effectiveDate: dt.date | None = Field(
+        default=None, description="the manager/parent change holds from this date (default today)"
+    )
 
 
 class UserPatch(_Strict):
@@ -41,6 +44,9 @@ class UserPatch(_Strict):
     directManagerId: uuid.UUID | None = None
     tags: str | list[str] | None = None
     aliases: str | list[str] | None = None
+    effectiveDate: dt.date | None = Field(
+        default=None, description="the manager/parent change holds from this date (default today)"
+    )
 
 
 class UserOut(BaseModel):
@@ -92,6 +98,9 @@ class TeamUpsert(_Strict):
     managerCanViewResults: bool | None = None
     managerCanViewCredits: bool | None = None
     membersCanViewCredits: bool | None = None
+    effectiveDate: dt.date | None = Field(
+        default=None, description="the manager/parent change holds from this date (default today)"
+    )
 
 
 class TeamPatch(_Strict):
@@ -104,6 +113,9 @@ class TeamPatch(_Strict):
     managerCanViewResults: bool | None = None
     managerCanViewCredits: bool | None = None
     membersCanViewCredits: bool | None = None
+    effectiveDate: dt.date | None = Field(
+        default=None, description="the manager/parent change holds from this date (default today)"
+    )
 
 
 class TeamOut(BaseModel):
@@ -122,18 +134,112 @@ class TeamOut(BaseModel):
 
 
 class MemberIn(_Strict):
-    """A team membership: the pair (systemUserId, teamId)."""
+    """A team membership: the pair (systemUserId, teamId), from ``validFrom`` (default today) to ``validTo``
+    (exclusive; default open)."""
 
     systemUserId: uuid.UUID
     teamId: uuid.UUID
+    validFrom: dt.date | None = None
+    validTo: dt.date | None = None
+
+
+class MemberEnd(_Strict):
+    """The end of a membership: the pair, ended on ``validTo`` (default today)."""
+
+    systemUserId: uuid.UUID
+    teamId: uuid.UUID
+    validTo: dt.date | None = None
 
 
 class MemberCreated(BaseModel):
-    """Answer of an add: ``created`` is false when the membership existed."""
+    """Answer of an add: ``created`` is false when a period covering ``validFrom`` existed; the period is the
+    one covering ``validFrom`` afterwards."""
 
     systemUserId: uuid.UUID
     teamId: uuid.UUID
     created: bool
+    periodId: uuid.UUID
+    validFrom: dt.date
+    validTo: dt.date | None
+
+
+class PeriodErased(BaseModel):
+    """The membership period an erasure removed."""
+
+    periodId: uuid.UUID
+    systemUserId: uuid.UUID
+    teamId: uuid.UUID
+    validFrom: dt.date
+    validTo: dt.date | None
+    deleted: bool
+
+
+class MemberPeriod(BaseModel):
+    """One period of a member of a team."""
+
+    periodId: uuid.UUID
+    systemUserId: uuid.UUID
+    validFrom: dt.date
+    validTo: dt.date | None
+
+
+class TeamMembersAsOf(BaseModel):
+    """The members of a team on a date."""
+
+    teamId: uuid.UUID
+    asOf: dt.date
+    members: list[MemberPeriod]
+
+
+class ManagerPeriodOut(BaseModel):
+    """One period of a user's direct manager."""
+
+    periodId: uuid.UUID
+    validFrom: dt.date
+    validTo: dt.date | None
+    directManagerId: uuid.UUID
+
+
+class TeamPeriodOut(BaseModel):
+    """One period of a user on a team."""
+
+    periodId: uuid.UUID
+    teamId: uuid.UUID
+    validFrom: dt.date
+    validTo: dt.date | None
+
+
+class UserTimeline(BaseModel):
+    """A user's dated history: direct managers and teams, oldest first."""
+
+    userId: uuid.UUID
+    directManager: list[ManagerPeriodOut]
+    teams: list[TeamPeriodOut]
+
+
+class TeamManagerPeriod(BaseModel):
+    """A team's manager over a period."""
+
+    validFrom: dt.date
+    validTo: dt.date | None
+    managerId: uuid.UUID
+
+
+class TeamParentPeriod(BaseModel):
+    """A team's parent over a period."""
+
+    validFrom: dt.date
+    validTo: dt.date | None
+    parentTeamId: uuid.UUID
+
+
+class TeamTimeline(BaseModel):
+    """A team's dated history: managers, parents and member periods, oldest first."""
+
+    teamId: uuid.UUID
+    manager: list[TeamManagerPeriod]
+    parent: list[TeamParentPeriod]
+    members: list[MemberPeriod]
 
 
 class MemberDeleted(BaseModel):
@@ -204,6 +310,7 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     TeamUpsert,
     TeamPatch,
     MemberIn,
+    MemberEnd,
     VariableEntry,
 )
 
@@ -223,6 +330,11 @@ REQUEST_EXAMPLES: dict[str, object] = {
     "MemberIn": {
         "systemUserId": "0192f5e0-7b1c-7cc1-9a51-3f1d2b0c4e5a",
         "teamId": "0192f5e0-9d2e-7a40-8f3b-6c5d4e3f2a1b",
+    },
+    "MemberEnd": {
+        "systemUserId": "0192f5e0-7b1c-7cc1-9a51-3f1d2b0c4e5a",
+        "teamId": "0192f5e0-9d2e-7a40-8f3b-6c5d4e3f2a1b",
+        "validTo": "2026-03-01",
     },
     "VariableEntry": {"name": "Quota", "value": 125000, "startDate": "2026-01-01T00:00:00", "endDate": None},
 }

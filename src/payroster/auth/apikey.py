@@ -11,7 +11,7 @@ from starlette.requests import Request
 from payroster.auth.ratelimit import RateLimiter
 from payroster.db.engine import Database
 from payroster.domain.errors import Unauthorized, Unavailable
-from payroster.services import apikeys
+from payroster.services import apikeys, timelines
 from payroster.services.apikeys import Principal
 
 TOUCH_WAIT = 0.05  # seconds a request waits to record its key's use (a single write's turn takes about a millisecond)
@@ -43,6 +43,10 @@ def authenticate(db: Database, request: Request, kind: str, challenge: str) -> P
     except Unauthorized as exc:
         exc.challenge = challenge
         raise
+    if principal.timeline_stale:
+        # The first request on a day a recorded change takes effect makes it current (docs/architecture.md).
+        with db.write(principal.workspace_id) as session:
+            timelines.refresh(session, principal.workspace_id)
     if due:
         # Recording the key's use is worth no wait: while SQLite's write turn is taken for long (an import in this
         # process or another), the request goes on, and a later one records it (tests/http/test_errors.py).

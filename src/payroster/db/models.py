@@ -9,6 +9,7 @@ from decimal import Decimal
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
@@ -61,6 +62,10 @@ class Workspace(Base):
     name: Mapped[str] = mapped_column(String(255))
     default_scim_role: Mapped[str] = mapped_column(String(20), default="Participant")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # The current values (team_members, managers, parents) hold for every day from timeline_day (NULL: any day
+    # before) until timeline_due (NULL: no recorded change ahead), services/timelines.py.
+    timeline_day: Mapped[dt.date | None] = mapped_column(Date)
+    timeline_due: Mapped[dt.date | None] = mapped_column(Date)
 
 
 class User(Base):
@@ -178,7 +183,8 @@ class Team(Base):
 
 
 class TeamMember(Base):
-    """The pair (team, user); the primary key makes a duplicate add a no-op."""
+    """The pair (team, user) while a membership period is in force today (services/timelines.py keeps it);
+    ``created_at`` is when that period was recorded."""
 
     __tablename__ = "team_members"
     __table_args__ = (
@@ -191,6 +197,71 @@ class TeamMember(Base):
     team_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class MembershipPeriod(Base):
+    """A user on a team from ``valid_from`` (inclusive) to ``valid_to`` (exclusive, NULL: open). The periods
+    of one pair never overlap or touch. No key to ``teams``: a deleted team's history stays."""
+
+    __tablename__ = "membership_periods"
+    __table_args__ = (
+        ForeignKeyConstraint(["workspace_id", "user_id"], ["users.workspace_id", "users.id"]),
+        Index("ix_membership_periods_pair", "workspace_id", "team_id", "user_id", "valid_from"),
+        Index("ix_membership_periods_workspace_id_user_id", "workspace_id", "user_id"),
+        Index("ix_membership_periods_workspace_id_valid_from", "workspace_id", "valid_from"),
+        Index("ix_membership_periods_workspace_id_valid_to", "workspace_id", "valid_to"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("workspaces.id"), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    team_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ManagerPeriod(Base):
+    """A user's direct manager from ``valid_from`` to ``valid_to``; no row for days without a manager."""
+
+    __tablename__ = "manager_periods"
+    __table_args__ = (
+        ForeignKeyConstraint(["workspace_id", "user_id"], ["users.workspace_id", "users.id"]),
+        ForeignKeyConstraint(["workspace_id", "manager_id"], ["users.workspace_id", "users.id"]),
+        Index("ix_manager_periods_workspace_id_user_id_valid_from", "workspace_id", "user_id", "valid_from"),
+        Index("ix_manager_periods_workspace_id_manager_id", "workspace_id", "manager_id"),
+        Index("ix_manager_periods_workspace_id_valid_from", "workspace_id", "valid_from"),
+        Index("ix_manager_periods_workspace_id_valid_to", "workspace_id", "valid_to"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("workspaces.id"), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    manager_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class TeamPeriod(Base):
+    """A team's manager and parent from ``valid_from`` to ``valid_to`` (cut where either changes); no row for
+    days with neither. No key to ``teams``: a deleted team's history stays."""
+
+    __tablename__ = "team_periods"
+    __table_args__ = (
+        ForeignKeyConstraint(["workspace_id", "manager_id"], ["users.workspace_id", "users.id"]),
+        Index("ix_team_periods_workspace_id_team_id_valid_from", "workspace_id", "team_id", "valid_from"),
+        Index("ix_team_periods_workspace_id_parent_team_id", "workspace_id", "parent_team_id"),
+        Index("ix_team_periods_workspace_id_valid_from", "workspace_id", "valid_from"),
+        Index("ix_team_periods_workspace_id_valid_to", "workspace_id", "valid_to"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("workspaces.id"), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    team_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    manager_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    parent_team_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
 
 
 class CustomVariable(Base):

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from payroster.db.models import Invitation, User, WebSession, Workspace, utcnow
 from payroster.domain import normalize
 from payroster.domain.errors import Detail, Invalid, NotFound
-from payroster.services import audit, passwords, sessions, sso, users
+from payroster.services import audit, passwords, sessions, sso, timelines, users
 from payroster.services.context import Actor
 
 MIN_PASSWORD = 10
@@ -58,6 +58,7 @@ class SessionUser:
     role: str
     first_name: str | None
     last_name: str | None
+    timeline_stale: bool = False  # the workspace's current values are to be refreshed (services.timelines)
 
     @property
     def is_full_admin(self) -> bool:
@@ -151,7 +152,7 @@ def load(session: Session, token: str) -> tuple[SessionUser | None, bool]:
         return None, False
     who = SessionUser(
         web.digest, web.csrf_secret, ws.id, ws.slug, ws.name, user.id, user.email, user.role,
-        user.first_name, user.last_name,
+        user.first_name, user.last_name, timelines.stale(ws.timeline_day, ws.timeline_due),
     )  # fmt: skip
     return who, now - web.last_seen_at >= TOUCH_EVERY
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from payroster.db.models import ApiKey, User, Workspace, utcnow
 from payroster.domain.errors import Forbidden, NotFound, Unauthorized
 from payroster.ids import new_id
-from payroster.services import audit
+from payroster.services import audit, timelines
 from payroster.services.context import Actor
 from payroster.services.scoping import scoped
 
@@ -44,6 +44,7 @@ class Principal:
     key_id: str
     kind: str
     default_scim_role: str = "Participant"  # the workspace's role for users SCIM creates without one
+    timeline_stale: bool = False  # today's values of the timelines are to be refreshed (services.timelines)
 
     def actor(self, channel: str) -> Actor:
         """The audit actor for a change made with this key."""
@@ -132,6 +133,8 @@ _KEY_OWNER = (
         ApiKey.last_used_at,
         Workspace.slug,
         Workspace.default_scim_role,
+        Workspace.timeline_day,
+        Workspace.timeline_due,
         User.email,
         User.role,
         User.active,
@@ -162,7 +165,10 @@ def verify(session: Session | Connection, presented: str | None, kind: str = "ap
             raise Forbidden("the key's owner is not an active FullAdmin")
         email, role = row.email, row.role
     due = row.last_used_at is None or utcnow() - row.last_used_at >= LAST_USED_EVERY
-    principal = Principal(row.workspace_id, row.slug, row.user_id, email, role, key_id, kind, row.default_scim_role)
+    stale = timelines.stale(row.timeline_day, row.timeline_due)
+    principal = Principal(
+        row.workspace_id, row.slug, row.user_id, email, role, key_id, kind, row.default_scim_role, stale
+    )
     return principal, due
 
 

@@ -18,15 +18,17 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from payroster import clock
 from payroster.db import rows
 from payroster.db.engine import Database
 from payroster.db.feed import feed_text
 from payroster.db.models import AuditEvent, User, UserAlias, UserTag, table, utcnow
-from payroster.domain import normalize
+from payroster.domain import normalize, periods
 from payroster.domain.errors import Detail, Invalid
+from payroster.domain.periods import Period
 from payroster.ids import new_id
 from payroster.observability import metrics
-from payroster.services import audit, sessions, users
+from payroster.services import audit, hierarchy, sessions, timelines, users
 from payroster.services.context import Actor
 from payroster.services.inputs import UNSET, UserInput, field_pointer, parse_user
 
@@ -60,6 +62,8 @@ class _State:
     initial_manager: uuid.UUID | None = None
     next_tags: int = 0  # the position the next tag takes
     next_aliases: int = 0
+    dated: list[tuple[Any, uuid.UUID | None]] | None = None  # the batch's manager changes: (from, manager)
+    timeline: tuple[list[Period], list[Period]] | None = None  # the manager timeline before and after the batch
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -267,7 +271,11 @@ def _fold(
             problems.append(
                 Detail("unknownId", "directManagerId is not a user of this workspace", f"/{n}/directManagerId")
             )
-        state.manager = inp.direct_manager_id
+        if state.dated is None:
+            state.dated = []
+        state.dated.append((inp.effective_date, inp.direct_manager_id))
+        if inp.effective_date is None:  # from today; a dated change sets today's manager after the batch
+            state.manager = inp.direct_manager_id
     if inp.tags is not UNSET:
         have = {key[t] for t in state.tags}
         state.tags += [t for t in inp.tags if key[t] not in have]
@@ -312,25 +320,39 @@ def _admin_problems(
 def _cycle_problems(
     session: Session, ws: uuid.UUID, inputs: list[UserInput], states: dict[str, _State]
 ) -> list[Detail]:
-    # Only setting a manager can close a cycle.
-    moved = [s for s in states.values() if s.manager is not None and s.manager != s.initial_manager]
-    if not moved:
+    """The batch's manager timelines (each row's change from its ``effectiveDate``, today by default, until the
+    next recorded change), today's manager from them, and a problem for each user whose new timeline closes a
+    cycle on some date: the rule of ``hierarchy.set_manager``, checked here on the whole workspace's timelines
+    in memory, as a batch's rows may point at each other."""
+    changed = [s for s in states.values() if s.dated]
+    if not changed:
         return []
-    edges = dict(
-        session.execute(
-            select(User.id, User.direct_manager_id).where(User.workspace_id == ws, User.direct_manager_id.is_not(None))
-        ).all()
-    )
-    edges.update({s.id: s.manager for s in states.values()})
+    today = clock.today()
+    stored = timelines.load(session, timelines.MANAGER, ws)
+    for state in changed:
+        old = stored.get((state.id,), [])
+        new = old
+        for day, manager in state.dated or []:
+            new, _ = periods.set_from(new, day or today, manager)
+        state.timeline = (old, timelines.named(periods.with_ids(old, new)))
+        state.manager = periods.at(new, today)  # type: ignore[assignment]
+    after = {key: tl for key, tl in stored.items()}
+    after.update({(s.id,): s.timeline[1] for s in changed if s.timeline is not None})
     problems = []
-    for state in moved:
-        seen, cur = {state.id}, edges.get(state.id)
-        while cur is not None and cur not in seen:
-            seen.add(cur)
-            cur = edges.get(cur)
-        if cur is not None:
-            n = max(i for i, inp in enumerate(inputs) if normalize.email_key(inp.email) == state.key)
-            problems.append(Detail("cycle", "directManagerId would create a management cycle", f"/{n}/directManagerId"))
+    for state in changed:
+        assert state.timeline is not None
+        start = min(day or today for day, _ in state.dated or [])
+        for p in state.timeline[1]:
+            if not p.overlaps(start, None):
+                continue
+            found = periods.first_cycle(
+                lambda uid: after.get((uid,), []), state.id, p.value, max(start, p.start), p.end
+            )
+            if found is not None:
+                n = max(i for i, inp in enumerate(inputs) if normalize.email_key(inp.email) == state.key)
+                why = f"directManagerId would create a management cycle on {found.isoformat()}"
+                problems.append(Detail("cycle", why, f"/{n}/directManagerId"))
+                break
     return problems
 
 
@@ -369,7 +391,10 @@ def _write(session: Session, actor: Actor, states: Iterable[_State]) -> None:
             rows.insert_many(session, target, columns, batch)
             batch.clear()
 
+    dated: list[_State] = []
     for s in states:
+        if s.timeline is not None:
+            dated.append(s)
         snap = s.snapshot()
         if s.exists and snap == s.initial:
             continue
@@ -418,9 +443,19 @@ def _write(session: Session, actor: Actor, states: Iterable[_State]) -> None:
     if updates:
         columns: dict[str, Any] = {c: bindparam(c) for c in updates[0] if not c.startswith("b_")}
         session.connection().execute(_by_key(table(User)).values(columns), updates)
+    _write_timelines(session, actor, dated)
     # After the updates, which hold the users' rows: a log-in checking the user under a share lock
     # (accounts.start) either committed its session before, and it is deleted here, or sees the deactivation.
     sessions.end_all(session, ws, ended)
+
+
+def _write_timelines(session: Session, actor: Actor, dated: list[_State]) -> None:
+    """The batch's manager timelines (after the users they name) with an event per changed period."""
+    changes = [((s.id,), *s.timeline) for s in dated if s.timeline is not None]
+    events: list[dict[str, Any]] = []
+    for (uid,), old, new in timelines.write(session, timelines.MANAGER, actor.workspace_id, changes):
+        events += hierarchy.timeline_events(actor, "user", uid, hierarchy.manager_change(old, new))
+    audit.record_many(session, events)
 
 
 USER_COLUMNS = (

@@ -6,6 +6,7 @@ value checks are written once, and every problem carries a target the door can p
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import re
 import uuid
@@ -28,7 +29,7 @@ class _Unset:
 UNSET: Any = _Unset()
 Pointer = Callable[[str], str]
 
-USER_FIELDS = ("emailAddress", "role", "firstName", "lastName", "directManagerId", "tags", "aliases")
+USER_FIELDS = ("emailAddress", "role", "firstName", "lastName", "directManagerId", "tags", "aliases", "effectiveDate")
 TEAM_FIELDS = (
     "name",
     "description",
@@ -37,8 +38,11 @@ TEAM_FIELDS = (
     "managerCanViewResults",
     "managerCanViewCredits",
     "membersCanViewCredits",
+    "effectiveDate",
 )
 MEMBER_FIELDS = ("systemUserId", "teamId")
+PERIOD_FIELDS = ("validFrom", "validTo")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 @dataclass
@@ -59,6 +63,7 @@ class UserInput:
     external_id: Any = UNSET  # str or None
     scim_emails: Any = UNSET  # JSON text or None
     scim_hidden: Any = UNSET  # bool
+    effective_date: dt.date | None = None  # the dated fields' change applies from then (None: today)
 
 
 @dataclass
@@ -71,6 +76,17 @@ class TeamInput:
     parent_team_id: Any = UNSET
     flags: dict[str, bool] = field(default_factory=dict)
     external_id: Any = UNSET  # str or None; written by the SCIM door only
+    effective_date: dt.date | None = None  # the dated fields' change applies from then (None: today)
+
+
+@dataclass
+class MemberInput:
+    """A parsed membership payload: the pair, and the period's dates (None: today, and open)."""
+
+    user_id: uuid.UUID
+    team_id: uuid.UUID
+    valid_from: dt.date | None = None
+    valid_to: dt.date | None = None
 
 
 @functools.cache
@@ -119,6 +135,19 @@ def _guid(value: Any, name: str, at: Pointer, problems: list[Detail]) -> uuid.UU
     return parsed
 
 
+def parse_date(value: Any, name: str, at: Pointer, problems: list[Detail]) -> dt.date | None:
+    """A calendar date ``YYYY-MM-DD`` (null: None); problems appended."""
+    if value is None:
+        return None
+    if isinstance(value, str) and _DATE.match(value.strip()):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    problems.append(Detail("invalidDate", f"{name} must be a date YYYY-MM-DD", at(name)))
+    return None
+
+
 def _items(value: Any, name: str, at: Pointer, problems: list[Detail]) -> list[str]:
     if value is None:
         return []
@@ -161,6 +190,8 @@ def parse_user(raw: Any, at: Pointer, require_email: bool = True) -> tuple[UserI
     for wire in ("tags", "aliases"):
         if wire in data:
             setattr(inp, wire, _items(data[wire], wire, at, problems))
+    if "effectiveDate" in data:
+        inp.effective_date = parse_date(data["effectiveDate"], "effectiveDate", at, problems)
     return inp, problems
 
 
@@ -181,12 +212,14 @@ def parse_team(raw: Any, at: Pointer, require_name: bool = True) -> tuple[TeamIn
         inp.manager_id = _guid(data["managerId"], "managerId", at, problems)
     if "parentTeamId" in data:
         inp.parent_team_id = _guid(data["parentTeamId"], "parentTeamId", at, problems)
-    for flag in TEAM_FIELDS[4:]:
+    for flag in TEAM_FIELDS[4:7]:
         if flag in data:
             value = data[flag]
             if value is not None and not isinstance(value, bool):
                 problems.append(Detail("invalidType", f"{flag} must be true, false or null", at(flag)))
             inp.flags[flag] = bool(value)
+    if "effectiveDate" in data:
+        inp.effective_date = parse_date(data["effectiveDate"], "effectiveDate", at, problems)
     return inp, problems
 
 
@@ -206,6 +239,21 @@ def parse_member(raw: Any, at: Pointer) -> tuple[tuple[uuid.UUID, uuid.UUID] | N
     if problems or len(ids) != 2:
         return None, problems
     return (ids[0], ids[1]), problems
+
+
+def parse_membership(
+    raw: Any, at: Pointer, dates: tuple[str, ...] = PERIOD_FIELDS
+) -> tuple[MemberInput | None, list[Detail]]:
+    """A ``MemberInput`` and the list of problems in ``raw``; ``dates`` are the period fields the door takes."""
+    data, problems = canonical(raw, MEMBER_FIELDS + dates, at)
+    if not isinstance(raw, dict):
+        return None, problems
+    ids, more = parse_member({k: v for k, v in data.items() if k in MEMBER_FIELDS}, at)
+    problems += more
+    found = {name: parse_date(data.get(name), name, at, problems) for name in dates}
+    if problems or ids is None:
+        return None, problems
+    return MemberInput(ids[0], ids[1], found.get("validFrom"), found.get("validTo")), problems
 
 
 def field_pointer(prefix: str = "") -> Pointer:

@@ -1,26 +1,41 @@
-"""Team memberships: a duplicate add and a missing remove are silent no-ops."""
+"""Team memberships as periods (README.md, "Dates and timelines"): adding merges with the periods it overlaps
+or touches, ending cuts the timeline at a date, erasing removes one period entered by mistake. A duplicate add
+and the end of a missing membership change nothing and write nothing."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from payroster.db.models import TeamMember, User, utcnow
-from payroster.domain import normalize
-from payroster.domain.errors import NotFound
+from payroster import clock
+from payroster.db.models import MembershipPeriod, User
+from payroster.domain import normalize, periods
+from payroster.domain.errors import Detail, Invalid, NotFound
+from payroster.domain.periods import Period
 from payroster.services import audit, teams, users
 from payroster.services.context import Actor
-from payroster.services.scoping import insert_ignoring_conflicts
+from payroster.services.scoping import get_scoped, scoped
+from payroster.services.timelines import MEMBERSHIP, load, set_members, wire, write
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a single add or end did: whether it created (or ended) a membership, and the period concerned."""
+
+    done: bool
+    period: Period | None
 
 
 def _exists(session: Session, ws: uuid.UUID, user_id: uuid.UUID, team_id: uuid.UUID) -> None:
-    """Both ends exist in the workspace; a 404 names the body field that is unknown."""
+    """Both ends exist in the workspace; a 404 names the body field that is unknown. The user's row is locked:
+    the writes of one person's memberships take turns."""
     try:
-        users.get(session, ws, user_id)
+        users.get(session, ws, user_id, lock=True)
     except NotFound:
         raise NotFound("no user with that systemUserId in this workspace", target="systemUserId") from None
     try:
@@ -29,56 +44,160 @@ def _exists(session: Session, ws: uuid.UUID, user_id: uuid.UUID, team_id: uuid.U
         raise NotFound("no team with that teamId in this workspace", target="teamId") from None
 
 
-def _event(actor: Actor, action: str, team_id: uuid.UUID, user_id: uuid.UUID, added: bool) -> dict[str, object]:
-    ids = {"teamId": str(team_id), "systemUserId": str(user_id)}
-    changes = [{"field": f, "before": None if added else v, "after": v if added else None} for f, v in ids.items()]
-    return audit.event_row(actor, action, "membership", team_id, changes)
+def check_span(start: dt.date, end: dt.date | None) -> None:
+    """A period ends after it starts."""
+    if end is not None and end <= start:
+        raise Invalid("validTo must be after validFrom", details=[Detail("invalidPeriod", "empty period", "validTo")])
 
 
-def add(session: Session, actor: Actor, user_id: uuid.UUID, team_id: uuid.UUID) -> bool:
-    """Add the user to the team; True when a membership was created."""
+def add(
+    session: Session,
+    actor: Actor,
+    user_id: uuid.UUID,
+    team_id: uuid.UUID,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> Outcome:
+    """Add the user to the team from ``start`` (today) to ``end`` (open); ``done`` when no period covered
+    ``start`` before. The period is the one covering ``start`` afterwards."""
+    start = start or clock.today()
+    check_span(start, end)
     _exists(session, actor.workspace_id, user_id, team_id)
-    return bool(add_many(session, actor, team_id, [user_id]))
+    old, new = _change(session, actor, team_id, [user_id], lambda old: periods.added(old, start, end))[user_id]
+    return Outcome(periods.at(old, start) is None, next(p for p in new if p.covers(start)))
 
 
-def remove(session: Session, actor: Actor, user_id: uuid.UUID, team_id: uuid.UUID) -> bool:
-    """Remove the user from the team; True when a membership was deleted."""
+def end(session: Session, actor: Actor, user_id: uuid.UUID, team_id: uuid.UUID, day: dt.date | None = None) -> bool:
+    """End the membership on ``day`` (today): True when a period in force that day was ended."""
+    day = day or clock.today()
     _exists(session, actor.workspace_id, user_id, team_id)
-    return bool(remove_many(session, actor, team_id, [user_id]))
+    old, _ = _change(session, actor, team_id, [user_id], lambda old: periods.ended(old, day))[user_id]
+    return periods.at(old, day) is not None
+
+
+# The doors' names of before: removing is ending today.
+remove = end
+
+
+def erase(session: Session, actor: Actor, period_id: uuid.UUID | None) -> MembershipPeriod:
+    """Erase one period entered by mistake (its history goes with it); NotFound when unknown."""
+    ws = actor.workspace_id
+    row = get_scoped(session, MembershipPeriod, ws, period_id, "period")
+    users.get(session, ws, row.user_id, lock=True)
+    gone = Period(row.valid_from, row.valid_to, True, row.id)
+    _change(
+        session, actor, row.team_id, [row.user_id], lambda old: [p for p in old if p.id != gone.id], "membership.erased"
+    )
+    return row
 
 
 def add_many(session: Session, actor: Actor, team_id: uuid.UUID, user_ids: Iterable[uuid.UUID]) -> int:
-    """Add several users of the workspace to a team in set-based statements; ids that are not users of the
-    workspace and memberships that exist are skipped. Returns how many were created."""
-    ws = actor.workspace_id
-    created: list[uuid.UUID] = []
-    for chunk in _chunks(sorted(set(user_ids))):
-        known = select(User.id).where(User.workspace_id == ws, User.id.in_(chunk))
-        now = utcnow()
-        rows = [
-            {"workspace_id": ws, "team_id": team_id, "user_id": uid, "created_at": now}
-            for uid in session.scalars(known)
-        ]
-        if rows:
-            stmt = insert_ignoring_conflicts(session, TeamMember).values(rows).returning(TeamMember.user_id)
-            created += session.scalars(stmt).all()
-    audit.record_many(session, (_event(actor, "membership.added", team_id, uid, True) for uid in created))
-    return len(created)
+    """Add several users of the workspace to a team from today; ids that are not users of the workspace and
+    memberships in force today are skipped. Returns how many were created."""
+    today = clock.today()
+    ids = _locked_users(session, actor.workspace_id, user_ids)
+    done = _change(session, actor, team_id, ids, lambda old: periods.added(old, today, None))
+    return sum(periods.at(old, today) is None for old, _ in done.values())
 
 
 def remove_many(session: Session, actor: Actor, team_id: uuid.UUID, user_ids: Iterable[uuid.UUID]) -> int:
-    """Remove several users from a team in set-based statements; missing memberships are skipped."""
+    """End several users' memberships of a team today; missing memberships are skipped."""
+    today = clock.today()
+    ids = _locked_users(session, actor.workspace_id, user_ids)
+    done = _change(session, actor, team_id, ids, lambda old: periods.ended(old, today))
+    return sum(periods.at(old, today) is not None for old, _ in done.values())
+
+
+def members_on(session: Session, ws: uuid.UUID, team_id: uuid.UUID, day: dt.date) -> list[MembershipPeriod]:
+    """The periods of a team in force on ``day`` (one per member), by user id."""
+    m = MembershipPeriod
+    stmt = scoped(m, ws).where(m.team_id == team_id, m.valid_from <= day, (m.valid_to.is_(None)) | (m.valid_to > day))
+    return list(session.scalars(stmt.order_by(m.user_id)))
+
+
+def of_team(session: Session, ws: uuid.UUID, team_id: uuid.UUID) -> list[MembershipPeriod]:
+    """Every period of a team's members, by user then date."""
+    stmt = scoped(MembershipPeriod, ws).where(MembershipPeriod.team_id == team_id)
+    return list(session.scalars(stmt.order_by(MembershipPeriod.user_id, MembershipPeriod.valid_from)))
+
+
+def of_user(session: Session, ws: uuid.UUID, user_id: uuid.UUID) -> list[MembershipPeriod]:
+    """Every membership period of a user, by date then team."""
+    stmt = scoped(MembershipPeriod, ws).where(MembershipPeriod.user_id == user_id)
+    return list(session.scalars(stmt.order_by(MembershipPeriod.valid_from, MembershipPeriod.team_id)))
+
+
+def end_team(session: Session, actor: Actor, team_id: uuid.UUID) -> None:
+    """A deleted team's memberships end today (those that start later go); their history stays."""
     ws = actor.workspace_id
-    deleted: list[uuid.UUID] = []
+    ids = session.scalars(
+        select(MembershipPeriod.user_id).where(MembershipPeriod.workspace_id == ws, MembershipPeriod.team_id == team_id)
+    ).all()
+    today = clock.today()
+    ids = _locked_users(session, ws, set(ids))
+    _change(session, actor, team_id, ids, lambda old: periods.ended(old, today))
+
+
+def _locked_users(session: Session, ws: uuid.UUID, user_ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
+    """The ids that are users of the workspace, their rows locked in id order (no two writers wait on each
+    other in opposite orders)."""
+    found: list[uuid.UUID] = []
     for chunk in _chunks(sorted(set(user_ids))):
-        stmt = (
-            delete(TeamMember)
-            .where(TeamMember.workspace_id == ws, TeamMember.team_id == team_id, TeamMember.user_id.in_(chunk))
-            .returning(TeamMember.user_id)
-        )
-        deleted += session.scalars(stmt).all()
-    audit.record_many(session, (_event(actor, "membership.removed", team_id, uid, False) for uid in deleted))
-    return len(deleted)
+        stmt = select(User.id).where(User.workspace_id == ws, User.id.in_(chunk)).order_by(User.id).with_for_update()
+        found += session.scalars(stmt).all()
+    return found
+
+
+def _change(
+    session: Session,
+    actor: Actor,
+    team_id: uuid.UUID,
+    user_ids: list[uuid.UUID],
+    change: Callable[[list[Period]], list[Period]],
+    action: str | None = None,
+) -> dict[uuid.UUID, tuple[list[Period], list[Period]]]:
+    """Apply ``change`` to each user's timeline on the team; store the differences, their audit events and
+    today's ``team_members``. Returns every user's timeline before and after."""
+    ws, today = actor.workspace_id, clock.today()
+    result: dict[uuid.UUID, tuple[list[Period], list[Period]]] = {}
+    for chunk in _chunks(user_ids):
+        found = load(session, MEMBERSHIP, ws, team_id=team_id, user_id=chunk)
+        changes = []
+        for uid in chunk:
+            old = found.get((team_id, uid), [])
+            new = periods.with_ids(old, change(old))
+            result[uid] = (old, new)
+            changes.append(((team_id, uid), old, new))
+        events: list[dict[str, object]] = []
+        joined: list[uuid.UUID] = []
+        left: list[uuid.UUID] = []
+        for (_, uid), old, new in write(session, MEMBERSHIP, ws, changes):
+            result[uid] = (old, new)
+            was, now = periods.at(old, today) is not None, periods.at(new, today) is not None
+            if was != now:
+                (joined if now else left).append(uid)
+            name = action or ("membership.added" if now and not was else "membership.removed" if was and not now
+                              else "membership.updated")  # fmt: skip
+            events.append(_event(actor, name, team_id, uid, old, new))
+        set_members(session, ws, team_id, joined, left)
+        audit.record_many(session, events)
+    return result
+
+
+def _event(
+    actor: Actor, action: str, team_id: uuid.UUID, user_id: uuid.UUID, old: list[Period], new: list[Period]
+) -> dict[str, object]:
+    """The audit event of one pair's change: the pair (as before: set when added, cleared when removed) and its
+    periods before and after."""
+    ids = {"teamId": str(team_id), "systemUserId": str(user_id)}
+    added, removed = action == "membership.added", action == "membership.removed"
+    changes: list[dict[str, object]] = [
+        {"field": f, "before": None if added else v, "after": None if removed else v} for f, v in ids.items()
+    ]
+    changes.append(
+        {"field": "periods", "before": [wire(MEMBERSHIP, p) for p in old], "after": [wire(MEMBERSHIP, p) for p in new]}
+    )
+    return audit.event_row(actor, action, "membership", team_id, changes)
 
 
 def _chunks(ids: list[uuid.UUID], size: int = 500) -> Iterator[list[uuid.UUID]]:

@@ -5,17 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from payroster.db.models import CustomVariable, Team, TeamMember, User, utcnow
-from payroster.domain import normalize
+from payroster.domain import normalize, periods
 from payroster.domain.errors import Conflict, Detail, Invalid
 from payroster.ids import new_id
-from payroster.services import audit
+from payroster.services import audit, hierarchy, memberships
 from payroster.services.context import Actor
 from payroster.services.inputs import UNSET, TeamInput
-from payroster.services.scoping import chain_contains, get_scoped, insert_ignoring_conflicts, scoped
+from payroster.services.scoping import get_scoped, insert_ignoring_conflicts, scoped
 
 FLAG_COLUMNS = {
     "managerCanViewResults": "manager_can_view_results",
@@ -69,7 +69,7 @@ def upsert(session: Session, actor: Actor, inp: TeamInput) -> tuple[Team, bool]:
         team = find_by_name(session, ws, inp.name, lock=True)
         assert team is not None
     before = snapshot(team)
-    _apply(session, team, inp)
+    _apply(session, actor, team, inp)
     after = snapshot(team)
     changes = (
         [{"field": f, "before": None, "after": v} for f, v in after.items()] if created else (audit.diff(before, after))
@@ -91,7 +91,7 @@ def patch(session: Session, actor: Actor, team_id: uuid.UUID | None, inp: TeamIn
         team.name_key = normalize.key(inp.name)
     if inp.name is not UNSET:
         team.name = inp.name
-    _apply(session, team, inp)
+    _apply(session, actor, team, inp)
     changes = audit.diff(before, snapshot(team))
     if changes:
         team.updated_at = utcnow()
@@ -113,89 +113,67 @@ def deletion_effects(session: Session, workspace_id: uuid.UUID, team_id: uuid.UU
 
 
 def delete_team(session: Session, actor: Actor, team_id: uuid.UUID | None) -> None:
-    """Delete a team: children move up to its parent; its memberships and variables go; users stay."""
+    """Delete a team: from today its memberships end and its children move up to its parent (its place in
+    other teams' timelines ends); its variables go; users stay; its periods before today stay readable."""
     ws = actor.workspace_id
     team = get(session, ws, team_id, lock=True)
-    children = session.scalars(scoped(Team, ws).where(Team.parent_team_id == team.id)).all()
-    members = session.scalars(
-        select(TeamMember.user_id).where(TeamMember.workspace_id == ws, TeamMember.team_id == team.id)
-    ).all()
-    parent = str(team.parent_team_id) if team.parent_team_id else None
-    session.execute(
-        update(Team)
-        .where(Team.workspace_id == ws, Team.parent_team_id == team.id)
-        .values(parent_team_id=team.parent_team_id, updated_at=utcnow())
-    )
-    session.execute(delete(TeamMember).where(TeamMember.workspace_id == ws, TeamMember.team_id == team.id))
+    memberships.end_team(session, actor, team.id)
+    parents = periods.field(hierarchy.team_timeline(session, ws, team.id), 1)
+    events = []
+    for child_id in hierarchy.children_from_today(session, ws, team.id):
+        if child_id == team.id:
+            continue
+        child = get(session, ws, child_id, lock=True)
+        before = snapshot(child)
+        (child.manager_id, child.parent_team_id), change = hierarchy.move_up(session, ws, child.id, team.id, parents)
+        if change:
+            events += hierarchy.timeline_events(actor, "team", child.id, change)
+        changes = audit.diff(before, snapshot(child))
+        if changes:
+            child.updated_at = utcnow()
+            events.append(audit.event_row(actor, "team.updated", "team", child.id, changes))
+    session.flush()
+    ended = hierarchy.end_team(session, ws, team.id)
     session.execute(
         delete(CustomVariable).where(CustomVariable.workspace_id == ws, CustomVariable.target_id == team.id)
     )
-    events = [
-        audit.event_row(
-            actor, "team.updated", "team", c.id, [{"field": "parentTeamId", "before": str(team.id), "after": parent}]
-        )
-        for c in children
-    ]
-    events += [
-        audit.event_row(
-            actor,
-            "membership.removed",
-            "membership",
-            team.id,
-            [{"field": "systemUserId", "before": str(u), "after": None}],
-        )
-        for u in members
-    ]
-    events.append(
-        audit.event_row(
-            actor,
-            "team.deleted",
-            "team",
-            team.id,
-            [{"field": f, "before": v, "after": None} for f, v in snapshot(team).items()],
-        )
-    )
+    if ended:
+        events += hierarchy.timeline_events(actor, "team", team.id, ended)
+    gone = [{"field": f, "before": v, "after": None} for f, v in snapshot(team).items()]
+    events.append(audit.event_row(actor, "team.deleted", "team", team.id, gone))
     session.delete(team)
     session.flush()
     audit.record_many(session, events)
 
 
-def _apply(session: Session, team: Team, inp: TeamInput) -> None:
+def _apply(session: Session, actor: Actor, team: Team, inp: TeamInput) -> None:
+    """Apply the fields of ``inp``; a change of the team's timeline is audited by an event of its own."""
     if inp.description is not UNSET:
         team.description = inp.description
-    if inp.manager_id is not UNSET:
-        if (
-            inp.manager_id is not None
-            and session.scalar(
-                scoped(User, team.workspace_id).where(User.id == inp.manager_id).with_only_columns(User.id)
-            )
-            is None
-        ):
+    if inp.manager_id is not UNSET and inp.manager_id is not None:
+        found = scoped(User, team.workspace_id).where(User.id == inp.manager_id).with_only_columns(User.id)
+        if session.scalar(found) is None:
             raise Invalid(
                 "managerId is not a user of this workspace",
                 target="managerId",
                 details=[Detail("unknownId", "no such user", "managerId")],
             )
-        team.manager_id = inp.manager_id
-    if inp.parent_team_id is not UNSET:
-        _set_parent(session, team, inp.parent_team_id)
-    for wire, value in inp.flags.items():
-        setattr(team, FLAG_COLUMNS[wire], value)
-    if inp.external_id is not UNSET:
-        team.external_id = inp.external_id
-
-
-def _set_parent(session: Session, team: Team, parent_id: uuid.UUID | None) -> None:
-    if parent_id is not None:
-        parent = session.scalar(scoped(Team, team.workspace_id).where(Team.id == parent_id).with_only_columns(Team.id))
-        if parent is None:
+    if inp.parent_team_id is not UNSET and inp.parent_team_id is not None:
+        found = scoped(Team, team.workspace_id).where(Team.id == inp.parent_team_id).with_only_columns(Team.id)
+        if session.scalar(found) is None:
             raise Invalid(
                 "parentTeamId is not a team of this workspace",
                 target="parentTeamId",
                 details=[Detail("unknownId", "no such team", "parentTeamId")],
             )
-        if chain_contains(session, Team, "parent_team_id", team.workspace_id, parent_id, team.id):
-            raise Conflict(
-                "parentTeamId would create a cycle in the team hierarchy", target="parentTeamId", code="cycle"
-            )
-    team.parent_team_id = parent_id
+    if inp.manager_id is not UNSET or inp.parent_team_id is not UNSET:
+        session.flush()  # a new team's row is written before its timeline
+        (team.manager_id, team.parent_team_id), change = hierarchy.set_team(
+            session, team.workspace_id, team.id, inp.manager_id, inp.parent_team_id, inp.effective_date
+        )
+        if change:
+            audit.record_many(session, hierarchy.timeline_events(actor, "team", team.id, change))
+    for wire, value in inp.flags.items():
+        setattr(team, FLAG_COLUMNS[wire], value)
+    if inp.external_id is not UNSET:
+        team.external_id = inp.external_id

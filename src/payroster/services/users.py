@@ -27,16 +27,17 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from payroster import clock
 from payroster.db.feed import feed_text
 from payroster.db.models import AuditEvent, User, UserAlias, UserTag, Workspace, table, utcnow
 from payroster.db.prepared import Prepared
-from payroster.domain import normalize
+from payroster.domain import normalize, periods
 from payroster.domain.errors import Conflict, Detail, Invalid
 from payroster.ids import new_id
-from payroster.services import audit, sessions
+from payroster.services import audit, hierarchy, sessions
 from payroster.services.context import Actor
 from payroster.services.inputs import UNSET, UserInput
-from payroster.services.scoping import chain_contains, get_scoped, insert_ignoring, scoped
+from payroster.services.scoping import get_scoped, insert_ignoring, scoped
 
 
 @dataclass
@@ -215,11 +216,16 @@ def _create(session: Session, actor: Actor, inp: UserInput) -> UserView | None:
         "scim_hidden": False if inp.scim_hidden is UNSET else inp.scim_hidden,
         **{name: None if getattr(inp, name) is UNSET else getattr(inp, name) for name in _AS_GIVEN},
     }
+    timeline = [] if inp.direct_manager_id is UNSET else hierarchy.new_manager(uid, inp.direct_manager_id,
+                                                                               inp.effective_date)  # fmt: skip
+    values["direct_manager_id"] = periods.at(timeline, clock.today())
     tags = [] if inp.tags is UNSET else _added_items([], inp.tags, "tags")
     aliases = [] if inp.aliases is UNSET else _added_items([], inp.aliases, "aliases")
     user = User(**values, password_hash=None)  # every column: once written, it is as if loaded
     current = UserView(user, tags, aliases, {"tags": len(tags), "aliases": len(aliases)})
     values["feed_json"] = user.feed_json = _feed_of(session, current)
+    # The timeline's own event, made first so it comes before the user's (both are written below).
+    dated = hierarchy.timeline_events(actor, "user", uid, hierarchy.manager_change([], timeline))
     event = audit.event_row(actor, "user.created", "user", uid, audit.created(current.snapshot()))
     lists: dict[type[UserTag] | type[UserAlias], list[dict[str, Any]]] = {
         UserTag: _item_rows(user, tags, 0),
@@ -240,6 +246,8 @@ def _create(session: Session, actor: Actor, inp: UserInput) -> UserView | None:
         for model, rows in lists.items():
             _items_insert(dialect, model).run_many(session, rows)
         audit.record_many(session, [event])
+    hierarchy.store_new_manager(session, ws, uid, timeline)
+    audit.record_many(session, dated)
     if aliases:
         # A concurrent request may have taken one of these aliases after the first check.
         _check_aliases(session, ws, uid, aliases)
@@ -442,7 +450,7 @@ def _apply(session: Session, actor: Actor, current: UserView, inp: UserInput, re
     if inp.last_name is not UNSET:
         user.last_name = inp.last_name
     if inp.direct_manager_id is not UNSET:
-        _set_manager(session, user, inp.direct_manager_id)
+        _set_manager(session, actor, user, inp.direct_manager_id, inp.effective_date)
     if inp.tags is not UNSET:
         current.tags = _merge_items(session, current, UserTag, inp.tags, replace_lists)
     if inp.aliases is not UNSET:
@@ -522,12 +530,14 @@ def _check_manager_exists(session: Session, ws: uuid.UUID, manager_id: uuid.UUID
         )
 
 
-def _set_manager(session: Session, user: User, manager_id: uuid.UUID | None) -> None:
+def _set_manager(session: Session, actor: Actor, user: User, manager_id: uuid.UUID | None, day: Any) -> None:
+    """The manager from ``day`` (today) until the next recorded change, with its timeline's audit event; the row
+    keeps today's."""
     if manager_id is not None:
         _check_manager_exists(session, user.workspace_id, manager_id)
-        if chain_contains(session, User, "direct_manager_id", user.workspace_id, manager_id, user.id):
-            raise Conflict("directManagerId would create a management cycle", target="directManagerId", code="cycle")
-    user.direct_manager_id = manager_id
+    user.direct_manager_id, change = hierarchy.set_manager(session, user.workspace_id, user.id, manager_id, day)
+    if change is not None:
+        audit.record_many(session, hierarchy.timeline_events(actor, "user", user.id, change))
 
 
 def _check_aliases(session: Session, ws: uuid.UUID, user_id: uuid.UUID, aliases: list[str]) -> None:

@@ -38,7 +38,7 @@ from payroster.domain.errors import DomainError, Forbidden, Unauthorized
 from payroster.domain.text import refuse_unusable
 from payroster.http.body import refuse_declared
 from payroster.observability.requests import current as current_request_id
-from payroster.services import accounts
+from payroster.services import accounts, timelines
 from payroster.services.accounts import SessionUser
 from payroster.urls import public_base
 
@@ -106,6 +106,9 @@ def current(request: Request) -> SessionUser | None:
     if who is not None and due:
         with db.write() as s:
             accounts.touch(s, who.digest, request.app.state.settings.session_lifetime)
+    if who is not None and who.timeline_stale:
+        with db.write(who.workspace_id) as s:  # as the key check does (docs/architecture.md, "Timelines")
+            timelines.refresh(s, who.workspace_id)
     request.state.who = who
     return who
 

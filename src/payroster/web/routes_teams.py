@@ -255,7 +255,7 @@ async def edit_team(request: Request, team_id: str) -> Response:
 
 @router.get("/teams/{team_id}/delete")
 def delete_team_page(request: Request, team_id: str) -> Response:
-    """What deleting the team does (memberships and variables that go, child teams that move up), and the button."""
+    """What deleting the team does (memberships end, variables go, child teams move up), and the button."""
     who = need_full_admin(request)
     with database(request).read() as s:
         team = teams.get(s, who.workspace_id, parse_id(team_id))
@@ -266,7 +266,8 @@ def delete_team_page(request: Request, team_id: str) -> Response:
         request, "confirm.html", title=f"Delete team {team.name}", action=f"/teams/{team.id}/delete",
         button=f"Delete {team.name}", cancel=f"/teams/{team.id}",
         effects=[
-            f"{_count(members, 'membership')} and {_count(entries, 'variable')} go; "
+            f"{_count(members, 'membership')} {'ends' if members == 1 else 'end'} today "
+            f"(earlier periods stay readable) and {_count(entries, 'variable')} go; "
             f"{_count(children, 'child team')} {'moves' if children == 1 else 'move'} up.",
             f"The members stay people of this workspace; the child teams {up}.",
         ],

@@ -1,0 +1,138 @@
+"""JSON API: dated reads (README.md, "Dates and timelines"): a team's members on a date, a user's and a team's
+timelines, and the ``asOf`` form of a user or team."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from payroster import clock
+from payroster.api import schemas
+from payroster.api.deps import actor, database, principal
+from payroster.api.errors import ERRORS
+from payroster.db.engine import Database
+from payroster.domain import periods
+from payroster.domain.errors import Invalid, NotFound
+from payroster.ids import parse_id
+from payroster.services import hierarchy, memberships, teams, users
+from payroster.services.context import Actor
+from payroster.services.inputs import field_pointer, parse_date
+
+router = APIRouter(dependencies=[Depends(principal)], responses=ERRORS)
+
+AS_OF = Query(None, description="a date YYYY-MM-DD: the dated fields as they were (or will be) then")
+
+
+def as_of(value: str | None) -> dt.date | None:
+    """The ``asOf`` query parameter as a date (None when absent); 422 when it is not one."""
+    if value is None:
+        return None
+    problems: list[Any] = []
+    day = parse_date(value, "asOf", field_pointer(), problems)
+    if problems or day is None:
+        raise Invalid("asOf must be a date YYYY-MM-DD", details=problems)
+    return day
+
+
+def _id(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _members(rows: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {"periodId": str(r.id), "systemUserId": str(r.user_id), **periods.Period(r.valid_from, r.valid_to).wire()}
+        for r in rows
+    ]
+
+
+@router.get(
+    "/api/v1/teams/{team_id}/members",
+    operation_id="listTeamMembers",
+    tags=["team members"],
+    response_model=schemas.TeamMembersAsOf,
+)
+def team_members(
+    team_id: str,
+    asOf: str | None = AS_OF,
+    db: Database = Depends(database),
+    who: Actor = Depends(actor),  # noqa: N803
+) -> JSONResponse:
+    """The members of a team on a date (today without ``asOf``), with the period each one is in."""
+    day = as_of(asOf) or clock.today()
+    with db.read() as s:
+        team = teams.get(s, who.workspace_id, parse_id(team_id))
+        rows = memberships.members_on(s, who.workspace_id, team.id, day)
+        return JSONResponse({"teamId": str(team.id), "asOf": day.isoformat(), "members": _members(rows)})
+
+
+@router.get(
+    "/api/v1/users/{user_id}/timeline",
+    operation_id="getUserTimeline",
+    tags=["users"],
+    response_model=schemas.UserTimeline,
+)
+def user_timeline(user_id: str, db: Database = Depends(database), who: Actor = Depends(actor)) -> JSONResponse:
+    """A user's direct managers and team periods, past, current and scheduled, oldest first."""
+    with db.read() as s:
+        user = users.get(s, who.workspace_id, parse_id(user_id))
+        managers = hierarchy.manager_timeline(s, who.workspace_id, user.id)
+        rows = memberships.of_user(s, who.workspace_id, user.id)
+        return JSONResponse(
+            {
+                "userId": str(user.id),
+                "directManager": [
+                    {"periodId": str(p.id), **p.wire(), "directManagerId": str(p.value)} for p in managers
+                ],
+                "teams": [
+                    {"periodId": str(r.id), "teamId": str(r.team_id), **periods.Period(r.valid_from, r.valid_to).wire()}
+                    for r in rows
+                ],
+            }
+        )
+
+
+def _team_or_history(s: Session, ws: uuid.UUID, team_id: uuid.UUID | None) -> tuple[uuid.UUID, list[Any]]:
+    """The team's id and its member periods; a deleted team's history stays readable, so only an id without a
+    team nor any period is unknown."""
+    try:
+        found: uuid.UUID = teams.get(s, ws, team_id).id
+    except NotFound:
+        if team_id is None or not (memberships.of_team(s, ws, team_id) or hierarchy.team_timeline(s, ws, team_id)):
+            raise
+        found = team_id
+    return found, memberships.of_team(s, ws, found)
+
+
+@router.get(
+    "/api/v1/teams/{team_id}/timeline",
+    operation_id="getTeamTimeline",
+    tags=["teams"],
+    response_model=schemas.TeamTimeline,
+)
+def team_timeline(team_id: str, db: Database = Depends(database), who: Actor = Depends(actor)) -> JSONResponse:
+    """A team's managers, parents and member periods, oldest first (a deleted team's too)."""
+    with db.read() as s:
+        tid, rows = _team_or_history(s, who.workspace_id, parse_id(team_id))
+        timeline = hierarchy.team_timeline(s, who.workspace_id, tid)
+    fields = {
+        name: [{**p.wire(), name + "Id" if name == "manager" else "parentTeamId": str(p.value)}
+               for p in periods.field(timeline, index)]
+        for index, name in enumerate(("manager", "parent"))
+    }  # fmt: skip
+    return JSONResponse({"teamId": str(tid), **fields, "members": _members(rows)})
+
+
+def dated_manager(s: Session, ws: uuid.UUID, user_id: uuid.UUID, day: dt.date) -> str | None:
+    """The user's direct manager on ``day``."""
+    return _id(periods.at(hierarchy.manager_timeline(s, ws, user_id), day))
+
+
+def dated_team(s: Session, ws: uuid.UUID, team_id: uuid.UUID, day: dt.date) -> dict[str, str | None]:
+    """The team's manager and parent on ``day``."""
+    value: Any = periods.at(hierarchy.team_timeline(s, ws, team_id), day) or (None, None)
+    return {"managerId": _id(value[0]), "parentTeamId": _id(value[1])}
