@@ -7,6 +7,7 @@ Every page shown is shot full-page at both widths, checked for horizontal overfl
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 
@@ -17,9 +18,9 @@ from sqlalchemy import func, select
 
 from payroster.db.engine import Database
 from payroster.db.models import TeamMember, User
-from payroster.services import teams
+from payroster.services import memberships, teams, users, variables
 from payroster.services.context import Actor
-from payroster.services.inputs import field_pointer, parse_team
+from payroster.services.inputs import field_pointer, parse_team, parse_user
 from tests.conftest import WS
 from tests.web.conftest import browser_login, make_user
 from tests.web.test_admin_flows import Look
@@ -183,3 +184,61 @@ def test_members_pasted_as_outlook_copies_them(page: Page, base_url: str, look: 
     with db.read() as s:
         count = s.scalar(select(func.count()).select_from(TeamMember).where(TeamMember.team_id == west))
     assert count == 4
+
+
+# -- 6. "who changed this person?" ----------------------------------------------------------------------------
+
+
+def test_activity_answers_who_changed_this_person(page: Page, base_url: str, look: Look, ws: WS, db: Database) -> None:
+    _admin(db, ws)
+    actor = Actor(ws.id, None, "cli", "cli")
+    west, east, south_east = _team(db, ws, "West"), _team(db, ws, "East"), _team(db, ws, "SouthEast")
+    inp, _ = parse_user(
+        {"emailAddress": "ann@example.com", "firstName": "Ann", "lastName": "Lee", "role": "Participant"},
+        field_pointer(),
+    )
+    with db.write() as s:
+        ann = users.upsert(s, actor, inp)[0].user.id
+        memberships.add(s, actor, ann, west)
+        quota = variables.parse_entries([{"name": "Quota", "value": 120000, "startDate": "2027-01-01"}])
+        variables.replace(s, actor, ann, quota)
+        users.patch(s, actor, ann, parse_user({"role": "Deactivated"}, field_pointer(), require_email=False)[0])
+        for team, text in ((east, "Inside sales"), (south_east, "Field sales")):
+            teams.patch(s, actor, team, parse_team({"description": text}, field_pointer(), require_name=False)[0])
+    browser_login(page, base_url, "chief@example.com")
+    page.goto(base_url + "/settings/activity")
+
+    # A person by name: their own events and the teams they joined, in words, named rather than numbered.
+    page.get_by_label("About").fill("ann lee")
+    page.get_by_role("button", name="Filter").click()
+    table = page.locator("table.events")
+    sentences = table.locator("td.event-sentence")
+    expect(sentences.filter(has_text="Ann Lee joined team West")).to_have_count(1)
+    expect(sentences.filter(has_text="Ann Lee was deactivated")).to_have_count(1)
+    expect(sentences.filter(has_text="Ann Lee's variables changed")).to_have_count(1)
+    expect(sentences.filter(has_text="Ann Lee was added")).to_have_count(1)
+    expect(sentences).to_have_count(4)
+    expect(table.locator("td[data-label=About] a").first).to_have_text(re.compile("Ann Lee|West"))
+    changes = table.locator("td[data-label=Changes]")
+    expect(changes.filter(has_text="Quota = 120,000 from 2027-01-01 until open: added")).to_have_count(1)
+    expect(changes.filter(has_text="status: active → deactivated")).to_have_count(1)
+    assert str(ann) not in table.inner_text()  # no internal ids on show
+    look(page, "about-a-person")
+
+    # A team by its exact name: East is not SouthEast.
+    page.get_by_label("About").fill("East")
+    page.get_by_role("button", name="Filter").click()
+    expect(sentences.filter(has_text="Team East")).not_to_have_count(0)
+    expect(sentences.filter(has_text="SouthEast")).to_have_count(0)
+
+    # Actions chosen from a list in plain words.
+    page.get_by_label("About").fill("")
+    page.get_by_label("What happened").select_option(label="joined a team")
+    page.get_by_role("button", name="Filter").click()
+    expect(sentences).to_have_count(1)
+    expect(sentences.first).to_contain_text("Ann Lee joined team West")
+    look(page, "joined-a-team")
+
+    # The person's own Activity tab tells the same story, memberships included.
+    page.goto(f"{base_url}/users/{ann}?tab=activity")
+    expect(page.locator("td.event-sentence").filter(has_text="Ann Lee joined team West")).to_have_count(1)

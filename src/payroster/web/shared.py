@@ -11,19 +11,19 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
 import simplejson
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from payroster.db.models import AuditEvent, Team, User
+from payroster.db.models import AuditEvent, MembershipPeriod, Team, User
 from payroster.domain import effective, normalize
 from payroster.domain.errors import Conflict, Detail, DomainError, Invalid, NotFound
 from payroster.ids import parse_id
 from payroster.services import teams, users, variables
 from payroster.services.context import Actor
-from payroster.web import forms
+from payroster.web import activity, forms
 from payroster.web.core import database, describe, field, form, need_full_admin, redirect
 
 ACTIVITY_PAGE = 50
@@ -212,9 +212,13 @@ class EventFilter:
 
 
 def events_query(
-    workspace_id: uuid.UUID, flt: EventFilter | None = None, target_id: uuid.UUID | None = None
+    workspace_id: uuid.UUID,
+    flt: EventFilter | None = None,
+    target_id: uuid.UUID | None = None,
+    session: Session | None = None,
 ) -> Select[Any]:
-    """Audit events newest first, with the actor's e-mail, filtered in SQL."""
+    """Audit events newest first, with the actor's e-mail, filtered in SQL; a person's events include the
+    memberships they joined and left (with ``session``, a target typed by name too)."""
     actor = aliased(User)
     stmt: Any = (
         select(AuditEvent, actor.email)
@@ -223,28 +227,18 @@ def events_query(
         .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
     )
     if target_id is not None:
-        stmt = stmt.where(AuditEvent.target_id == target_id)
+        stmt = stmt.where(_about(None, workspace_id, str(target_id)))
     if flt is not None:
         if flt.actor.strip():
-            parts = normalize.email_fragments(flt.actor)
-            stmt = stmt.where(or_(*(actor.email_key.contains(part, autoescape=True) for part in parts)))
+            stmt = stmt.where(actor.id.in_(_people(workspace_id, flt.actor)))
         if flt.action.strip():
-            stmt = stmt.where(AuditEvent.action.contains(flt.action.strip(), autoescape=True))
+            wanted = flt.action.strip()
+            if wanted in activity.ACTIONS:  # chosen from the list: that action only
+                stmt = stmt.where(AuditEvent.action == wanted)
+            else:  # typed (an older link, or a prefix such as "sso")
+                stmt = stmt.where(AuditEvent.action.contains(wanted, autoescape=True))
         if flt.target.strip():
-            target = flt.target.strip()
-            try:
-                stmt = stmt.where(AuditEvent.target_id == uuid.UUID(target))
-            except ValueError:
-                # A name or e-mail: the users and teams it matches.
-                parts = normalize.email_fragments(target)
-                users = select(User.id).where(
-                    User.workspace_id == workspace_id,
-                    or_(*(User.email_key.contains(part, autoescape=True) for part in parts)),
-                )
-                teams = select(Team.id).where(
-                    Team.workspace_id == workspace_id, Team.name_key.contains(normalize.key(target), autoescape=True)
-                )
-                stmt = stmt.where(AuditEvent.target_id.in_(users.union(teams)))
+            stmt = stmt.where(_about(session, workspace_id, flt.target.strip()))
         if not flt.problems():
             if flt.since:
                 stmt = stmt.where(AuditEvent.occurred_at >= dt.datetime.fromisoformat(flt.since))
@@ -253,20 +247,75 @@ def events_query(
     return cast("Select[Any]", stmt)
 
 
+def _people(workspace_id: uuid.UUID, text: str) -> Select[Any]:
+    """The ids of the people a search names: by e-mail (any part of it) or by first, last or full name."""
+    key = normalize.key(text)
+    full = func.lower(func.coalesce(User.first_name, "") + " " + func.coalesce(User.last_name, ""))
+    return select(User.id).where(
+        User.workspace_id == workspace_id,
+        or_(
+            *(User.email_key.contains(part, autoescape=True) for part in normalize.email_fragments(text)),
+            full.contains(key, autoescape=True),
+        ),
+    )
+
+
+PEOPLE_FOLLOWED = 20  # a target search naming more people than this finds their own events, not their memberships
+
+
+def _about(session: Session | None, workspace_id: uuid.UUID, target: str) -> Any:
+    """The events about a target: an id; or the people a name or e-mail matches, with the memberships they
+    joined or left; or the team of exactly that name ("East" is not "SouthEast")."""
+    try:
+        people = [uuid.UUID(target)]
+        return or_(AuditEvent.target_id == people[0], _memberships_of(workspace_id, people))
+    except ValueError:
+        pass
+    team = select(Team.id).where(Team.workspace_id == workspace_id, Team.name_key == normalize.key(target))
+    about = AuditEvent.target_id.in_(_people(workspace_id, target).union(team))
+    if session is None:
+        return about
+    people = list(session.scalars(_people(workspace_id, target).limit(PEOPLE_FOLLOWED + 1)))
+    if not people or len(people) > PEOPLE_FOLLOWED:
+        return about
+    return or_(about, _memberships_of(workspace_id, people))
+
+
+def _memberships_of(workspace_id: uuid.UUID, people: list[uuid.UUID]) -> Any:
+    """The membership events of these people. A membership event is recorded against its team, the person being
+    in its changes; no column holds the member, so the events are narrowed first by the indexed ids of the teams
+    those people ever had a period in, then matched on the person's id in the changes (a few events per team,
+    never the whole log)."""
+    teams_of = select(MembershipPeriod.team_id).where(
+        MembershipPeriod.workspace_id == workspace_id, MembershipPeriod.user_id.in_(people)
+    )
+    return and_(
+        AuditEvent.target_type == "membership",
+        AuditEvent.target_id.in_(teams_of),
+        or_(*(AuditEvent.changes.contains(f'"{uid}"', autoescape=True) for uid in people)),
+    )
+
+
 def events(session: Session, stmt: Select[Any], page: int) -> tuple[list[dict[str, Any]], bool]:
-    """One page of events as the tables show them, and whether there is a next page."""
+    """One page of events as the tables show them (named, in words), and whether there is a next page."""
     rows = session.execute(stmt.limit(ACTIVITY_PAGE + 1).offset((page - 1) * ACTIVITY_PAGE)).all()
+    shown = [(event, email, json.loads(event.changes)) for event, email in rows[:ACTIVITY_PAGE]]
+    ws = shown[0][0].workspace_id if shown else None
+    known = activity.names(session, ws, [(e.target_type, e.target_id, c) for e, _, c in shown]) if ws else {}
     out = []
-    for event, email in rows[:ACTIVITY_PAGE]:
+    for event, email, changes in shown:
         out.append(
             {
                 "at": event.occurred_at,
                 "actor": email or event.actor_kind,
                 "via": f"{event.actor_kind} · {event.channel}",
                 "action": event.action,
+                "words": activity.ACTIONS.get(event.action, event.action),
+                "sentence": activity.sentence(event.action, event.target_type, event.target_id, changes, known),
                 "target_type": event.target_type,
                 "target_id": event.target_id,
-                "changes": json.loads(event.changes),
+                "target_name": known.get(str(event.target_id)),
+                "changes": activity.lines(event.action, changes, known),
             }
         )
     return out, len(rows) > ACTIVITY_PAGE
