@@ -7,6 +7,7 @@ Every page shown is shot full-page at both widths, checked for horizontal overfl
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import uuid
 from pathlib import Path
@@ -242,3 +243,67 @@ def test_activity_answers_who_changed_this_person(page: Page, base_url: str, loo
     # The person's own Activity tab tells the same story, memberships included.
     page.goto(f"{base_url}/users/{ann}?tab=activity")
     expect(page.locator("td.event-sentence").filter(has_text="Ann Lee joined team West")).to_have_count(1)
+
+
+# -- 3. quotas as people type them ----------------------------------------------------------------------------
+
+
+def test_quota_typed_with_separators_edited_in_place_and_split(
+    page: Page, base_url: str, look: Look, ws: WS, db: Database
+) -> None:
+    _admin(db, ws)
+    rep = uuid.UUID(make_user(db, ws.id, "rep@example.com", "Participant", None))
+    browser_login(page, base_url, "chief@example.com")
+    page.goto(f"{base_url}/users/{rep}?tab=custom")
+    add = page.locator("#add-entry")
+    add.get_by_label("Name").fill("Quota")
+    add.get_by_label("Value").fill("120,000")
+    add.get_by_label("From (inclusive)").fill("2027-01-01")
+    add.get_by_role("button", name="Add entry").click()
+    expect(page.locator(".notice")).to_have_text("Entry added.")
+    with db.read() as s:
+        assert [(e.value, e.start) for e in variables.list_entries(s, ws.id, rep)] == [
+            (120000, dt.datetime(2027, 1, 1))
+        ]
+
+    # A number that could be read two ways is a question, the form kept; the same dates again say what to do.
+    add = page.locator("#add-entry")
+    add.get_by_label("Name").fill("Rate")
+    add.get_by_label("Value").fill("12,50")
+    add.get_by_role("button", name="Add entry").click()
+    expect(page.locator("#add-entry-value-error")).to_contain_text("Is 12,50 the number 12.50?")
+    expect(page.locator("#add-entry").get_by_label("Name")).to_have_value("Rate")
+    add = page.locator("#add-entry")
+    add.get_by_label("Name").fill("Quota")
+    add.get_by_label("Value").fill("120000")
+    add.get_by_label("From (inclusive)").fill("2027-01-01")
+    add.get_by_role("button", name="Add entry").click()
+    expect(page.locator("#add-entry-startDate-error")).to_contain_text("change that entry in place (Edit)")
+    expect(page.locator("#add-entry").get_by_label("Value")).to_have_value("120000")
+    look(page, "questions")
+
+    # Edited in place.
+    page.locator("#entry-0 summary").click()
+    edit = page.locator("#edit-entry-0")
+    expect(edit.get_by_label("From (inclusive)")).to_have_value("2027-01-01")
+    edit.get_by_label("Value").fill("125,000")
+    edit.get_by_role("button", name="Save Quota").click()
+    expect(page.locator(".notice")).to_have_text("Quota changed.")
+    expect(page.locator("table.custom td[data-label=Value]")).to_have_text(["125000"])
+
+    # Ended, and a new value from 1 July.
+    page.locator("#entry-0 summary").click()
+    split = page.locator("#split-entry-0")
+    split.get_by_label("New value").fill("150 000")
+    split.get_by_label("Starting on").fill("2027-07-01")
+    look(page, "split-form")
+    split.get_by_role("button", name="End and start new Quota").click()
+    expect(page.locator(".notice")).to_contain_text("Quota ends before 2027-07-01")
+    expect(page.locator("table.custom td[data-label=Value]")).to_have_text(["125000", "150000"])
+    look(page, "split-done")
+    with db.read() as s:
+        entries = [(e.value, e.start, e.end) for e in variables.list_entries(s, ws.id, rep)]
+    assert entries == [
+        (125000, dt.datetime(2027, 1, 1), dt.datetime(2027, 7, 1)),
+        (150000, dt.datetime(2027, 7, 1), None),
+    ]

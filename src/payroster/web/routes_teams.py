@@ -331,4 +331,4 @@ async def members(request: Request, team_id: str) -> Response:
 @router.post("/teams/{team_id}/custom")
 async def team_custom(request: Request, team_id: str) -> Response:
     """Custom tab: add or remove an effective-dated entry."""
-    return await shared.change(request, "team", team_id, "custom", shared.custom_action, "add-entry")
+    return await shared.change(request, "team", team_id, "custom", shared.custom_action, shared.custom_form)

@@ -618,7 +618,7 @@ def membership_confirm(request: Request, user_id: str, team_id: str, action: str
 @router.post("/users/{user_id}/custom")
 async def user_custom(request: Request, user_id: str) -> Response:
     """Custom tab: add or remove an effective-dated entry."""
-    return await shared.change(request, "user", user_id, "custom", shared.custom_action, "add-entry")
+    return await shared.change(request, "user", user_id, "custom", shared.custom_action, shared.custom_form)
 
 
 @router.post("/users/{user_id}/invitation")
