@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from bench import load
+from bench import load, spreadsheets
 from bench.harness import WORKERS, Backend, Figure, Server, asgi_server, cli_peak_rss, machine, memory_mb, repeat, setup
 from payroster import ids
 
@@ -544,7 +544,14 @@ def scim(backend: Backend, size: Size, table: Table) -> None:
     table.row("  SCIM p95 ms", backend.name, ours_p95, theirs_p95, None, "<= 50 ms", ours_p95.median <= 50, ".1f")
 
 
-SCENARIOS = {"upsert": upsert, "bulk": bulk, "import": big_import, "growth": growth_and_odata, "scim": scim}
+def exports(backend: Backend, size: Size, table: Table) -> None:
+    """Users exported as CSV and XLSX (bench/spreadsheets.py), at the import scenario's size."""
+    spreadsheets.exports(backend, size.big, REPS, table, user_rows)
+
+
+SCENARIOS = {
+    "upsert": upsert, "bulk": bulk, "import": big_import, "growth": growth_and_odata, "scim": scim, "exports": exports,
+}  # fmt: skip
 
 
 def main() -> None:

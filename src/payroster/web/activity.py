@@ -15,31 +15,8 @@ from sqlalchemy.orm import Session
 
 from payroster.db.models import Team, User
 from payroster.ids import parse_id
+from payroster.services.listings import ACTIONS
 
-# Every action the services record, in plain words, in the order the filter lists them.
-ACTIONS: dict[str, str] = {
-    "user.created": "person added",
-    "user.updated": "person changed (names, role, deactivated, tags...)",
-    "membership.added": "joined a team",
-    "membership.removed": "left a team",
-    "membership.updated": "team membership dates changed",
-    "customVariables.replaced": "variables changed (quotas, rates...)",
-    "user.inviteLinkCreated": "invitation link created",
-    "user.resetLinkCreated": "password reset link created",
-    "team.created": "team created",
-    "team.updated": "team changed",
-    "team.deleted": "team deleted",
-    "apiKey.created": "API key created",
-    "scimToken.created": "provisioning token created",
-    "apiKey.revoked": "API key or token revoked",
-    "sso.signedIn": "signed in with SSO",
-    "sso.signInRefused": "SSO sign-in refused",
-    "sso.providerAdded": "identity provider added",
-    "sso.providerRemoved": "identity provider removed",
-    "sso.settingsChanged": "SSO settings changed",
-    "workspace.created": "workspace created",
-    "workspace.updated": "workspace changed",
-}
 # Fields as the pages' labels say them.
 LABELS = {
     "emailAddress": "e-mail", "firstName": "first name", "lastName": "last name", "role": "role", "active": "status",

@@ -17,9 +17,9 @@ from payroster.db.engine import Budget
 from payroster.db.models import Team
 from payroster.domain.errors import DomainError, Invalid, NotFound
 from payroster.services import apikeys, workspaces
+from payroster.services.listings import ACTIONS
 from payroster.urls import public_base
 from payroster.web import forms, shared
-from payroster.web.activity import ACTIONS
 from payroster.web.core import (
     database,
     field,

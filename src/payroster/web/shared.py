@@ -9,21 +9,24 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, cast
+from typing import Any
 
 import simplejson
-from sqlalchemy import Select, and_, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Select
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from payroster.db.models import AuditEvent, MembershipPeriod, Team, User
-from payroster.domain import effective, normalize
+from payroster.db.models import User
+from payroster.domain import effective
 from payroster.domain.errors import Conflict, Detail, DomainError, Invalid, NotFound
 from payroster.ids import parse_id
 from payroster.services import teams, users, variables
 from payroster.services.context import Actor
+from payroster.services.listings import ACTIONS
+from payroster.services.listings import EventFilter as EventFilter  # the Activity tabs' and log's filter
+from payroster.services.listings import events_query as events_query
 from payroster.web import activity, forms
 from payroster.web.core import database, describe, field, form, need_full_admin, redirect
 
@@ -299,114 +302,6 @@ def entry_text(entry: variables.Entry) -> dict[str, str]:
     }
 
 
-@dataclass
-class EventFilter:
-    """The Activity Log's filters (all optional)."""
-
-    actor: str = ""
-    action: str = ""
-    target: str = ""
-    since: str = ""
-    until: str = ""
-
-    def problems(self) -> list[str]:
-        """Dates that are not ``YYYY-MM-DD``."""
-        out = []
-        for name in ("since", "until"):
-            value = getattr(self, name)
-            if value:
-                try:
-                    dt.date.fromisoformat(value)
-                except ValueError:
-                    out.append(f"{name} must be a date like 2026-01-31")
-        return out
-
-
-def events_query(
-    workspace_id: uuid.UUID,
-    flt: EventFilter | None = None,
-    target_id: uuid.UUID | None = None,
-    session: Session | None = None,
-) -> Select[Any]:
-    """Audit events newest first, with the actor's e-mail, filtered in SQL; a person's events include the
-    memberships they joined and left (with ``session``, a target typed by name too)."""
-    actor = aliased(User)
-    stmt: Any = (
-        select(AuditEvent, actor.email)
-        .outerjoin(actor, (actor.workspace_id == AuditEvent.workspace_id) & (actor.id == AuditEvent.actor_user_id))
-        .where(AuditEvent.workspace_id == workspace_id)
-        .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
-    )
-    if target_id is not None:
-        stmt = stmt.where(_about(None, workspace_id, str(target_id)))
-    if flt is not None:
-        if flt.actor.strip():
-            stmt = stmt.where(actor.id.in_(_people(workspace_id, flt.actor)))
-        if flt.action.strip():
-            wanted = flt.action.strip()
-            if wanted in activity.ACTIONS:  # chosen from the list: that action only
-                stmt = stmt.where(AuditEvent.action == wanted)
-            else:  # typed (an older link, or a prefix such as "sso")
-                stmt = stmt.where(AuditEvent.action.contains(wanted, autoescape=True))
-        if flt.target.strip():
-            stmt = stmt.where(_about(session, workspace_id, flt.target.strip()))
-        if not flt.problems():
-            if flt.since:
-                stmt = stmt.where(AuditEvent.occurred_at >= dt.datetime.fromisoformat(flt.since))
-            if flt.until and (until := dt.date.fromisoformat(flt.until)) < dt.date.max:  # 9999-12-31: no bound
-                stmt = stmt.where(AuditEvent.occurred_at < dt.datetime.combine(until + dt.timedelta(days=1), dt.time()))
-    return cast("Select[Any]", stmt)
-
-
-def _people(workspace_id: uuid.UUID, text: str) -> Select[Any]:
-    """The ids of the people a search names: by e-mail (any part of it) or by first, last or full name."""
-    key = normalize.key(text)
-    full = func.lower(func.coalesce(User.first_name, "") + " " + func.coalesce(User.last_name, ""))
-    return select(User.id).where(
-        User.workspace_id == workspace_id,
-        or_(
-            *(User.email_key.contains(part, autoescape=True) for part in normalize.email_fragments(text)),
-            full.contains(key, autoescape=True),
-        ),
-    )
-
-
-PEOPLE_FOLLOWED = 20  # a target search naming more people than this finds their own events, not their memberships
-
-
-def _about(session: Session | None, workspace_id: uuid.UUID, target: str) -> Any:
-    """The events about a target: an id; or the people a name or e-mail matches, with the memberships they
-    joined or left; or the team of exactly that name ("East" is not "SouthEast")."""
-    try:
-        people = [uuid.UUID(target)]
-        return or_(AuditEvent.target_id == people[0], _memberships_of(workspace_id, people))
-    except ValueError:
-        pass
-    team = select(Team.id).where(Team.workspace_id == workspace_id, Team.name_key == normalize.key(target))
-    about = AuditEvent.target_id.in_(_people(workspace_id, target).union(team))
-    if session is None:
-        return about
-    people = list(session.scalars(_people(workspace_id, target).limit(PEOPLE_FOLLOWED + 1)))
-    if not people or len(people) > PEOPLE_FOLLOWED:
-        return about
-    return or_(about, _memberships_of(workspace_id, people))
-
-
-def _memberships_of(workspace_id: uuid.UUID, people: list[uuid.UUID]) -> Any:
-    """The membership events of these people. A membership event is recorded against its team, the person being
-    in its changes; no column holds the member, so the events are narrowed first by the indexed ids of the teams
-    those people ever had a period in, then matched on the person's id in the changes (a few events per team,
-    never the whole log)."""
-    teams_of = select(MembershipPeriod.team_id).where(
-        MembershipPeriod.workspace_id == workspace_id, MembershipPeriod.user_id.in_(people)
-    )
-    return and_(
-        AuditEvent.target_type == "membership",
-        AuditEvent.target_id.in_(teams_of),
-        or_(*(AuditEvent.changes.contains(f'"{uid}"', autoescape=True) for uid in people)),
-    )
-
-
 def events(session: Session, stmt: Select[Any], page: int) -> tuple[list[dict[str, Any]], bool]:
     """One page of events as the tables show them (named, in words), and whether there is a next page."""
     rows = session.execute(stmt.limit(ACTIVITY_PAGE + 1).offset((page - 1) * ACTIVITY_PAGE)).all()
@@ -421,7 +316,7 @@ def events(session: Session, stmt: Select[Any], page: int) -> tuple[list[dict[st
                 "actor": email or event.actor_kind,
                 "via": f"{event.actor_kind} · {event.channel}",
                 "action": event.action,
-                "words": activity.ACTIONS.get(event.action, event.action),
+                "words": ACTIONS.get(event.action, event.action),
                 "sentence": activity.sentence(event.action, event.target_type, event.target_id, changes, known),
                 "target_type": event.target_type,
                 "target_id": event.target_id,
