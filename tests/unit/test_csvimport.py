@@ -97,3 +97,29 @@ def test_text_after_a_closing_quote_is_refused_not_joined() -> None:
     """``"Smith"Jr`` is not valid CSV: refused at its line instead of silently read as ``SmithJr``."""
     with pytest.raises(Invalid, match="at line 2: text follows a closing quote"):
         csvimport.parse('emailAddress,lastName\na@example.com,"Smith"Jr\n')
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t"])
+def test_comma_semicolon_and_tab_are_detected(sep: str) -> None:
+    """Rows pasted from Excel are tab-separated; a cell may hold the other two separators."""
+    cell = {",": "Smith; Jr.", ";": "Smith, Jr.", "\t": "Smith, Jr.; III"}[sep]
+    text = sep.join(["emailAddress", "lastName", "tags"]) + "\r\n" + sep.join(["a@example.com", cell, "W"]) + "\r\n"
+    assert csvimport.parse(text) == [{"emailAddress": "a@example.com", "lastName": cell, "tags": "W"}]
+
+
+@pytest.mark.parametrize(
+    ("title", "name"),
+    [("Email", "emailAddress"), ("E-mail", "emailAddress"), ("Email Address", "EmailAddress"),
+     ("First Name", "FirstName"), ("Given Name", "firstName"), ("Surname", "lastName"), ("Last Name", "LastName"),
+     ("Family Name", "lastName"), ("Role", "Role"), ("Tags", "Tags"), ("Tag", "tags"), ("Aliases", "Aliases"),
+     ("Alias", "aliases"), ("Department", "Department")],
+)  # fmt: skip
+def test_ordinary_titles_name_their_field(title: str, name: str) -> None:
+    """Common titles map to the field they mean (field names themselves match in any case); others stay as written."""
+    assert csvimport.header_name(title) == name
+
+
+def test_a_synonym_and_its_field_are_one_field_twice() -> None:
+    """``Email`` and ``emailAddress`` name the same field: refused as any field given twice."""
+    with pytest.raises(Invalid, match="twice"):
+        csvimport.parse("Email\temailAddress\na@example.com\tb@example.com\n")

@@ -1,4 +1,5 @@
-"""CSV import (README.md, "CSV import"): header of JSON field names, UTF-8 with or without BOM, ',' or ';'."""
+"""CSV import (README.md, "CSV import"): header of field names or their ordinary synonyms, UTF-8 with or without
+BOM, cells separated by ',', ';' or a tab (rows pasted from a spreadsheet)."""
 
 from __future__ import annotations
 
@@ -24,10 +25,27 @@ def parse(text: str) -> list[dict[str, Any]]:
     return [row for _, row in parse_numbered(text)]
 
 
+# The titles spreadsheets and HR exports give these columns, as ``header_name`` reads them (case-insensitive,
+# spaces, ``_`` and ``-`` dropped, so ``E-mail`` is ``email``), and the field each means. One table for every door
+# that reads a file (the CLI import, the web's Bulk add and its column matching); the field names themselves match
+# without it.
+SYNONYMS: dict[str, str] = {
+    **dict.fromkeys(("email", "mail", "workemail", "emailid", "businessemail", "useremail"), "emailAddress"),
+    **dict.fromkeys(("first", "givenname", "forename", "firstnames"), "firstName"),
+    **dict.fromkeys(("last", "surname", "familyname", "lastnames"), "lastName"),
+    **dict.fromkeys(("userrole", "accessrole", "payrosterrole"), "role"),
+    **dict.fromkeys(("tag", "labels", "label"), "tags"),
+    **dict.fromkeys(("alias", "aka", "alternateemails", "otheremails"), "aliases"),
+    **dict.fromkeys(("managerid", "managerguid", "directmanagerguid"), "directManagerId"),
+}
+
+
 def header_name(cell: str) -> str:
     """A column title as a field name: ``Email Address`` and ``email_address`` both mean ``emailAddress``
-    (field names match case-insensitively, so dropping spaces, ``_`` and ``-`` is enough)."""
-    return "".join(ch for ch in cell.strip() if ch not in " _-")
+    (field names match case-insensitively, so dropping spaces, ``_`` and ``-`` is enough), and an ordinary title
+    of ``SYNONYMS`` (``Email``, ``Given Name``, ``Surname``) the field it means."""
+    name = "".join(ch for ch in cell.strip() if ch not in " _-")
+    return SYNONYMS.get(name.casefold(), name)
 
 
 def parse_numbered(text: str) -> list[tuple[int, dict[str, Any]]]:
@@ -44,7 +62,7 @@ def iter_numbered(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
             "the file is empty: the first row must name the columns",
             details=[Detail("required", "header row missing", "line 1")],
         )
-    delimiter = ";" if header_line.count(";") > header_line.count(",") else ","
+    delimiter = delimiter_of(header_line)
     # newline="": lines end at \n, \r\n or a lone \r (as spreadsheets on older Macs save them), and the reader
     # keeps line breaks inside quoted cells as written. strict: a quoted cell the file never closes is an error
     # (the lenient reader ran it to the end of the file, and the rows it swallowed were reported as "control
@@ -55,6 +73,21 @@ def iter_numbered(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
     except csv.Error as exc:
         raise _refused(reader, exc, 1) from None
     return _rows(reader, _header(titles))
+
+
+DELIMITERS = (",", ";", "\t")
+
+
+def delimiter_of(header_line: str) -> str:
+    """The cell separator: whichever of comma, semicolon and tab the header row holds most (a comma on a tie).
+
+    Counted on the header line rather than guessed by ``csv.Sniffer``: the sniffer weighs every character of a
+    sample and, on a few rows of names and e-mails, picks a space, ``@`` or ``.`` as readily as a comma, and it
+    raises instead of answering on one-column files. A header names fields, which hold none of the three, so its
+    counts decide without ambiguity, and the same rule serves an upload, a paste from Excel (tabs) and the CLI.
+    """
+    counts = {d: header_line.count(d) for d in DELIMITERS}
+    return max(DELIMITERS, key=lambda d: counts[d])  # max keeps the first of equals: ',' when none is present
 
 
 def _header(titles: list[str]) -> list[str]:

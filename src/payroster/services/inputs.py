@@ -261,3 +261,26 @@ def field_pointer(prefix: str = "") -> Pointer:
     if not prefix:
         return lambda name: name
     return lambda name: f"{prefix}/{name}" if name else prefix
+
+
+# A display form as Outlook copies it: ``Jane Doe <jane@example.com>``.
+_BRACKETED = re.compile(r"<([^<>]*)>")
+_SEPARATORS = re.compile(r"[;,\s]+")
+_QUOTED = re.compile(r'"[^"]*"')
+
+
+def address_list(text: str) -> list[str]:
+    """The e-mail addresses of a pasted list, in order, each once: separated by semicolons (as Outlook copies
+    them), commas, spaces or new lines, each bare or in a display form (``Jane Doe <jane@example.com>``).
+
+    Written here rather than with ``email.utils.getaddresses``: that reads only commas as separators, so
+    ``a@x; b@x`` and ``a@x b@x`` came back as one address, which is the mistake this list must not make."""
+    out: dict[str, str] = {}
+    text = _QUOTED.sub(" ", text)  # a quoted display name may hold a separator: "Chen, Bo" <b@example.com>
+    for chunk in re.split(r"[;,\n]", text):
+        bracketed = _BRACKETED.findall(chunk)
+        for token in bracketed or _SEPARATORS.split(chunk):
+            token = token.strip().strip("'\"")
+            if token:
+                out.setdefault(normalize.email_key(token), token)
+    return list(out.values())

@@ -8,10 +8,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, exists, func, or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
-from payroster.db.models import AuditEvent, Team, User, UserAlias, UserTag
+from payroster.db.models import AuditEvent, MembershipPeriod, Team, User, UserAlias, UserTag
 from payroster.domain import normalize
 
 STATUSES = ("active", "deactivated", "all")
@@ -84,10 +84,40 @@ class EventFilter:
         return out
 
 
+# Every action the services record, in plain words, in the order the Activity Log's filter lists them.
+ACTIONS: dict[str, str] = {
+    "user.created": "person added",
+    "user.updated": "person changed (names, role, deactivated, tags...)",
+    "membership.added": "joined a team",
+    "membership.removed": "left a team",
+    "membership.updated": "team membership dates changed",
+    "customVariables.replaced": "variables changed (quotas, rates...)",
+    "user.inviteLinkCreated": "invitation link created",
+    "user.resetLinkCreated": "password reset link created",
+    "team.created": "team created",
+    "team.updated": "team changed",
+    "team.deleted": "team deleted",
+    "apiKey.created": "API key created",
+    "scimToken.created": "provisioning token created",
+    "apiKey.revoked": "API key or token revoked",
+    "sso.signedIn": "signed in with SSO",
+    "sso.signInRefused": "SSO sign-in refused",
+    "sso.providerAdded": "identity provider added",
+    "sso.providerRemoved": "identity provider removed",
+    "sso.settingsChanged": "SSO settings changed",
+    "workspace.created": "workspace created",
+    "workspace.updated": "workspace changed",
+}
+
+
 def events_query(
-    workspace_id: uuid.UUID, flt: EventFilter | None = None, target_id: uuid.UUID | None = None
+    workspace_id: uuid.UUID,
+    flt: EventFilter | None = None,
+    target_id: uuid.UUID | None = None,
+    session: Session | None = None,
 ) -> Select[Any]:
-    """Audit events newest first, with the actor's e-mail, filtered in SQL."""
+    """Audit events newest first, with the actor's e-mail, filtered in SQL; a person's events include the
+    memberships they joined and left (with ``session``, a target typed by name too)."""
     actor = aliased(User)
     stmt: Any = (
         select(AuditEvent, actor.email)
@@ -96,31 +126,70 @@ def events_query(
         .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
     )
     if target_id is not None:
-        stmt = stmt.where(AuditEvent.target_id == target_id)
+        stmt = stmt.where(_about(None, workspace_id, str(target_id)))
     if flt is not None:
         if flt.actor.strip():
-            parts = normalize.email_fragments(flt.actor)
-            stmt = stmt.where(or_(*(actor.email_key.contains(part, autoescape=True) for part in parts)))
+            stmt = stmt.where(actor.id.in_(_people(workspace_id, flt.actor)))
         if flt.action.strip():
-            stmt = stmt.where(AuditEvent.action.contains(flt.action.strip(), autoescape=True))
+            wanted = flt.action.strip()
+            if wanted in ACTIONS:  # chosen from the list: that action only
+                stmt = stmt.where(AuditEvent.action == wanted)
+            else:  # typed (an older link, or a prefix such as "sso")
+                stmt = stmt.where(AuditEvent.action.contains(wanted, autoescape=True))
         if flt.target.strip():
-            target = flt.target.strip()
-            try:
-                stmt = stmt.where(AuditEvent.target_id == uuid.UUID(target))
-            except ValueError:
-                # A name or e-mail: the users and teams it matches.
-                parts = normalize.email_fragments(target)
-                users = select(User.id).where(
-                    User.workspace_id == workspace_id,
-                    or_(*(User.email_key.contains(part, autoescape=True) for part in parts)),
-                )
-                teams = select(Team.id).where(
-                    Team.workspace_id == workspace_id, Team.name_key.contains(normalize.key(target), autoescape=True)
-                )
-                stmt = stmt.where(AuditEvent.target_id.in_(users.union(teams)))
+            stmt = stmt.where(_about(session, workspace_id, flt.target.strip()))
         if not flt.problems():
             if flt.since:
                 stmt = stmt.where(AuditEvent.occurred_at >= dt.datetime.fromisoformat(flt.since))
             if flt.until and (until := dt.date.fromisoformat(flt.until)) < dt.date.max:  # 9999-12-31: no bound
                 stmt = stmt.where(AuditEvent.occurred_at < dt.datetime.combine(until + dt.timedelta(days=1), dt.time()))
     return cast("Select[Any]", stmt)
+
+
+def _people(workspace_id: uuid.UUID, text: str) -> Select[Any]:
+    """The ids of the people a search names: by e-mail (any part of it) or by first, last or full name."""
+    key = normalize.key(text)
+    full = func.lower(func.coalesce(User.first_name, "") + " " + func.coalesce(User.last_name, ""))
+    return select(User.id).where(
+        User.workspace_id == workspace_id,
+        or_(
+            *(User.email_key.contains(part, autoescape=True) for part in normalize.email_fragments(text)),
+            full.contains(key, autoescape=True),
+        ),
+    )
+
+
+PEOPLE_FOLLOWED = 20  # a target search naming more people than this finds their own events, not their memberships
+
+
+def _about(session: Session | None, workspace_id: uuid.UUID, target: str) -> Any:
+    """The events about a target: an id; or the people a name or e-mail matches, with the memberships they
+    joined or left; or the team of exactly that name ("East" is not "SouthEast")."""
+    try:
+        people = [uuid.UUID(target)]
+        return or_(AuditEvent.target_id == people[0], _memberships_of(workspace_id, people))
+    except ValueError:
+        pass
+    team = select(Team.id).where(Team.workspace_id == workspace_id, Team.name_key == normalize.key(target))
+    about = AuditEvent.target_id.in_(_people(workspace_id, target).union(team))
+    if session is None:
+        return about
+    people = list(session.scalars(_people(workspace_id, target).limit(PEOPLE_FOLLOWED + 1)))
+    if not people or len(people) > PEOPLE_FOLLOWED:
+        return about
+    return or_(about, _memberships_of(workspace_id, people))
+
+
+def _memberships_of(workspace_id: uuid.UUID, people: list[uuid.UUID]) -> Any:
+    """The membership events of these people. A membership event is recorded against its team, the person being
+    in its changes; no column holds the member, so the events are narrowed first by the indexed ids of the teams
+    those people ever had a period in, then matched on the person's id in the changes (a few events per team,
+    never the whole log)."""
+    teams_of = select(MembershipPeriod.team_id).where(
+        MembershipPeriod.workspace_id == workspace_id, MembershipPeriod.user_id.in_(people)
+    )
+    return and_(
+        AuditEvent.target_type == "membership",
+        AuditEvent.target_id.in_(teams_of),
+        or_(*(AuditEvent.changes.contains(f'"{uid}"', autoescape=True) for uid in people)),
+    )

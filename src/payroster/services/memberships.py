@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from payroster import clock
 from payroster.db.models import MembershipPeriod, User
-from payroster.domain import periods
+from payroster.domain import normalize, periods
 from payroster.domain.errors import Detail, Invalid, NotFound
 from payroster.domain.periods import Period
 from payroster.services import audit, teams, users
@@ -203,3 +203,40 @@ def _event(
 def _chunks(ids: list[uuid.UUID], size: int = 500) -> Iterator[list[uuid.UUID]]:
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
+
+
+@dataclass
+class AddedByEmail:
+    """What adding a pasted list of addresses to a team did: how many joined, how many were members already,
+    and each address not added with why."""
+
+    added: int
+    already: int
+    refused: list[tuple[str, str]]
+
+
+def add_by_emails(session: Session, actor: Actor, team_id: uuid.UUID, addresses: list[str]) -> AddedByEmail:
+    """Add the people of the workspace these addresses name; a malformed or unknown address is listed with why,
+    never a reason to add nobody (an admin pastes a list, some of it stale)."""
+    malformed: dict[str, str] = {}
+    keys: dict[str, str] = {}
+    for address in addresses:
+        problem = normalize.email_problem(address)
+        if problem:
+            malformed[address] = f"not an e-mail address ({problem})"
+        else:
+            keys.setdefault(normalize.email_key(address), address)
+    found: dict[str, uuid.UUID] = {}
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start : start + 500]
+        stmt = select(User.email_key, User.id).where(User.workspace_id == actor.workspace_id, User.email_key.in_(chunk))
+        found.update((key, uid) for key, uid in session.execute(stmt))
+    unknown = {keys[k] for k in keys if k not in found}
+    refused = [
+        (a, malformed.get(a) or "no person of this workspace has this e-mail")
+        for a in addresses
+        if a in malformed or a in unknown
+    ]
+    added = add_many(session, actor, team_id, list(found.values())) if found else 0
+    return AddedByEmail(added, len(found) - added, refused)

@@ -14,11 +14,10 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from payroster.db.models import Team, TeamMember, User
-from payroster.domain import normalize
 from payroster.domain.errors import Detail, DomainError, Invalid
 from payroster.ids import parse_id
 from payroster.services import listings, memberships, teams, users, variables
-from payroster.services.inputs import field_pointer, parse_team
+from payroster.services.inputs import address_list, field_pointer, parse_team
 from payroster.web import forms, routes_users, shared
 from payroster.web.core import (
     PAGE_SIZE,
@@ -298,30 +297,30 @@ async def delete_team(request: Request, team_id: str) -> Response:
 
 @router.post("/teams/{team_id}/members")
 async def members(request: Request, team_id: str) -> Response:
-    """Members tab: add by e-mail (one, or many pasted one per line / comma-separated), or remove one."""
+    """Members tab: add by e-mail (one, or many pasted as Outlook copies them: semicolons, commas, spaces or new
+    lines; the valid ones are added and the rest listed with why), or remove one."""
 
-    def act(s: Session, who: Any, tid: uuid.UUID, data: Any) -> str:
+    def act(s: Session, who: Any, tid: uuid.UUID, data: Any) -> str | shared.Partly:
         if field(data, "remove"):
             uid = parse_id(field(data, "remove"))
             user = users.get(s, who.workspace_id, uid)
             memberships.remove(s, who.actor(), user.id, tid)
             return f"{user.email} was removed."
-        emails = [e.strip() for chunk in field(data, "emails").splitlines() for e in chunk.split(",") if e.strip()]
+        emails = address_list(field(data, "emails"))
         if not emails:
             raise Invalid("enter at least one e-mail address", target="emails")
         if len(emails) > MAX_BULK_MEMBERS:
             raise Invalid(f"add at most {MAX_BULK_MEMBERS} members at once", target="emails")
-        keys = {normalize.email_key(e): e for e in emails}
-        rows = s.execute(
-            select(User.email_key, User.id).where(User.workspace_id == who.workspace_id, User.email_key.in_(keys))
-        )
-        found = {key: uid for key, uid in rows}
-        missing = [e for k, e in keys.items() if k not in found]
-        if missing:
-            shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
-            raise Invalid(f"no user with these e-mails, nothing was added: {shown}", target="emails")
-        added = memberships.add_many(s, who.actor(), tid, list(found.values()))
-        return f"{added} added, {len(found) - added} already members."
+        done = memberships.add_by_emails(s, who.actor(), tid, emails)
+        notice = f"{done.added} added, {done.already} already {'a member' if done.already == 1 else 'members'}."
+        if not done.refused:
+            return notice
+        # The addresses not added stay in the box, each with why, for the admin to correct or drop.
+        shown = "; ".join(f"{a}: {why}" for a, why in done.refused[:20])
+        more = f" and {len(done.refused) - 20} more" if len(done.refused) > 20 else ""
+        why = Detail("notAdded", f"{len(done.refused)} not added: {shown}{more}", "emails")
+        kept = {"emails": "\n".join(a for a, _ in done.refused)}
+        return shared.Partly(f"{notice} {len(done.refused)} not added (listed below).", "add-members", kept, [why])
 
     return await shared.change(request, "team", team_id, "members", act, "add-members")
 
@@ -329,4 +328,4 @@ async def members(request: Request, team_id: str) -> Response:
 @router.post("/teams/{team_id}/custom")
 async def team_custom(request: Request, team_id: str) -> Response:
     """Custom tab: add or remove an effective-dated entry."""
-    return await shared.change(request, "team", team_id, "custom", shared.custom_action, "add-entry")
+    return await shared.change(request, "team", team_id, "custom", shared.custom_action, shared.custom_form)

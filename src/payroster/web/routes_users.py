@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import uuid
 from collections import defaultdict
@@ -38,6 +40,11 @@ from payroster.web.core import (
 router = APIRouter(include_in_schema=False, dependencies=[Depends(query_text)])
 STATUSES = listings.STATUSES
 BULK_FIELDS = ("emailAddress", "firstName", "lastName", "role", "directManagerId", "tags", "aliases")
+# How the column-matching step and the template name the fields.
+FIELD_TITLES = {
+    "emailAddress": "Email", "firstName": "First name", "lastName": "Last name", "role": "Role",
+    "directManagerId": "Manager ID", "tags": "Tags", "aliases": "Aliases",
+}  # fmt: skip
 
 
 def _page(value: str) -> int:
@@ -159,7 +166,34 @@ def display_name(user: User) -> str:
 def bulk_page(request: Request) -> Response:
     """Paste rows or upload a CSV."""
     need_full_admin(request)
-    return render(request, "bulk.html", fields=BULK_FIELDS)
+    return render(request, "bulk.html", fields=BULK_FIELDS, synonyms=_synonyms())
+
+
+def _synonyms() -> dict[str, list[str]]:
+    """Each field's ordinary titles as the Bulk add page lists them."""
+    found: dict[str, list[str]] = defaultdict(list)
+    for title, name in csvimport.SYNONYMS.items():
+        found[name].append(title)
+    return found
+
+
+TEMPLATE_ROWS = (
+    ("Email", "First name", "Last name", "Role", "Tags", "Aliases", "Manager ID"),
+    ("ana.silva@example.com", "Ana", "Silva", "Participant", "West|Hunters", "ana@example.org", ""),
+)
+
+
+@router.get("/users/bulk/template.csv")
+def bulk_template(request: Request) -> Response:
+    """A CSV file with the columns Bulk add reads and one example row, to fill in a spreadsheet."""
+    need_full_admin(request)
+    out = io.StringIO()
+    csv.writer(out).writerows(TEMPLATE_ROWS)
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": 'attachment; filename="payroster-users-template.csv"'},
+    )
 
 
 def _check_rows(session: Session, who: Any, rows: list[dict[str, Any]]) -> tuple[dict[int, list[Detail]], Any]:
@@ -203,7 +237,37 @@ def _rows_from(data: Any) -> tuple[list[int], list[dict[str, Any]]]:
                     row[name] = value
                 else:
                     row.pop(name, None)
+    _match_columns(data, rows)
     return lines, rows
+
+
+def _match_columns(data: Any, rows: list[dict[str, Any]]) -> None:
+    """The column-matching step's answers (``map:<column>`` = a field, or empty to ignore it) applied to the rows:
+    each matched column's cells move to its field, the ignored ones are dropped."""
+    chosen = {key[4:]: field(data, key) for key in data if key.startswith("map:")}
+    for row in rows:
+        for column, name in chosen.items():
+            if column in row and column not in BULK_FIELDS:
+                value = row.pop(column)
+                if name in BULK_FIELDS and name not in row:
+                    row[name] = value
+
+
+def _unmatched(rows: list[dict[str, Any]]) -> list[str]:
+    """The columns no field is known by, in the order the file gives them."""
+    return list(dict.fromkeys(k for r in rows for k in r if k not in BULK_FIELDS))
+
+
+def _matching(request: Request, lines: list[int], rows: list[dict[str, Any]], error: str = "") -> Response:
+    """The column-matching step: each unknown column with a few of its values, and a field (or "ignore") to pick."""
+    unknown = _unmatched(rows)
+    present = [f for f in BULK_FIELDS if any(f in r for r in rows)]
+    samples = {c: [r[c] for r in rows if c in r][:3] for c in unknown}
+    return render(
+        request, "bulk_match.html", 422 if error else 200, unknown=unknown, samples=samples, error=error,
+        choices=[(f, FIELD_TITLES[f]) for f in BULK_FIELDS if f not in present], present=present, titles=FIELD_TITLES,
+        payload=json.dumps([[n, r] for n, r in zip(lines, rows, strict=True)], ensure_ascii=False),
+    )  # fmt: skip
 
 
 def _preview(
@@ -211,7 +275,8 @@ def _preview(
 ) -> Response:
     with database(request).read() as s:
         problems, result = _check_rows(s, who, rows)
-    columns = [f for f in BULK_FIELDS if any(f in r for r in rows)] or ["emailAddress"]
+    # The e-mail column is always shown: it is the one a row cannot do without, so the fix-up grid must offer it.
+    columns = [f for f in BULK_FIELDS if f == "emailAddress" or any(f in r for r in rows)]
     extras = sorted({k for r in rows for k in r if k not in BULK_FIELDS})
     return render(
         request, "bulk_preview.html", status, rows=rows, lines=lines,
@@ -228,6 +293,10 @@ async def bulk_preview(request: Request) -> Response:
     data = await form(request, request.app.state.settings.max_bulk_bytes)
     if field(data, "rows"):
         lines, rows = _rows_from(data)
+        picked = [field(data, k) for k in data if k.startswith("map:") and field(data, k)]
+        twice = sorted({FIELD_TITLES.get(p, p) for p in picked if picked.count(p) > 1})
+        if twice:
+            return _matching(request, *_rows_from_unmatched(data), error=f"{', '.join(twice)}: pick each field once.")
     else:
         upload = data.get("file")
         text = field(data, "text")
@@ -242,7 +311,15 @@ async def bulk_preview(request: Request) -> Response:
         if len(numbered) > request.app.state.settings.max_bulk_rows:
             return redirect(request, "/users/bulk", error=f"at most {request.app.state.settings.max_bulk_rows} rows")
         lines, rows = [n for n, _ in numbered], [_split_lists(r) for _, r in numbered]
+    if _unmatched(rows):  # a title no field is known by: match the columns first
+        return _matching(request, lines, rows)
     return _preview(request, who, lines, rows)
+
+
+def _rows_from_unmatched(data: Any) -> tuple[list[int], list[dict[str, Any]]]:
+    """The rows of the column-matching step as they came, before its answers are applied."""
+    numbered = json.loads(field(data, "rows"))
+    return [int(n) for n, _ in numbered], [{str(k): v for k, v in row.items()} for _, row in numbered]
 
 
 def _split_lists(row: dict[str, Any]) -> dict[str, Any]:
@@ -511,7 +588,7 @@ def membership_confirm(request: Request, user_id: str, team_id: str, action: str
 @router.post("/users/{user_id}/custom")
 async def user_custom(request: Request, user_id: str) -> Response:
     """Custom tab: add or remove an effective-dated entry."""
-    return await shared.change(request, "user", user_id, "custom", shared.custom_action, "add-entry")
+    return await shared.change(request, "user", user_id, "custom", shared.custom_action, shared.custom_form)
 
 
 @router.post("/users/{user_id}/invitation")

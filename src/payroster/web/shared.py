@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,18 +24,37 @@ from payroster.domain.errors import Conflict, Detail, DomainError, Invalid, NotF
 from payroster.ids import parse_id
 from payroster.services import teams, users, variables
 from payroster.services.context import Actor
+from payroster.services.listings import ACTIONS
 from payroster.services.listings import EventFilter as EventFilter  # the Activity tabs' and log's filter
 from payroster.services.listings import events_query as events_query
-from payroster.web import forms
+from payroster.web import activity, forms
 from payroster.web.core import database, describe, field, form, need_full_admin, redirect
 
 ACTIVITY_PAGE = 50
-# What a page change answers: a notice for the page it came from, or (notice, another page to go to).
-Action = Callable[[Session, Any, uuid.UUID, FormData], "str | tuple[str, str]"]
+
+
+@dataclass
+class Partly:
+    """A change done in part: the notice of what was done, and the form shown again with what was not (its
+    values and the reason beside its field), e.g. the addresses of a pasted list that name nobody."""
+
+    notice: str
+    form_id: str
+    values: dict[str, str]
+    problems: list[Detail]
+
+
+# What a page change answers: a notice for the page it came from, (notice, another page to go to), or ``Partly``.
+Action = Callable[[Session, Any, uuid.UUID, FormData], "str | tuple[str, str] | Partly"]
 
 
 async def change(
-    request: Request, what: str, target_id: str, tab: str, action: Action, form_id: str | None = None
+    request: Request,
+    what: str,
+    target_id: str,
+    tab: str,
+    action: Action,
+    form_id: str | Callable[[FormData], str] | None = None,
 ) -> Response:
     """Run one change of a user's or team's page as a FullAdmin in one transaction. The page's own record
     unknown (or of another workspace) is a 404; any other refusal comes back as a message on the page, beside
@@ -55,10 +75,15 @@ async def change(
             raise
         if form_id is None:
             return redirect(request, back, error=describe(exc))
-        found = forms.state(form_id, data, exc, _links(request, who, exc, data))
+        fid = form_id if isinstance(form_id, str) else form_id(data)
+        found = forms.state(fid, data, exc, _links(request, who, exc, data))
         return redirect(request, back, error=forms.summary(found), form=found)
     if isinstance(notice, tuple):
         return redirect(request, notice[1], notice=notice[0])
+    if isinstance(notice, Partly):
+        return redirect(
+            request, back, notice=notice.notice, form=forms.state(notice.form_id, notice.values, notice.problems)
+        )
     return redirect(request, back, notice=notice)
 
 
@@ -83,12 +108,22 @@ def users_name(user: User) -> str:
 
 
 def custom_action(session: Session, who: Any, target_id: uuid.UUID, data: FormData) -> str:
-    """The Custom tab's form: remove the entry at ``index``, or add the one described."""
+    """The Custom tab's forms: change the entry at ``index`` in place (``op=edit``), end it and start a new value
+    from a date (``op=split``), remove it, or add the one described."""
+    op = field(data, "op")
+    if op in ("edit", "split"):
+        return (edit_entry if op == "edit" else split_entry)(session, who.actor(), target_id, data)
     if field(data, "index"):
         remove_entry(session, who.actor(), target_id, data)
         return "Entry removed."
     add_entry(session, who.actor(), target_id, data)
     return "Entry added."
+
+
+def custom_form(data: FormData) -> str:
+    """The id of the Custom tab's form that was sent (a refused one is shown again with its values)."""
+    op = field(data, "op")
+    return f"{op}-entry-{field(data, 'index')}" if op in ("edit", "split") else "add-entry"
 
 
 @dataclass
@@ -119,15 +154,34 @@ def timeline(entries: list[variables.Entry]) -> list[Bar]:
     return bars
 
 
+# A number written with thousands separators, as people type and spreadsheets copy them: 120,000 · 1,234,567.50 ·
+# 120 000 (a space, or the no-break spaces of French formats) · 120'000 (Swiss). One separator throughout, groups
+# of three after the first.
+_GROUPED = re.compile(r"[+-]?\d{1,3}(?P<sep>[,\u00a0\u202f '’])\d{3}(?:(?P=sep)\d{3})*(?:\.\d+)?")
+# Digits with separators in no such pattern (12,50 · 1.234,56 · 1,2345): a number, but which one is a guess.
+_NUMBERISH = re.compile(r"[+-]?[\d.,\u00a0\u202f '’]*\d[\d.,\u00a0\u202f '’]*")
+
+
 def parse_value(text: str) -> variables.Scalar:
-    """A typed cell: a number keeps its exact digits, ``true``/``false``/``null`` are JSON, anything else text."""
+    """A typed cell: a number keeps its exact digits (thousands separators allowed, ``120,000``), ``true``/
+    ``false``/``null`` are JSON, anything else text. Digits and separators that make no unambiguous number
+    (``12,50``, ``1.234,56``) are refused with the question to settle, rather than stored as text."""
     stripped = text.strip()
     if stripped in ("true", "false", "null"):
         value: variables.Scalar = json.loads(stripped)
         return value
+    if _GROUPED.fullmatch(stripped):
+        stripped = re.sub(r"[,\u00a0\u202f '’]", "", stripped)
     try:
         number = Decimal(stripped)
     except InvalidOperation:
+        if _NUMBERISH.fullmatch(stripped):
+            guess = stripped.replace(".", "").replace(",", ".") if "," in stripped else stripped
+            question = (
+                f"is {stripped} the number {guess}? Type it with a dot for decimals and commas only between "
+                "groups of three digits (12.5, 120,000, 1,234.56)"
+            )
+            raise Invalid(question, details=[Detail("ambiguousNumber", question, "value")]) from None
         return text
     if not number.is_finite():
         return text
@@ -147,9 +201,84 @@ def add_entry(session: Session, actor: Actor, target_id: uuid.UUID, data: FormDa
         "endDate": field(data, "endDate").strip() or None,
     }
     current = variables.list_entries(session, actor.workspace_id, target_id)
-    # The whole new set is checked as the API checks a replacement (overlaps included).
-    entries = variables.parse_entries([*(e.wire() for e in current), raw])
+    _replace(session, actor, target_id, [*(e.wire() for e in current), raw])
+
+
+_ENTRY_PROBLEM_FIELDS = ("name", "value", "startDate", "endDate")
+
+
+def _at(current: list[variables.Entry], data: FormData) -> int:
+    """The position of the entry a form names, refused when the list has changed under it."""
+    try:
+        index = int(field(data, "index"))
+        if not 0 <= index < len(current):
+            raise ValueError(index)
+    except ValueError:
+        raise Invalid("that entry no longer exists", details=[Detail("notFound", "no such entry", "index")]) from None
+    return index
+
+
+def _replace(session: Session, actor: Actor, target_id: uuid.UUID, raws: list[dict[str, Any]]) -> None:
+    """Check and store the whole new set (as the API checks a replacement); a problem is put beside the form's
+    field it concerns, an overlap in words that say what to do instead."""
+    try:
+        entries = variables.parse_entries(raws)
+    except Invalid as exc:
+        details = []
+        for d in exc.details:
+            parts = (d.target or "").strip("/").split("/")
+            name = parts[-1] if len(parts) > 1 else ("startDate" if d.code == "overlap" else "")
+            message = d.message
+            if d.code == "overlap":
+                message = (
+                    "these dates overlap another entry of this name: change that entry in place (Edit), "
+                    "or end it and start the new value from a date"
+                )
+            details.append(Detail(d.code, message, name if name in _ENTRY_PROBLEM_FIELDS else None))
+        raise Invalid(exc.message, details=details) from None
     variables.replace(session, actor, target_id, entries)
+
+
+def _day(value: dt.datetime | None) -> str | None:
+    return effective.format_instant(value)
+
+
+def edit_entry(session: Session, actor: Actor, target_id: uuid.UUID, data: FormData) -> str:
+    """Change the entry at ``index`` in place: its value and dates (its name stays)."""
+    current = variables.list_entries(session, actor.workspace_id, target_id)
+    index = _at(current, data)
+    raws = [e.wire() for e in current]
+    raws[index] = {
+        "name": current[index].name,
+        "value": parse_value(field(data, "value")),
+        "startDate": field(data, "startDate").strip() or None,
+        "endDate": field(data, "endDate").strip() or None,
+    }
+    _replace(session, actor, target_id, raws)
+    return f"{current[index].name} changed."
+
+
+def split_entry(session: Session, actor: Actor, target_id: uuid.UUID, data: FormData) -> str:
+    """End the entry at ``index`` the day before a date and start a new value from that date, until the old end."""
+    current = variables.list_entries(session, actor.workspace_id, target_id)
+    index = _at(current, data)
+    old = current[index]
+    start = field(data, "startDate").strip()
+    try:
+        begins = effective.parse_instant(start)
+    except ValueError:
+        why = f"{start} is not a date like 2027-07-01" if start else "the date the new value starts is required"
+        raise Invalid(why, details=[Detail("invalidDate", why, "startDate")]) from None
+    if (old.start is not None and begins <= old.start) or (old.end is not None and begins >= old.end):
+        span = f"from {_day(old.start) or 'the start'} until {_day(old.end) or 'open'}"
+        why = f"the new value must start inside the current one ({span})"
+        raise Invalid(why, details=[Detail("outOfRange", why, "startDate")])
+    value = parse_value(field(data, "value"))
+    raws = [e.wire() for e in current]
+    raws[index] = {**raws[index], "endDate": start}
+    raws.append({"name": old.name, "value": value, "startDate": start, "endDate": _day(old.end)})
+    _replace(session, actor, target_id, raws)
+    return f"{old.name} ends before {start[:10]}; the new value starts then."
 
 
 def remove_entry(session: Session, actor: Actor, target_id: uuid.UUID, data: FormData) -> None:
@@ -174,19 +303,25 @@ def entry_text(entry: variables.Entry) -> dict[str, str]:
 
 
 def events(session: Session, stmt: Select[Any], page: int) -> tuple[list[dict[str, Any]], bool]:
-    """One page of events as the tables show them, and whether there is a next page."""
+    """One page of events as the tables show them (named, in words), and whether there is a next page."""
     rows = session.execute(stmt.limit(ACTIVITY_PAGE + 1).offset((page - 1) * ACTIVITY_PAGE)).all()
+    shown = [(event, email, json.loads(event.changes)) for event, email in rows[:ACTIVITY_PAGE]]
+    ws = shown[0][0].workspace_id if shown else None
+    known = activity.names(session, ws, [(e.target_type, e.target_id, c) for e, _, c in shown]) if ws else {}
     out = []
-    for event, email in rows[:ACTIVITY_PAGE]:
+    for event, email, changes in shown:
         out.append(
             {
                 "at": event.occurred_at,
                 "actor": email or event.actor_kind,
                 "via": f"{event.actor_kind} · {event.channel}",
                 "action": event.action,
+                "words": ACTIONS.get(event.action, event.action),
+                "sentence": activity.sentence(event.action, event.target_type, event.target_id, changes, known),
                 "target_type": event.target_type,
                 "target_id": event.target_id,
-                "changes": json.loads(event.changes),
+                "target_name": known.get(str(event.target_id)),
+                "changes": activity.lines(event.action, changes, known),
             }
         )
     return out, len(rows) > ACTIVITY_PAGE
