@@ -45,7 +45,8 @@ from payroster.db import text as sqltext
 from payroster.domain import normalize
 from payroster.odata import parser as P
 from payroster.odata.errors import ODataBadQuery, ODataUnsupported
-from payroster.odata.model import SETS, EntitySet, Navigation, Property
+from payroster.odata import temporal
+from payroster.odata.model import SETS, SNAPSHOT, EntitySet, Navigation, Property
 
 INT, DEC, STR, BOOL, GUID, DTO, DATE = (
     "Edm.Int64",
@@ -127,15 +128,26 @@ def named_alias(table: Table, name: str) -> FromClause:
 class Compiler:
     """Compiles expressions for one workspace and one database dialect."""
 
-    def __init__(self, workspace_id: uuid.UUID, dialect: str) -> None:
+    def __init__(self, workspace_id: uuid.UUID, dialect: str, day: dt.date | None = None) -> None:
         self.ws = workspace_id
         self.sqlite = dialect == "sqlite"
         self.counter = 0
+        self.day = day  # the snapshot sets' day ($at), None for today's rows (odata/temporal.py)
 
     def alias(self, es: EntitySet) -> FromClause:
-        """A fresh alias of an entity set's table."""
+        """A fresh alias of an entity set's table, or of its rows on the request's day (a snapshot set)."""
         self.counter += 1
-        return named_alias(es.table, f"{es.name.lower()}_{self.counter}")
+        name = f"{es.name.lower()}_{self.counter}"
+        if self.day is not None and es.time == SNAPSHOT:
+            return temporal.as_of(es, self.day, name)
+        return named_alias(es.table, name)
+
+    def link(self) -> FromClause:
+        """A fresh alias of the (team, user) pairs that many-to-many navigations go through, on the day."""
+        name = f"link_{self._next()}"
+        if self.day is not None:
+            return temporal.members_on(self.day, name)
+        return named_alias(SETS["TeamMembers"].table, name)
 
     def in_workspace(self, t: FromClause) -> ColumnElement[bool]:
         """The tenant condition every table reference carries."""
@@ -279,7 +291,7 @@ class Compiler:
             # Join the link table inside this subquery so the owner correlates with the enclosing query.
             assert nav.via is not None
             src, dst = nav.via
-            link = named_alias(SETS["TeamMembers"].table, f"link_{self._next()}")
+            link = self.link()
             inner.prefix = link.join(t, and_(self.in_workspace(t), t.c.id == link.c[dst]))
             conds.extend([self.in_workspace(link), link.c[src] == ref.owner.c.id])
         return inner, conds
@@ -291,7 +303,7 @@ class Compiler:
             conds.append(t.c[nav.back] == owner_id)
         elif nav.via is not None:
             src, dst = nav.via
-            link = named_alias(SETS["TeamMembers"].table, f"link_{self._next()}")
+            link = self.link()
             conds.append(
                 exists(
                     select(literal(1))

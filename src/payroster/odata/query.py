@@ -100,10 +100,10 @@ def selected(es: EntitySet, select_: list[tuple[str, ...]] | None) -> list[str]:
 class Reader:
     """Reads entities of one workspace through one session."""
 
-    def __init__(self, session: Session, workspace_id: uuid.UUID) -> None:
+    def __init__(self, session: Session, workspace_id: uuid.UUID, day: dt.date | None = None) -> None:
         self.session = session
         self.ws = workspace_id
-        self.compiler = Compiler(workspace_id, session.get_bind().dialect.name)
+        self.compiler = Compiler(workspace_id, session.get_bind().dialect.name, day)
 
     # --- collections ---------------------------------------------------------------------------------
 
@@ -138,11 +138,17 @@ class Reader:
             limit = min(limit, options.top - sent)
         if limit <= 0:
             return Page([], None, total)
-        stored = stored_document(es, names, t) if as_json else None
+        today = self.compiler.day is None  # the stored documents hold today's values
+        stored = stored_document(es, names, t) if as_json and today else None
         if as_json:
             # Only the document and the order values, read as the driver returns them: the order values
             # of the last row alone are converted (below), not two typed columns for every exported row.
-            doc = stored if stored is not None else _document(es.name, tuple(names), t, self.compiler.sqlite)
+            if stored is not None:
+                doc = stored
+            elif today:
+                doc = _document(es.name, tuple(names), t, self.compiler.sqlite)
+            else:  # an alias made for this request: not worth a place in the cache of _document
+                doc = json_document(es, names, t, self.compiler.sqlite)
             cols: list[Any] = [doc.label("doc")]
             cols.extend(type_coerce(expr, NullType()).label(f"o{i}") for i, (expr, _) in enumerate(order))
             stmt = select(*cols).select_from(scope.from_clause()).where(*conds)
@@ -391,7 +397,7 @@ class Reader:
             return t.c[nav.back], conds
         assert nav.via is not None
         src, dst = nav.via
-        link = SETS["TeamMembers"].table.alias(f"link_{self.compiler._next()}")
+        link = self.compiler.link()
         conds.extend([self.compiler.in_workspace(link), link.c[dst] == t.c.id])
         return link.c[src], conds
 

@@ -29,7 +29,7 @@ from payroster.domain.errors import BudgetSpent, DomainError, Unavailable
 from payroster.observability.requests import current as current_request_id
 from payroster.observability.requests import fresh as fresh_request_id
 from payroster.odata import parser as P
-from payroster.odata import tokens
+from payroster.odata import temporal, tokens
 from payroster.odata.errors import (
     ODataBadQuery,
     ODataError,
@@ -205,7 +205,7 @@ def _serve(request: Request, slug: str, workspace_id: uuid.UUID, path: str, budg
     if head in ("$batch", "$crossjoin", "$all", "$entity"):
         raise ODataUnsupported(f"{head} is not supported")
     with db.read(budget) as session:
-        reader = Reader(session, workspace_id)
+        reader = Reader(session, workspace_id, ctx.window.at)
         return Resource(ctx, reader, segments).respond()
 
 
@@ -235,6 +235,7 @@ class Context:
         for unsupported in ("apply", "search", "compute", "deltatoken", "index", "levels", "schemaversion", "id"):
             if unsupported in self.options:
                 raise ODataUnsupported(f"${unsupported} is not supported")
+        self.window = temporal.window(self.options)
         self.format = self.options.get("format")
         self.metadata, self.ieee754 = self.negotiate()
         self.root = f"{public_base(request)}/odata/{slug}/"
@@ -322,11 +323,12 @@ class Resource:
         es = SETS_BY_KEY.get(m.group(1).lower()) if m else None
         if m is None or es is None:
             raise ODataNotFound(f"no entity set {segs[0]}")
+        self.ctx.window.check(es)
         key_text = m.group(2)
         if key_text is None:
             if len(segs) > 1:
                 raise ODataBadQuery("address an entity by its key before navigating")
-            return self.collection(es, es.name, None, count_only)
+            return self.collection(es, es.name, self.ctx.window.overlapping(es), count_only)
         key = parse_key(es, key_text)
         context_path = f"{es.name}({key_text})"
         if not self.exists(es, key):
@@ -597,6 +599,8 @@ class Writer:
             return str(value)
         if isinstance(value, dt.datetime):
             return value.isoformat(timespec="microseconds") + "Z"
+        if isinstance(value, dt.date):
+            return value.isoformat()
         if es.name == "CustomVariables" and name == "numberValue":
             return self.number(value)
         if isinstance(value, Decimal):
