@@ -195,3 +195,31 @@ def test_at_on_a_snapshot_set_keeps_the_skiptoken_bound_to_its_day(client: httpx
     other = client.get(f"/odata/{m.ws.slug}/Users", params={"$at": "2026-02-01", "$skiptoken": token},
                        headers=m.ws.headers)  # fmt: skip
     assert other.status_code == 400, other.text
+
+
+def test_another_workspace_sees_none_of_the_periods(client: httpx.Client, move: Move, ws_b: WS) -> None:
+    """Workspace B's key on B's feed: the period sets and the $at reads hold nothing of A; A's ids answer as
+    unknown ones do, on every new set and through $at navigation."""
+    m = move
+    unknown = "00000000-0000-7000-8000-000000000000"
+    client.headers["X-Request-ID"] = "same-for-both"
+    b = ws_b
+    for name in ("MembershipPeriods", "ManagerPeriods", "TeamPeriods"):
+        assert ok(client.get(f"/odata/{b.slug}/{name}", params={"$from": "min"}, headers=b.headers))["value"] == []
+        count = client.get(f"/odata/{b.slug}/{name}/$count", headers=b.headers)
+        assert count.text == "0"
+    assert ok(client.get(f"/odata/{b.slug}/TeamMembers", params={"$at": "2026-02-28"}, headers=b.headers))["value"] == []
+    for period in feed(client, m, "MembershipPeriods")["value"]:
+        foreign = client.get(f"/odata/{b.slug}/MembershipPeriods({period['id']})", headers=b.headers)
+        same = client.get(f"/odata/{b.slug}/MembershipPeriods({unknown})", headers=b.headers)
+        assert foreign.status_code == same.status_code == 404
+        assert foreign.json()["error"]["message"].replace(period["id"], unknown) == same.json()["error"]["message"]
+    for path in (f"Teams({{}})/members", f"Users({{}})/teams", f"Teams({{}})"):
+        foreign_id = m.east if path.startswith("Teams") else m.rep
+        foreign = client.get(f"/odata/{b.slug}/{path.format(foreign_id)}", params={"$at": "2026-02-28"},
+                             headers=b.headers)  # fmt: skip
+        same = client.get(f"/odata/{b.slug}/{path.format(unknown)}", params={"$at": "2026-02-28"}, headers=b.headers)
+        assert foreign.status_code == same.status_code == 404
+        assert "rep@x.com" not in foreign.text
+    wrong_door = client.get(f"/odata/{m.ws.slug}/MembershipPeriods", headers=b.headers)
+    assert wrong_door.status_code == 404 and m.rep not in wrong_door.text
