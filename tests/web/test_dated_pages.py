@@ -134,3 +134,17 @@ def test_bad_dates_on_the_pages(admin: httpx.Client, ws: WS, db: Database) -> No
     assert "Not a member of any team." in admin.get(f"/users/{rep}", params={"tab": "teams"}).text
     forged = admin.post(f"/users/{rep}/teams", data={"team": "East"})
     assert forged.status_code == 403
+
+
+def test_the_explorer_offers_and_runs_at_examples(admin: httpx.Client, ws: WS, db: Database) -> None:
+    """The example queries include $at (the last day of the previous month) and $from/$to; one runs in "try it"."""
+    rep = make_user(db, ws.id, "rep@example.com", "Participant", password=None)
+    _team(admin, "East")
+    _post(admin, f"/users/{rep}/teams", team="East", validFrom="2026-01-01")
+    page = admin.get("/settings/connections/odata").text
+    assert "Teams?$at=2026-01-31&amp;$expand=members($select=emailAddress)" in page
+    assert "MembershipPeriods?$from=2026-01-01&amp;$to=2026-02-01" in page
+    tried = admin.get("/settings/connections/odata", params={"set": "Teams", "query": "$at=2026-01-31&$expand=members"})
+    assert tried.status_code == 200 and "rep@example.com" in tried.text
+    refused = admin.get("/settings/connections/odata", params={"set": "AuditEvents", "query": "$at=2026-01-31"})
+    assert "has no application time" in refused.text

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from payroster import clock
 from payroster.db.engine import Budget
 from payroster.domain.errors import DomainError, Invalid
 from payroster.odata import routes as odata_routes
@@ -76,6 +77,20 @@ EXAMPLES = (
 )
 
 
+def examples() -> tuple[tuple[str, str], ...]:
+    """The examples, with those of application time dated around today: the last day of the previous month for
+    ``$at``, that month for ``$from``/``$to`` (README.md, "OData feed")."""
+    first = clock.today().replace(day=1)
+    last = first - dt.timedelta(days=1)
+    dated = (
+        ("Teams", f"$at={last}&$expand=members($select=emailAddress)"),
+        ("Users", f"$at={last}&$select=emailAddress,directManagerId"),
+        ("MembershipPeriods", f"$from={last.replace(day=1)}&$to={first}&$count=true"),
+        ("ManagerPeriods", "$orderby=systemUserId,validFrom"),
+    )
+    return EXAMPLES[:4] + dated + EXAMPLES[4:]
+
+
 @router.get("/settings/connections/odata")
 async def odata_explorer(request: Request, set: str = "", query: str = "") -> Response:  # noqa: A002
     """The OData explorer: the model, examples on this workspace's service root, "try it", client steps.
@@ -88,7 +103,7 @@ async def odata_explorer(request: Request, set: str = "", query: str = "") -> Re
 def _explorer(request: Request, set_name: str, query: str, budget: Budget) -> Response:
     who = need_admin(request)
     root = f"{public_base(request)}/odata/{who.workspace_slug}/"
-    context: dict[str, Any] = {"root": root, "sets": SETS, "examples": EXAMPLES, "set_name": set_name, "query": query}
+    context: dict[str, Any] = {"root": root, "sets": SETS, "examples": examples(), "set_name": set_name, "query": query}
     if set_name:
         path = set_name.strip().lstrip("/")
         response = odata_routes.explore(

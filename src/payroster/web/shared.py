@@ -245,11 +245,12 @@ class Span:
 
 
 def spans(periods: list[tuple[dt.date, dt.date | None, Any]], today: dt.date) -> list[Span]:
-    """Periods placed over the days from the earliest start (or today) to a little past the latest date, so an
-    open end reaches the edge and a closed one stops before it."""
+    """Periods placed over the days from the earliest start (or today) to past the latest date, so an open end
+    runs on to the edge (a quarter of the span, a month at least) and a closed one stops before it."""
     points = [d for start, end, _ in periods for d in (start, end) if d is not None] + [today]
     low, high = min(points), max(points)
-    shown = max((high - low).days, 1) * 1.1 + 1  # days; the tenth after the last date is where open ends run on
+    days = max((high - low).days, 1)
+    shown = days + max(days / 4, 30)
     out = []
     for start, end, item in periods:
         left = (start - low).days / shown * 100
