@@ -216,7 +216,9 @@ class Timelines(RuleBasedStateMachine):
         lo, hi = 3, 9
         window = self._feed("MembershipPeriods", **{"$from": day(lo), "$to": day(hi)})
         assert {p["id"] for p in window} == {
-            p["id"] for p in periods if index(p["validFrom"]) < hi and (p["validTo"] is None or index(p["validTo"]) > lo)
+            p["id"]
+            for p in periods
+            if index(p["validFrom"]) < hi and (p["validTo"] is None or index(p["validTo"]) > lo)
         }
         overlapping = {(self.teams.index(p["teamId"]), self.users.index(p["systemUserId"])) for p in window}
         assert overlapping == {pair for pair, line in self.member.items() if any(line[lo:hi])}

@@ -106,7 +106,11 @@ def test_dated_properties_as_of_a_day(client: httpx.Client, move: Move) -> None:
     manager = feed(client, m, f"Users({m.rep})/directManager", **{"$at": "2026-03-01"})
     assert manager["id"] == m.ben
     west = feed(client, m, f"Teams({m.west})", **{"$at": "2026-03-01", "$expand": "parent($select=name),members"})
-    assert (west["parentTeamId"], west["parent"]["name"], ids({"value": west["members"]})) == (m.sales, "Sales", [m.rep])
+    assert (west["parentTeamId"], west["parent"]["name"], ids({"value": west["members"]})) == (
+        m.sales,
+        "Sales",
+        [m.rep],
+    )
     assert feed(client, m, f"Teams({m.west})")["parentTeamId"] is None
     rep = feed(client, m, f"Users({m.rep})", **{"$at": "2026-02-28", "$expand": "teams($select=name)"})
     assert [t["name"] for t in rep["teams"]] == ["East"]
@@ -208,13 +212,15 @@ def test_another_workspace_sees_none_of_the_periods(client: httpx.Client, move: 
         assert ok(client.get(f"/odata/{b.slug}/{name}", params={"$from": "min"}, headers=b.headers))["value"] == []
         count = client.get(f"/odata/{b.slug}/{name}/$count", headers=b.headers)
         assert count.text == "0"
-    assert ok(client.get(f"/odata/{b.slug}/TeamMembers", params={"$at": "2026-02-28"}, headers=b.headers))["value"] == []
+    assert (
+        ok(client.get(f"/odata/{b.slug}/TeamMembers", params={"$at": "2026-02-28"}, headers=b.headers))["value"] == []
+    )
     for period in feed(client, m, "MembershipPeriods")["value"]:
         foreign = client.get(f"/odata/{b.slug}/MembershipPeriods({period['id']})", headers=b.headers)
         same = client.get(f"/odata/{b.slug}/MembershipPeriods({unknown})", headers=b.headers)
         assert foreign.status_code == same.status_code == 404
         assert foreign.json()["error"]["message"].replace(period["id"], unknown) == same.json()["error"]["message"]
-    for path in (f"Teams({{}})/members", f"Users({{}})/teams", f"Teams({{}})"):
+    for path in ("Teams({})/members", "Users({})/teams", "Teams({})"):
         foreign_id = m.east if path.startswith("Teams") else m.rep
         foreign = client.get(f"/odata/{b.slug}/{path.format(foreign_id)}", params={"$at": "2026-02-28"},
                              headers=b.headers)  # fmt: skip

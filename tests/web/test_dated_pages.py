@@ -55,8 +55,8 @@ def test_a_move_on_the_users_teams_tab_and_as_of_views(admin: httpx.Client, ws: 
     rep = make_user(db, ws.id, "rep@example.com", "Participant", password=None)
     sales = _team(admin, "Sales")
     east, west = _team(admin, "East"), _team(admin, "West")
-    moved = httpx.patch(f"{admin.base_url}/api/v1/teams/{west}", json={"parentTeamId": sales, "effectiveDate": "2026-03-01"},
-                        headers=ws.headers)  # fmt: skip
+    body = {"parentTeamId": sales, "effectiveDate": "2026-03-01"}
+    moved = httpx.patch(f"{admin.base_url}/api/v1/teams/{west}", json=body, headers=ws.headers)
     assert moved.status_code == 200, moved.text
     _post(admin, f"/users/{rep}/teams", team="East", validFrom="2026-01-01")
     ended = _post(admin, f"/users/{rep}/teams", end=east, validTo="2026-03-01")

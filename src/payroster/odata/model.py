@@ -132,6 +132,7 @@ def _period_set(name: str, type_name: str, t: Table, owner: tuple[Property, ...]
         object_key=tuple(p.name for p in owner),
     )
 
+
 SETS: dict[str, EntitySet] = {
     "Users": EntitySet(
         "Users",

@@ -138,17 +138,12 @@ class Reader:
             limit = min(limit, options.top - sent)
         if limit <= 0:
             return Page([], None, total)
-        today = self.compiler.day is None  # the stored documents hold today's values
-        stored = stored_document(es, names, t) if as_json and today else None
+        # The stored documents hold today's values: not those of a snapshot on another day ($at).
+        stored = stored_document(es, names, t) if as_json and self.compiler.day is None else None
         if as_json:
             # Only the document and the order values, read as the driver returns them: the order values
             # of the last row alone are converted (below), not two typed columns for every exported row.
-            if stored is not None:
-                doc = stored
-            elif today:
-                doc = _document(es.name, tuple(names), t, self.compiler.sqlite)
-            else:  # an alias made for this request: not worth a place in the cache of _document
-                doc = json_document(es, names, t, self.compiler.sqlite)
+            doc = stored if stored is not None else _document(es.name, tuple(names), t, self.compiler.sqlite)
             cols: list[Any] = [doc.label("doc")]
             cols.extend(type_coerce(expr, NullType()).label(f"o{i}") for i, (expr, _) in enumerate(order))
             stmt = select(*cols).select_from(scope.from_clause()).where(*conds)

@@ -13,14 +13,17 @@ period overlaps the interval with ``$from``/``$to`` (closed-open, §1.2.1.4.1) o
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Date, FromClause, and_, exists, literal, or_, select, true
+from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from payroster.odata import literals as L
 from payroster.odata.errors import ODataBadQuery
-from payroster.odata.model import MANAGER_PERIODS, MEMBERSHIP_PERIODS, SNAPSHOT, TEAM_PERIODS, TEAMS, EntitySet
+from payroster.odata.model import MANAGER_PERIODS, MEMBERSHIP_PERIODS, SETS, SNAPSHOT, TEAM_PERIODS, TEAMS, EntitySet
 
 OPTIONS = ("at", "from", "to", "toinclusive")
 _NAMES = {"at": "$at", "from": "$from", "to": "$to", "toinclusive": "$toInclusive"}
@@ -53,7 +56,9 @@ class Window:
             return
         names = ", ".join(_NAMES[g] for g in self.given)
         if es.time is None:
-            raise ODataBadQuery(f"{es.name} has no application time: {names} does not apply", target=_NAMES[self.given[0]])
+            raise ODataBadQuery(
+                f"{es.name} has no application time: {names} does not apply", target=_NAMES[self.given[0]]
+            )
         if es.time == SNAPSHOT and self.at is None:
             raise ODataBadQuery(
                 f"{names} select periods of the timeline sets (MembershipPeriods, ManagerPeriods, TeamPeriods); "
@@ -71,8 +76,9 @@ class Window:
             start, end = self.at, self.at + dt.timedelta(days=1)
         lo_name, hi_name = es.period
 
-        def condition(t: FromClause, _compiler: Any) -> ColumnElement[bool]:
-            lo, hi = es.properties[lo_name].sql(t), es.properties[hi_name].sql(t)
+        def condition(t: FromClause, compiler: Any) -> ColumnElement[bool]:
+            lo = unindexed(es.properties[lo_name].sql(t), compiler.sqlite)
+            hi = unindexed(es.properties[hi_name].sql(t), compiler.sqlite)
             parts: list[ColumnElement[bool]] = [true()]
             if end is not None:
                 parts.append(lo < literal(end, Date()))
@@ -122,20 +128,37 @@ def _date(text: str, name: str, allow: tuple[str, ...]) -> dt.date | None:
     raise ODataBadQuery(f"{_NAMES[name]} takes a date (YYYY-MM-DD){also}, not {text!r}", target=_NAMES[name])
 
 
-def in_force(t: Any, day: dt.date) -> ColumnElement[bool]:
+def unindexed(column: Any, sqlite: bool) -> Any:
+    """A period's date as SQLite's planner should not look it up by (``+column``): without statistics it took
+    ``valid_from <= day`` for selective and read a team's members through the workspace's index on ``valid_from``
+    (two thirds of every period) instead of the pair index, and sorted a month of periods to page them by key
+    instead of walking the key (bench/JOURNAL.md). PostgreSQL weighs its statistics and keeps the column."""
+    return UnaryExpression(column, operator=custom_op("+"), type_=column.type) if sqlite else column
+
+
+def in_force(t: Any, day: dt.date, sqlite: bool = False) -> ColumnElement[bool]:
     """A period row of ``t`` in force on ``day`` (valid_from inclusive, valid_to exclusive, NULL open)."""
     on = literal(day, Date())
-    return and_(t.c.valid_from <= on, or_(t.c.valid_to.is_(None), t.c.valid_to > on))
+    start, end = unindexed(t.c.valid_from, sqlite), unindexed(t.c.valid_to, sqlite)
+    return and_(start <= on, or_(end.is_(None), end > on))
 
 
-def as_of(es: EntitySet, day: dt.date, name: str) -> FromClause:
+def as_of(es: EntitySet, day: dt.date, name: str, sqlite: bool) -> FromClause:
+    """:func:`snapshot`, made once per set, day and name, as compiler.named_alias makes table aliases: a request
+    that built its own spent more time on SQLAlchemy's cache keys and the entity's JSON expression (odata/query.py,
+    ``_document``, cached per alias) than the database did."""
+    return snapshot(es.name, day, name, sqlite)
+
+
+@functools.lru_cache(maxsize=512)
+def snapshot(set_name: str, day: dt.date, name: str, sqlite: bool) -> FromClause:
     """The rows of a snapshot set as they stood on ``day``, with the columns of its table (so properties, keys
     and joins read them alike): team members from the membership periods in force (of teams that still
     exist), dated columns from the period in force, every other column as it is today."""
-    if es.name == "TeamMembers":
-        return members_on(day, name, existing_teams=True)
-    t = es.table
-    dated = DATED.get(es.name, {})
+    if set_name == "TeamMembers":
+        return members_on(day, name, sqlite, existing_teams=True)
+    t = SETS[set_name].table
+    dated = DATED.get(set_name, {})
     cols: list[Any] = []
     for c in t.c:
         if c.name in TODAY_ONLY:
@@ -143,20 +166,25 @@ def as_of(es: EntitySet, day: dt.date, name: str) -> FromClause:
         if c.name in dated:
             periods, owner, value = dated[c.name]
             held = select(periods.c[value]).where(
-                periods.c.workspace_id == t.c.workspace_id, periods.c[owner] == t.c.id, in_force(periods, day)
+                periods.c.workspace_id == t.c.workspace_id, periods.c[owner] == t.c.id, in_force(periods, day, sqlite)
             )
             cols.append(held.scalar_subquery().label(c.name))
         else:
             cols.append(c)
-    return select(*cols).subquery(name)
+    alias = select(*cols).subquery(name)
+    alias.c  # noqa: B018 - the column collection made now, before threads share the alias
+    return alias
 
 
-def members_on(day: dt.date, name: str, existing_teams: bool = False) -> FromClause:
+@functools.lru_cache(maxsize=512)
+def members_on(day: dt.date, name: str, sqlite: bool, existing_teams: bool = False) -> FromClause:
     """The (team, user) pairs of ``team_members``'s shape whose membership period is in force on ``day``;
     ``created_at`` is when that period was recorded."""
     p = MEMBERSHIP_PERIODS
-    stmt = select(p.c.workspace_id, p.c.team_id, p.c.user_id, p.c.created_at).where(in_force(p, day))
+    stmt = select(p.c.workspace_id, p.c.team_id, p.c.user_id, p.c.created_at).where(in_force(p, day, sqlite))
     if existing_teams:
         team = select(TEAMS.c.id).where(TEAMS.c.workspace_id == p.c.workspace_id, TEAMS.c.id == p.c.team_id)
         stmt = stmt.where(exists(team))
-    return stmt.subquery(name)
+    alias = stmt.subquery(name)
+    alias.c  # noqa: B018 - as in as_of
+    return alias

@@ -208,10 +208,10 @@ def hierarchy(request: Request, asOf: str = "") -> Response:  # noqa: N803 - the
         (children[parent] if parent in nodes else roots).append(node)
     for tid, kids in children.items():
         nodes[tid].children = kids
-    return render(
-        request, "hierarchy.html", roots=roots, counts=counts, people=people, shown=MEMBERS_SHOWN, as_of=day,
-        **({"error": problem} if problem else {}),
-    )  # fmt: skip
+    context: dict[str, Any] = {"roots": roots, "counts": counts, "people": people, "shown": MEMBERS_SHOWN, "as_of": day}
+    if problem:
+        context["error"] = problem
+    return render(request, "hierarchy.html", **context)
 
 
 @router.get("/teams/{team_id}")
@@ -237,14 +237,14 @@ def team_page(
         context["parent"] = teams.get(s, who.workspace_id, team.parent_team_id) if team.parent_team_id else None
         if tab == "members" and day is not None:
             m = MembershipPeriod
-            stmt = (
+            dated = (
                 select(User, m.valid_from, m.valid_to)
                 .join(m, (m.workspace_id == User.workspace_id) & (m.user_id == User.id))
                 .where(m.workspace_id == who.workspace_id, m.team_id == team.id, in_force(m, day))
             )
-            context["total"] = s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+            context["total"] = s.scalar(select(func.count()).select_from(dated.subquery())) or 0
             found = s.execute(
-                stmt.order_by(User.last_name.asc().nulls_last(), User.first_name.asc().nulls_last(), User.email_key)
+                dated.order_by(User.last_name.asc().nulls_last(), User.first_name.asc().nulls_last(), User.email_key)
                 .limit(PAGE_SIZE)
                 .offset((number - 1) * PAGE_SIZE)
             ).all()

@@ -300,7 +300,9 @@ def user_page(request: Request, user_id: str, tab: str = "overview", page: str =
         if tab == "overview":
             managers = hierarchy.manager_timeline(s, who.workspace_id, uid)
             names = _emails(s, who.workspace_id, [p.value for p in managers])
-            context["managers"] = shared.spans([(p.start, p.end, (p.value, names.get(p.value))) for p in managers], today)
+            context["managers"] = shared.spans(
+                [(p.start, p.end, (p.value, names.get(p.value))) for p in managers], today
+            )
         if tab == "teams":
             held = memberships.of_user(s, who.workspace_id, uid)
             found = dict(
@@ -416,7 +418,9 @@ async def user_teams(request: Request, user_id: str) -> Response:
                 raise Invalid("please correct the date", details=problems)
             if not memberships.end(s, who.actor(), uid, team.id, day):
                 return f"No membership of {team.name} was in force on {day}; later ones end then."
-            return f"Removed from {team.name}." if field(data, "remove") else f"Membership of {team.name} ends on {day}."
+            return (
+                f"Removed from {team.name}." if field(data, "remove") else f"Membership of {team.name} ends on {day}."
+            )
         found = teams.find_by_name(s, who.workspace_id, field(data, "team"))
         if found is None:
             problems.append(Detail("notFound", "unknown team", "team"))
