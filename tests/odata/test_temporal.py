@@ -133,6 +133,8 @@ def test_period_sets_overlap_filter_page_and_count(client: httpx.Client, move: M
     touching = feed(client, m, "MembershipPeriods", **{"$from": "2026-03-01", "$toInclusive": "2026-03-01"})
     assert [p["teamId"] for p in touching["value"]] == [m.west]
     assert [p["teamId"] for p in feed(client, m, "MembershipPeriods", **{"$at": "2026-02-28"})["value"]] == [m.east]
+    for last in ({"$at": "9999-12-31"}, {"$from": "9999-12-31", "$toInclusive": "9999-12-31"}):
+        assert [p["teamId"] for p in feed(client, m, "MembershipPeriods", **last)["value"]] == [m.west]
     counted = feed(client, m, "MembershipPeriods", **{"$from": "2026-01-15", "$count": "true",
                                                       "$filter": f"systemUserId eq {m.rep}"})  # fmt: skip
     assert counted["@odata.count"] == 2

@@ -72,8 +72,8 @@ class Window:
         if not self.given or es.period is None:
             return None
         start, end = self.start, self.end
-        if self.at is not None:
-            start, end = self.at, self.at + dt.timedelta(days=1)
+        if self.at is not None:  # the day itself (§4.2.2: $from=day&$toInclusive=day)
+            start, end = self.at, None if self.at == dt.date.max else self.at + dt.timedelta(days=1)
         lo_name, hi_name = es.period
 
         def condition(t: FromClause, compiler: Any) -> ColumnElement[bool]:
