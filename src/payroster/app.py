@@ -24,6 +24,7 @@ from payroster.db.engine import Database
 from payroster.db.migrate import prepare_database
 from payroster.observability import asgi as observability
 from payroster.odata import routes as odata_routes
+from payroster.odata.model import SETS
 from payroster.scim import routes as scim_routes
 from payroster.urls import ForwardedHeaders
 from payroster.web import core as web_core
@@ -93,10 +94,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     app.state.settings = settings
     logredact.install()  # no link token, skip token or key in the access log
-    # Required off SQLite (contract §2); on SQLite generated once beside the database file.
+    # Required off SQLite (README.md, "Configuration"); on SQLite generated once beside the database file.
     app.state.secret_key = settings.resolved_secret()
     app.state.db = db or prepare_database(settings)
     app.state.limiter = RateLimiter(settings)
+    # The OData explorer's page runs feed queries: the pages get them from here, not by importing the OData door.
+    app.state.feed = routes_settings.Feed(SETS, odata_routes.budgeted, odata_routes.explore)
     routers = [
         *(m.router for m in (routes_users, routes_teams, routes_timelines, routes_changes, odata_routes, scim_routes)),
         *(m.compat for m in (routes_users, routes_teams)),

@@ -1,4 +1,4 @@
-"""The ``payroster`` command (contract §2): exit 0 success, 1 failure, 2 usage; logs on stderr."""
+"""The ``payroster`` command (README.md, "Commands"): exit 0 success, 1 failure, 2 usage; logs on stderr."""
 
 from __future__ import annotations
 

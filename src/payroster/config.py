@@ -26,7 +26,7 @@ def parse_duration(text: str) -> dt.timedelta:
 
 
 class Settings(BaseSettings):
-    """Everything PayRoster reads from its environment (contract §2)."""
+    """Everything PayRoster reads from its environment (README.md, "Configuration")."""
 
     model_config = SettingsConfigDict(env_prefix="PAYROSTER_", extra="ignore")
 

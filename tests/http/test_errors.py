@@ -1,4 +1,5 @@
-"""Every error path of the contract's §3 table: the documented status and error body, never a 500."""
+"""Every error path of the JSON API (README.md, "JSON API", errors): the documented status and error body, never
+a 500."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ UNKNOWN = "00000000-0000-7000-8000-000000000000"
 
 
 def check(r: httpx.Response, status: int, target: str | None = None) -> dict[str, Any]:
-    """The status and the contract's error body; returns the error object."""
+    """The status and the JSON API's error body; returns the error object."""
     assert r.status_code == status, r.text
     err = r.json()["error"]
     assert isinstance(err["code"], str) and err["code"]

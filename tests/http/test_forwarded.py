@@ -90,3 +90,17 @@ def test_a_forged_first_forwarded_entry_does_not_dodge_the_login_throttle(
     assert limiter.login_wait("nobody", "203.0.113.7") > 0  # counted against the real client's address
     assert all(limiter.login_wait("nobody", f"198.51.100.{n}") == 0 for n in range(3))
     assert attempt(4, PASSWORD, "198.51.100.0, 203.0.113.8").status_code == 303  # another client is unaffected
+
+
+@pytest.mark.parametrize("proxies", [None, "127.0.0.1/32"], ids=["untrusted-by-default", "trusted"])
+def test_me_names_the_feed_and_scim_roots_behind_a_trusted_proxy(
+    http_server: tuple[_Switch, str], settings: Settings, db: Database, ws: WS, proxies: str | None
+) -> None:
+    """``GET /api/v1/me`` writes its OData and SCIM URLs from the public address, as the feed and SCIM do."""
+    switch, url = http_server
+    switch.app = create_app(settings.model_copy(update={"trusted_proxies": proxies}), db)
+    with httpx.Client(base_url=url) as c:
+        me = c.get("/api/v1/me", headers={**ws.headers, **FORWARDED}).json()
+    base = "https://people.example.com" if proxies else url.rstrip("/")
+    assert me["odataServiceRoot"] == f"{base}/odata/{ws.slug}/"
+    assert me["scimBaseUrl"] == f"{base}/scim/v2/{ws.slug}/"

@@ -23,7 +23,8 @@ def test_openapi_served_and_complete(client: httpx.Client) -> None:
 
 
 def test_upsert_schema_matches_wire_fields(client: httpx.Client) -> None:
-    """The documented upsert fields are exactly the contract's, with unknown fields forbidden."""
+    """The upsert fields the OpenAPI document lists are exactly those README.md documents ("JSON API"), with unknown
+    fields forbidden."""
     schema = client.get("/api/v1/openapi.json").json()["components"]["schemas"]["UserUpsert"]
     assert set(schema["properties"]) == {
         "emailAddress",

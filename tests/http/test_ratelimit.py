@@ -1,5 +1,5 @@
-"""Rate limits (contract §2, §3, §4): 429 with ``Retry-After`` in each door's error format, per key and per
-workspace, in-process by default and shared through Redis across server processes."""
+"""Rate limits (docs/operations.md, "Rate limits"): 429 with ``Retry-After`` in each door's error format, per key
+and per workspace, in-process by default and shared through Redis across server processes."""
 
 from __future__ import annotations
 

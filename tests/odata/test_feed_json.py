@@ -13,8 +13,9 @@ import httpx
 from sqlalchemy import String, Text, cast, event, func, select, update
 
 from payroster.db.engine import Database
+from payroster.db.feed import feed_text
 from payroster.db.models import User, table
-from payroster.odata.query import feed_document, feed_text
+from payroster.odata.query import feed_document
 from payroster.services import bulk
 from payroster.services.context import Actor
 from tests.conftest import WS

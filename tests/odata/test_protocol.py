@@ -1,4 +1,4 @@
-"""The OData rules of contract §4, one test each, over a live server on SQLite and PostgreSQL."""
+"""The OData rules (README.md, "OData feed"), one test each, over a live server on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import urllib.parse
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import WS
@@ -134,7 +134,10 @@ def seeded(client: httpx.Client, ws: WS) -> str:
 def test_the_feed_never_answers_5xx(
     client: httpx.Client, ws: WS, seeded: str, options: dict[str, str], entity_set: str
 ) -> None:
-    r = client.get(f"{seeded}{entity_set}?{_query(options)}", headers=ws.headers)
+    url = f"{seeded}{entity_set}?{_query(options)}"
+    # httpx refuses to send a URL past 64 KiB (the server never sees it): such draws test the client, not the feed.
+    assume(len(url) < 60_000)
+    r = client.get(url, headers=ws.headers)
     assert r.status_code < 500, (options, r.status_code, r.text[:500])
     if r.status_code >= 400:
         assert set(r.json()["error"]) >= {"code", "message"}, r.text[:500]

@@ -1,7 +1,7 @@
 """Hostile clients against one ``payroster serve`` (SQLite and PostgreSQL) with a short query budget: eight
-threads send the review's heavy feed queries and "try it" runs of the explorer, each giving up after 3 s (one
-after 1 s, so its query is stopped by its leaving), while a ninth calls ``/healthz`` and ``GET /api/v1/me``
-every 100 ms for PAYROSTER_HOSTILE_SECONDS (15 by default, 60 in ./scripts/reliability-full).
+threads send the review's heavy feed queries, "try it" runs of the explorer and giant SCIM filters, each giving
+up after 3 s (one after 1 s, so its query is stopped by its leaving), while a ninth calls ``/healthz`` and
+``GET /api/v1/me`` every 100 ms for PAYROSTER_HOSTILE_SECONDS (15 by default, 60 in ./scripts/reliability-full).
 
 Afterwards: the probes' p99 is at most a second, no answer is a 5xx except 503s that say the time budget was
 spent, no heavy query is left running, and the server's memory is back within 20% of where it started.
@@ -63,7 +63,23 @@ def _explorer(c: httpx.Client, t: Target) -> httpx.Response:
     return c.get("/settings/connections/odata", params={"set": "Users", "query": query})
 
 
+def _scim_search(terms: int) -> Callable[[httpx.Client, Target], httpx.Response]:
+    """A SCIM search whose filter is ``terms`` userName comparisons joined by ``or`` (the review's was 20,000,
+    about 500 KB); past the documented limits it is a quick 400 invalidFilter, at them it runs."""
+    text_filter = " or ".join(f'userName eq "u{i}@hostile.example"' for i in range(terms))
+
+    def send(c: httpx.Client, t: Target) -> httpx.Response:
+        slug = t.root.rstrip("/").rsplit("/", 1)[-1]
+        body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": text_filter}
+        return c.post(f"/scim/v2/{slug}/Users/.search", json=body, headers={"Authorization": f"Bearer {t.key}"})
+
+    return send
+
+
 ATTACKS: list[Attack] = [
+    Attack("giant SCIM filter", _scim_search(20_000)),
+    Attack("SCIM filter of 999 terms", _scim_search(999)),
+    Attack("SCIM filter at the term limit", _scim_search(100)),
     Attack("heavy feed query", _feed(HEAVY)),
     Attack("heavy feed query, client gone after 1 s", _feed(HEAVY), timeout=1.0),
     Attack("explorer try-it", _explorer),
@@ -89,6 +105,10 @@ class Book:
             budget_spent = r.status_code == 503 and "time budget" in r.text
             if r.status_code >= 500 and not budget_spent:
                 self.bad.append(f"{attack}: {r.status_code} {r.text[:300]}")
+            if attack in {"giant SCIM filter", "SCIM filter of 999 terms"} and (
+                r.status_code != 400 or '"invalidFilter"' not in r.text
+            ):
+                self.bad.append(f"{attack}: {r.status_code} {r.text[:300]}, not a 400 invalidFilter")
             if attack == "explorer try-it" and r.status_code == 200 and "time budget" not in r.text:
                 self.bad.append(f"{attack}: the page does not say the budget was spent")
 
@@ -176,7 +196,7 @@ def test_hostile_clients_leave_the_server_answering(env: dict[str, str], tmp_pat
         assert r.status_code == 200, r.text
         assert http_login(c, "admin@hostile.example", PASSWORD).status_code in (200, 303)
         target = Target(live.url, key, f"/odata/{slug}/", c.cookies)
-        _attack(target, Book(), 3)  # warm-up: every connection, thread and cache the attack will use
+        _attack(target, Book(), 6)  # warm-up: every connection, thread and cache the attack will use
         time.sleep(BUDGET + 1)
         before = _rss(live.proc.pid)
         book = Book()

@@ -1,4 +1,5 @@
-"""What Okta and Microsoft Entra ID actually send (contract §5), one test per shape, on both databases."""
+"""What Okta and Microsoft Entra ID actually send (README.md, "SCIM provisioning"), one test per shape, on both
+databases."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CSV import parsing of contract §6, without a database."""
+"""CSV import parsing (README.md, "CSV import"), without a database."""
 
 from __future__ import annotations
 
@@ -61,3 +61,39 @@ def test_a_record_the_reader_refuses_is_invalid_input_with_its_line() -> None:
     the program."""
     with pytest.raises(Invalid, match="at line 3"):
         csvimport.parse("emailAddress,lastName\na@example.com,Smith\nb@example.com," + "x" * 200_000 + "\n")
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["emailAddress,role,emailAddress", "emailAddress,role,EMAILADDRESS", "Email Address;role;email_address"],
+)
+def test_a_field_named_by_two_columns_is_refused(header: str) -> None:
+    """Two columns for one field (in any case or spelling) are refused with both named, never the second used."""
+    sep = ";" if ";" in header else ","
+    with pytest.raises(Invalid, match="twice") as refused:
+        csvimport.parse(header + "\n" + sep.join(["a@example.com", "Participant", "b@example.com"]) + "\n")
+    assert [(d.code, d.target) for d in refused.value.details] == [("duplicateField", "line 1, column 3")]
+    assert "columns 1" in refused.value.details[0].message and "and 3" in refused.value.details[0].message
+
+
+def test_empty_column_titles_are_not_duplicates() -> None:
+    """Spreadsheets leave trailing columns without a title: they are not a field given twice."""
+    assert csvimport.parse("emailAddress,,\na@example.com,,\n") == [{"emailAddress": "a@example.com"}]
+
+
+def test_an_unterminated_quote_is_named_with_the_line_it_opens_on() -> None:
+    """A quoted cell the file never closes is reported as such, at the line where the quote opens (the lenient
+    reader swallowed the rest of the file into that cell, reported as "control characters")."""
+    text = 'emailAddress,lastName\na@example.com,Smith\nb@example.com,"Jones\nc@example.com,Brown\nd@example.com,X\n'
+    with pytest.raises(Invalid, match="not closed") as refused:
+        csvimport.parse(text)
+    assert "unterminated quoted field" in refused.value.message and "line 3" in refused.value.message
+    assert [(d.code, d.target) for d in refused.value.details] == [("invalidCsv", "line 3")]
+    with pytest.raises(Invalid, match="at line 1: a quoted cell is not closed"):
+        csvimport.parse('"emailAddress,lastName\n')
+
+
+def test_text_after_a_closing_quote_is_refused_not_joined() -> None:
+    """``"Smith"Jr`` is not valid CSV: refused at its line instead of silently read as ``SmithJr``."""
+    with pytest.raises(Invalid, match="at line 2: text follows a closing quote"):
+        csvimport.parse('emailAddress,lastName\na@example.com,"Smith"Jr\n')

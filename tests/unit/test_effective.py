@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import pytest
+
 from payroster.domain import effective
 
 
@@ -52,3 +54,17 @@ def test_sort_key_orders_name_then_start_null_first() -> None:
     entries = [E("b", None, None), E("a", d("2026-01-01"), None), E("a", None, d("2026-01-01"))]
     ordered = sorted(entries, key=effective.sort_key)
     assert [(e.name, e.start) for e in ordered] == [("a", None), ("a", d("2026-01-01")), ("b", None)]
+
+
+def test_format_instant_writes_four_digit_years_and_never_drops_a_fraction() -> None:
+    """Year 1 is ``0001`` (``strftime`` wrote ``1``); a stored fraction of a second is shown, not cut off."""
+    assert effective.format_instant(dt.datetime(1, 1, 1)) == "0001-01-01T00:00:00"
+    assert effective.format_instant(dt.datetime(999, 12, 31, 23, 59, 59)) == "0999-12-31T23:59:59"
+    assert effective.format_instant(dt.datetime(2024, 1, 1, 0, 0, 0, 500)) == "2024-01-01T00:00:00.000500"
+
+
+@pytest.mark.parametrize("text", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+00:01"])
+def test_an_offset_past_the_calendar_is_a_value_error(text: str) -> None:
+    """Converted to UTC these fall outside years 1 to 9999: a ValueError like any other bad date."""
+    with pytest.raises(ValueError, match="outside years 1 to 9999"):
+        effective.parse_instant(text)

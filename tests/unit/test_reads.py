@@ -52,7 +52,7 @@ def test_the_key_check_reads_without_a_transaction_on_postgresql(db: Database, w
     scope = {"type": "http", "headers": [(b"x-apikey", ws.key.encode())], "app": types.SimpleNamespace(state=None)}
     event.listen(db.engine, "before_cursor_execute", capture)
     try:
-        principal = authenticate(db, Request(scope), "api")
+        principal = authenticate(db, Request(scope), "api", "Basic")
     finally:
         event.remove(db.engine, "before_cursor_execute", capture)
     assert principal.workspace_id == ws.id

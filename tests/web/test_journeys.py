@@ -1,4 +1,4 @@
-"""End-to-end journeys in headless Chromium against the live server (contract §6, issue 4 acceptance).
+"""End-to-end journeys in headless Chromium against the live server (README.md, "Web app").
 
 Each journey saves full-page screenshots at desktop and phone width under PAYROSTER_ARTIFACTS."""
 
@@ -49,6 +49,7 @@ def test_signup_team_user_membership_hierarchy(page: Page, base_url: str, shots:
     team_url = page.url
 
     page.get_by_role("link", name="Users", exact=True).click()
+    page.locator("#add-user-box summary").click()
     form = page.locator("#add-user")
     form.get_by_label("Email").fill("marge@globex.example")
     form.get_by_label("First name").fill("Marge")
@@ -95,7 +96,8 @@ def test_api_key_from_the_page_works_until_revoked(
     page.reload()
     assert key not in page.content(), "the key must be shown once only"
     key_id = key.split("_")[1]
-    page.locator(f'tr[data-key-id="{key_id}"]').get_by_role("button", name="Revoke").click()
+    page.locator(f'tr[data-key-id="{key_id}"]').get_by_role("link", name="Revoke").click()
+    page.get_by_role("button", name="Revoke CRM sync").click()
     expect(page.locator(".notice")).to_contain_text(f"Key {key_id} was revoked")
     shots(page, "key-revoked")
     refused = httpx.post(

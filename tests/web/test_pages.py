@@ -148,7 +148,8 @@ def test_invitation_is_emailed_when_smtp_is_configured(
         make_user(db, ws.id, "chief@example.com", "FullAdmin")
         with httpx.Client(base_url=url) as c:
             http_login(c, "chief@example.com")
-            page = _post(c, f"/users/{uid}/invitation")
+            answer = _post(c, f"/users/{uid}/invitation")
+            page = c.get(answer.headers["location"])  # post/redirect/get
         assert "E-mailed to invitee@example.com" in page.text
         deadline = time.monotonic() + 5
         while not inbox.messages and time.monotonic() < deadline:

@@ -307,6 +307,17 @@ def test_refused_a_disallowed_email_domain(
     assert_refused(idp.sign_in(client, ws.slug, "sub-1"), "domain", db, ws, caplog)
 
 
+def test_a_listed_domain_is_compared_in_its_idna_form(
+    client: httpx.Client, db: Database, ws: WS, provider: idp.Provider
+) -> None:
+    """A provider listing müller.de admits its A-label form, as the e-mail key compares domains (README.md,
+    "E-mail addresses"); before, the listed domain was only case-folded and the sign-in was refused."""
+    add_provider(db, ws, provider.url, domains=("Müller.DE",))
+    make_user(db, ws.id, "jdoe@xn--mller-kva.de", "Participant", password=None)
+    provider.user("sub-idna", email="JDoe@xn--mller-kva.de", email_verified=True)
+    assert idp.sign_in(client, ws.slug, "sub-idna").status_code == 303
+
+
 def test_users_are_created_on_first_sign_in_when_the_workspace_allows_it(
     client: httpx.Client, db: Database, ws: WS, provider: idp.Provider
 ) -> None:

@@ -21,9 +21,13 @@ async def database(request: Request) -> Database:
     return db
 
 
+# The schemes the JSON API takes (X-ApiKey is not an HTTP authentication scheme).
+CHALLENGE = 'Basic realm="PayRoster", Bearer'
+
+
 def principal(request: Request) -> Principal:
     """The verified API key owner; runs before the body is read."""
-    found = authenticate(request.app.state.db, request, "api")
+    found = authenticate(request.app.state.db, request, "api", CHALLENGE)
     request.state.principal = found
     return found
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -16,7 +15,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from payroster.api.schemas import ErrorBody
-from payroster.domain.errors import Conflict, Detail, DomainError, Invalid, Unavailable
+from payroster.domain.errors import Detail, DomainError, Invalid
+from payroster.http.errors import as_domain_error
+from payroster.http.errors import headers as transported
 from payroster.observability.requests import current as current_request_id
 
 log = logging.getLogger("payroster.api")
@@ -57,7 +58,7 @@ def exact_json(content: Any, status_code: int = 200) -> Response:
 
 
 def json_error(exc: DomainError, headers: dict[str, str] | None = None) -> JSONResponse:
-    """The contract's error body for a domain error."""
+    """The JSON API's error body for a domain error (README.md, "JSON API"), with its headers."""
     body = {
         "error": {
             "code": exc.code,
@@ -67,8 +68,6 @@ def json_error(exc: DomainError, headers: dict[str, str] | None = None) -> JSONR
             "requestId": current_request_id(),
         }
     }
-    if exc.status == 401:
-        headers = {**(headers or {}), "WWW-Authenticate": 'Basic realm="PayRoster", Bearer'}
     return JSONResponse(body, status_code=exc.status, headers=headers)
 
 
@@ -95,14 +94,14 @@ def install(
     is_page: Callable[[str], bool] | None = None,
     allowed: Callable[[str], list[str]] | None = None,
 ) -> None:
-    """Register the handlers: domain errors as data, framework errors in the same shape, 500 without details.
+    """Register the handlers: every exception becomes a domain error (``http.errors.as_domain_error``: a unique
+    index race a 409, an outage a 503, anything unexpected a 500 without details), framework errors the same.
     Requests for web pages (``is_page``) get ``page``'s HTML answer instead of a JSON body."""
 
     def error_response(
         exc: DomainError, headers: dict[str, str] | None = None, request: Request | None = None
     ) -> Response:
-        if exc.retry_after is not None:
-            headers = {**(headers or {}), "Retry-After": str(exc.retry_after)}
+        headers = {**(headers or {}), **transported(exc)}
         if page is not None and is_page is not None and request is not None and is_page(request.url.path):
             return page(request, exc, headers)
         return json_error(exc, headers)
@@ -129,19 +128,13 @@ def install(
         return error_response(err, headers, request)
 
     @app.exception_handler(IntegrityError)
-    async def integrity(request: Request, exc: IntegrityError) -> Response:
-        # A uniqueness race the services could not foresee: the other request won.
-        log.info("integrity conflict: %s", exc.orig)
-        return error_response(Conflict("the change conflicts with a concurrent change; retry"), request=request)
-
     @app.exception_handler(OperationalError)
-    async def outage(request: Request, exc: DBAPIError) -> Response:
-        log.error("database unavailable: %s", exc.orig)
-        return error_response(Unavailable.outage(), request=request)
+    async def database(request: Request, exc: DBAPIError) -> Response:
+        return error_response(as_domain_error(exc, log), request=request)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
-        request_id = current_request_id() or uuid.uuid4().hex
-        log.exception("unhandled error, request id %s", request_id, exc_info=exc)
-        err = DomainError(f"internal error; request id {request_id}", code="internalError", status=500)
-        return error_response(err, request=request)
+        # The framework raises the exception again once this answer is sent (for the server to log), and the
+        # server then closes the connection: the answer says so, or a client reusing the connection would
+        # find it gone.
+        return error_response(as_domain_error(exc, log), {"Connection": "close"}, request)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from payroster.api.body import query_text
 from payroster.api.deps import actor, database, principal
 from payroster.api.errors import ERRORS
 from payroster.db.engine import Database
@@ -20,7 +21,7 @@ from payroster.domain.errors import Unavailable
 from payroster.services import changes
 from payroster.services.context import Actor
 
-router = APIRouter(dependencies=[Depends(principal)], responses=ERRORS, tags=["changes"])
+router = APIRouter(dependencies=[Depends(principal), Depends(query_text)], responses=ERRORS, tags=["changes"])
 
 MAX_WAIT = 30.0  # seconds a long poll may last
 MAX_WAITERS = 100  # long polls waiting at once per server process; more answer 503 with Retry-After

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 
 from payroster.api import schemas
-from payroster.api.body import json_body
+from payroster.api.body import json_body, loads, query_text
 from payroster.api.deps import actor, database, principal, schema_ref
 from payroster.api.errors import ERRORS, check, exact_json
 from payroster.api.render import team_body
@@ -31,8 +29,8 @@ from payroster.services.inputs import (
     parse_team,
 )
 
-router = APIRouter(dependencies=[Depends(principal)], responses=ERRORS)
-compat = APIRouter(dependencies=[Depends(principal)], responses=ERRORS, include_in_schema=False)
+router = APIRouter(dependencies=[Depends(principal), Depends(query_text)], responses=ERRORS)
+compat = APIRouter(dependencies=[Depends(principal), Depends(query_text)], responses=ERRORS, include_in_schema=False)
 
 
 @router.post(
@@ -258,8 +256,8 @@ def set_variables(
 def _replace(db: Database, who: Actor, target_id: Any, body: Any) -> Response:
     if isinstance(body, str):  # the commercial product's samples send the array as a JSON string
         try:
-            body = json.loads(body, parse_float=Decimal)
-        except json.JSONDecodeError:
+            body = loads(body)
+        except BadRequest:
             raise BadRequest("the string body is not a JSON array") from None
     entries = variables.parse_entries(body)
     with db.write(who.workspace_id) as s:

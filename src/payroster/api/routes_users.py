@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from payroster.api import schemas
-from payroster.api.body import bulk_body, json_body
+from payroster.api.body import bulk_body, json_body, query_text
 from payroster.api.deps import actor, database, principal, schema_ref
 from payroster.api.errors import ERRORS, check
 from payroster.api.render import user_body
@@ -21,9 +21,10 @@ from payroster.services import bulk, users
 from payroster.services.apikeys import Principal
 from payroster.services.context import Actor
 from payroster.services.inputs import field_pointer, parse_user
+from payroster.urls import public_base
 
-router = APIRouter(dependencies=[Depends(principal)], responses=ERRORS)
-compat = APIRouter(dependencies=[Depends(principal)], responses=ERRORS, include_in_schema=False)
+router = APIRouter(dependencies=[Depends(principal), Depends(query_text)], responses=ERRORS)
+compat = APIRouter(dependencies=[Depends(principal), Depends(query_text)], responses=ERRORS, include_in_schema=False)
 
 
 @router.post(
@@ -162,7 +163,7 @@ def _rows(body: Any, limit: int) -> list[Any]:
 @router.get("/api/v1/me", operation_id="getMe", tags=["me"], response_model=schemas.Me)
 def me(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
     """The key's owner, workspace and the feed URLs."""
-    base = (request.app.state.settings.base_url or str(request.base_url)).rstrip("/")
+    base = public_base(request)  # PAYROSTER_BASE_URL, else a trusted proxy's forwarded host, else the request's
     return JSONResponse(
         {
             "userId": str(who.user_id),

@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from payroster.auth.ratelimit import RateLimiter
 from payroster.db.engine import Database
-from payroster.domain.errors import Unavailable
+from payroster.domain.errors import Unauthorized, Unavailable
 from payroster.services import apikeys, timelines
 from payroster.services.apikeys import Principal
 
@@ -33,10 +33,16 @@ def presented_key(request: Request) -> str | None:
     return None
 
 
-def authenticate(db: Database, request: Request, kind: str = "api") -> Principal:
-    """Verify the request's key (401/403 as domain errors) and record its use at most once a minute."""
-    with db.reader.connect() as conn:  # one statement: a plain connection, no ORM session around it
-        principal, due = apikeys.verify(conn, presented_key(request), kind)
+def authenticate(db: Database, request: Request, kind: str, challenge: str) -> Principal:
+    """Verify the request's key (401/403 as domain errors) and record its use at most once a minute.
+
+    A 401 carries ``challenge``, the door's ``WWW-Authenticate``: the schemes that door takes."""
+    try:
+        with db.reader.connect() as conn:  # one statement: a plain connection, no ORM session around it
+            principal, due = apikeys.verify(conn, presented_key(request), kind)
+    except Unauthorized as exc:
+        exc.challenge = challenge
+        raise
     if principal.timeline_stale:
         # The first request on a day a recorded change takes effect makes it current (docs/architecture.md).
         with db.write(principal.workspace_id) as session:

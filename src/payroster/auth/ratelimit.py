@@ -1,4 +1,4 @@
-"""Rate limits per API key and per workspace (contract §2), on the `limits` library.
+"""Rate limits per API key and per workspace (docs/operations.md, "Rate limits"), on the `limits` library.
 
 State lives in Redis when ``PAYROSTER_REDIS_URL`` is set, so every server process shares one budget;
 otherwise in this process. The per-key limit allows a burst of twice its rate: ``100/second`` is

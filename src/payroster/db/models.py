@@ -69,7 +69,7 @@ class Workspace(Base):
 
 
 class User(Base):
-    """A person of a workspace; ``role`` and ``active`` are separate (contract §1)."""
+    """A person of a workspace; ``role`` and ``active`` are separate (docs/rules.md, "Users")."""
 
     __tablename__ = "users"
     __table_args__ = (
@@ -95,14 +95,14 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    # SCIM (contract §5): the identity provider's own names for the person, stored as given.
+    # SCIM (README.md, "SCIM provisioning"): the identity provider's own names for the person, stored as given.
     user_name: Mapped[str | None] = mapped_column(String(320))
     user_name_key: Mapped[str | None] = mapped_column(String(320))
     display_name: Mapped[str | None] = mapped_column(String(255))
     external_id: Mapped[str | None] = mapped_column(String(255))
     scim_emails: Mapped[str | None] = mapped_column(Text)  # the ``emails`` list as JSON, as last written
     scim_hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    # The user as the OData feed writes it (JSON text, odata.query.feed_text), written with the row by every
+    # The user as the OData feed writes it (JSON text, db.feed.feed_text), written with the row by every
     # change to the user, its tags or its aliases; NULL is computed when read. Not loaded with the row.
     feed_json: Mapped[str | None] = mapped_column(Text, deferred=True)
 

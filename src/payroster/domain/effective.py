@@ -18,7 +18,8 @@ class Dated(Protocol):
 
 
 def parse_instant(value: str) -> dt.datetime:
-    """A date (00:00) or datetime (UTC unless an offset is given), as a naive UTC datetime."""
+    """A date (00:00) or datetime (UTC unless an offset is given), as a naive UTC datetime; ValueError when it is
+    none, or when its offset carries it out of years 1 to 9999."""
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
@@ -26,13 +27,19 @@ def parse_instant(value: str) -> dt.datetime:
         return dt.datetime.combine(dt.date.fromisoformat(text), dt.time())
     parsed = dt.datetime.fromisoformat(text)
     if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+        try:
+            parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+        except OverflowError:
+            raise ValueError(f"{value!r} in UTC is outside years 1 to 9999") from None
     return parsed
 
 
 def format_instant(value: dt.datetime | None) -> str | None:
-    """The article's output form ``YYYY-MM-DDTHH:MM:SS``."""
-    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%S")
+    """The output form of README.md (Custom variables), ``YYYY-MM-DDTHH:MM:SS``, with four-digit years (year 1 is
+    ``0001``); a fraction of a second, which no input keeps any more, is shown rather than dropped."""
+    if value is None:
+        return None
+    return value.isoformat(timespec="microseconds" if value.microsecond else "seconds")
 
 
 def contains(entry: Dated, at: dt.datetime) -> bool:

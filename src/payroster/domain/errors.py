@@ -1,4 +1,6 @@
-"""Domain errors: data with a code and an HTTP-ish status, rendered by each door in its own format."""
+"""Domain errors: data carrying what every door needs to answer them (status, code, the wait before a retry, the
+credentials challenge, SCIM's ``scimType``), rendered by each door in its own format in one place
+(docs/architecture.md, "Errors")."""
 
 from __future__ import annotations
 
@@ -24,6 +26,10 @@ class DomainError(Exception):
     code: str = "error"
     status: int = 400
     retry_after: int | None = None  # seconds to wait before retrying, sent as ``Retry-After`` by every door
+    challenge: str | None = None  # the ``WWW-Authenticate`` value of a 401: the schemes the door takes
+    # SCIM's error type (RFC 7644 §3.12), set where the error is raised: "uniqueness" for a taken name, not for
+    # a cycle or the last admin.
+    scim_type: str | None = None
 
     def __str__(self) -> str:
         return self.message
@@ -35,6 +41,7 @@ class BadRequest(DomainError):
 
     code: str = "badRequest"
     status: int = 400
+    scim_type: str | None = "invalidValue"
 
 
 @dataclass
@@ -99,6 +106,20 @@ class Invalid(DomainError):
 
     code: str = "validationError"
     status: int = 422
+    scim_type: str | None = "invalidValue"
+
+
+@dataclass
+class InternalError(DomainError):
+    """An unexpected exception, logged with its traceback; the answer names only the request id."""
+
+    code: str = "internalError"
+    status: int = 500
+
+    @classmethod
+    def of_request(cls, request_id: str) -> InternalError:
+        """The answer to the request ``request_id`` whose handler failed."""
+        return cls(f"internal error; request id {request_id}")
 
 
 @dataclass

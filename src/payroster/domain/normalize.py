@@ -47,7 +47,7 @@ def email_key(value: str) -> str:
     local, at, domain = unicodedata.normalize("NFC", value.strip()).rpartition("@")
     if not at:
         return _lower(domain)
-    return f"{_lower(local)}@{_domain_key(domain)}"
+    return f"{_lower(local)}@{domain_key(domain)}"
 
 
 def email_fragments(text: str) -> list[str]:
@@ -65,7 +65,8 @@ def _lower(text: str) -> str:
 
 
 @functools.lru_cache(maxsize=4096)  # a bulk import repeats a few domains many times
-def _domain_key(domain: str) -> str:
+def domain_key(domain: str) -> str:
+    """A domain's identity: its IDNA (A-label) form in lower case (README.md, "E-mail addresses")."""
     # UTS 46 maps case, width and compatibility forms as DNS resolvers do; its non-transitional processing keeps
     # ß and ς, which are distinct names under IDNA 2008. A long value is not given to idna: checking a long
     # label costs time quadratic in its length, and no domain is longer than 253 characters anyway.

@@ -1,4 +1,4 @@
-"""The entity model the feed publishes (contract §4): entity sets, properties, navigation, and how each maps
+"""The entity model the feed publishes (README.md, "OData feed"): entity sets, properties, navigation, and how each maps
 onto the tables. ``$metadata``, the compiler and the serializer all read this one description."""
 
 from __future__ import annotations

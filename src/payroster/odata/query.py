@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -13,7 +12,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
@@ -435,65 +433,16 @@ def stored_document(es: EntitySet, names: Sequence[str], t: FromClause) -> Colum
 # Entity sets whose rows keep their whole entity as the feed writes it, in this column. A full export then
 # reads one column per row, as a plain SELECT does, instead of formatting every property and ordering each
 # user's tags and aliases in correlated subqueries (four fifths of the page's SQL time, bench/JOURNAL.md).
-# Every write of a user, its tags or its aliases writes it with the row (:func:`feed_text`).
+# Every write of a user, its tags or its aliases writes it with the row (``db.feed.feed_text``).
 STORED = {"Users": "feed_json"}
 
 
 def feed_document(t: FromClause, sqlite: bool) -> ColumnElement[str]:
     """The Users entity with every property computed by the database from the row, its tags and aliases, as
     :func:`json_document` writes it: what a row whose ``feed_json`` is NULL reads, and the reference the
-    written text (:func:`feed_text`) is checked against."""
+    written text (``db.feed.feed_text``) is checked against."""
     es = SETS["Users"]
     return json_document(es, list(es.properties), t, sqlite)
-
-
-# json_object (SQLite) writes compact JSON, json_build_object and json_agg (PostgreSQL) put a space around
-# ':' and after ','; both escape only '"', '\\' and control characters and write every other character as it
-# is. orjson writes SQLite's form (0.4 us a user), the standard library's encoder without ensure_ascii
-# PostgreSQL's (orjson has no separators option): tests/odata/test_feed_json.py compares each with its
-# database over every code point.
-_SPACED = json.JSONEncoder(ensure_ascii=False, separators=(", ", " : "))
-
-
-def feed_text(
-    sqlite: bool,
-    *,
-    id: uuid.UUID,  # noqa: A002 - the property's name
-    email: str,
-    role: str,
-    active: bool,
-    first_name: str | None,
-    last_name: str | None,
-    direct_manager_id: uuid.UUID | None,
-    tags: Sequence[str],
-    aliases: Sequence[str],
-    created_at: dt.datetime,
-    updated_at: dt.datetime,
-) -> str:
-    """What ``users.feed_json`` holds, written from the values a write is storing (tags and aliases in position
-    order): the same text :func:`feed_document` computes from the stored row, so a write stores it in the
-    row's own ``INSERT`` or ``UPDATE`` instead of a second statement that reads the row, its tags and
-    aliases back to compute it (a fifth of a bulk import's time, bench/JOURNAL.md)."""
-    document = {
-        "id": str(id),
-        "emailAddress": email,
-        "role": role if active else "Deactivated",
-        "active": bool(active),
-        "firstName": first_name,
-        "lastName": last_name,
-        "directManagerId": str(direct_manager_id) if direct_manager_id is not None else None,
-        "tags": list(tags),
-        "aliases": list(aliases),
-        "createdAt": None,
-        "updatedAt": _wire_time(updated_at),
-    }
-    document["createdAt"] = document["updatedAt"] if created_at == updated_at else _wire_time(created_at)
-    return orjson.dumps(document).decode() if sqlite else _SPACED.encode(document)
-
-
-def _wire_time(value: dt.datetime) -> str:
-    """A stored naive-UTC time as the feed writes it (microseconds always, as both databases format it)."""
-    return value.isoformat(timespec="microseconds") + "Z"
 
 
 def json_document(es: EntitySet, names: Sequence[str], t: FromClause, sqlite: bool) -> ColumnElement[str]:

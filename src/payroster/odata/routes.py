@@ -1,4 +1,4 @@
-"""The OData door: ``/odata/{workspaceSlug}/`` (contract §4).
+"""The OData door: ``/odata/{workspaceSlug}/`` (README.md, "OData feed").
 
 One endpoint owns the whole door so that every answer, errors included, carries ``OData-Version`` and the
 OData error body, and credentials are checked before anything else.
@@ -19,15 +19,16 @@ import anyio
 import anyio.to_thread
 import simplejson
 from fastapi import APIRouter, Request
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import DataError
 from starlette.responses import Response
 from starlette.types import Message
 
 from payroster.auth.apikey import authenticate
 from payroster.db.engine import Budget, Database
-from payroster.domain.errors import BudgetSpent, DomainError, Unavailable
+from payroster.domain.errors import BudgetSpent, InternalError
+from payroster.http.errors import as_domain_error
+from payroster.http.errors import headers as transported
 from payroster.observability.requests import current as current_request_id
-from payroster.observability.requests import fresh as fresh_request_id
 from payroster.odata import parser as P
 from payroster.odata import temporal, tokens
 from payroster.odata.errors import (
@@ -49,6 +50,8 @@ T = TypeVar("T")
 router = APIRouter(include_in_schema=False)
 
 VERSION = {"OData-Version": "4.0"}
+# Basic alone: Excel and Power BI prompt for a user name and password (the key) when they see it.
+CHALLENGE = 'Basic realm="PayRoster"'
 DEFAULT_PAGE = 1000
 MAX_PAGE = 5000
 JSON_TYPE = "application/json;odata.metadata={};odata.streaming=true;IEEE754Compatible={};charset=utf-8"
@@ -81,12 +84,17 @@ async def budgeted(request: Request, work: Callable[[Budget], T]) -> T:
     stopped instead of running to its end (README, "OData feed").
     """
     budget = Budget(request.app.state.settings.query_budget)
+    failure: Exception | None = None
     async with anyio.create_task_group() as watching:
         watching.start_soon(_watch_client, request.receive, budget)
         try:
             result = await anyio.to_thread.run_sync(work, budget, limiter=_threads(request))
+        except Exception as exc:  # raised here it would leave the task group as an ExceptionGroup, which no
+            failure = exc  # door's error handler knows (a participant's explorer visit answered 500, not 403)
         finally:
             watching.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
     return result
 
 
@@ -140,35 +148,22 @@ def _guarded(handle: Callable[[], Response]) -> Response:
         response = handle()
     except ODataError as exc:
         response = error(exc.status, exc.code, exc.message, exc.target)
-    except DomainError as exc:
-        if isinstance(exc, BudgetSpent):
-            log.info("odata: %s", exc.message)
-        response = _domain_error(exc)
-    except OperationalError as exc:  # one line per request, as the API's: an outage is not a bug to trace
-        log.error("odata: database unavailable: %s", exc.orig)
-        response = _domain_error(Unavailable.outage())
     except DataError as exc:  # a value the query computes past the database's range (a bigint sum)
         log.info("odata: the database refused a value of the query: %s", exc.orig)
         response = error(400, "InvalidQuery", "a value the query computes is out of the database's range")
-    except Exception:
-        request_id = current_request_id() or fresh_request_id()  # the id of the X-Request-ID header
-        log.exception("odata: unhandled error, request id %s", request_id)
-        response = error(500, "InternalError", f"internal error; request id {request_id}")
+    except Exception as exc:  # never a traceback: a domain error, an outage, a 500 (http.errors.as_domain_error)
+        failure = as_domain_error(exc, log)
+        if isinstance(failure, BudgetSpent):
+            log.info("odata: %s", failure.message)
+        code = "InternalError" if isinstance(failure, InternalError) else failure.code  # OData's own name for it
+        response = error(failure.status, code, failure.message, failure.target)
+        response.headers.update(transported(failure))
     response.headers.update(VERSION)
     return response
 
 
-def _domain_error(exc: DomainError) -> Response:
-    response = error(exc.status, exc.code, exc.message, exc.target)
-    if exc.status == 401:
-        response.headers["WWW-Authenticate"] = 'Basic realm="PayRoster"'
-    if exc.retry_after is not None:
-        response.headers["Retry-After"] = str(exc.retry_after)
-    return response
-
-
 def error(status: int, code: str, message: str, target: str | None = None) -> Response:
-    """The OData JSON error body."""
+    """The OData JSON error body: the door's one rendering of every error, its own and the domain's."""
     body: dict[str, Any] = {"code": code or "Error", "message": message}
     if target:
         body["target"] = target
@@ -178,7 +173,7 @@ def error(status: int, code: str, message: str, target: str | None = None) -> Re
 
 def _handle(request: Request, slug: str, path: str, budget: Budget) -> Response:
     db: Database = request.app.state.db
-    principal = authenticate(db, request, "api")
+    principal = authenticate(db, request, "api", CHALLENGE)
     if principal.workspace_slug != slug:
         raise ODataNotFound(f"no OData service at /odata/{slug}")
     if request.method not in ("GET", "HEAD"):

@@ -1,1 +1,1 @@
-"""SCIM 2.0 door (contract §5)."""
+"""SCIM 2.0 door (README.md, "SCIM provisioning")."""

@@ -1,4 +1,4 @@
-"""SCIM filters and sortBy compiled to SQL (contract §5): never evaluated over a loaded set.
+"""SCIM filters and sortBy compiled to SQL (README.md, "SCIM provisioning"): never evaluated over a loaded set.
 
 scim2-models parses the filter (its AST is the field's reference grammar); this module maps each attribute
 path to a column or an EXISTS over tags, aliases or memberships, per workspace. String comparisons follow

@@ -1,4 +1,4 @@
-"""The SCIM resources PayRoster publishes, as scim2-models models (contract §5).
+"""The SCIM resources PayRoster publishes, as scim2-models models (README.md, "SCIM provisioning").
 
 Only attributes PayRoster stores are declared, so ``/Schemas`` advertises nothing that would not round-trip:
 the core User is reduced to userName, name (given and family), displayName, active, password (write-only,
@@ -197,8 +197,8 @@ CONFIG = ServiceProviderConfig(
     ],
 )
 
-# Identity providers deviate from the RFC in known ways (contract §5): Entra removes members by value,
-# and sends attributes we do not store (employeeNumber...), which are ignored rather than refused.
+# Identity providers deviate from the RFC in known ways (README.md, "SCIM provisioning"): Entra removes members by
+# value, and sends attributes we do not store (employeeNumber...), which are ignored rather than refused.
 POLICY = ScimPolicy(
     unknown=ScimPolicy.Unknown.ignore,
     remove_value_as_filter=ScimPolicy.RemoveValue.apply,

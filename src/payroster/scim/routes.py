@@ -1,4 +1,4 @@
-"""The SCIM 2.0 door: ``/scim/v2/{workspaceSlug}/...`` (contract §5).
+"""The SCIM 2.0 door: ``/scim/v2/{workspaceSlug}/...`` (README.md, "SCIM provisioning").
 
 Every request: credentials (a provisioning token, or a full admin's API key, as Bearer or any form the
 JSON API takes), the workspace of the URL (another workspace's token gets 404, like an unknown id), then
@@ -33,15 +33,15 @@ from scim2_models import (
 )
 from scim2_models.path.expressions import ValuePath
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.concurrency import run_in_threadpool
 
-from payroster.api.body import read_bytes
 from payroster.auth.apikey import authenticate, presented_key
 from payroster.db.engine import Database
 from payroster.db.models import Team, User
 from payroster.domain import normalize
-from payroster.domain.errors import DomainError, Unavailable
+from payroster.http.body import Accepts, check_media, content_type, read_bytes
+from payroster.http.errors import as_domain_error
+from payroster.http.errors import headers as transported
 from payroster.observability.requests import current as current_request_id
 from payroster.scim import body, store
 from payroster.scim.filters import Compiler, check_terms
@@ -64,6 +64,10 @@ router = APIRouter(include_in_schema=False)
 MEDIA = "application/scim+json"
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 _MAX_BODY = 4 * 1024 * 1024  # a group PATCH carrying thousands of members fits
+# SCIM's own type and plain JSON; a body sent without a type, or as text/plain, is read as JSON too.
+ACCEPTS = Accepts(("application/scim+json", "application/json"), suffix=False, send="application/scim+json")
+# Identity providers present their provisioning token as a Bearer token.
+CHALLENGE = 'Bearer realm="PayRoster"'
 MAX_START_INDEX = 2**31 - 1
 
 
@@ -77,26 +81,12 @@ async def scim(request: Request, slug: str, path: str = "") -> Response:
         return await run_in_threadpool(_handle, request, slug, [p for p in path.split("/") if p], raw)
     except SCIMException as exc:
         return error(exc.status, exc.scim_type or None, exc.detail)
-    except DomainError as exc:
-        return _domain_error(exc)
-    except IntegrityError:
-        log.warning("scim: concurrent write refused by a unique index", exc_info=True)
-        return error(409, "uniqueness", "a concurrent request wrote the same userName, e-mail or name; retry")
-    except OperationalError as exc:  # one line per request, as the API's: an outage is not a bug to trace
-        log.error("scim: database unavailable: %s", exc.orig)
-        return _domain_error(Unavailable.outage())
-    except Exception:  # never a traceback to the client: log it, answer a SCIM Error
-        log.exception("scim: unexpected error on %s %s", request.method, request.url.path)
-        return error(500, None, "internal error")
-
-
-def _domain_error(exc: DomainError) -> Response:
-    response = error(exc.status if exc.status != 422 else 400, _scim_type(exc), exc.message)
-    if exc.status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="PayRoster"'
-    if exc.retry_after is not None:
-        response.headers["Retry-After"] = str(exc.retry_after)
-    return response
+    except Exception as exc:  # never a traceback: a domain error, an outage, a 500 (http.errors.as_domain_error)
+        failure = as_domain_error(exc, log)
+        # SCIM has no 422: a refused value is a 400 with scimType invalidValue (set on the error, domain/errors.py).
+        response = error(400 if failure.status == 422 else failure.status, failure.scim_type, failure.message)
+        response.headers.update(transported(failure))
+        return response
 
 
 @functools.cache
@@ -105,17 +95,12 @@ def _list_response(model: Any) -> Any:
     return ListResponse[model]
 
 
-def _scim_type(exc: DomainError) -> str | None:
-    if exc.status == 409:
-        return "uniqueness" if exc.code in ("conflict", "uniqueness") and "cycle" not in exc.message else None
-    if exc.status in (400, 422):
-        return "invalidValue"
-    return None
-
-
 def error(status: int, scim_type: str | None, detail: str) -> Response:
-    """A SCIM Error body; its detail names the request id (SCIM's Error has no field of its own for it)."""
-    detail = f"{detail} (request id {current_request_id()})"
+    """A SCIM Error body, the door's one rendering of every error, its own and the domain's; its detail names the
+    request id (SCIM's Error has no field of its own for it)."""
+    request_id = current_request_id()
+    if request_id is None or request_id not in detail:  # a 500's message names it already
+        detail = f"{detail} (request id {request_id})"
     payload = Error(status=status, scim_type=scim_type, detail=detail).model_dump()
     return Response(json.dumps(payload), status_code=status, media_type=MEDIA)
 
@@ -127,7 +112,7 @@ def respond(payload: dict[str, Any], status: int = 200, headers: dict[str, str] 
 def _handle(request: Request, slug: str, segments: list[str], raw: bytes) -> Response:
     db: Database = request.app.state.db
     key = presented_key(request) or ""
-    principal = authenticate(db, request, "scim" if key.startswith("prs_") else "api")
+    principal = authenticate(db, request, "scim" if key.startswith("prs_") else "api", CHALLENGE)
     if principal.workspace_slug != slug:
         raise NotFoundException(detail=f"no SCIM service at /scim/v2/{slug}")
     door = Door(request, db, principal, slug, raw)
@@ -182,11 +167,8 @@ class Door:
             raise MethodNotAllowed(f"{self.method} is not allowed here; use {', '.join(methods)}")
 
     def json_body(self) -> Any:
-        if len(self.body) > _MAX_BODY:
-            raise DomainError("the request body is too large", code="tooLarge", status=413)
-        media = self.request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media not in ("", "application/scim+json", "application/json", "text/plain"):
-            raise DomainError(f"send application/scim+json, not {media}", code="unsupportedMediaType", status=415)
+        media, _ = content_type(self.request.headers.get("content-type"))
+        check_media(media, ACCEPTS)
         return body.decode(self.body)
 
     def validate(self, model: Any, payload: Any, ctx: Context) -> Any:
@@ -521,7 +503,8 @@ def with_defaults(payload: dict[str, Any], defaults: dict[str, Any]) -> dict[str
 
 
 def with_email_from_user_name(payload: dict[str, Any]) -> dict[str, Any]:
-    """``emails`` is published as required; a userName that is an address stands in for it (contract §5)."""
+    """``emails`` is published as required; a userName that is an address stands in for it (README.md, "SCIM
+    provisioning")."""
     keys = {k.lower(): k for k in payload}
     if "emails" in keys and payload[keys["emails"]]:
         return payload

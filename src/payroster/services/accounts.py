@@ -15,7 +15,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from payroster.db.models import Invitation, User, WebSession, Workspace, utcnow
@@ -173,6 +173,34 @@ def end(session: Session, token: str) -> None:
 def sweep(session: Session) -> None:
     """Delete expired sessions."""
     session.execute(delete(WebSession).where(WebSession.expires_at <= utcnow()))
+
+
+def open_sessions(session: Session, user: User) -> int:
+    """How many unexpired sessions the user has (what a deactivation ends)."""
+    stmt = select(func.count()).where(
+        WebSession.workspace_id == user.workspace_id, WebSession.user_id == user.id, WebSession.expires_at > utcnow()
+    )
+    return session.scalar(stmt) or 0
+
+
+PENDING_SHOWN = 500
+
+
+def pending_links(session: Session, workspace_id: uuid.UUID) -> list[tuple[Invitation, User]]:
+    """The workspace's links not yet used nor expired, soonest expiry first (at most ``PENDING_SHOWN``)."""
+    stmt = (
+        select(Invitation, User)
+        .join(User, (User.workspace_id == Invitation.workspace_id) & (User.id == Invitation.user_id))
+        .where(
+            Invitation.workspace_id == workspace_id,
+            Invitation.used_at.is_(None),
+            Invitation.expires_at > utcnow(),
+            User.active.is_(True),
+        )
+        .order_by(Invitation.expires_at)
+        .limit(PENDING_SHOWN)
+    )
+    return [(inv, user) for inv, user in session.execute(stmt)]
 
 
 def create_link(session: Session, actor: Actor, user_id: uuid.UUID | None, lifetime: dt.timedelta) -> tuple[str, str]:

@@ -21,13 +21,13 @@ from sqlalchemy.orm import Session
 from payroster import clock
 from payroster.db import rows
 from payroster.db.engine import Database
+from payroster.db.feed import feed_text
 from payroster.db.models import AuditEvent, User, UserAlias, UserTag, table, utcnow
 from payroster.domain import normalize, periods
 from payroster.domain.errors import Detail, Invalid
 from payroster.domain.periods import Period
 from payroster.ids import new_id
 from payroster.observability import metrics
-from payroster.odata.query import feed_text
 from payroster.services import audit, hierarchy, sessions, timelines, users
 from payroster.services.context import Actor
 from payroster.services.inputs import UNSET, UserInput, field_pointer, parse_user

@@ -1,4 +1,4 @@
-"""CSV import (contract §6): header of JSON field names, UTF-8 with or without BOM, ',' or ';'."""
+"""CSV import (README.md, "CSV import"): header of JSON field names, UTF-8 with or without BOM, ',' or ';'."""
 
 from __future__ import annotations
 
@@ -45,19 +45,52 @@ def iter_numbered(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
         )
     delimiter = ";" if header_line.count(";") > header_line.count(",") else ","
     # newline="": lines end at \n, \r\n or a lone \r (as spreadsheets on older Macs save them), and the reader
-    # keeps line breaks inside quoted cells as written.
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    # keeps line breaks inside quoted cells as written. strict: a quoted cell the file never closes is an error
+    # (the lenient reader ran it to the end of the file, and the rows it swallowed were reported as "control
+    # characters" in one cell), and so is text after a closing quote (lenient, ``"a"b`` silently became ``ab``).
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
-        header = [header_name(h) for h in next(reader)]
+        titles = next(reader)
     except csv.Error as exc:
-        raise _refused(reader, exc) from None
-    return _rows(reader, header)
+        raise _refused(reader, exc, 1) from None
+    return _rows(reader, _header(titles))
 
 
-def _refused(reader: Any, exc: csv.Error) -> Invalid:
-    """A record the CSV reader refuses (a cell longer than its limit of 131,072 characters) as bad input naming
-    the line where it stopped, not as the reader's own error."""
-    return Invalid(f"the file is not valid CSV at line {reader.line_num}: {exc}")
+def _header(titles: list[str]) -> list[str]:
+    """The field names of the header row; a name given twice (in any case or spelling that means the same field,
+    ``Email Address`` and ``emailAddress``) is refused, as a JSON key given twice is."""
+    header = [header_name(h) for h in titles]
+    first: dict[str, int] = {}
+    problems: list[Detail] = []
+    for column, name in enumerate(header, 1):
+        if not name:
+            continue
+        seen = first.setdefault(name.casefold(), column)
+        if seen != column:
+            both = f"columns {seen} ('{titles[seen - 1].strip()}') and {column} ('{titles[column - 1].strip()}')"
+            problems.append(Detail("duplicateField", f"{both} name the same field", f"line 1, column {column}"))
+    if problems:
+        raise Invalid(
+            "the header row names a field twice: " + "; ".join(p.message for p in problems[:5]), details=problems
+        )
+    return header
+
+
+def _refused(reader: Any, exc: csv.Error, start: int) -> Invalid:
+    """A record the CSV reader refuses as bad input naming its line, not as the reader's own error: a quoted cell
+    never closed (named by the line it opens on), text after a closing quote, a cell longer than the reader's limit
+    of 131,072 characters."""
+    reason = str(exc)
+    if reason == "unexpected end of data":
+        line = start
+        reason = "a quoted cell is not closed (unterminated quoted field): the file ends inside it"
+    else:
+        line = reader.line_num
+        if "expected after" in reason:
+            reason = 'text follows a closing quote (write a quote inside a quoted cell as "")'
+    return Invalid(
+        f"the file is not valid CSV at line {line}: {reason}", details=[Detail("invalidCsv", reason, f"line {line}")]
+    )
 
 
 def _rows(reader: Any, header: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -75,4 +108,4 @@ def _rows(reader: Any, header: list[str]) -> Iterator[tuple[int, dict[str, Any]]
                 row[f"column{len(header) + 1}"] = cells[len(header)]
             yield line, row
     except csv.Error as exc:
-        raise _refused(reader, exc) from None
+        raise _refused(reader, exc, start) from None

@@ -56,7 +56,7 @@ class UserInput:
     direct_manager_id: Any = UNSET  # uuid or None
     tags: Any = UNSET  # list[str]
     aliases: Any = UNSET  # list[str]
-    # Written by the SCIM door only (contract §5).
+    # Written by the SCIM door only (docs/rules.md, "Users").
     active: Any = UNSET  # bool: applied after ``role``, so a role can change while the user stays inactive
     user_name: Any = UNSET  # str
     display_name: Any = UNSET  # str or None

@@ -153,7 +153,8 @@ class ProviderView:
 
 
 def _domain_key(value: str) -> str:
-    return normalize.key(value).lstrip("@").rstrip(".")
+    """A listed domain compared as an e-mail's domain is (normalize.domain_key: müller.de is xn--mller-kva.de)."""
+    return normalize.domain_key(value.strip().lstrip("@").rstrip("."))
 
 
 def _problems(inp: ProviderInput) -> tuple[list[Detail], str, list[str]]:
@@ -373,7 +374,7 @@ def login_choices(session: Session, slug: str) -> LoginChoices | None:
 
 def workspaces_for_email(session: Session, email: str) -> list[str]:
     """The slugs of the workspaces with a provider that lists the e-mail's domain."""
-    domain = normalize.key(email).rpartition("@")[2]
+    domain = normalize.email_key(email).rpartition("@")[2]
     if not domain:
         return []
     found = session.scalars(
@@ -494,7 +495,7 @@ def _by_email(session: Session, provider: SsoProvider, email: str | None, verifi
             )
         )
     )
-    if domains and normalize.key(email).rpartition("@")[2] not in domains:
+    if domains and normalize.email_key(email).rpartition("@")[2] not in domains:
         raise Refused.because("domain", email)
     user = users.find_by_email(session, provider.workspace_id, email, lock=True)
     if user is None:

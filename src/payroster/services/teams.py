@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from payroster.db.models import CustomVariable, Team, User, utcnow
+from payroster.db.models import CustomVariable, Team, TeamMember, User, utcnow
 from payroster.domain import normalize, periods
 from payroster.domain.errors import Conflict, Detail, Invalid
 from payroster.ids import new_id
@@ -87,7 +87,7 @@ def patch(session: Session, actor: Actor, team_id: uuid.UUID | None, inp: TeamIn
     before = snapshot(team)
     if inp.name is not UNSET and normalize.key(inp.name) != team.name_key:
         if find_by_name(session, actor.workspace_id, inp.name) is not None:
-            raise Conflict(f"team name '{inp.name}' is taken", target="name")
+            raise Conflict(f"team name '{inp.name}' is taken", target="name", scim_type="uniqueness")
         team.name_key = normalize.key(inp.name)
     if inp.name is not UNSET:
         team.name = inp.name
@@ -98,6 +98,18 @@ def patch(session: Session, actor: Actor, team_id: uuid.UUID | None, inp: TeamIn
         audit.record(session, actor, "team.updated", "team", team.id, changes)
     session.flush()
     return team
+
+
+def deletion_effects(session: Session, workspace_id: uuid.UUID, team_id: uuid.UUID) -> tuple[int, int, int]:
+    """What deleting the team would do: memberships and variable entries that go, child teams that move up."""
+    counts = []
+    for stmt in (
+        select(func.count()).where(TeamMember.workspace_id == workspace_id, TeamMember.team_id == team_id),
+        select(func.count()).where(CustomVariable.workspace_id == workspace_id, CustomVariable.target_id == team_id),
+        select(func.count()).where(Team.workspace_id == workspace_id, Team.parent_team_id == team_id),
+    ):
+        counts.append(session.scalar(stmt) or 0)
+    return counts[0], counts[1], counts[2]
 
 
 def delete_team(session: Session, actor: Actor, team_id: uuid.UUID | None) -> None:

@@ -33,7 +33,6 @@ from payroster.db.models import (
 )
 from payroster.domain.periods import Period
 from payroster.ids import new_id
-from payroster.odata.query import feed_document
 from payroster.services.scoping import insert_ignoring_conflicts
 
 
@@ -253,12 +252,10 @@ def _refresh_managers(session: Session, ws: uuid.UUID, today: dt.date, moved: An
         changed = [u for (u,) in session.execute(update(users).where(*mine).values(
             direct_manager_id=value, updated_at=now).returning(users.c.id))]  # fmt: skip
         if changed:
-            # The stored feed entity, as the database computes it from the row just written (odata.query).
-            sqlite = session.get_bind().dialect.name == "sqlite"
+            # The stored feed entity goes: the feed computes a user's entity from the row where it is NULL
+            # (docs/architecture.md, "The feed's stored entity"), and the services do not import the feed's SQL.
             session.execute(
-                update(users)
-                .where(users.c.workspace_id == ws, users.c.id.in_(changed))
-                .values(feed_json=feed_document(users, sqlite))
+                update(users).where(users.c.workspace_id == ws, users.c.id.in_(changed)).values(feed_json=None)
             )
 
 

@@ -28,12 +28,12 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from payroster import clock
+from payroster.db.feed import feed_text
 from payroster.db.models import AuditEvent, User, UserAlias, UserTag, Workspace, table, utcnow
 from payroster.db.prepared import Prepared
 from payroster.domain import normalize, periods
 from payroster.domain.errors import Conflict, Detail, Invalid
 from payroster.ids import new_id
-from payroster.odata.query import feed_text
 from payroster.services import audit, hierarchy, sessions
 from payroster.services.context import Actor
 from payroster.services.inputs import UNSET, UserInput
@@ -346,7 +346,7 @@ def patch_locked(session: Session, actor: Actor, user: User, inp: UserInput) -> 
     if inp.email is not UNSET and normalize.email_key(inp.email) != user.email_key:
         holder = find_by_email(session, actor.workspace_id, inp.email)
         if holder is not None:
-            raise Conflict(f"e-mail address {inp.email} is taken", target="emailAddress")
+            raise Conflict(f"e-mail address {inp.email} is taken", target="emailAddress", scim_type="uniqueness")
         user.email_key = normalize.email_key(inp.email)
     if inp.email is not UNSET:
         user.email = inp.email
@@ -485,7 +485,7 @@ def _check_user_name(session: Session, ws: uuid.UUID, user_id: uuid.UUID, user_n
     """Conflict when another user of the workspace has this userName (case-insensitively)."""
     holder = find_by_user_name(session, ws, user_name)
     if holder is not None and holder.id != user_id:
-        raise Conflict(f"userName {user_name} is taken", target="userName", code="uniqueness")
+        raise Conflict(f"userName {user_name} is taken", target="userName", code="uniqueness", scim_type="uniqueness")
 
 
 def _set_user_name(session: Session, user: User, user_name: str) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from payroster.db.models import CustomVariable, Team, User
-from payroster.domain import effective, normalize
+from payroster.domain import effective, normalize, numbers
 from payroster.domain.errors import Detail, Invalid, NotFound
 from payroster.ids import new_id
 from payroster.services import audit
@@ -93,10 +93,16 @@ def _parse_entry(item: Any, at: Any, problems: list[Detail]) -> Entry | None:
     for field in ("startDate", "endDate"):
         raw = data.get(field)
         try:
-            bounds.append(None if raw is None else effective.parse_instant(raw))
+            bound = None if raw is None else effective.parse_instant(raw)
         except (TypeError, ValueError, AttributeError):
             problems.append(Detail("invalidDate", f"{field} must be a date or datetime", at(field)))
-            bounds.append(None)
+            bound = None
+        if bound is not None and bound.microsecond:
+            # The output form has whole seconds (README.md, Custom variables): refused, never cut off.
+            message = f"{field} must be a whole second: fractions of a second are not kept"
+            problems.append(Detail("invalidDate", message, at(field)))
+            bound = None
+        bounds.append(bound)
     start, end = bounds
     if start is not None and end is not None and end <= start:
         problems.append(Detail("invalidRange", "endDate must be after startDate", at("endDate")))
@@ -117,7 +123,7 @@ def list_entries(
             (CustomVariable.end_at.is_(None)) | (CustomVariable.end_at > at),
         )
     rows = session.scalars(stmt).all()
-    entries = [Entry(r.name, simplejson.loads(r.value_json, use_decimal=True), r.start_at, r.end_at) for r in rows]
+    entries = [Entry(r.name, _value(r.value_json), r.start_at, r.end_at) for r in rows]
     return sorted(entries, key=effective.sort_key)
 
 
@@ -158,6 +164,13 @@ def replace(session: Session, actor: Actor, target_id: uuid.UUID | None, entries
             [{"field": "customVariables", "before": before, "after": after}],
         )
     return entries
+
+
+def _value(text: str) -> Scalar:
+    """A stored value as the body reader gave it: integers past 64 bits stay Decimals (the audit trail's encoder
+    writes no larger integer)."""
+    value: Scalar = simplejson.loads(text, use_decimal=True, parse_int=numbers.integer)
+    return value
 
 
 def _number(value: Scalar) -> Decimal | None:

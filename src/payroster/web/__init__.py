@@ -1,1 +1,1 @@
-"""The web app: server-rendered pages over the same services as the API (contract §6)."""
+"""The web app: server-rendered pages over the same services as the API (README.md, "Web app")."""

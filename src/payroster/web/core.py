@@ -5,26 +5,38 @@ Sessions live in the database (``services.accounts``); the cookie carries the se
 HMAC of a per-session secret (or, before log-in, of a random per-browser cookie): a page can only post a
 form it was given. This is a dozen lines on the standard library; a middleware package would add a
 second cookie scheme beside ours for nothing.
+
+Every change answers with a redirect (post/redirect/get): what the next page shows of it (a notice, an error,
+the refused form's values and messages beside its fields, a new secret shown once) travels in the one-shot
+flash cookie, encrypted (Fernet) so that a secret in it is unreadable outside the server, and dropped by the
+page that shows it, so a reload shows it no more.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import hmac
+import json
 import secrets
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from itsdangerous import BadSignature, URLSafeSerializer
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from payroster.db.engine import Database
-from payroster.domain.errors import DomainError, Forbidden, TooLarge, Unauthorized
+from payroster.domain.errors import DomainError, Forbidden, Unauthorized
+from payroster.domain.text import refuse_unusable
+from payroster.http.body import refuse_declared
 from payroster.observability.requests import current as current_request_id
 from payroster.services import accounts, timelines
 from payroster.services.accounts import SessionUser
@@ -50,9 +62,16 @@ def _cookie_signer(request: Request) -> URLSafeSerializer:
     return URLSafeSerializer(_secret(request), salt="payroster.session")
 
 
-def flash_signer(request: Request) -> URLSafeTimedSerializer:
-    """Signs the one-shot message a redirect carries to the next page."""
-    return URLSafeTimedSerializer(_secret(request), salt="payroster.flash")
+FLASH_SECONDS = 120
+FLASH_MAX_BYTES = 3600  # under the 4 KiB browsers keep per cookie
+
+
+def _flash_box(request: Request) -> Fernet:
+    """Seals the one-shot flash with a key of its own derived from PAYROSTER_SECRET_KEY."""
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"payroster.flash").derive(
+        _secret(request).encode()
+    )
+    return Fernet(base64.urlsafe_b64encode(derived))
 
 
 def database(request: Request) -> Database:
@@ -92,6 +111,12 @@ def current(request: Request) -> SessionUser | None:
             timelines.refresh(s, who.workspace_id)
     request.state.who = who
     return who
+
+
+async def query_text(request: Request) -> None:
+    """Dependency of every page: a query parameter holding NUL or an unpaired surrogate is a 400 error page before
+    any search compares it with stored text (PostgreSQL cannot)."""
+    refuse_unusable(request.query_params.multi_items())
 
 
 def need_user(request: Request) -> SessionUser:
@@ -138,9 +163,7 @@ def csrf_token(request: Request) -> str:
 async def form(request: Request, max_bytes: int | None = None) -> FormData:
     """The posted form, once its CSRF token is checked (403 without a valid one)."""
     limit = max_bytes or request.app.state.settings.max_body_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"the form is larger than {limit} bytes")
+    refuse_declared(request, limit, "the form is")
     data = await request.form(max_files=2, max_fields=20_000, max_part_size=limit)
     sent = data.get("csrf_token")
     if not isinstance(sent, str) or not hmac.compare_digest(sent, csrf_token(request)):
@@ -171,11 +194,25 @@ def set_session_cookie(request: Request, response: Response, token: str) -> None
     )
 
 
-def redirect(request: Request, url: str, notice: str | None = None, error: str | None = None) -> RedirectResponse:
-    """303 to ``url``, carrying a one-shot message for the next page."""
+def redirect(
+    request: Request,
+    url: str,
+    notice: str | None = None,
+    error: str | None = None,
+    form: dict[str, Any] | None = None,
+    reveal: dict[str, str] | None = None,
+) -> RedirectResponse:
+    """303 to ``url``, carrying a one-shot message for the next page; ``form`` is a refused form's state
+    (``forms.FormState``), ``reveal`` a secret the next page shows once."""
     response = RedirectResponse(url, status_code=303)
-    if notice or error:
-        value = flash_signer(request).dumps({"notice": notice, "error": error})
+    flash: dict[str, Any] = {k: v for k, v in (("notice", notice), ("error", error), ("reveal", reveal)) if v}
+    if form:
+        flash["form"] = form
+    if flash:
+        value = _flash_box(request).encrypt(json.dumps(flash).encode()).decode()
+        if len(value) > FLASH_MAX_BYTES and form:  # a huge refused form: its message stays, its values go
+            flash["form"] = {**form, "values": {}}
+            value = _flash_box(request).encrypt(json.dumps(flash).encode()).decode()
         response.set_cookie(FLASH_COOKIE, value, httponly=True, samesite="lax", secure=secure_cookies(request))
     return response
 
@@ -185,8 +222,8 @@ def _flash(request: Request) -> dict[str, Any]:
     if not raw:
         return {}
     try:
-        value = flash_signer(request).loads(raw, max_age=120)
-    except BadSignature:
+        value = json.loads(_flash_box(request).decrypt(raw.encode(), ttl=FLASH_SECONDS))
+    except (InvalidToken, ValueError):
         return {}
     return value if isinstance(value, dict) else {}
 
@@ -197,6 +234,8 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     flash = _flash(request)
     context.setdefault("error", flash.get("error"))
     context.setdefault("notice", flash.get("notice"))
+    context.setdefault("formstate", flash.get("form"))
+    context.setdefault("reveal", flash.get("reveal") or {})
     response = templates.TemplateResponse(
         request,
         template,
@@ -205,6 +244,8 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     )
     if request.cookies.get(FLASH_COOKIE):
         response.delete_cookie(FLASH_COOKIE)
+    if flash.get("reveal"):  # a secret shown once: never kept in a cache
+        response.headers["Cache-Control"] = "no-store"
     if "new_browser_id" in request.state._state:
         response.set_cookie(
             BROWSER_COOKIE, request.state.new_browser_id, httponly=True, samesite="lax", secure=secure_cookies(request)
@@ -213,7 +254,8 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
 
 
 def error_page(request: Request, exc: DomainError, headers: dict[str, str] | None = None) -> Response:
-    """How a page answers a domain error: log-in redirect for 401, otherwise an error page."""
+    """How a page answers a domain error, the pages' one rendering of every error: log-in redirect for 401,
+    otherwise an error page with the headers the error carries (``http.errors.headers``)."""
     if isinstance(exc, Unauthorized):
         return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
     titles = {403: "Not allowed", 404: "Not found", 413: "Too large", 429: "Too many attempts", 503: "Unavailable"}

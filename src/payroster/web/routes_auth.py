@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,21 +13,24 @@ from starlette.responses import Response
 from payroster.db.models import User, Workspace
 from payroster.domain import normalize
 from payroster.domain.errors import Detail, DomainError, Forbidden, Invalid, NotFound, RateLimited
+from payroster.domain.text import MESSAGE, shown, unusable
 from payroster.services import accounts, sso, workspaces
 from payroster.urls import client_address
+from payroster.web import forms
 from payroster.web.core import (
     SESSION_COOKIE,
     current,
     database,
     field,
     form,
+    query_text,
     redirect,
     render,
     session_token,
     set_session_cookie,
 )
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(query_text)])
 
 
 def _home(who: accounts.SessionUser) -> str:
@@ -88,8 +91,12 @@ async def login(request: Request) -> Response:
     email, password = field(data, "email").strip(), field(data, "password")
     target = _safe_next(field(data, "next"))
     limiter = request.app.state.limiter
-    account, address = normalize.email_key(email)[:320], client_address(request)
     signup = request.app.state.settings.signup == "open"
+    if unusable(email) or unusable(password):
+        # Refused before the database sees it: PostgreSQL cannot compare text holding NUL.
+        error = f"The e-mail or password cannot be checked: {MESSAGE}."
+        return render(request, "login.html", 422, email=shown(email), next=target, signup=signup, error=error)
+    account, address = normalize.email_key(email)[:320], client_address(request)
     wait = limiter.login_wait(account, address)
     if wait:
         exc = RateLimited(f"too many failed log-ins: try again in {wait} seconds", retry_after=wait)
@@ -162,7 +169,7 @@ def signup_page(request: Request) -> Response:
         raise Forbidden("sign-up is closed on this server: ask its operator for a workspace")
     if current(request) is not None:
         return redirect(request, "/")
-    return render(request, "signup.html", values={})
+    return render(request, "signup.html")
 
 
 @router.post("/signup")
@@ -176,8 +183,10 @@ async def signup(request: Request) -> Response:
     problems = accounts.password_problems(password, confirm)
     if not values["workspace"].strip():
         problems.insert(0, Detail("required", "name your workspace", "workspace"))
+    rename = {"emailAddress": "email", "name": "workspace"}
     if problems:
-        return render(request, "signup.html", 422, values=values, problems=problems, error="Please correct the form.")
+        found = forms.state("signup", data, problems, rename=rename)
+        return render(request, "signup.html", 422, formstate=found, error=forms.summary(found))
     try:
         with database(request).write() as s:
             names = (values["firstName"].strip(), values["lastName"].strip())
@@ -186,7 +195,8 @@ async def signup(request: Request) -> Response:
                 select(User).where(User.workspace_id == made.workspace.id, User.id == uuid.UUID(made.admin_user_id))
             ).one()
     except DomainError as exc:
-        return render(request, "signup.html", 422, values=values, problems=exc.details, error=exc.message)
+        found = forms.state("signup", data, exc, rename=rename)
+        return render(request, "signup.html", 422, formstate=found, error=forms.summary(found))
     return _begin(request, user, "/users")
 
 
@@ -207,14 +217,17 @@ async def invitation(request: Request, token: str) -> Response:
     data = await form(request)
     try:
         with database(request).write() as s:
-            accounts.redeem(s, token, field(data, "password"), field(data, "confirm"))
+            user = accounts.redeem(s, token, field(data, "password"), field(data, "confirm"))
+            email = user.email
     except NotFound:
         return render(request, "invitation_gone.html", 404)
     except Invalid as exc:
         with database(request).read() as s:
             invitation, user, ws = accounts.open_link(s, token)
+        found = forms.state("invitation", data, exc)
         return render(
             request, "invitation.html", 422, purpose=invitation.purpose, email=user.email, workspace=ws.name,
-            problems=exc.details, error=exc.message,
+            formstate=found, error=forms.summary(found),
         )  # fmt: skip
-    return redirect(request, "/login", notice="Your password is set: log in with it.")
+    login_form = {"id": "login", "values": {"email": email}, "errors": {}, "links": {}}
+    return redirect(request, "/login", notice="Your password is set: log in with it.", form=login_form)

@@ -4,22 +4,34 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from payroster import clock
 from payroster.db.engine import Budget
-from payroster.domain.errors import DomainError, Invalid
-from payroster.odata import routes as odata_routes
-from payroster.odata.model import SETS
+from payroster.domain.errors import DomainError, Invalid, NotFound
 from payroster.services import apikeys, workspaces
 from payroster.urls import public_base
-from payroster.web import shared
-from payroster.web.core import database, field, form, need_admin, need_full_admin, need_user, redirect, render
+from payroster.web import forms, shared
+from payroster.web.core import (
+    database,
+    field,
+    fmt_time,
+    form,
+    need_admin,
+    need_full_admin,
+    need_user,
+    query_text,
+    redirect,
+    render,
+)
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(query_text)])
 TRY_ROWS = 50
 MAX_NAME = 255
 
@@ -44,15 +56,41 @@ def security(request: Request) -> Response:
 
 @router.post("/account/security/keys")
 async def create_key(request: Request) -> Response:
-    """Create a key; its secret is shown once, on this answer only."""
+    """Create a key and redirect: its secret is shown once, on the page the browser lands on (a reload of that
+    page creates no second key and shows the secret no more)."""
     who = need_full_admin(request)
     data = await form(request)
     name = field(data, "name").strip()[:MAX_NAME] or f"API key {dt.date.today().isoformat()}"
     with database(request).write(who.workspace_id) as s:
         key, row = apikeys.issue(s, who.actor(), who.user_id, name)
-    response = _keys_page(request, new_key=key, new_key_id=row.key_id)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return redirect(request, "/account/security", notice=f"Key {row.name} was created.", reveal={"key": key})
+
+
+def _revoke_page(request: Request, kind: str, key_id: str, action: str, cancel: str) -> Response:
+    """What revoking a key or token does, and the button that does it."""
+    who = need_full_admin(request)
+    with database(request).read() as s:
+        mine = who.user_id if kind == "api" else None
+        row = next((k for k in apikeys.list_keys(s, who.workspace_id, mine, kind) if k.key_id == key_id), None)
+    if row is None or row.revoked_at is not None:
+        raise NotFound("key not found", target="keyId")
+    noun = "API key" if kind == "api" else "provisioning token"
+    clients = "Programs that send it" if kind == "api" else "The identity provider that sends it"
+    shown = f"{'pr' if kind == 'api' else 'prs'}_{row.key_id}_…"
+    return render(
+        request, "confirm.html", title=f"Revoke {noun} {row.name}", action=action, button=f"Revoke {row.name}",
+        cancel=cancel,
+        effects=[
+            f"{clients} ({shown}) are refused from now on (401); it cannot be turned on again.",
+            f"Created {fmt_time(row.created_at)}; last used {fmt_time(row.last_used_at)}.",
+        ],
+    )  # fmt: skip
+
+
+@router.get("/account/security/keys/{key_id}/revoke")
+def revoke_key_page(request: Request, key_id: str) -> Response:
+    """The confirmation of revoking one of the signed-in user's keys."""
+    return _revoke_page(request, "api", key_id, f"/account/security/keys/{key_id}/revoke", "/account/security")
 
 
 @router.post("/account/security/keys/{key_id}/revoke")
@@ -91,22 +129,36 @@ def examples() -> tuple[tuple[str, str], ...]:
     return EXAMPLES[:4] + dated + EXAMPLES[4:]
 
 
+@dataclass(frozen=True)
+class Feed:
+    """What the explorer uses of the OData door, handed to the pages by ``create_app`` (``app.state.feed``): a door
+    does not import another (docs/architecture.md, "Layers")."""
+
+    sets: Mapping[str, Any]  # the entity sets the page describes
+    # Runs the page's work in the feed's threads under the feed's time budget.
+    budgeted: Callable[[Request, Callable[[Budget], Response]], Awaitable[Response]]
+    # A feed query of the signed-in admin's workspace: (request, slug, workspace id, path, query, rows, budget).
+    explore: Callable[[Request, str, uuid.UUID, str, str, int, Budget], Response]
+
+
 @router.get("/settings/connections/odata")
 async def odata_explorer(request: Request, set: str = "", query: str = "") -> Response:  # noqa: A002
     """The OData explorer: the model, examples on this workspace's service root, "try it", client steps.
 
-    The page is made in the feed's threads, its query under the feed's time budget (odata.routes.budgeted):
+    The page is made in the feed's threads, its query under the feed's time budget (``Feed.budgeted``):
     run on the event loop, three "try it" queries held up every request of the server."""
-    return await odata_routes.budgeted(request, lambda budget: _explorer(request, set, query, budget))
+    feed: Feed = request.app.state.feed
+    return await feed.budgeted(request, lambda budget: _explorer(request, feed, set, query, budget))
 
 
-def _explorer(request: Request, set_name: str, query: str, budget: Budget) -> Response:
+def _explorer(request: Request, feed: Feed, set_name: str, query: str, budget: Budget) -> Response:
     who = need_admin(request)
     root = f"{public_base(request)}/odata/{who.workspace_slug}/"
-    context: dict[str, Any] = {"root": root, "sets": SETS, "examples": examples(), "set_name": set_name, "query": query}
+    context: dict[str, Any] = {"root": root, "sets": feed.sets, "examples": examples()}
+    context.update(set_name=set_name, query=query)
     if set_name:
         path = set_name.strip().lstrip("/")
-        response = odata_routes.explore(
+        response = feed.explore(
             request, who.workspace_slug, who.workspace_id, path, query.strip().lstrip("?"), TRY_ROWS, budget
         )
         raw = bytes(response.body)
@@ -142,7 +194,6 @@ def scim_settings(request: Request) -> Response:
     return render(
         request, "scim.html", base=f"{public_base(request)}/scim/v2/{who.workspace_slug}", tokens=tokens,
         default_role=ws.default_scim_role, roles=("FullAdmin", "LimitedAdmin", "Participant"),
-        new_token=getattr(request.state, "new_token", None),
     )  # fmt: skip
 
 
@@ -153,11 +204,16 @@ async def create_token(request: Request) -> Response:
     data = await form(request)
     name = field(data, "name").strip()[:MAX_NAME] or f"Provisioning token {dt.date.today().isoformat()}"
     with database(request).write(who.workspace_id) as s:
-        token, _ = apikeys.issue(s, who.actor(), None, name, "scim")
-    request.state.new_token = token
-    response = scim_settings(request)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+        token, row = apikeys.issue(s, who.actor(), None, name, "scim")
+    notice = f"Token {row.name} was created."
+    return redirect(request, "/settings/connections/scim", notice=notice, reveal={"token": token})
+
+
+@router.get("/settings/connections/scim/tokens/{key_id}/revoke")
+def revoke_token_page(request: Request, key_id: str) -> Response:
+    """The confirmation of revoking a provisioning token."""
+    action = f"/settings/connections/scim/tokens/{key_id}/revoke"
+    return _revoke_page(request, "scim", key_id, action, "/settings/connections/scim")
 
 
 @router.post("/settings/connections/scim/tokens/{key_id}/revoke")
@@ -179,7 +235,8 @@ async def default_role(request: Request) -> Response:
         with database(request).write(who.workspace_id) as s:
             workspaces.set_default_scim_role(s, who.actor(), field(data, "role"))
     except Invalid as exc:
-        return redirect(request, "/settings/connections/scim", error=exc.message)
+        found = forms.state("default-role", data, exc)
+        return redirect(request, "/settings/connections/scim", error=forms.summary(found), form=found)
     return redirect(request, "/settings/connections/scim", notice="Default SCIM role saved.")
 
 

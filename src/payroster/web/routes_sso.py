@@ -12,7 +12,7 @@ import secrets
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from payroster.auth.oidc import Clients, OidcRefusal
@@ -26,13 +26,14 @@ from payroster.web.core import (
     form,
     need_admin,
     need_full_admin,
+    query_text,
     redirect,
     render,
     secure_cookies,
 )
 from payroster.web.routes_auth import _begin, _safe_next
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(query_text)])
 log = logging.getLogger("payroster.sso")
 BROWSER_COOKIE = "payroster_sso"
 CALLBACK = "/sso/callback"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy import FromClause, func, or_, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
@@ -20,10 +20,20 @@ from payroster.domain.errors import Detail, DomainError, Invalid
 from payroster.ids import parse_id
 from payroster.services import memberships, teams, users, variables
 from payroster.services.inputs import field_pointer, parse_team
-from payroster.web import shared
-from payroster.web.core import PAGE_SIZE, database, describe, field, form, need_admin, need_full_admin, redirect, render
+from payroster.web import forms, routes_users, shared
+from payroster.web.core import (
+    PAGE_SIZE,
+    database,
+    field,
+    form,
+    need_admin,
+    need_full_admin,
+    query_text,
+    redirect,
+    render,
+)
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(query_text)])
 TABS = ("overview", "members", "custom", "activity")
 FLAGS = (
     ("managerCanViewResults", "Manager can view results"),
@@ -127,11 +137,16 @@ async def add_team(request: Request) -> Response:
     try:
         with database(request).write(who.workspace_id) as s:
             inp = _team_input(s, who.workspace_id, data, creating=True)
-            if teams.find_by_name(s, who.workspace_id, inp.name) is not None:
-                raise Invalid(f"a team named {inp.name} exists already")
-            team, _ = teams.upsert(s, who.actor(), inp)
+            existing = teams.find_by_name(s, who.workspace_id, inp.name)
+            if existing is None:
+                team, _ = teams.upsert(s, who.actor(), inp)
     except DomainError as exc:
-        return redirect(request, "/teams", error=describe(exc))
+        found = forms.state("add-team", data, exc)
+        return redirect(request, "/teams", error=forms.summary(found), form=found)
+    if existing is not None:
+        problem = Detail("taken", f"a team named {existing.name} exists already", "name")
+        found = forms.state("add-team", data, [problem], {"name": (f"/teams/{existing.id}", f"Open {existing.name}")})
+        return redirect(request, "/teams", error=forms.summary(found), form=found)
     return redirect(request, f"/teams/{team.id}", notice=f"Team {team.name} was created.")
 
 
@@ -285,7 +300,40 @@ async def edit_team(request: Request, team_id: str) -> Response:
         teams.patch(s, who.actor(), tid, _team_input(s, who.workspace_id, data, creating=False))
         return "Saved."
 
-    return await shared.change(request, "team", team_id, "overview", act)
+    return await shared.change(request, "team", team_id, "overview", act, "edit-team")
+
+
+@router.get("/teams/{team_id}/delete")
+def delete_team_page(request: Request, team_id: str) -> Response:
+    """What deleting the team does (memberships end, variables go, child teams move up), and the button."""
+    who = need_full_admin(request)
+    with database(request).read() as s:
+        team = teams.get(s, who.workspace_id, parse_id(team_id))
+        members, entries, children = teams.deletion_effects(s, who.workspace_id, team.id)
+        parent = teams.get(s, who.workspace_id, team.parent_team_id) if team.parent_team_id else None
+    up = f"move up to {parent.name}" if parent else "move up to the top level"
+    return render(
+        request, "confirm.html", title=f"Delete team {team.name}", action=f"/teams/{team.id}/delete",
+        button=f"Delete {team.name}", cancel=f"/teams/{team.id}",
+        effects=[
+            f"{_count(members, 'membership')} {'ends' if members == 1 else 'end'} today "
+            f"(earlier periods stay readable) and {_count(entries, 'variable')} go; "
+            f"{_count(children, 'child team')} {'moves' if children == 1 else 'move'} up.",
+            f"The members stay people of this workspace; the child teams {up}.",
+        ],
+    )  # fmt: skip
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+@router.get("/teams/{team_id}/members/{user_id}/remove")
+def remove_member_page(request: Request, team_id: str, user_id: str) -> Response:
+    """What removing the member does, and the button that does it (from the team's Members tab)."""
+    return routes_users.membership_confirm(
+        request, user_id, team_id, f"/teams/{team_id}/members", f"/teams/{team_id}?tab=members"
+    )
 
 
 @router.post("/teams/{team_id}/delete")
@@ -312,9 +360,9 @@ async def members(request: Request, team_id: str) -> Response:
             return f"{user.email} was removed."
         emails = [e.strip() for chunk in field(data, "emails").splitlines() for e in chunk.split(",") if e.strip()]
         if not emails:
-            raise Invalid("enter at least one e-mail address")
+            raise Invalid("enter at least one e-mail address", target="emails")
         if len(emails) > MAX_BULK_MEMBERS:
-            raise Invalid(f"add at most {MAX_BULK_MEMBERS} members at once")
+            raise Invalid(f"add at most {MAX_BULK_MEMBERS} members at once", target="emails")
         keys = {normalize.email_key(e): e for e in emails}
         rows = s.execute(
             select(User.email_key, User.id).where(User.workspace_id == who.workspace_id, User.email_key.in_(keys))
@@ -323,14 +371,14 @@ async def members(request: Request, team_id: str) -> Response:
         missing = [e for k, e in keys.items() if k not in found]
         if missing:
             shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
-            raise Invalid(f"no user with these e-mails, nothing was added: {shown}")
+            raise Invalid(f"no user with these e-mails, nothing was added: {shown}", target="emails")
         added = memberships.add_many(s, who.actor(), tid, list(found.values()))
         return f"{added} added, {len(found) - added} already members."
 
-    return await shared.change(request, "team", team_id, "members", act)
+    return await shared.change(request, "team", team_id, "members", act, "add-members")
 
 
 @router.post("/teams/{team_id}/custom")
 async def team_custom(request: Request, team_id: str) -> Response:
     """Custom tab: add or remove an effective-dated entry."""
-    return await shared.change(request, "team", team_id, "custom", shared.custom_action)
+    return await shared.change(request, "team", team_id, "custom", shared.custom_action, "add-entry")

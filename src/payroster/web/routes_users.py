@@ -7,7 +7,7 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -15,14 +15,14 @@ from starlette.datastructures import UploadFile
 from starlette.responses import JSONResponse, Response
 
 from payroster import clock
-from payroster.db.models import Team, User, UserAlias, UserTag
+from payroster.db.models import Team, TeamMember, User, UserAlias, UserTag
 from payroster.domain import normalize
 from payroster.domain.errors import Detail, Forbidden, Invalid, NotFound
 from payroster.ids import parse_id
 from payroster.services import accounts, bulk, csvimport, hierarchy, memberships, teams, users, variables
 from payroster.services.inputs import field_pointer, parse_user
 from payroster.urls import public_base
-from payroster.web import mail, shared
+from payroster.web import forms, mail, shared
 from payroster.web.core import (
     PAGE_SIZE,
     database,
@@ -31,11 +31,12 @@ from payroster.web.core import (
     need_admin,
     need_full_admin,
     need_user,
+    query_text,
     redirect,
     render,
 )
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(query_text)])
 STATUSES = ("active", "deactivated", "all")
 BULK_FIELDS = ("emailAddress", "firstName", "lastName", "role", "directManagerId", "tags", "aliases")
 
@@ -44,8 +45,27 @@ def _page(value: str) -> int:
     return int(value) if value.isdigit() and 0 < int(value) < 1_000_000 else 1
 
 
+SORTS = ("name", "email", "role")
+
+
+def _order(sort: str, direction: str) -> list[Any]:
+    """The list's ORDER BY: the chosen column first, then name and e-mail so that pages are stable."""
+    name = [User.last_name, User.first_name]
+    columns: list[Any] = {"name": name, "email": [], "role": [User.role, *name]}[sort]
+    desc = direction == "desc"
+    ordered = [(c.desc() if desc else c.asc()).nulls_last() for c in columns]
+    return [*ordered, User.email_key.desc() if desc else User.email_key, User.id]
+
+
 def search_users(
-    session: Session, ws: uuid.UUID, q: str, status: str, role: str, page: int
+    session: Session,
+    ws: uuid.UUID,
+    q: str,
+    status: str,
+    role: str,
+    page: int,
+    sort: str = "name",
+    direction: str = "asc",
 ) -> tuple[list[User], int, dict[uuid.UUID, list[str]], dict[uuid.UUID, list[str]]]:
     """One page of users, their total, and the page's tags and aliases: four queries, whatever the size."""
     stmt = select(User).where(User.workspace_id == ws)
@@ -80,9 +100,7 @@ def search_users(
             conds.append(User.active.is_(False))
         stmt = stmt.where(or_(*conds))
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    ordered = stmt.order_by(
-        User.last_name.asc().nulls_last(), User.first_name.asc().nulls_last(), User.email_key, User.id
-    )
+    ordered = stmt.order_by(*_order(sort, direction))
     rows = list(session.scalars(ordered.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
     ids = [u.id for u in rows]
     items: list[dict[uuid.UUID, list[str]]] = []
@@ -100,17 +118,31 @@ def search_users(
 
 
 @router.get("/users")
-def users_page(request: Request, q: str = "", status: str = "active", role: str = "", page: str = "1") -> Response:
-    """Users > All Users: search, filter, 50 per page sorted by last name, first name, e-mail."""
+def users_page(
+    request: Request,
+    q: str = "",
+    status: str = "active",
+    role: str = "",
+    page: str = "1",
+    sort: str = "name",
+    dir: str = "asc",  # noqa: A002
+) -> Response:
+    """Users > All Users: search, filter, 50 per page sorted by name (last, first), e-mail or role."""
     who = need_admin(request)
     status = status if status in STATUSES else "active"
-    number = _page(page)
+    sort = sort if sort in SORTS else "name"
+    direction = "desc" if dir == "desc" else "asc"
+    pages = 1
     with database(request).read() as s:
-        rows, total, tags, aliases = search_users(s, who.workspace_id, q, status, role, number)
-    pages = max(1, -(-total // PAGE_SIZE))
+        rows, total, tags, aliases = search_users(s, who.workspace_id, q, status, role, _page(page), sort, direction)
+        pages = max(1, -(-total // PAGE_SIZE))
+        number = _page(page)
+        if number > pages:  # a jump past the end lands on the last page
+            number = pages
+            rows, total, tags, aliases = search_users(s, who.workspace_id, q, status, role, number, sort, direction)
     return render(
         request, "users.html", rows=rows, total=total, tags=tags, aliases=aliases, q=q, status_filter=status, role=role,
-        page=number, pages=pages, roles=normalize.ROLES, statuses=STATUSES,
+        page=number, pages=pages, roles=normalize.ROLES, statuses=STATUSES, sort=sort, direction=direction,
     )  # fmt: skip
 
 
@@ -129,12 +161,26 @@ async def add_user(request: Request) -> Response:
     raw.setdefault("role", "Participant")
     inp, problems = parse_user(raw, field_pointer())
     if problems:
-        return redirect(request, "/users", error="; ".join(f"{p.target}: {p.message}" for p in problems))
+        return _refused(request, "/users", forms.state("add-user", data, problems))
     with database(request).write(who.workspace_id) as s:
-        if users.find_by_email(s, who.workspace_id, inp.email) is not None:
-            return redirect(request, "/users", error=f"{inp.email} is already a user of this workspace.")
-        view, _ = users.upsert(s, who.actor(), inp)
+        existing = users.find_by_email(s, who.workspace_id, inp.email)
+        if existing is None:
+            view, _ = users.upsert(s, who.actor(), inp)
+    if existing is not None:
+        problem = Detail("taken", "this e-mail address belongs to a person of this workspace already", "emailAddress")
+        link = (f"/users/{existing.id}", f"Open {display_name(existing)}")
+        return _refused(request, "/users", forms.state("add-user", data, [problem], {"emailAddress": link}))
     return redirect(request, f"/users/{view.user.id}", notice=f"{view.user.email} was added.")
+
+
+def _refused(request: Request, url: str, found: dict[str, Any]) -> Response:
+    """Back to the form's page, which shows it again with its values and the messages beside its fields."""
+    return redirect(request, url, error=forms.summary(found), form=found)
+
+
+def display_name(user: User) -> str:
+    """How pages name a person: first and last name, or the e-mail when there is no name."""
+    return " ".join(p for p in (user.first_name, user.last_name) if p) or user.email
 
 
 # -- bulk add -------------------------------------------------------------------------------------------------
@@ -201,6 +247,7 @@ def _preview(
     return render(
         request, "bulk_preview.html", status, rows=rows, lines=lines,
         problems=problems, result=result, columns=columns, extras=extras, fields=BULK_FIELDS,
+        bad_cells={i: {(d.target or "").rstrip("/").split("/")[-1] for d in found} for i, found in problems.items()},
         payload=json.dumps([[n, r] for n, r in zip(lines, rows, strict=True)], ensure_ascii=False), **extra,
     )  # fmt: skip
 
@@ -269,6 +316,15 @@ async def bulk_apply(request: Request) -> Response:
     return response
 
 
+@router.get("/users/invitations")
+def invitations_page(request: Request) -> Response:
+    """The invitation and password-reset links not yet used, with their expiry."""
+    who = need_full_admin(request)
+    with database(request).read() as s:
+        pending = accounts.pending_links(s, who.workspace_id)
+    return render(request, "invitations.html", pending=pending, shown=accounts.PENDING_SHOWN)
+
+
 # -- one user -------------------------------------------------------------------------------------------------
 
 TABS = ("overview", "teams", "custom", "activity")
@@ -329,7 +385,7 @@ def user_page(request: Request, user_id: str, tab: str = "overview", page: str =
                 s, shared.events_query(who.workspace_id, target_id=uid), _page(page)
             )
             context["page"] = _page(page)
-    return render(request, "user.html", roles=(*normalize.ROLES, normalize.DEACTIVATED), **context)
+    return render(request, "user.html", roles=normalize.ROLES, **context)
 
 
 def _back(user_id: uuid.UUID, tab: str = "overview") -> str:
@@ -360,10 +416,63 @@ async def edit_user(request: Request, user_id: str) -> Response:
         inp, problems = parse_user(raw, field_pointer(), require_email=False)
         if problems:
             raise Invalid("please correct the form", details=problems)
+        if inp.role != normalize.DEACTIVATED:  # a role change leaves a deactivated user deactivated
+            inp.active = users.get(s, who.workspace_id, uid).active
         users.patch(s, who.actor(), uid, inp)
         return "Saved."
 
-    return await shared.change(request, "user", user_id, "overview", act)
+    return await shared.change(request, "user", user_id, "overview", act, "edit-user")
+
+
+@router.get("/users/{user_id}/deactivate")
+def deactivate_page(request: Request, user_id: str) -> Response:
+    """What deactivating a person does, and the button that does it."""
+    who = need_full_admin(request)
+    with database(request).read() as s:
+        user = users.get(s, who.workspace_id, parse_id(user_id))
+        teams_count = s.scalar(
+            select(func.count()).where(TeamMember.workspace_id == who.workspace_id, TeamMember.user_id == user.id)
+        )
+        sessions = accounts.open_sessions(s, user)
+    name = display_name(user)
+    return render(
+        request, "confirm.html", title=f"Deactivate {name}", action=f"/users/{user.id}/deactivate",
+        button=f"Deactivate {name}", cancel=f"/users/{user.id}",
+        effects=[
+            f"{name} ({user.email}) can no longer log in; {_count(sessions, 'open session')} end now.",
+            f"Their {_count(teams_count or 0, 'team membership')}, tags, aliases and variables are kept.",
+            "Reactivate them at any time from their page.",
+        ],
+    )  # fmt: skip
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+@router.post("/users/{user_id}/deactivate")
+async def deactivate(request: Request, user_id: str) -> Response:
+    """Deactivate the person (refused for the last active full admin)."""
+
+    def act(s: Session, who: Any, uid: uuid.UUID, data: Any) -> str:
+        inp, _ = parse_user({"role": normalize.DEACTIVATED}, field_pointer(), require_email=False)
+        view = users.patch(s, who.actor(), uid, inp)
+        return f"{display_name(view.user)} was deactivated."
+
+    return await shared.change(request, "user", user_id, "overview", act, "user-state")
+
+
+@router.post("/users/{user_id}/reactivate")
+async def reactivate(request: Request, user_id: str) -> Response:
+    """Reactivate the person with the role they had."""
+
+    def act(s: Session, who: Any, uid: uuid.UUID, data: Any) -> str:
+        inp, _ = parse_user({}, field_pointer(), require_email=False)
+        inp.active = True
+        view = users.patch(s, who.actor(), uid, inp)
+        return f"{display_name(view.user)} was reactivated."
+
+    return await shared.change(request, "user", user_id, "overview", act, "user-state")
 
 
 @router.post("/users/{user_id}/{kind}/add")
@@ -381,7 +490,7 @@ async def add_items(request: Request, user_id: str, kind: str) -> Response:
         users.upsert(s, who.actor(), inp)
         return f"{len(items)} {kind} added." if len(items) != 1 else f"{kind[:-1].replace('aliase', 'alias')} added."
 
-    return await shared.change(request, "user", user_id, "overview", act)
+    return await shared.change(request, "user", user_id, "overview", act, f"add-{kind}")
 
 
 @router.post("/users/{user_id}/{kind}/remove")
@@ -434,7 +543,30 @@ async def user_teams(request: Request, user_id: str) -> Response:
             return f"Already on {found.name} on {start}; the period now runs {_span_text(outcome.period)}."
         return f"Added to {found.name} {_span_text(outcome.period)}."
 
-    return await shared.change(request, "user", user_id, "teams", act)
+    return await shared.change(request, "user", user_id, "teams", act, "add-team")
+
+
+@router.get("/users/{user_id}/teams/{team_id}/remove")
+def leave_team_page(request: Request, user_id: str, team_id: str) -> Response:
+    """What removing the person from the team does, and the button that does it (from the user's Teams tab)."""
+    return membership_confirm(request, user_id, team_id, f"/users/{user_id}/teams", f"/users/{user_id}?tab=teams")
+
+
+def membership_confirm(request: Request, user_id: str, team_id: str, action: str, cancel: str) -> Response:
+    """The confirmation page of removing one person from one team."""
+    who = need_full_admin(request)
+    with database(request).read() as s:
+        user = users.get(s, who.workspace_id, parse_id(user_id))
+        team = teams.get(s, who.workspace_id, parse_id(team_id))
+    name = display_name(user)
+    return render(
+        request, "confirm.html", title=f"Remove {name} from {team.name}", action=action, button="Remove from team",
+        hidden={"remove": str(team.id) if action.startswith("/users/") else str(user.id)}, cancel=cancel,
+        effects=[
+            f"{name} ({user.email}) leaves {team.name}.",
+            f"{name} stays a person of this workspace, in their other teams; {team.name} keeps its other members.",
+        ],
+    )  # fmt: skip
 
 
 def _span_text(period: Any) -> str:
@@ -446,7 +578,7 @@ def _span_text(period: Any) -> str:
 @router.post("/users/{user_id}/custom")
 async def user_custom(request: Request, user_id: str) -> Response:
     """Custom tab: add or remove an effective-dated entry."""
-    return await shared.change(request, "user", user_id, "custom", shared.custom_action)
+    return await shared.change(request, "user", user_id, "custom", shared.custom_action, "add-entry")
 
 
 @router.post("/users/{user_id}/invitation")
@@ -464,7 +596,6 @@ async def invite(request: Request, user_id: str) -> Response:
         return redirect(request, _back(uid or uuid.UUID(int=0)), error=exc.message)
     link = f"{public_base(request)}/invitations/{token}"
     sent = mail.send_link(settings, view.user.email, who.workspace_name, link, purpose)
-    return render(
-        request, "user.html", tab="overview", tabs=TABS, view=view, link=link, purpose=purpose, sent=sent,
-        roles=(*normalize.ROLES, normalize.DEACTIVATED),
-    )  # fmt: skip
+    # Post/redirect/get: the link is shown once, on the page the browser lands on; a reload makes no other.
+    reveal = {"link": link, "purpose": purpose, "sent": "yes" if sent else ""}
+    return redirect(request, _back(view.user.id), reveal=reveal)

@@ -19,10 +19,11 @@ from starlette.responses import Response
 
 from payroster.db.models import AuditEvent, Team, User
 from payroster.domain import effective, normalize
-from payroster.domain.errors import Detail, DomainError, Invalid, NotFound
+from payroster.domain.errors import Conflict, Detail, DomainError, Invalid, NotFound
 from payroster.ids import parse_id
 from payroster.services import teams, users, variables
 from payroster.services.context import Actor
+from payroster.web import forms
 from payroster.web.core import database, describe, field, form, need_full_admin, redirect
 
 ACTIVITY_PAGE = 50
@@ -30,9 +31,12 @@ ACTIVITY_PAGE = 50
 Action = Callable[[Session, Any, uuid.UUID, FormData], "str | tuple[str, str]"]
 
 
-async def change(request: Request, what: str, target_id: str, tab: str, action: Action) -> Response:
+async def change(
+    request: Request, what: str, target_id: str, tab: str, action: Action, form_id: str | None = None
+) -> Response:
     """Run one change of a user's or team's page as a FullAdmin in one transaction. The page's own record
-    unknown (or of another workspace) is a 404; any other refusal comes back as a message on the page."""
+    unknown (or of another workspace) is a 404; any other refusal comes back as a message on the page, beside
+    the fields of the form ``form_id`` (its values kept) when given."""
     who = need_full_admin(request)
     tid = parse_id(target_id)
     if tid is None:
@@ -47,10 +51,33 @@ async def change(request: Request, what: str, target_id: str, tab: str, action: 
     except DomainError as exc:
         if isinstance(exc, NotFound) and exc.target == what:
             raise
-        return redirect(request, back, error=describe(exc))
+        if form_id is None:
+            return redirect(request, back, error=describe(exc))
+        found = forms.state(form_id, data, exc, _links(request, who, exc, data))
+        return redirect(request, back, error=forms.summary(found), form=found)
     if isinstance(notice, tuple):
         return redirect(request, notice[1], notice=notice[0])
     return redirect(request, back, notice=notice)
+
+
+LAST_ADMIN = "Promote another full admin first"
+
+
+def _links(request: Request, who: Any, exc: DomainError, data: FormData) -> dict[str, tuple[str, str]]:
+    """The way forward a refusal offers: the person who has the e-mail, or whom to promote."""
+    if isinstance(exc, Conflict) and exc.target == "emailAddress":
+        with database(request).read() as s:
+            holder = users.find_by_email(s, who.workspace_id, field(data, "emailAddress"))
+        if holder is not None:
+            return {"emailAddress": (f"/users/{holder.id}", f"Open {users_name(holder)}")}
+    if exc.code == "lastFullAdmin":
+        return {"role": ("/users?status=active&sort=role", LAST_ADMIN)}
+    return {}
+
+
+def users_name(user: User) -> str:
+    """How pages name a person: first and last name, or the e-mail when there is no name."""
+    return " ".join(p for p in (user.first_name, user.last_name) if p) or user.email
 
 
 def custom_action(session: Session, who: Any, target_id: uuid.UUID, data: FormData) -> str:
@@ -204,8 +231,8 @@ def events_query(
         if not flt.problems():
             if flt.since:
                 stmt = stmt.where(AuditEvent.occurred_at >= dt.datetime.fromisoformat(flt.since))
-            if flt.until:
-                stmt = stmt.where(AuditEvent.occurred_at < dt.datetime.fromisoformat(flt.until) + dt.timedelta(days=1))
+            if flt.until and (until := dt.date.fromisoformat(flt.until)) < dt.date.max:  # 9999-12-31: no bound
+                stmt = stmt.where(AuditEvent.occurred_at < dt.datetime.combine(until + dt.timedelta(days=1), dt.time()))
     return cast("Select[Any]", stmt)
 
 
