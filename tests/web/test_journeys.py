@@ -290,7 +290,7 @@ def test_a_rep_moves_from_east_to_west_on_1_march(
             expect(page.locator("h1")).to_have_text(name)
             teams[name] = page.url
         page.goto(f"{base_url}/users/{rep}?tab=teams")
-        add = page.locator("#add-to-team")
+        add = page.locator("#add-team")
         add.get_by_label("Team").fill("East")
         add.get_by_label("From").fill("2026-01-01")
         add.get_by_role("button", name="Add to team").click()
@@ -299,7 +299,7 @@ def test_a_rep_moves_from_east_to_west_on_1_march(
         row.locator("input[type=date]").fill("2026-03-01")
         row.get_by_role("button", name="End on").click()
         expect(page.locator(".notice")).to_contain_text("Membership of East ends on 2026-03-01")
-        add = page.locator("#add-to-team")
+        add = page.locator("#add-team")
         add.get_by_label("Team").fill("West")
         add.get_by_label("From").fill("2026-03-01")
         add.get_by_role("button", name="Add to team").click()
