@@ -42,7 +42,7 @@ from payroster.odata.errors import (
 from payroster.odata.limits import Tally
 from payroster.odata.metadata import csdl_xml
 from payroster.odata.model import SETS, SETS_BY_KEY, EntitySet, Navigation
-from payroster.odata.query import Entity, Options, Page, Reader, decode_value, encode_value, json_ready, selected
+from payroster.odata.query import Entity, Options, Page, Reader, Via, decode_value, encode_value, json_ready, selected
 from payroster.urls import public_base
 
 log = logging.getLogger("payroster.odata")
@@ -488,6 +488,8 @@ def navigation_base(es: EntitySet, nav: Navigation, key: dict[str, Any]) -> Any:
     from sqlalchemy import Uuid, literal
 
     owner = literal(key["id"], Uuid())
+    if nav.via is not None:
+        return Via(nav, owner)
     return lambda t, compiler: _and(compiler.correlate(nav, owner, t))
 
 
