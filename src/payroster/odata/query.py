@@ -145,7 +145,7 @@ class Reader:
         t = self.compiler.alias(es)
         scope = Scope(es, t)
         conds = [self.compiler.in_workspace(t)]
-        if isinstance(base, Via):
+        if isinstance(base, Via) and not self.compiler.sqlite:
             scope.prefix, owned = base.join(t, self.compiler)
             conds.append(owned)
         elif base is not None:
