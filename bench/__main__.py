@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from bench import load
+from bench import load, spreadsheets
 from bench.harness import WORKERS, Backend, Figure, Server, asgi_server, cli_peak_rss, machine, memory_mb, repeat, setup
 from bench.timelines import timelines as timeline_pages
 from payroster import ids
@@ -43,7 +43,7 @@ class Size:
     big: int
     growth: tuple[int, ...]
     scim: int
-    timelines: tuple[int, int] = (5_000, 50)  # users (three periods each) and teams of the timelines scenario
+    timelines: tuple[int, int] = (2_000, 20)  # users (three periods each) and teams of the timelines scenario
     # `GET /healthz` beside `GET /me`: a reference, not a target's baseline; three loads of its own per database,
     # which `--quick` leaves out to stay within its two minutes.
     healthz: bool = True
@@ -554,12 +554,18 @@ def timelines(backend: Backend, size: Size, table: Table) -> None:
     timeline_pages(backend, *size.timelines, table, user_rows)
 
 
+def exports(backend: Backend, size: Size, table: Table) -> None:
+    """Users exported as CSV and XLSX (bench/spreadsheets.py), at the import scenario's size."""
+    spreadsheets.exports(backend, size.big, REPS, table, user_rows)
+
+
 SCENARIOS = {
     "upsert": upsert,
     "bulk": bulk,
     "import": big_import,
     "growth": growth_and_odata,
     "scim": scim,
+    "exports": exports,
     "timelines": timelines,
 }
 

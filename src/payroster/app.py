@@ -16,7 +16,16 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from payroster import __version__, logredact
-from payroster.api import errors, openapi, routes_changes, routes_teams, routes_timelines, routes_users, schemas
+from payroster.api import (
+    errors,
+    openapi,
+    routes_changes,
+    routes_exports,
+    routes_teams,
+    routes_timelines,
+    routes_users,
+    schemas,
+)
 from payroster.auth.ratelimit import RateLimiter
 from payroster.config import Settings
 from payroster.db import health, restore
@@ -29,6 +38,7 @@ from payroster.scim import routes as scim_routes
 from payroster.urls import ForwardedHeaders
 from payroster.web import core as web_core
 from payroster.web import routes_auth, routes_settings, routes_sso
+from payroster.web import routes_exports as web_exports
 from payroster.web import routes_teams as web_teams
 from payroster.web import routes_users as web_users
 from payroster.web.headers import SecurityHeaders
@@ -104,6 +114,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         *(m.router for m in (routes_users, routes_teams, routes_timelines, routes_changes, odata_routes, scim_routes)),
         *(m.compat for m in (routes_users, routes_teams)),
         *(m.router for m in (routes_auth, web_users, web_teams, routes_settings, routes_sso)),
+        routes_exports.router,
+        web_exports.router,
     ]
     errors.install(app, page=web_core.error_page, is_page=web_core.is_page, allowed=errors.method_table(routers))
     app.add_middleware(SecurityHeaders)
@@ -138,6 +150,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         app.include_router(module.compat)
     app.include_router(routes_timelines.router)
     app.include_router(routes_changes.router)
+    app.include_router(routes_exports.router)
+    app.include_router(web_exports.router)
     for web_module in (routes_auth, web_users, web_teams, routes_settings, routes_sso):
         app.include_router(web_module.router)
 

@@ -39,6 +39,11 @@ OPERATIONS = {
     ("put", "/api/v1/custom-variables/{target_id}"): "setCustomVariables",
     ("post", "/api/v1/custom-variables/{target_id}"): "setCustomVariablesByPost",
     ("get", "/api/v1/changes"): "listChanges",
+    ("get", "/api/v1/exports/users.{fmt}"): "exportUsers",
+    ("get", "/api/v1/exports/teams.{fmt}"): "exportTeams",
+    ("get", "/api/v1/exports/memberships.{fmt}"): "exportMemberships",
+    ("get", "/api/v1/exports/custom-variables.{fmt}"): "exportCustomVariables",
+    ("get", "/api/v1/exports/audit-events.{fmt}"): "exportAuditEvents",
     ("get", "/healthz"): "getHealth",
 }
 

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from payroster.db.engine import Budget, Database
 from payroster.domain.errors import BudgetSpent
+from tests.conftest import BACKENDS
 
 # A statement that runs for minutes on either database unless something stops it.
 ENDLESS = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000000000) SELECT count(*) FROM n"
@@ -47,9 +48,9 @@ def test_a_budget_stopped_before_its_first_statement_runs_none(db: Database) -> 
         s.execute(text("SELECT 1"))
 
 
+# PostgreSQL only: SQLite has no statement_timeout (its connection is interrupted, tested above).
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b == "postgres"], indirect=True)
 def test_postgresql_carries_the_budget_as_the_transaction_statement_timeout(db: Database) -> None:
-    if db.is_sqlite:
-        pytest.skip("SQLite has no statement_timeout; its connection is interrupted")
     with db.read(Budget(2.5)) as s:
         assert s.execute(text("SHOW statement_timeout")).scalar_one() == "2500ms"
     with db.read() as s:  # SET LOCAL ended with the budget's transaction

@@ -43,7 +43,13 @@ def test_each_path_prefix_belongs_to_one_door_and_doors_come_first(tmp_path: Pat
     assert owners["odata"] == {"payroster.odata.routes"}
     assert owners["scim"] == {"payroster.scim.routes"}
     # The API door's routes, and FastAPI's own route for the OpenAPI document under its prefix.
-    api = {"payroster.api.routes_users", "payroster.api.routes_teams", "payroster.api.routes_changes"}
+    api = {
+        "payroster.api.routes_users",
+        "payroster.api.routes_teams",
+        "payroster.api.routes_changes",
+        "payroster.api.routes_exports",
+        "payroster.api.routes_timelines",
+    }
     assert owners["api"] == api | {"fastapi.applications"}
     machine = ("payroster.odata", "payroster.scim", "payroster.api")
     doors = [i for i, r in tried(app) if module_of(r).startswith(machine)]

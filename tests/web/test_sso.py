@@ -307,6 +307,17 @@ def test_refused_a_disallowed_email_domain(
     assert_refused(idp.sign_in(client, ws.slug, "sub-1"), "domain", db, ws, caplog)
 
 
+def test_refused_a_subject_longer_than_the_standard_allows(
+    client: httpx.Client, db: Database, ws: WS, provider: idp.Provider, caplog: pytest.LogCaptureFixture
+) -> None:
+    """OpenID Connect caps ``sub`` at 255 characters; a longer one (a faulty or hostile provider) is a refusal the
+    person is shown, not a database error when it is remembered."""
+    add_provider(db, ws, provider.url)
+    make_user(db, ws.id, SOMEONE, "Participant", password=None)
+    provider.user("s" * 300, email=SOMEONE, email_verified=True)
+    assert_refused(idp.sign_in(client, ws.slug, "s" * 300), "subjectInvalid", db, ws, caplog)
+
+
 def test_a_listed_domain_is_compared_in_its_idna_form(
     client: httpx.Client, db: Database, ws: WS, provider: idp.Provider
 ) -> None:

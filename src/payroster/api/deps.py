@@ -32,6 +32,13 @@ def principal(request: Request) -> Principal:
     return found
 
 
+def admin_principal(request: Request) -> Principal:
+    """The verified key owner, a FullAdmin or a LimitedAdmin: for the read-only exports (README.md, "Exports")."""
+    found = authenticate(request.app.state.db, request, "api", CHALLENGE, ("FullAdmin", "LimitedAdmin"))
+    request.state.principal = found
+    return found
+
+
 async def actor(request: Request) -> Actor:
     """The audit actor of the request (channel ``api``)."""
     p: Principal = request.state.principal

@@ -13,6 +13,7 @@ TAGS = [
         ("teams", "create, read, rename and delete teams"),
         ("team members", "add and remove team memberships"),
         ("custom variables", "effective-dated variables of a user or team"),
+        ("exports", "spreadsheets (CSV, XLSX) of users, teams, memberships, variables and audit events"),
         ("changes", "every committed change of the workspace, in order, after a cursor"),
         ("me", "the key's owner and the workspace's OData and SCIM addresses"),
         ("health", "the load balancer's probe"),

@@ -33,13 +33,15 @@ def presented_key(request: Request) -> str | None:
     return None
 
 
-def authenticate(db: Database, request: Request, kind: str, challenge: str) -> Principal:
+def authenticate(
+    db: Database, request: Request, kind: str, challenge: str, roles: tuple[str, ...] = ("FullAdmin",)
+) -> Principal:
     """Verify the request's key (401/403 as domain errors) and record its use at most once a minute.
 
     A 401 carries ``challenge``, the door's ``WWW-Authenticate``: the schemes that door takes."""
     try:
         with db.reader.connect() as conn:  # one statement: a plain connection, no ORM session around it
-            principal, due = apikeys.verify(conn, presented_key(request), kind)
+            principal, due = apikeys.verify(conn, presented_key(request), kind, roles)
     except Unauthorized as exc:
         exc.challenge = challenge
         raise

@@ -145,8 +145,11 @@ _KEY_OWNER = (
 )
 
 
-def verify(session: Session | Connection, presented: str | None, kind: str = "api") -> tuple[Principal, bool]:
-    """Check a presented key; returns the principal and whether ``last_used_at`` is due for an update.
+def verify(
+    session: Session | Connection, presented: str | None, kind: str = "api", roles: tuple[str, ...] = ("FullAdmin",)
+) -> tuple[Principal, bool]:
+    """Check a presented key; returns the principal and whether ``last_used_at`` is due for an update. The key's
+    owner must be active and hold one of ``roles`` (the exports also admit a LimitedAdmin's key).
 
     Unknown key ids still compare against a dummy digest so both failures cost the same.
     """
@@ -161,8 +164,8 @@ def verify(session: Session | Connection, presented: str | None, kind: str = "ap
         raise Unauthorized("missing or invalid credentials")
     email = role = None
     if row.user_id is not None:
-        if row.email is None or not row.active or row.role != "FullAdmin":
-            raise Forbidden("the key's owner is not an active FullAdmin")
+        if row.email is None or not row.active or row.role not in roles:
+            raise Forbidden(f"the key's owner is not an active {' or '.join(roles)}")
         email, role = row.email, row.role
     due = row.last_used_at is None or utcnow() - row.last_used_at >= LAST_USED_EVERY
     stale = timelines.stale(row.timeline_day, row.timeline_due)

@@ -7,6 +7,7 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
+from payroster.domain.cells import restore
 from payroster.domain.errors import Detail, Invalid
 
 
@@ -103,7 +104,7 @@ def _rows(reader: Any, header: list[str]) -> Iterator[tuple[int, dict[str, Any]]
             row: dict[str, Any] = {}
             for name, cell in zip(header, cells, strict=False):
                 if cell.strip():
-                    row[name] = cell
+                    row[name] = restore(cell)  # an export's neutralised cell is its value again (domain/cells.py)
             if len(cells) > len(header):
                 row[f"column{len(header) + 1}"] = cells[len(header)]
             yield line, row

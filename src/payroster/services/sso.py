@@ -41,7 +41,7 @@ from payroster.ids import new_id, parse_id
 from payroster.services import audit, users
 from payroster.services.context import Actor
 from payroster.services.inputs import field_pointer, parse_user
-from payroster.services.scoping import get_scoped, scoped
+from payroster.services.scoping import get_scoped, insert_ignoring_conflicts, scoped
 
 log = logging.getLogger("payroster.sso")
 
@@ -49,6 +49,7 @@ ATTEMPT_LIFETIME = dt.timedelta(minutes=10)
 DEFAULT_SCOPES = "openid email profile"
 MAX_DOMAINS = 50
 MAX_FIELD = 255
+MAX_SUBJECT = 255  # the remembered subject's column
 
 # What the person is told for each refusal (the audit event and the log line carry the code).
 REASONS = {
@@ -69,6 +70,7 @@ REASONS = {
     "domain": "Your e-mail domain is not accepted by this identity provider.",
     "deactivated": "Your PayRoster account is deactivated.",
     "noAccount": "There is no PayRoster account for you in this workspace.",
+    "subjectInvalid": "The identity provider sent no usable account identifier (sub).",
     "subjectMismatch": "Another account of the identity provider is already linked to this PayRoster account.",
     "secretUnreadable": "This provider's client secret can no longer be read: an administrator must enter it again.",
 }
@@ -458,6 +460,8 @@ def sign_in(session: Session, workspace_id: uuid.UUID, provider_id: uuid.UUID, c
     Creates a Participant when the workspace allows it. Audited."""
     provider = get_scoped(session, SsoProvider, workspace_id, provider_id, "ssoProvider")
     subject = str(claims["sub"])
+    if not 0 < len(subject) <= MAX_SUBJECT:  # OpenID Connect Core 1.0 §2: at most 255 ASCII characters
+        raise Refused.because("subjectInvalid")
     email = claims.get("email") if isinstance(claims.get("email"), str) else None
     identity = session.get(SsoIdentity, (workspace_id, provider_id, subject))
     if identity is not None:
@@ -476,7 +480,15 @@ def sign_in(session: Session, workspace_id: uuid.UUID, provider_id: uuid.UUID, c
         ).first()
         if held is not None:
             raise Refused.because("subjectMismatch", email)
-        session.add(SsoIdentity(workspace_id=workspace_id, provider_id=provider_id, subject=subject, user_id=user.id))
+        # Conflict-safe in the database: a first sign-in racing another for this subject or this user finds the
+        # row taken and is refused, never a unique-index error.
+        remembered = session.execute(
+            insert_ignoring_conflicts(session, SsoIdentity)
+            .values(workspace_id=workspace_id, provider_id=provider_id, subject=subject, user_id=user.id)
+            .returning(SsoIdentity.subject)
+        ).first()
+        if remembered is None:
+            raise Refused.because("subjectMismatch", email)
     actor = Actor(workspace_id, user.id, "user", "sso")
     changes = [{"field": "provider", "before": None, "after": provider.name}]
     audit.record(session, actor, "sso.signedIn", "user", user.id, changes)

@@ -18,7 +18,7 @@ from payroster.db.models import MembershipPeriod, Team, TeamMember, TeamPeriod, 
 from payroster.domain import normalize
 from payroster.domain.errors import Detail, DomainError, Invalid
 from payroster.ids import parse_id
-from payroster.services import memberships, teams, users, variables
+from payroster.services import listings, memberships, teams, users, variables
 from payroster.services.inputs import field_pointer, parse_team
 from payroster.web import forms, routes_users, shared
 from payroster.web.core import (
@@ -64,9 +64,7 @@ def teams_page(request: Request, q: str = "", page: str = "1") -> Response:
     who = need_admin(request)
     number = _page(page)
     with database(request).read() as s:
-        stmt = select(Team).where(Team.workspace_id == who.workspace_id)
-        if q.strip():
-            stmt = stmt.where(Team.name_key.contains(normalize.key(q), autoescape=True))
+        stmt = select(Team).where(*listings.team_conditions(who.workspace_id, q))
         total = s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
         rows = list(s.scalars(stmt.order_by(Team.name_key).limit(PAGE_SIZE).offset((number - 1) * PAGE_SIZE)))
         counts = _member_counts(s, who.workspace_id, [t.id for t in rows])

@@ -8,7 +8,7 @@ from collections import defaultdict
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -19,7 +19,7 @@ from payroster.db.models import Team, TeamMember, User, UserAlias, UserTag
 from payroster.domain import normalize
 from payroster.domain.errors import Detail, Forbidden, Invalid, NotFound
 from payroster.ids import parse_id
-from payroster.services import accounts, bulk, csvimport, hierarchy, memberships, teams, users, variables
+from payroster.services import accounts, bulk, csvimport, hierarchy, listings, memberships, teams, users, variables
 from payroster.services.inputs import field_pointer, parse_user
 from payroster.urls import public_base
 from payroster.web import forms, mail, shared
@@ -37,7 +37,7 @@ from payroster.web.core import (
 )
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(query_text)])
-STATUSES = ("active", "deactivated", "all")
+STATUSES = listings.STATUSES
 BULK_FIELDS = ("emailAddress", "firstName", "lastName", "role", "directManagerId", "tags", "aliases")
 
 
@@ -68,37 +68,7 @@ def search_users(
     direction: str = "asc",
 ) -> tuple[list[User], int, dict[uuid.UUID, list[str]], dict[uuid.UUID, list[str]]]:
     """One page of users, their total, and the page's tags and aliases: four queries, whatever the size."""
-    stmt = select(User).where(User.workspace_id == ws)
-    if status == "active":
-        stmt = stmt.where(User.active.is_(True))
-    elif status == "deactivated":
-        stmt = stmt.where(User.active.is_(False))
-    if role in normalize.ROLES:
-        stmt = stmt.where(User.role == role)
-    if q.strip():
-        key = normalize.key(q)
-        conds: list[Any] = [
-            *(User.email_key.contains(part, autoescape=True) for part in normalize.email_fragments(q)),
-            func.lower(User.first_name).contains(key, autoescape=True),
-            func.lower(User.last_name).contains(key, autoescape=True),
-            func.lower(func.coalesce(User.first_name, "") + " " + func.coalesce(User.last_name, "")).contains(
-                key, autoescape=True
-            ),
-        ]
-        for model in (UserTag, UserAlias):
-            conds.append(
-                exists().where(
-                    model.workspace_id == User.workspace_id,
-                    model.user_id == User.id,
-                    model.value_key.contains(key, autoescape=True),
-                )
-            )
-        named = normalize.parse_role(q.strip())
-        if named in normalize.ROLES:
-            conds.append(User.role == named)
-        elif named == normalize.DEACTIVATED:
-            conds.append(User.active.is_(False))
-        stmt = stmt.where(or_(*conds))
+    stmt = select(User).where(*listings.user_conditions(ws, q, status, role))
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     ordered = stmt.order_by(*_order(sort, direction))
     rows = list(session.scalars(ordered.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))

@@ -8,21 +8,23 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, cast
+from typing import Any
 
 import simplejson
-from sqlalchemy import Select, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Select
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from payroster.db.models import AuditEvent, Team, User
-from payroster.domain import effective, normalize
+from payroster.db.models import User
+from payroster.domain import effective
 from payroster.domain.errors import Conflict, Detail, DomainError, Invalid, NotFound
 from payroster.ids import parse_id
 from payroster.services import teams, users, variables
 from payroster.services.context import Actor
+from payroster.services.listings import EventFilter as EventFilter  # the Activity tabs' and log's filter
+from payroster.services.listings import events_query as events_query
 from payroster.web import forms
 from payroster.web.core import database, describe, field, form, need_full_admin, redirect
 
@@ -169,71 +171,6 @@ def entry_text(entry: variables.Entry) -> dict[str, str]:
         "start": effective.format_instant(entry.start) or "open",
         "end": effective.format_instant(entry.end) or "open",
     }
-
-
-@dataclass
-class EventFilter:
-    """The Activity Log's filters (all optional)."""
-
-    actor: str = ""
-    action: str = ""
-    target: str = ""
-    since: str = ""
-    until: str = ""
-
-    def problems(self) -> list[str]:
-        """Dates that are not ``YYYY-MM-DD``."""
-        out = []
-        for name in ("since", "until"):
-            value = getattr(self, name)
-            if value:
-                try:
-                    dt.date.fromisoformat(value)
-                except ValueError:
-                    out.append(f"{name} must be a date like 2026-01-31")
-        return out
-
-
-def events_query(
-    workspace_id: uuid.UUID, flt: EventFilter | None = None, target_id: uuid.UUID | None = None
-) -> Select[Any]:
-    """Audit events newest first, with the actor's e-mail, filtered in SQL."""
-    actor = aliased(User)
-    stmt: Any = (
-        select(AuditEvent, actor.email)
-        .outerjoin(actor, (actor.workspace_id == AuditEvent.workspace_id) & (actor.id == AuditEvent.actor_user_id))
-        .where(AuditEvent.workspace_id == workspace_id)
-        .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
-    )
-    if target_id is not None:
-        stmt = stmt.where(AuditEvent.target_id == target_id)
-    if flt is not None:
-        if flt.actor.strip():
-            parts = normalize.email_fragments(flt.actor)
-            stmt = stmt.where(or_(*(actor.email_key.contains(part, autoescape=True) for part in parts)))
-        if flt.action.strip():
-            stmt = stmt.where(AuditEvent.action.contains(flt.action.strip(), autoescape=True))
-        if flt.target.strip():
-            target = flt.target.strip()
-            try:
-                stmt = stmt.where(AuditEvent.target_id == uuid.UUID(target))
-            except ValueError:
-                # A name or e-mail: the users and teams it matches.
-                parts = normalize.email_fragments(target)
-                users = select(User.id).where(
-                    User.workspace_id == workspace_id,
-                    or_(*(User.email_key.contains(part, autoescape=True) for part in parts)),
-                )
-                teams = select(Team.id).where(
-                    Team.workspace_id == workspace_id, Team.name_key.contains(normalize.key(target), autoescape=True)
-                )
-                stmt = stmt.where(AuditEvent.target_id.in_(users.union(teams)))
-        if not flt.problems():
-            if flt.since:
-                stmt = stmt.where(AuditEvent.occurred_at >= dt.datetime.fromisoformat(flt.since))
-            if flt.until and (until := dt.date.fromisoformat(flt.until)) < dt.date.max:  # 9999-12-31: no bound
-                stmt = stmt.where(AuditEvent.occurred_at < dt.datetime.combine(until + dt.timedelta(days=1), dt.time()))
-    return cast("Select[Any]", stmt)
 
 
 def events(session: Session, stmt: Select[Any], page: int) -> tuple[list[dict[str, Any]], bool]:

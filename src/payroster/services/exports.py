@@ -1,0 +1,503 @@
+"""Spreadsheets out: users, teams, memberships, custom variables and audit events as CSV or XLSX.
+
+The JSON API's ``GET /api/v1/exports/...`` and the pages' "Export" links call :func:`prepare` with the list page's
+filters, then stream the rows it reads. Rows are read in keyset-paged chunks of ``CHUNK``, each chunk in a read of
+its own, so memory stays bounded whatever the workspace's size and a slow client holds no database connection or
+snapshot between chunks (README.md, "Exports"). The columns are the import's, so a users export is a users import
+file; every text cell a spreadsheet would run is neutralised (``domain/cells.py``).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import tempfile
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import IO, Any
+
+import simplejson
+import xlsxwriter
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, false, or_, select, type_coerce
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.types import NullType
+
+from payroster.db.engine import Database
+from payroster.db.models import AuditEvent, CustomVariable, Team, TeamMember, User, UserAlias, UserTag
+from payroster.domain import effective, normalize
+from payroster.domain.cells import neutralise
+from payroster.domain.errors import Detail, Invalid, Unavailable
+from payroster.ids import parse_id
+from payroster.services import listings, teams, users
+
+CHUNK = 1000  # rows per read: one statement per chunk (and two for a chunk of users' tags and aliases)
+SEND = 64 * 1024  # bytes of the finished XLSX file sent at a time
+XLSX_ROWS = 1_048_576  # rows of one Excel worksheet, its header included: more continue on another sheet
+XLSX_CELL = 32_767  # characters of one Excel cell
+# Workbooks written at once by one process: each holds a request thread for as long as it takes (43 s for
+# 1,000,000 users, bench/JOURNAL.md), and the threads are few (PAYROSTER_THREADS, 8 by default).
+XLSX_AT_ONCE = 2
+_writing = threading.BoundedSemaphore(XLSX_AT_ONCE)
+FORMATS = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+USER_COLUMNS = ("emailAddress", "role", "firstName", "lastName", "directManagerId", "tags", "aliases")
+TEAM_COLUMNS = (
+    "name",
+    "description",
+    "parentTeam",
+    "managerEmail",
+    "managerCanViewResults",
+    "managerCanViewCredits",
+    "membersCanViewCredits",
+)
+MEMBERSHIP_COLUMNS = ("teamName", "emailAddress", "validFrom", "validTo")
+VARIABLE_COLUMNS = ("targetType", "target", "name", "value", "startDate", "endDate")
+EVENT_COLUMNS = ("occurredAt", "actor", "actorKind", "channel", "action", "targetType", "targetId", "changes")
+
+Row = list[str | None]
+
+
+@dataclass(frozen=True)
+class Export:
+    """What one export writes: its file name's stem, the sheet's name, the header and the rows (read lazily)."""
+
+    kind: str
+    sheet: str
+    columns: tuple[str, ...]
+    rows: Iterator[Row]
+
+    def filename(self, fmt: str) -> str:
+        """``payroster-users-2026-12-04.csv``."""
+        return f"payroster-{self.kind}-{dt.date.today().isoformat()}.{fmt}"
+
+
+# -- filters --------------------------------------------------------------------------------------------------
+
+
+def _text(params: Mapping[str, str], name: str) -> str:
+    """A filter's text; control characters are refused here (PostgreSQL cannot compare text holding NUL)."""
+    value = params.get(name) or ""
+    if normalize.has_control(value) or any("\ud800" <= ch <= "\udfff" for ch in value):
+        raise Invalid(f"{name} holds control characters", details=[Detail("invalidCharacters", "not allowed", name)])
+    return value
+
+
+def _one_of(params: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = _text(params, name) or default
+    if value not in allowed:
+        message = f"{name} must be one of {', '.join(v for v in allowed if v)}" + (" or empty" if "" in allowed else "")
+        raise Invalid(message, details=[Detail("invalidValue", message, name)])
+    return value
+
+
+def _user_id(session: Session, ws: uuid.UUID, value: str) -> uuid.UUID | None:
+    """A user named by id or e-mail; None when there is no such user in the workspace."""
+    found = users.find_by_email(session, ws, value) if "@" in value else None
+    if found is not None:
+        return found.id
+    uid = parse_id(value)
+    if uid is None:
+        return None
+    exists = session.scalar(select(User.id).where(User.workspace_id == ws, User.id == uid))
+    return uid if exists is not None else None
+
+
+def _team_id(session: Session, ws: uuid.UUID, value: str) -> uuid.UUID | None:
+    """A team named by id or name; None when there is no such team in the workspace."""
+    tid = parse_id(value)
+    if tid is not None and session.scalar(select(Team.id).where(Team.workspace_id == ws, Team.id == tid)):
+        return tid
+    found = teams.find_by_name(session, ws, value)
+    return found.id if found is not None else None
+
+
+def prepare(db: Database, ws: uuid.UUID, kind: str, params: Mapping[str, str]) -> Export:
+    """Check the filters of an export of ``kind`` (a 422 before anything is sent) and return it, unread."""
+    makers: dict[str, Callable[[Database, uuid.UUID, Mapping[str, str]], Export]] = {
+        "users": _users,
+        "teams": _teams,
+        "memberships": _memberships,
+        "custom-variables": _variables,
+        "audit-events": _events,
+    }
+    return makers[kind](db, ws, params)
+
+
+KINDS = ("users", "teams", "memberships", "custom-variables", "audit-events")
+
+
+# -- users ----------------------------------------------------------------------------------------------------
+
+
+def _users(db: Database, ws: uuid.UUID, params: Mapping[str, str]) -> Export:
+    conds = listings.user_conditions(
+        ws,
+        _text(params, "q"),
+        _one_of(params, "status", listings.STATUSES, "all"),
+        _one_of(params, "role", ("", *normalize.ROLES), ""),
+    )
+    return Export("users", "Users", USER_COLUMNS, _user_rows(db, ws, conds))
+
+
+def _raw(column: Any) -> Any:
+    """A column read and compared as the driver gives it: a chunk's ids only match its users to their tags and
+    aliases, and building a ``uuid.UUID`` of each was a quarter of the export's time on SQLite."""
+    return type_coerce(column, NullType())
+
+
+def _lists_statement(model: type[UserTag] | type[UserAlias], conds: list[ColumnElement[bool]]) -> Any:
+    """The tags or aliases of a chunk's users, named by the chunk's first and last e-mail keys and the filter: three
+    parameters, where the chunk's ids made a statement of a thousand that psycopg parsed anew for every chunk."""
+    item = aliased(model)  # the filter's own EXISTS over the table must not correlate with the rows read here
+    return (
+        select(_raw(item.user_id), item.value)
+        .join(User, and_(User.workspace_id == item.workspace_id, User.id == item.user_id))
+        .where(*conds, User.email_key >= bindparam("first"), User.email_key <= bindparam("last"))
+        .order_by(item.user_id, item.position)
+    )
+
+
+def _lists(conn: Connection, statement: Any, first: str, last: str) -> dict[Any, list[str]]:
+    found: dict[Any, list[str]] = {}
+    for uid, value in conn.execute(statement, {"first": first, "last": last}).all():
+        found.setdefault(uid, []).append(value)
+    return found
+
+
+def _user_rows(db: Database, ws: uuid.UUID, conds: list[ColumnElement[bool]]) -> Iterator[Row]:
+    # In e-mail order: the unique (workspace_id, email_key) index walks it, and the same people give the same
+    # file in any workspace (a round trip through the import exports identically).
+    base = select(
+        _raw(User.id).label("id"), User.email_key, User.email, User.role, User.active, User.first_name, User.last_name,
+        User.direct_manager_id,
+    ).where(*conds).order_by(User.email_key).limit(CHUNK)  # fmt: skip
+    after = base.where(User.email_key > bindparam("last"))
+    tag_statement, alias_statement = _lists_statement(UserTag, conds), _lists_statement(UserAlias, conds)
+    last: str | None = None
+    while True:
+        with db.read() as s:
+            conn = s.connection()  # Core rows: the ORM's loading of plain columns was a third of the time
+            rows = conn.execute(base if last is None else after, {"last": last}).all()
+            bounds = (rows[0].email_key, rows[-1].email_key) if rows else None
+            tags = _lists(conn, tag_statement, *bounds) if bounds else {}
+            aliases = _lists(conn, alias_statement, *bounds) if bounds else {}
+        for r in rows:
+            yield [
+                r.email,
+                r.role if r.active else normalize.DEACTIVATED,
+                r.first_name,
+                r.last_name,
+                str(r.direct_manager_id) if r.direct_manager_id else None,
+                "|".join(tags.get(r.id, ())),
+                "|".join(aliases.get(r.id, ())),
+            ]
+        if len(rows) < CHUNK:
+            return
+        last = rows[-1].email_key
+
+
+# -- teams ----------------------------------------------------------------------------------------------------
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _teams(db: Database, ws: uuid.UUID, params: Mapping[str, str]) -> Export:
+    conds = listings.team_conditions(ws, _text(params, "q"))
+    return Export("teams", "Teams", TEAM_COLUMNS, _team_rows(db, ws, conds))
+
+
+def _team_rows(db: Database, ws: uuid.UUID, conds: list[ColumnElement[bool]]) -> Iterator[Row]:
+    parent, manager = aliased(Team), aliased(User)
+    base = (
+        select(
+            Team.name_key,
+            Team.name,
+            Team.description,
+            parent.name.label("parent"),
+            manager.email.label("manager"),
+            Team.manager_can_view_results,
+            Team.manager_can_view_credits,
+            Team.members_can_view_credits,
+        )  # fmt: skip
+        .outerjoin(parent, and_(parent.workspace_id == Team.workspace_id, parent.id == Team.parent_team_id))
+        .outerjoin(manager, and_(manager.workspace_id == Team.workspace_id, manager.id == Team.manager_id))
+        .where(*conds)
+        .order_by(Team.name_key)
+        .limit(CHUNK)
+    )
+    last: str | None = None
+    while True:
+        with db.read() as s:
+            rows = s.execute(base if last is None else base.where(Team.name_key > last)).all()
+        for r in rows:
+            yield [
+                r.name, r.description, r.parent, r.manager, _flag(r.manager_can_view_results),
+                _flag(r.manager_can_view_credits), _flag(r.members_can_view_credits),
+            ]  # fmt: skip
+        if len(rows) < CHUNK:
+            return
+        last = rows[-1].name_key
+
+
+# -- memberships ----------------------------------------------------------------------------------------------
+
+
+def _memberships(db: Database, ws: uuid.UUID, params: Mapping[str, str]) -> Export:
+    team, user = _text(params, "team").strip(), _text(params, "user").strip()
+    team_conds: list[ColumnElement[bool]] = [Team.workspace_id == ws]
+    user_conds: list[ColumnElement[bool]] = []
+    with db.read() as s:
+        if team:
+            tid = _team_id(s, ws, team)
+            team_conds.append(Team.id == tid if tid is not None else false())
+        if user:
+            uid = _user_id(s, ws, user)
+            user_conds.append(TeamMember.user_id == uid if uid is not None else false())
+    return Export("memberships", "Memberships", MEMBERSHIP_COLUMNS, _membership_rows(db, ws, team_conds, user_conds))
+
+
+def _membership_rows(
+    db: Database, ws: uuid.UUID, team_conds: list[ColumnElement[bool]], user_conds: list[ColumnElement[bool]]
+) -> Iterator[Row]:
+    # Teams in name order, each team's members in e-mail order, both keyset-paged: a chunk never sorts more than
+    # one team's members.
+    team_base = select(Team.id, Team.name, Team.name_key).where(*team_conds).order_by(Team.name_key).limit(CHUNK)
+    member_base = (
+        select(User.email, User.email_key)
+        .join(TeamMember, and_(TeamMember.workspace_id == User.workspace_id, TeamMember.user_id == User.id))
+        .where(TeamMember.workspace_id == ws, *user_conds)
+        .order_by(User.email_key)
+        .limit(CHUNK)
+    )
+    last_team: str | None = None
+    while True:
+        with db.read() as s:
+            found = s.execute(team_base if last_team is None else team_base.where(Team.name_key > last_team)).all()
+        for team in found:
+            last: str | None = None
+            while True:
+                stmt = member_base.where(TeamMember.team_id == team.id)
+                with db.read() as s:
+                    members = s.execute(stmt if last is None else stmt.where(User.email_key > last)).all()
+                for m in members:
+                    # Memberships have no periods yet: validFrom and validTo stay empty (README.md, "Exports").
+                    yield [team.name, m.email, None, None]
+                if len(members) < CHUNK:
+                    break
+                last = members[-1].email_key
+        if len(found) < CHUNK:
+            return
+        last_team = found[-1].name_key
+
+
+# -- custom variables -----------------------------------------------------------------------------------------
+
+
+def _variables(db: Database, ws: uuid.UUID, params: Mapping[str, str]) -> Export:
+    kind = _one_of(params, "targetType", ("", "User", "Team"), "")
+    target, name = _text(params, "target").strip(), _text(params, "name").strip()
+    conds: list[ColumnElement[bool]] = [CustomVariable.workspace_id == ws]
+    if kind:
+        conds.append(CustomVariable.target_type == kind)
+    if name:
+        conds.append(CustomVariable.name_key == normalize.key(name))
+    if target:
+        with db.read() as s:
+            tid = (_user_id(s, ws, target) if kind != "Team" else None) or (
+                _team_id(s, ws, target) if kind != "User" else None
+            )
+        conds.append(CustomVariable.target_id == tid if tid is not None else false())
+    return Export("custom-variables", "CustomVariables", VARIABLE_COLUMNS, _variable_rows(db, conds))
+
+
+def _variable_rows(db: Database, conds: list[ColumnElement[bool]]) -> Iterator[Row]:
+    # In id order (the order they were written, a target's entries together): the primary key walks it.
+    user, team = aliased(User), aliased(Team)
+    base = (
+        select(
+            CustomVariable.id,
+            CustomVariable.target_type,
+            user.email,
+            team.name.label("team"),
+            CustomVariable.name,
+            CustomVariable.value_json,
+            CustomVariable.start_at,
+            CustomVariable.end_at,
+        )  # fmt: skip
+        .outerjoin(user, and_(user.workspace_id == CustomVariable.workspace_id, user.id == CustomVariable.target_id))
+        .outerjoin(team, and_(team.workspace_id == CustomVariable.workspace_id, team.id == CustomVariable.target_id))
+        .where(*conds)
+        .order_by(CustomVariable.id)
+        .limit(CHUNK)
+    )
+    last: uuid.UUID | None = None
+    while True:
+        with db.read() as s:
+            rows = s.execute(base if last is None else base.where(CustomVariable.id > last)).all()
+        for r in rows:
+            value = simplejson.loads(r.value_json, use_decimal=True)
+            yield [
+                r.target_type,
+                r.email if r.target_type == "User" else r.team,
+                r.name,
+                value if isinstance(value, str) else r.value_json,  # numbers keep their exact digits
+                effective.format_instant(r.start_at),
+                effective.format_instant(r.end_at),
+            ]
+        if len(rows) < CHUNK:
+            return
+        last = rows[-1].id
+
+
+# -- audit events ---------------------------------------------------------------------------------------------
+
+
+def _events(db: Database, ws: uuid.UUID, params: Mapping[str, str]) -> Export:
+    flt = listings.EventFilter(*(_text(params, n) for n in ("actor", "action", "target", "since", "until")))
+    problems = flt.problems()
+    if problems:
+        raise Invalid("; ".join(problems), details=[Detail("invalidDate", p, p.split()[0]) for p in problems])
+    return Export("audit-events", "AuditEvents", EVENT_COLUMNS, _event_rows(db, listings.events_query(ws, flt)))
+
+
+def _event_rows(db: Database, base: Any) -> Iterator[Row]:
+    # Newest first, as the Activity Log shows them, paged after the last (occurred_at, id) sent.
+    base = base.limit(CHUNK)
+    last: tuple[dt.datetime, uuid.UUID] | None = None
+    while True:
+        stmt = base
+        if last is not None:
+            at, id_ = last
+            stmt = base.where(or_(AuditEvent.occurred_at < at, and_(AuditEvent.occurred_at == at, AuditEvent.id < id_)))
+        with db.read() as s:
+            rows = s.execute(stmt).all()
+        for event, email in rows:
+            yield [
+                event.occurred_at.isoformat(timespec="microseconds") + "Z",
+                email or event.actor_kind,
+                event.actor_kind,
+                event.channel,
+                event.action,
+                event.target_type,
+                str(event.target_id),
+                event.changes,
+            ]
+        if len(rows) < CHUNK:
+            return
+        last = (rows[-1][0].occurred_at, rows[-1][0].id)
+
+
+# -- writing --------------------------------------------------------------------------------------------------
+
+
+def _cells(row: Row) -> list[str]:
+    return ["" if v is None else neutralise(v) for v in row]
+
+
+def csv_chunks(export: Export) -> Iterator[bytes]:
+    """The export as UTF-8 CSV with a BOM (Excel then reads accents right), a chunk of rows at a time; the header
+    goes out before the first read."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(export.columns)
+    yield ("\ufeff" + buffer.getvalue()).encode()
+    while True:
+        buffer.seek(0)
+        buffer.truncate()
+        count = 0
+        for row in export.rows:
+            writer.writerow(_cells(row))
+            count += 1
+            if count == CHUNK:
+                break
+        if count:
+            yield buffer.getvalue().encode()
+        if count < CHUNK:
+            return
+
+
+def xlsx_file(export: Export) -> IO[bytes]:
+    """The export as an XLSX workbook in an anonymous temporary file, positioned at its start.
+
+    XlsxWriter's ``constant_memory`` mode writes each row to disk as it comes (its memory does not grow with the
+    rows; bench/JOURNAL.md compares it with openpyxl's write-only mode); the workbook is a zip written at the end,
+    so its first byte can only go out once every row is read. Every cell is text, neutralised as in the CSV. A
+    cell longer than Excel's 32,767 characters is refused (the CSV has no such limit).
+    """
+    if not _writing.acquire(blocking=False):
+        raise Unavailable(
+            f"{XLSX_AT_ONCE} XLSX exports are being written already: retry in a minute, or export CSV", retry_after=30
+        )
+    out = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller, who streams and closes it
+    try:
+        book = xlsxwriter.Workbook(
+            out,
+            {"constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
+             "strings_to_urls": False},
+        )  # fmt: skip
+        bold = book.add_format({"bold": True})
+        sheet, n, r = None, 0, XLSX_ROWS
+        for row in export.rows:
+            if r == XLSX_ROWS:
+                n += 1
+                sheet = book.add_worksheet(export.sheet if n == 1 else f"{export.sheet} {n}")
+                sheet.write_row(0, 0, export.columns, bold)
+                sheet.freeze_panes(1, 0)
+                r = 1
+            assert sheet is not None
+            for c, value in enumerate(_cells(row)):
+                if len(value) > XLSX_CELL:
+                    at = f"row {r + 1}, column {export.columns[c]}"
+                    message = f"{at} is longer than an Excel cell's {XLSX_CELL:,} characters: export it as CSV"
+                    raise Invalid(message, details=[Detail("tooLong", message, at)])
+                if value:
+                    sheet.write_string(r, c, value)
+            r += 1
+        if sheet is None:
+            sheet = book.add_worksheet(export.sheet)
+            sheet.write_row(0, 0, export.columns, bold)
+        book.close()
+        out.seek(0)
+    except BaseException:
+        out.close()
+        raise
+    finally:
+        _writing.release()
+    return out
+
+
+@dataclass(frozen=True)
+class Download:
+    """What a door sends for an export: the body's chunks, its media type, its headers."""
+
+    chunks: Iterator[bytes]
+    media_type: str
+    headers: dict[str, str]
+
+
+def download(db: Database, ws: uuid.UUID, kind: str, fmt: str, params: Mapping[str, str]) -> Download:
+    """An export of ``kind`` as ``fmt``: filters checked (422) and, for XLSX, the workbook written, before the
+    door sends anything. Run it in a thread (the workbook takes a while), and the CSV's chunks too."""
+    export = prepare(db, ws, kind, params)
+    headers = {"Content-Disposition": f'attachment; filename="{export.filename(fmt)}"', "Cache-Control": "no-store"}
+    if fmt == "csv":
+        return Download(csv_chunks(export), FORMATS["csv"], headers)
+    file = xlsx_file(export)
+    headers["Content-Length"] = str(file.seek(0, 2))
+    file.seek(0)
+    return Download(file_chunks(file), FORMATS["xlsx"], headers)
+
+
+def file_chunks(file: IO[bytes]) -> Iterator[bytes]:
+    """A finished file, ``SEND`` bytes at a time; closed (and so removed) at the end."""
+    with file:
+        while chunk := file.read(SEND):
+            yield chunk
