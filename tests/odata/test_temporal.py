@@ -231,3 +231,15 @@ def test_another_workspace_sees_none_of_the_periods(client: httpx.Client, move: 
         assert "rep@x.com" not in foreign.text
     wrong_door = client.get(f"/odata/{m.ws.slug}/MembershipPeriods", headers=b.headers)
     assert wrong_door.status_code == 404 and m.rep not in wrong_door.text
+
+
+def test_a_pair_exists_on_its_days_a_team_on_every_day(client: httpx.Client, move: Move) -> None:
+    """TeamMembers(teamId=East,systemUserId=rep) is there on 28 February, not on 1 March; East itself answers on any
+    day, with its members of that day."""
+    m = move
+    pair = f"TeamMembers(teamId={m.east},systemUserId={m.rep})"
+    assert feed(client, m, pair, **{"$at": "2026-02-28"})["teamId"] == m.east
+    gone = client.get(f"/odata/{m.ws.slug}/{pair}", params={"$at": "2026-03-01"}, headers=m.ws.headers)
+    assert gone.status_code == 404, gone.text
+    before = feed(client, m, f"Teams({m.east})", **{"$at": "2020-01-01", "$expand": "members"})
+    assert (before["name"], before["members"]) == ("East", [])

@@ -134,11 +134,12 @@ class Compiler:
         self.counter = 0
         self.day = day  # the snapshot sets' day ($at), None for today's rows (odata/temporal.py)
 
-    def alias(self, es: EntitySet) -> FromClause:
-        """A fresh alias of an entity set's table, or of its rows on the request's day (a snapshot set)."""
+    def alias(self, es: EntitySet, today: bool = False) -> FromClause:
+        """A fresh alias of an entity set's table, or of its rows on the request's day (a snapshot set, unless
+        ``today``)."""
         self.counter += 1
         name = f"{es.name.lower()}_{self.counter}"
-        if self.day is not None and es.time == SNAPSHOT:
+        if self.day is not None and es.time == SNAPSHOT and not today:
             return temporal.as_of(es, self.day, name, self.sqlite)
         return named_alias(es.table, name)
 

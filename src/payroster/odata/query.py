@@ -236,9 +236,9 @@ class Reader:
         for i, ident in zip(missing, wanted, strict=True):
             docs[i] = computed[ident]
 
-    def count(self, es: EntitySet, options: Options, base: Condition | None = None) -> int:
-        """``/$count``: the number of entities matching the filter."""
-        t = self.compiler.alias(es)
+    def count(self, es: EntitySet, options: Options, base: Condition | None = None, today: bool = False) -> int:
+        """``/$count``: the number of entities matching the filter (``today``: in today's rows, whatever the day)."""
+        t = self.compiler.alias(es, today)
         scope = Scope(es, t)
         conds = [self.compiler.in_workspace(t)]
         if base is not None:

@@ -380,7 +380,9 @@ class Resource:
 
     def exists(self, es: EntitySet, key: dict[str, Any]) -> bool:
         base = key_condition(es, key)
-        return self.reader.count(es, Options(), base) > 0
+        # A user or a team exists or not whatever the day ($at changes their dated properties only): today's row
+        # says so without the period tables. A pair of TeamMembers exists on a day.
+        return self.reader.count(es, Options(), base, today=es.name != "TeamMembers") > 0
 
     def collection(self, es: EntitySet, context_set: str, base: Any, count_only: bool) -> Response:
         options = self.options()
