@@ -28,6 +28,7 @@ import httpx
 
 from bench import load, spreadsheets
 from bench.harness import WORKERS, Backend, Figure, Server, asgi_server, cli_peak_rss, machine, memory_mb, repeat, setup
+from bench.timelines import timelines as timeline_pages
 from payroster import ids
 
 REPS = 3
@@ -42,13 +43,17 @@ class Size:
     big: int
     growth: tuple[int, ...]
     scim: int
+    timelines: tuple[int, int] = (2_000, 20)  # users (three periods each) and teams of the timelines scenario
     # `GET /healthz` beside `GET /me`: a reference, not a target's baseline; three loads of its own per database,
     # which `--quick` leaves out to stay within its two minutes.
     healthz: bool = True
 
 
 QUICK = Size(duration=0.5, bulk=2_000, big=5_000, growth=(1_000, 10_000), scim=200, healthz=False)
-FULL = Size(duration=10.0, bulk=100_000, big=1_000_000, growth=(10_000, 100_000, 1_000_000), scim=10_000)
+FULL = Size(
+    duration=10.0, bulk=100_000, big=1_000_000, growth=(10_000, 100_000, 1_000_000), scim=10_000,
+    timelines=(1_000_000, 1_000),
+)  # fmt: skip
 
 
 class Table:
@@ -544,14 +549,25 @@ def scim(backend: Backend, size: Size, table: Table) -> None:
     table.row("  SCIM p95 ms", backend.name, ours_p95, theirs_p95, None, "<= 50 ms", ours_p95.median <= 50, ".1f")
 
 
+def timelines(backend: Backend, size: Size, table: Table) -> None:
+    """The feed's $at and $from/$to first pages over the periods of many users (bench/timelines.py)."""
+    timeline_pages(backend, *size.timelines, table, user_rows)
+
+
 def exports(backend: Backend, size: Size, table: Table) -> None:
     """Users exported as CSV and XLSX (bench/spreadsheets.py), at the import scenario's size."""
     spreadsheets.exports(backend, size.big, REPS, table, user_rows)
 
 
 SCENARIOS = {
-    "upsert": upsert, "bulk": bulk, "import": big_import, "growth": growth_and_odata, "scim": scim, "exports": exports,
-}  # fmt: skip
+    "upsert": upsert,
+    "bulk": bulk,
+    "import": big_import,
+    "growth": growth_and_odata,
+    "scim": scim,
+    "exports": exports,
+    "timelines": timelines,
+}
 
 
 def main() -> None:

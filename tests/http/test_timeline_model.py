@@ -1,7 +1,8 @@
 """A stateful property test of the timelines (README.md, "Dates and timelines"): random dated adds, ends,
 erasures and manager and parent changes through the JSON API, against a model that keeps each timeline as one
 value per day of a short calendar. After every step the ``asOf`` reads on several dates, today's reads (the
-JSON API and the feed's ``TeamMembers``) and the timelines must agree with the model."""
+JSON API and the feed's ``TeamMembers``), the timelines, and the feed's ``$at`` snapshots and period sets must
+agree with the model."""
 
 from __future__ import annotations
 
@@ -178,6 +179,49 @@ class Timelines(RuleBasedStateMachine):
         feed = self.client.get(f"/odata/{self.slug}/TeamMembers", headers=self.h).json()["value"]
         pairs = {(self.teams.index(m["teamId"]), self.users.index(m["systemUserId"])) for m in feed}
         assert pairs == {pair for pair, line in self.member.items() if line[TODAY]}
+        self._feed_agrees()
+
+    def _feed(self, path: str, **params: str) -> list[dict[str, Any]]:
+        r = self.client.get(f"/odata/{self.slug}/{path}", params=params, headers=self.h)
+        assert r.status_code == 200, r.text
+        value: list[dict[str, Any]] = r.json()["value"]
+        return value
+
+    def _feed_agrees(self) -> None:
+        """The feed's $at snapshots on several days and its period sets (whole, and overlapping a window) match
+        the model (README.md, "OData feed")."""
+        for i in CHECKED:
+            feed = self._feed("TeamMembers", **{"$at": day(i)})
+            pairs = {(self.teams.index(m["teamId"]), self.users.index(m["systemUserId"])) for m in feed}
+            assert pairs == {pair for pair, line in self.member.items() if line[i]}, i
+        for i in (0, DAYS):
+            users = {u["id"]: u["directManagerId"] for u in self._feed("Users", **{"$at": day(i)})}
+            assert [users[u] for u in self.users] == [None if m[i] is None else self.users[m[i]] for m in self.manager]
+            teams = {t["id"]: t["parentTeamId"] for t in self._feed("Teams", **{"$at": day(i)})}
+            assert [teams[t] for t in self.teams] == [None if p[i] is None else self.teams[p[i]] for p in self.parent]
+        periods = self._feed("MembershipPeriods")
+        for (t, u), line in self.member.items():
+            mine = sorted((p for p in periods if (p["teamId"], p["systemUserId"]) == (self.teams[t], self.users[u])),
+                          key=lambda p: p["validFrom"])  # fmt: skip
+            assert self._line(mine) == line, (t, u, mine)
+        managers = self._feed("ManagerPeriods", **{"$orderby": "validFrom"})
+        for u in range(N_USERS):
+            mine = [p for p in managers if p["systemUserId"] == self.users[u]]
+            assert self._line(mine, lambda p: self.users.index(p["directManagerId"]), None) == self.manager[u]
+        parents = self._feed("TeamPeriods", **{"$orderby": "validFrom", "$filter": "parentTeamId ne null"})
+        for t in range(N_TEAMS):
+            mine = [p for p in parents if p["teamId"] == self.teams[t]]
+            got = self._line(mine, lambda p: self.teams.index(p["parentTeamId"]), None)
+            assert got == self.parent[t], (t, mine)
+        lo, hi = 3, 9
+        window = self._feed("MembershipPeriods", **{"$from": day(lo), "$to": day(hi)})
+        assert {p["id"] for p in window} == {
+            p["id"]
+            for p in periods
+            if index(p["validFrom"]) < hi and (p["validTo"] is None or index(p["validTo"]) > lo)
+        }
+        overlapping = {(self.teams.index(p["teamId"]), self.users.index(p["systemUserId"])) for p in window}
+        assert overlapping == {pair for pair, line in self.member.items() if any(line[lo:hi])}
 
 
 def test_timelines_match_the_model(client: httpx.Client, db: Database) -> None:

@@ -111,3 +111,12 @@ def test_the_explorer_runs_off_the_event_loop_under_the_budget(
     assert [a.status_code for a in answers] == [200, 200, 200]
     for answer in answers:
         assert "time budget of 1 s" in answer.text
+
+
+def test_a_snapshot_past_its_budget_answers_503_too(client: httpx.Client, ws: WS, heavy: str) -> None:
+    """$at reads the period tables under the same budget (README.md, "Time travel in the feed")."""
+    started = time.monotonic()
+    r = client.get(heavy, params={**HEAVY, "$at": "2026-02-28"}, headers=ws.headers)
+    assert r.status_code == 503, r.text
+    assert r.json()["error"]["code"] == "queryBudgetSpent"
+    assert time.monotonic() - started < BUDGET + 3

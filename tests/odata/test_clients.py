@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from odata import ODataService
 
 from payroster.db.engine import Database
-from payroster.db.models import TeamMember, User, table
+from payroster.db.models import MembershipPeriod, TeamMember, User, table
 from tests.conftest import WS
 from tests.odata.conftest import Seeded, seed
 
@@ -36,7 +36,16 @@ def test_python_odata_reads_everything(base_url: str, big: Seeded, db: Database)
     truth = db_users(db, big.ws)
     assert len(everyone) == len(truth) == 1200
     assert {str(u.id) for u in everyone} == {str(r.id) for r in truth}
-    assert set(service.entities) == {"Users", "Teams", "TeamMembers", "CustomVariables", "AuditEvents"}
+    assert set(service.entities) == {
+        "Users",
+        "Teams",
+        "TeamMembers",
+        "CustomVariables",
+        "AuditEvents",
+        "MembershipPeriods",
+        "ManagerPeriods",
+        "TeamPeriods",
+    }
     teams = list(service.query(service.entities["Teams"]))
     assert sorted(t.name for t in teams) == sorted(t["name"] for t in big.teams)
     members = list(service.query(service.entities["TeamMembers"]))
@@ -44,6 +53,11 @@ def test_python_odata_reads_everything(base_url: str, big: Seeded, db: Database)
         tm = table(TeamMember)
         count = s.execute(sa.select(sa.func.count()).where(tm.c.workspace_id == big.ws.id)).scalar_one()
     assert len(members) == count
+    periods = list(service.query(service.entities["MembershipPeriods"]))
+    with db.read() as s:
+        mp = table(MembershipPeriod)
+        stored = s.execute(sa.select(mp.c.id, mp.c.valid_from).where(mp.c.workspace_id == big.ws.id)).all()
+    assert {(str(p.id), str(p.validFrom)[:10]) for p in periods} == {(str(i), str(d)) for i, d in stored}
     smiths = list(service.query(user_type).filter(user_type.lastName == "Smith"))
     assert {u.emailAddress for u in smiths} == {r.email for r in truth if r.last_name == "Smith"}
     starts = list(service.query(user_type).filter(user_type.emailAddress.startswith("person001")))

@@ -41,6 +41,10 @@ REFUSED: list[tuple[dict[str, str], int, str]] = [
     ({"$expand": ",".join(["teams"] * 21)}, 400, "at most 20 navigations"),
     ({"$expand": f"teams($top={BIG})"}, 400, "$top takes an integer up to"),
     ({"$expand": f"teams($skip={'9' * 5000})"}, 400, "$skip takes an integer up to"),
+    ({"$at": "2" * 5000}, 400, "$at takes a date"),
+    ({"$at": "-2026-02-28"}, 400, "$at takes a date"),
+    ({"$at": "0000-01-01"}, 400, "$at takes a date"),
+    ({"$at": "2026-02-28", "$from": "2026-01-01"}, 400, "not combined"),
     *((query, 400, "at most") for query in big_queries()),
 ]
 

@@ -43,7 +43,16 @@ def test_service_document_lists_sets(client: httpx.Client, feed: Seeded, base_ur
     assert r.status_code == 200
     body = r.json()
     assert body["@odata.context"] == f"{base_url}{feed.root}$metadata"
-    assert {v["name"] for v in body["value"]} == {"Users", "Teams", "TeamMembers", "CustomVariables", "AuditEvents"}
+    assert {v["name"] for v in body["value"]} == {
+        "Users",
+        "Teams",
+        "TeamMembers",
+        "CustomVariables",
+        "AuditEvents",
+        "MembershipPeriods",
+        "ManagerPeriods",
+        "TeamPeriods",
+    }
 
 
 def test_metadata_is_xml(client: httpx.Client, feed: Seeded) -> None:

@@ -5,6 +5,7 @@ Each journey saves full-page screenshots at desktop and phone width under PAYROS
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
+from payroster import clock
 from payroster.db.engine import Database
 from payroster.db.models import ApiKey, User
 from tests.conftest import WS
@@ -267,3 +269,60 @@ def test_invitation_journey(page: Page, browser: Any, base_url: str, shots: Shot
     expect(other.locator("h1")).to_have_text("This link cannot be used")
     shots(other, "link-spent")
     guest.close()
+
+
+def test_a_rep_moves_from_east_to_west_on_1_march(
+    page: Page, base_url: str, shots: Shots, ws: WS, db: Database
+) -> None:
+    """On 15 February: the rep is added to East from 1 January, East ends on 1 March and West starts then, both
+    on the Teams tab's timeline; East's members as of 28 February (the date picker) list the rep, as of 1 March
+    not; desktop and phone screenshots of each step."""
+    make_user(db, ws.id, "boss@example.com", "FullAdmin")
+    rep = make_user(db, ws.id, "rep@example.com", "Participant", password=None)
+    with clock.frozen(dt.date(2026, 2, 15)):
+        browser_login(page, base_url, "boss@example.com")
+        teams = {}
+        for name in ("East", "West"):
+            page.goto(base_url + "/teams")
+            form = page.locator("#add-team")
+            form.get_by_label("Name").fill(name)
+            form.get_by_role("button", name="Create team").click()
+            expect(page.locator("h1")).to_have_text(name)
+            teams[name] = page.url
+        page.goto(f"{base_url}/users/{rep}?tab=teams")
+        add = page.locator("#add-team")
+        add.get_by_label("Team").fill("East")
+        add.get_by_label("From").fill("2026-01-01")
+        add.get_by_role("button", name="Add to team").click()
+        expect(page.locator(".notice")).to_contain_text("Added to East from 2026-01-01")
+        row = page.locator("#user-teams tbody tr", has_text="East")
+        row.locator("input[type=date]").fill("2026-03-01")
+        row.get_by_role("button", name="End on").click()
+        expect(page.locator(".notice")).to_contain_text("Membership of East ends on 2026-03-01")
+        add = page.locator("#add-team")
+        add.get_by_label("Team").fill("West")
+        add.get_by_label("From").fill("2026-03-01")
+        add.get_by_role("button", name="Add to team").click()
+        table = page.locator("#user-teams")
+        expect(table.locator("tbody tr")).to_have_count(2)
+        expect(table.locator("tbody tr").nth(0)).to_contain_text("East")
+        expect(table.locator("tbody tr").nth(0)).to_contain_text("2026-03-01")
+        expect(table.locator("tbody tr").nth(1)).to_contain_text("West")
+        expect(table.locator("tbody tr").nth(1)).to_contain_text("scheduled")
+        expect(table.locator(".timeline .bar")).to_have_count(2)
+        shots(page, "rep-timeline")
+
+        page.goto(teams["East"] + "?tab=members")
+        expect(page.locator("#members")).to_contain_text("rep@example.com")  # today, 15 February
+        page.locator("#as-of").fill("2026-02-28")
+        page.get_by_role("button", name="Show").click()
+        expect(page).to_have_url(re.compile(r"asOf=2026-02-28"))
+        expect(page.locator("#members")).to_contain_text("rep@example.com")
+        expect(page.locator(".count")).to_contain_text("on 2026-02-28")
+        shots(page, "east-as-of-28-february")
+        page.locator("#as-of").fill("2026-03-01")
+        page.get_by_role("button", name="Show").click()
+        expect(page.locator("#members")).not_to_contain_text("rep@example.com")
+        page.goto(teams["West"] + "?tab=members&asOf=2026-03-01")
+        expect(page.locator("#members")).to_contain_text("rep@example.com")
+        shots(page, "west-as-of-1-march")

@@ -1,15 +1,20 @@
-"""``$metadata`` as CSDL XML, generated from the model; valid against the OASIS edmx.xsd and edm.xsd."""
+"""``$metadata`` as CSDL XML, generated from the model; valid against the OASIS edmx.xsd and edm.xsd.
+
+Entity sets with application time carry ``Temporal.ApplicationTimeSupport``, the term of the Temporal vocabulary
+(OData Extension for Temporal Data 4.0, §3): a ``TimelineSnapshot`` for the sets answered as of one day, a
+``TimelineVisible`` naming the period's start, end and object key for the sets of periods (odata/temporal.py)."""
 
 from __future__ import annotations
 
 import functools
 import xml.etree.ElementTree as ET
 
-from payroster.odata.model import CONTAINER, NAMESPACE, SETS
+from payroster.odata.model import CONTAINER, NAMESPACE, SETS, TIMELINE, EntitySet
 
 EDMX = "http://docs.oasis-open.org/odata/ns/edmx"
 EDM = "http://docs.oasis-open.org/odata/ns/edm"
 CAPABILITIES = "https://oasis-tcs.github.io/odata-vocabularies/vocabularies/Org.OData.Capabilities.V1.xml"
+TEMPORAL = "https://oasis-tcs.github.io/odata-vocabularies/vocabularies/Org.OData.Temporal.V1.xml"
 
 
 @functools.cache
@@ -20,6 +25,8 @@ def csdl_xml() -> bytes:
     root = ET.Element(f"{{{EDMX}}}Edmx", Version="4.0")
     ref = ET.SubElement(root, f"{{{EDMX}}}Reference", Uri=CAPABILITIES)
     ET.SubElement(ref, f"{{{EDMX}}}Include", Namespace="Org.OData.Capabilities.V1", Alias="Capabilities")
+    ref = ET.SubElement(root, f"{{{EDMX}}}Reference", Uri=TEMPORAL)
+    ET.SubElement(ref, f"{{{EDMX}}}Include", Namespace="Org.OData.Temporal.V1", Alias="Temporal")
     services = ET.SubElement(root, f"{{{EDMX}}}DataServices")
     schema = ET.SubElement(services, f"{{{EDM}}}Schema", Namespace=NAMESPACE)
     for es in SETS.values():
@@ -47,6 +54,8 @@ def csdl_xml() -> bytes:
         entity_set = ET.SubElement(container, f"{{{EDM}}}EntitySet", Name=es.name, EntityType=es.qualified_type)
         for nav in es.navigations.values():
             ET.SubElement(entity_set, f"{{{EDM}}}NavigationPropertyBinding", Path=nav.name, Target=nav.target)
+        if es.time is not None:
+            _application_time(entity_set, es)
     ET.SubElement(
         container,
         f"{{{EDM}}}Annotation",
@@ -57,3 +66,22 @@ def csdl_xml() -> bytes:
     ET.SubElement(container, f"{{{EDM}}}Annotation", Term="Capabilities.AsynchronousRequestsSupported", Bool="false")
     document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return document
+
+
+def _application_time(entity_set: ET.Element, es: EntitySet) -> None:
+    """The set's ``Temporal.ApplicationTimeSupport``: dates, and its kind of timeline."""
+    annotation = ET.SubElement(entity_set, f"{{{EDM}}}Annotation", Term="Temporal.ApplicationTimeSupport")
+    record = ET.SubElement(annotation, f"{{{EDM}}}Record")
+    unit = ET.SubElement(record, f"{{{EDM}}}PropertyValue", Property="UnitOfTime")
+    ET.SubElement(unit, f"{{{EDM}}}Record", Type="Temporal.UnitOfTimeDate")
+    timeline = ET.SubElement(record, f"{{{EDM}}}PropertyValue", Property="Timeline")
+    if es.time != TIMELINE or es.period is None:
+        ET.SubElement(timeline, f"{{{EDM}}}Record", Type="Temporal.TimelineSnapshot")
+        return
+    visible = ET.SubElement(timeline, f"{{{EDM}}}Record", Type="Temporal.TimelineVisible")
+    ET.SubElement(visible, f"{{{EDM}}}PropertyValue", Property="PeriodStart", PropertyPath=es.period[0])
+    ET.SubElement(visible, f"{{{EDM}}}PropertyValue", Property="PeriodEnd", PropertyPath=es.period[1])
+    key = ET.SubElement(visible, f"{{{EDM}}}PropertyValue", Property="ObjectKey")
+    paths = ET.SubElement(key, f"{{{EDM}}}Collection")
+    for name in es.object_key:
+        ET.SubElement(paths, f"{{{EDM}}}PropertyPath").text = name

@@ -9,7 +9,19 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, FromClause, Table, case, literal
 
-from payroster.db.models import AuditEvent, CustomVariable, Team, TeamMember, User, UserAlias, UserTag, table
+from payroster.db.models import (
+    AuditEvent,
+    CustomVariable,
+    ManagerPeriod,
+    MembershipPeriod,
+    Team,
+    TeamMember,
+    TeamPeriod,
+    User,
+    UserAlias,
+    UserTag,
+    table,
+)
 from payroster.domain import normalize
 
 NAMESPACE = "PayRoster"
@@ -22,6 +34,9 @@ VARIABLES = table(CustomVariable)
 AUDIT = table(AuditEvent)
 TAGS = table(UserTag)
 ALIASES = table(UserAlias)
+MEMBERSHIP_PERIODS = table(MembershipPeriod)
+MANAGER_PERIODS = table(ManagerPeriod)
+TEAM_PERIODS = table(TeamPeriod)
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,12 @@ class EntitySet:
     keys: tuple[str, ...]
     properties: dict[str, Property]
     navigations: dict[str, Navigation] = field(default_factory=dict)
+    # Application time (README, "OData feed", "Dates"): SNAPSHOT sets answer as of one day ($at, today by
+    # default); TIMELINE sets hold one entity per period, ``period`` naming its start and end properties and
+    # ``object_key`` the properties that say whose timeline a period belongs to.
+    time: str | None = None
+    period: tuple[str, str] | None = None
+    object_key: tuple[str, ...] = ()
 
     @property
     def qualified_type(self) -> str:
@@ -88,6 +109,29 @@ def _props(*props: Property) -> dict[str, Property]:
 
 
 GUID, STRING, BOOL, DTO, DECIMAL = "Edm.Guid", "Edm.String", "Edm.Boolean", "Edm.DateTimeOffset", "Edm.Decimal"
+DATE = "Edm.Date"
+SNAPSHOT, TIMELINE = "snapshot", "timeline"
+
+
+def _period_set(name: str, type_name: str, t: Table, owner: tuple[Property, ...], *values: Property) -> EntitySet:
+    """A timeline set over one of the period tables (services/timelines.py): one entity per stored period."""
+    return EntitySet(
+        name,
+        type_name,
+        t,
+        ("id",),
+        _props(
+            Property("id", GUID, _col("id"), nullable=False),
+            *owner,
+            *values,
+            Property("validFrom", DATE, _col("valid_from"), nullable=False),
+            Property("validTo", DATE, _col("valid_to")),
+        ),
+        time=TIMELINE,
+        period=("validFrom", "validTo"),
+        object_key=tuple(p.name for p in owner),
+    )
+
 
 SETS: dict[str, EntitySet] = {
     "Users": EntitySet(
@@ -118,6 +162,7 @@ SETS: dict[str, EntitySet] = {
                 "customVariables", "CustomVariables", True, back="target_id", extra=(("target_type", "User"),)
             ),
         },
+        time=SNAPSHOT,
     ),
     "Teams": EntitySet(
         "Teams",
@@ -146,6 +191,7 @@ SETS: dict[str, EntitySet] = {
                 "customVariables", "CustomVariables", True, back="target_id", extra=(("target_type", "Team"),)
             ),
         },
+        time=SNAPSHOT,
     ),
     "TeamMembers": EntitySet(
         "TeamMembers",
@@ -161,6 +207,7 @@ SETS: dict[str, EntitySet] = {
             "team": Navigation("team", "Teams", False, fk="team_id"),
             "user": Navigation("user", "Users", False, fk="user_id"),
         },
+        time=SNAPSHOT,
     ),
     "CustomVariables": EntitySet(
         "CustomVariables",
@@ -194,6 +241,30 @@ SETS: dict[str, EntitySet] = {
             Property("targetId", GUID, _col("target_id"), nullable=False),
             Property("changes", STRING, _col("changes"), nullable=False),
         ),
+    ),
+    "MembershipPeriods": _period_set(
+        "MembershipPeriods",
+        "MembershipPeriod",
+        MEMBERSHIP_PERIODS,
+        (
+            Property("teamId", GUID, _col("team_id"), nullable=False),
+            Property("systemUserId", GUID, _col("user_id"), nullable=False),
+        ),
+    ),
+    "ManagerPeriods": _period_set(
+        "ManagerPeriods",
+        "ManagerPeriod",
+        MANAGER_PERIODS,
+        (Property("systemUserId", GUID, _col("user_id"), nullable=False),),
+        Property("directManagerId", GUID, _col("manager_id"), nullable=False),
+    ),
+    "TeamPeriods": _period_set(
+        "TeamPeriods",
+        "TeamPeriod",
+        TEAM_PERIODS,
+        (Property("teamId", GUID, _col("team_id"), nullable=False),),
+        Property("managerId", GUID, _col("manager_id")),
+        Property("parentTeamId", GUID, _col("parent_team_id")),
     ),
 }
 

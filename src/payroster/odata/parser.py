@@ -1046,6 +1046,11 @@ SYSTEM_OPTIONS = frozenset(
         "index",
         "schemaversion",
         "id",
+        # Temporal Data 4.0, §4.2.2 and §4.2.3 (odata/temporal.py)
+        "at",
+        "from",
+        "to",
+        "toinclusive",
     }
 )
 

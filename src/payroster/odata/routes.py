@@ -30,7 +30,7 @@ from payroster.http.errors import as_domain_error
 from payroster.http.errors import headers as transported
 from payroster.observability.requests import current as current_request_id
 from payroster.odata import parser as P
-from payroster.odata import tokens
+from payroster.odata import temporal, tokens
 from payroster.odata.errors import (
     ODataBadQuery,
     ODataError,
@@ -42,7 +42,7 @@ from payroster.odata.errors import (
 from payroster.odata.limits import Tally
 from payroster.odata.metadata import csdl_xml
 from payroster.odata.model import SETS, SETS_BY_KEY, EntitySet, Navigation
-from payroster.odata.query import Entity, Options, Page, Reader, decode_value, encode_value, json_ready, selected
+from payroster.odata.query import Entity, Options, Page, Reader, Via, decode_value, encode_value, json_ready, selected
 from payroster.urls import public_base
 
 log = logging.getLogger("payroster.odata")
@@ -200,7 +200,7 @@ def _serve(request: Request, slug: str, workspace_id: uuid.UUID, path: str, budg
     if head in ("$batch", "$crossjoin", "$all", "$entity"):
         raise ODataUnsupported(f"{head} is not supported")
     with db.read(budget) as session:
-        reader = Reader(session, workspace_id)
+        reader = Reader(session, workspace_id, ctx.window.at)
         return Resource(ctx, reader, segments).respond()
 
 
@@ -230,6 +230,7 @@ class Context:
         for unsupported in ("apply", "search", "compute", "deltatoken", "index", "levels", "schemaversion", "id"):
             if unsupported in self.options:
                 raise ODataUnsupported(f"${unsupported} is not supported")
+        self.window = temporal.window(self.options)
         self.format = self.options.get("format")
         self.metadata, self.ieee754 = self.negotiate()
         self.root = f"{public_base(request)}/odata/{slug}/"
@@ -317,11 +318,12 @@ class Resource:
         es = SETS_BY_KEY.get(m.group(1).lower()) if m else None
         if m is None or es is None:
             raise ODataNotFound(f"no entity set {segs[0]}")
+        self.ctx.window.check(es)
         key_text = m.group(2)
         if key_text is None:
             if len(segs) > 1:
                 raise ODataBadQuery("address an entity by its key before navigating")
-            return self.collection(es, es.name, None, count_only)
+            return self.collection(es, es.name, self.ctx.window.overlapping(es), count_only)
         key = parse_key(es, key_text)
         context_path = f"{es.name}({key_text})"
         if not self.exists(es, key):
@@ -378,7 +380,9 @@ class Resource:
 
     def exists(self, es: EntitySet, key: dict[str, Any]) -> bool:
         base = key_condition(es, key)
-        return self.reader.count(es, Options(), base) > 0
+        # A user or a team exists or not whatever the day ($at changes their dated properties only): today's row
+        # says so without the period tables. A pair of TeamMembers exists on a day.
+        return self.reader.count(es, Options(), base, today=es.name != "TeamMembers") > 0
 
     def collection(self, es: EntitySet, context_set: str, base: Any, count_only: bool) -> Response:
         options = self.options()
@@ -486,6 +490,8 @@ def navigation_base(es: EntitySet, nav: Navigation, key: dict[str, Any]) -> Any:
     from sqlalchemy import Uuid, literal
 
     owner = literal(key["id"], Uuid())
+    if nav.via is not None:
+        return Via(nav, owner)
     return lambda t, compiler: _and(compiler.correlate(nav, owner, t))
 
 
@@ -592,6 +598,8 @@ class Writer:
             return str(value)
         if isinstance(value, dt.datetime):
             return value.isoformat(timespec="microseconds") + "Z"
+        if isinstance(value, dt.date):
+            return value.isoformat()
         if es.name == "CustomVariables" and name == "numberValue":
             return self.number(value)
         if isinstance(value, Decimal):

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 from starlette.responses import Response
 
+from payroster import clock
 from payroster.db.engine import Budget
 from payroster.db.models import Team
 from payroster.domain.errors import DomainError, Invalid, NotFound
@@ -117,6 +118,20 @@ EXAMPLES = (
 )
 
 
+def examples() -> tuple[tuple[str, str], ...]:
+    """The examples, with those of application time dated around today: the last day of the previous month for
+    ``$at``, that month for ``$from``/``$to`` (README.md, "OData feed")."""
+    first = clock.today().replace(day=1)
+    last = first - dt.timedelta(days=1)
+    dated = (
+        ("Teams", f"$at={last}&$expand=members($select=emailAddress)"),
+        ("Users", f"$at={last}&$select=emailAddress,directManagerId"),
+        ("MembershipPeriods", f"$from={last.replace(day=1)}&$to={first}&$count=true"),
+        ("ManagerPeriods", "$orderby=systemUserId,validFrom"),
+    )
+    return EXAMPLES[:4] + dated + EXAMPLES[4:]
+
+
 @dataclass(frozen=True)
 class Feed:
     """What the explorer uses of the OData door, handed to the pages by ``create_app`` (``app.state.feed``): a door
@@ -142,7 +157,7 @@ async def odata_explorer(request: Request, set: str = "", query: str = "") -> Re
 def _explorer(request: Request, feed: Feed, set_name: str, query: str, budget: Budget) -> Response:
     who = need_admin(request)
     root = f"{public_base(request)}/odata/{who.workspace_slug}/"
-    context: dict[str, Any] = {"root": root, "sets": feed.sets, "examples": EXAMPLES}
+    context: dict[str, Any] = {"root": root, "sets": feed.sets, "examples": examples()}
     context.update(set_name=set_name, query=query)
     if set_name:
         path = set_name.strip().lstrip("/")

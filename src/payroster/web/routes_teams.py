@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -9,11 +10,11 @@ from dataclasses import field as dc_field
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import func, select
+from sqlalchemy import FromClause, func, or_, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from payroster.db.models import Team, TeamMember, User
+from payroster.db.models import MembershipPeriod, Team, TeamMember, TeamPeriod, User
 from payroster.domain.errors import Detail, DomainError, Invalid
 from payroster.ids import parse_id
 from payroster.services import listings, memberships, teams, users, variables
@@ -157,17 +158,33 @@ class Node:
 MEMBERS_SHOWN = 10
 
 
-def _first_members(session: Session, ws: uuid.UUID) -> dict[uuid.UUID, list[tuple[uuid.UUID, str]]]:
-    """Each team's first members by name (at most ``MEMBERS_SHOWN`` per team, numbered in SQL)."""
+def in_force(model: Any, day: dt.date) -> Any:
+    """A period row of ``model`` in force on ``day``."""
+    return (model.valid_from <= day) & or_(model.valid_to.is_(None), model.valid_to > day)
+
+
+def _pairs(ws: uuid.UUID, day: dt.date | None) -> FromClause:
+    """The (team, user) pairs of the workspace: today's, or those whose membership was in force on ``day``."""
+    if day is None:
+        return select(TeamMember.team_id, TeamMember.user_id).where(TeamMember.workspace_id == ws).subquery()
+    m = MembershipPeriod
+    return select(m.team_id, m.user_id).where(m.workspace_id == ws, in_force(m, day)).subquery()
+
+
+def _first_members(
+    session: Session, ws: uuid.UUID, day: dt.date | None = None
+) -> dict[uuid.UUID, list[tuple[uuid.UUID, str]]]:
+    """Each team's first members by name, today or on ``day`` (at most ``MEMBERS_SHOWN`` per team, numbered in
+    SQL)."""
+    pairs = _pairs(ws, day)
     rank = (
         func.row_number()
-        .over(partition_by=TeamMember.team_id, order_by=(User.last_name, User.first_name, User.email_key))
+        .over(partition_by=pairs.c.team_id, order_by=(User.last_name, User.first_name, User.email_key))
         .label("rank")
     )
     inner = (
-        select(TeamMember.team_id, User.id, User.email, User.first_name, User.last_name, rank)
-        .join(User, (User.workspace_id == TeamMember.workspace_id) & (User.id == TeamMember.user_id))
-        .where(TeamMember.workspace_id == ws)
+        select(pairs.c.team_id, User.id, User.email, User.first_name, User.last_name, rank)
+        .join(User, (User.workspace_id == ws) & (User.id == pairs.c.user_id))
         .subquery()
     )
     rows = session.execute(select(inner).where(inner.c.rank <= MEMBERS_SHOWN).order_by(inner.c.team_id, inner.c.rank))
@@ -178,42 +195,75 @@ def _first_members(session: Session, ws: uuid.UUID) -> dict[uuid.UUID, list[tupl
 
 
 @router.get("/teams/hierarchy")
-def hierarchy(request: Request) -> Response:
-    """Teams > Hierarchy: the tree of teams, collapsible (one query; teams are few next to users)."""
+def hierarchy(request: Request, asOf: str = "") -> Response:  # noqa: N803 - the API's name for it
+    """Teams > Hierarchy: the tree of teams, collapsible (one query; teams are few next to users), today or as
+    of a date: parents and members as they stood that day (README.md, "Dates and timelines")."""
     who = need_admin(request)
+    day, problem = shared.as_of(asOf)
+    ws = who.workspace_id
     with database(request).read() as s:
-        rows = list(s.scalars(select(Team).where(Team.workspace_id == who.workspace_id).order_by(Team.name_key)))
-        counts_rows = s.execute(
-            select(TeamMember.team_id, func.count())
-            .where(TeamMember.workspace_id == who.workspace_id)
-            .group_by(TeamMember.team_id)
-        )
+        rows = list(s.scalars(select(Team).where(Team.workspace_id == ws).order_by(Team.name_key)))
+        pairs = _pairs(ws, day)
+        counts_rows = s.execute(select(pairs.c.team_id, func.count()).group_by(pairs.c.team_id))
         counts = {tid: n for tid, n in counts_rows}
-        people = _first_members(s, who.workspace_id)
+        people = _first_members(s, ws, day)
+        parents = {t.id: t.parent_team_id for t in rows}
+        if day is not None:
+            tp = TeamPeriod
+            held = s.execute(select(tp.team_id, tp.parent_team_id).where(tp.workspace_id == ws, in_force(tp, day)))
+            parents = dict.fromkeys(parents) | {tid: parent for tid, parent in held if tid in parents}
     nodes = {t.id: Node(t) for t in rows}
     roots: list[Node] = []
     children: dict[uuid.UUID, list[Node]] = defaultdict(list)
     for node in nodes.values():
-        parent = node.team.parent_team_id
+        parent = parents[node.team.id]
         (children[parent] if parent in nodes else roots).append(node)
     for tid, kids in children.items():
         nodes[tid].children = kids
-    return render(request, "hierarchy.html", roots=roots, counts=counts, people=people, shown=MEMBERS_SHOWN)
+    context: dict[str, Any] = {"roots": roots, "counts": counts, "people": people, "shown": MEMBERS_SHOWN, "as_of": day}
+    if problem:
+        context["error"] = problem
+    return render(request, "hierarchy.html", **context)
 
 
 @router.get("/teams/{team_id}")
-def team_page(request: Request, team_id: str, tab: str = "overview", page: str = "1") -> Response:
-    """A team's tabs."""
+def team_page(
+    request: Request,
+    team_id: str,
+    tab: str = "overview",
+    page: str = "1",
+    asOf: str = "",  # noqa: N803 - the API's name for it
+) -> Response:
+    """A team's tabs; Members lists today's members, or those of a date (``asOf``) with their periods."""
     who = need_admin(request)
     tab = tab if tab in TABS else "overview"
     number = _page(page)
-    context: dict[str, Any] = {"tab": tab, "tabs": TABS, "flags": FLAGS, "page": number}
+    day, problem = shared.as_of(asOf)
+    context: dict[str, Any] = {"tab": tab, "tabs": TABS, "flags": FLAGS, "page": number, "as_of": day}
+    if problem and tab == "members":
+        context["error"] = problem
     with database(request).read() as s:
         team = teams.get(s, who.workspace_id, parse_id(team_id))
         context["team"] = team
         context["manager"] = users.get(s, who.workspace_id, team.manager_id) if team.manager_id else None
         context["parent"] = teams.get(s, who.workspace_id, team.parent_team_id) if team.parent_team_id else None
-        if tab == "members":
+        if tab == "members" and day is not None:
+            m = MembershipPeriod
+            dated = (
+                select(User, m.valid_from, m.valid_to)
+                .join(m, (m.workspace_id == User.workspace_id) & (m.user_id == User.id))
+                .where(m.workspace_id == who.workspace_id, m.team_id == team.id, in_force(m, day))
+            )
+            context["total"] = s.scalar(select(func.count()).select_from(dated.subquery())) or 0
+            found = s.execute(
+                dated.order_by(User.last_name.asc().nulls_last(), User.first_name.asc().nulls_last(), User.email_key)
+                .limit(PAGE_SIZE)
+                .offset((number - 1) * PAGE_SIZE)
+            ).all()
+            context["members"] = [user for user, _, _ in found]
+            context["spans"] = [(start, end) for _, start, end in found]
+            context["pages"] = max(1, -(-context["total"] // PAGE_SIZE))
+        elif tab == "members":
             stmt = (
                 select(User)
                 .join(TeamMember, (TeamMember.workspace_id == User.workspace_id) & (TeamMember.user_id == User.id))

@@ -16,11 +16,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import JSONResponse, Response
 
+from payroster import clock
 from payroster.db.models import Team, TeamMember, User, UserAlias, UserTag
 from payroster.domain import normalize
 from payroster.domain.errors import Detail, Forbidden, Invalid, NotFound
 from payroster.ids import parse_id
-from payroster.services import accounts, bulk, csvimport, listings, memberships, teams, users, variables
+from payroster.services import accounts, bulk, csvimport, hierarchy, listings, memberships, teams, users, variables
 from payroster.services.inputs import field_pointer, parse_user
 from payroster.urls import public_base
 from payroster.web import forms, mail, shared
@@ -398,14 +399,24 @@ def user_page(request: Request, user_id: str, tab: str = "overview", page: str =
         context["view"] = view
         if view.user.direct_manager_id:
             context["manager"] = users.get(s, who.workspace_id, view.user.direct_manager_id)
+        today = context["today"] = clock.today()
+        if tab == "overview":
+            managers = hierarchy.manager_timeline(s, who.workspace_id, uid)
+            names = _emails(s, who.workspace_id, [p.value for p in managers])
+            context["managers"] = shared.spans(
+                [(p.start, p.end, (p.value, names.get(p.value))) for p in managers], today
+            )
         if tab == "teams":
-            context["member_of"] = list(
-                s.scalars(
-                    select(Team)
-                    .join(TeamMember, (TeamMember.workspace_id == Team.workspace_id) & (TeamMember.team_id == Team.id))
-                    .where(TeamMember.workspace_id == who.workspace_id, TeamMember.user_id == uid)
-                    .order_by(Team.name_key)
-                )
+            held = memberships.of_user(s, who.workspace_id, uid)
+            found = dict(
+                s.execute(
+                    select(Team.id, Team.name).where(
+                        Team.workspace_id == who.workspace_id, Team.id.in_({p.team_id for p in held})
+                    )
+                ).all()
+            )
+            context["periods"] = shared.spans(
+                [(p.valid_from, p.valid_to, (p.team_id, found.get(p.team_id))) for p in held], today
             )
             context["team_names"] = list(
                 s.scalars(
@@ -542,22 +553,42 @@ async def remove_item(request: Request, user_id: str, kind: str) -> Response:
     return await shared.change(request, "user", user_id, "overview", act)
 
 
+def _emails(session: Session, ws: uuid.UUID, ids: list[Any]) -> dict[Any, str]:
+    if not ids:
+        return {}
+    rows = session.execute(select(User.id, User.email).where(User.workspace_id == ws, User.id.in_(set(ids))))
+    return {uid: email for uid, email in rows}
+
+
 @router.post("/users/{user_id}/teams")
 async def user_teams(request: Request, user_id: str) -> Response:
-    """Teams tab: add the user to a team by name, or remove them from one."""
+    """Teams tab: add the user to a team by name from a date (today) to a date (open), end a membership on a
+    date (today), or remove them from a team today (README.md, "Dates and timelines")."""
 
     def act(s: Session, who: Any, uid: uuid.UUID, data: Any) -> str:
-        if field(data, "remove"):
-            team = teams.get(s, who.workspace_id, parse_id(field(data, "remove")))
-            memberships.remove(s, who.actor(), uid, team.id)
-            return f"Removed from {team.name}."
+        problems: list[Detail] = []
+        if field(data, "remove") or field(data, "end"):
+            team = teams.get(s, who.workspace_id, parse_id(field(data, "remove") or field(data, "end")))
+            day = shared.date_field(data, "validTo", problems, clock.today())
+            if problems or day is None:
+                raise Invalid("please correct the date", details=problems)
+            if not memberships.end(s, who.actor(), uid, team.id, day):
+                return f"No membership of {team.name} was in force on {day}; later ones end then."
+            return (
+                f"Removed from {team.name}." if field(data, "remove") else f"Membership of {team.name} ends on {day}."
+            )
         found = teams.find_by_name(s, who.workspace_id, field(data, "team"))
         if found is None:
-            raise Invalid(
-                f"no team named {field(data, 'team')!r}", details=[Detail("notFound", "unknown team", "team")]
-            )
-        memberships.add(s, who.actor(), uid, found.id)
-        return f"Added to {found.name}."
+            problems.append(Detail("notFound", "unknown team", "team"))
+        start = shared.date_field(data, "validFrom", problems, clock.today())
+        end = shared.date_field(data, "validTo", problems)
+        if found is None or problems or start is None:
+            name = field(data, "team")
+            raise Invalid(f"no team named {name!r}" if found is None else "please correct the dates", details=problems)
+        outcome = memberships.add(s, who.actor(), uid, found.id, start, end)
+        if not outcome.done:
+            return f"Already on {found.name} on {start}; the period now runs {_span_text(outcome.period)}."
+        return f"Added to {found.name} {_span_text(outcome.period)}."
 
     return await shared.change(request, "user", user_id, "teams", act, "add-team")
 
@@ -583,6 +614,12 @@ def membership_confirm(request: Request, user_id: str, team_id: str, action: str
             f"{name} stays a person of this workspace, in their other teams; {team.name} keeps its other members.",
         ],
     )  # fmt: skip
+
+
+def _span_text(period: Any) -> str:
+    if period is None:
+        return ""
+    return f"from {period.start}" + (f" until {period.end}" if period.end else "")
 
 
 @router.post("/users/{user_id}/custom")

@@ -325,3 +325,62 @@ def events(session: Session, stmt: Select[Any], page: int) -> tuple[list[dict[st
             }
         )
     return out, len(rows) > ACTIVITY_PAGE
+
+
+# -- dated periods (memberships, managers) -----------------------------------------------------------------------
+
+
+@dataclass
+class Span:
+    """A dated period on a page's timeline (README.md, "Dates and timelines"): its place in percent of the shown
+    days, and whether it is past, current or scheduled on ``today``."""
+
+    start: dt.date
+    end: dt.date | None
+    item: Any
+    left: float
+    width: float
+    state: str
+
+
+def spans(periods: list[tuple[dt.date, dt.date | None, Any]], today: dt.date) -> list[Span]:
+    """Periods placed over the days from the earliest start (or today) to past the latest date, so an open end
+    runs on to the edge (a quarter of the span, a month at least) and a closed one stops before it."""
+    points = [d for start, end, _ in periods for d in (start, end) if d is not None] + [today]
+    low, high = min(points), max(points)
+    days = max((high - low).days, 1)
+    shown = days + max(days / 4, 30)
+    out = []
+    for start, end, item in periods:
+        left = (start - low).days / shown * 100
+        right = 100.0 if end is None else (end - low).days / shown * 100
+        state = "past" if end is not None and end <= today else "future" if start > today else "current"
+        out.append(Span(start, end, item, round(left, 2), round(max(right - left, 1.0), 2), state))
+    return out
+
+
+def date_field(data: FormData, name: str, problems: list[Detail], default: dt.date | None = None) -> dt.date | None:
+    """A form's ``<input type=date>`` (empty: ``default``); a problem named after the field when not a date."""
+    text = field(data, name).strip()
+    if not text:
+        return default
+    try:
+        if len(text) == 10:
+            return dt.date.fromisoformat(text)
+    except ValueError:
+        pass
+    problems.append(Detail("invalidDate", f"{name} must be a date YYYY-MM-DD", name))
+    return None
+
+
+def as_of(value: str) -> tuple[dt.date | None, str | None]:
+    """A page's ``asOf`` query parameter: the day (None: today's view) and an error message for a bad one."""
+    text = value.strip()
+    if not text:
+        return None, None
+    try:
+        if len(text) == 10:
+            return dt.date.fromisoformat(text), None
+    except ValueError:
+        pass
+    return None, f"{text!r} is not a date (YYYY-MM-DD); showing today"

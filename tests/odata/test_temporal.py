@@ -1,0 +1,245 @@
+"""The feed's application time (README.md, "OData feed"; OData Extension for Temporal Data 4.0): ``$at`` on the
+snapshot sets ``Users``, ``Teams`` and ``TeamMembers``, through navigation and ``$expand``; the timeline sets
+``MembershipPeriods``, ``ManagerPeriods`` and ``TeamPeriods`` with ``$from``/``$to``, filtered, paged and counted;
+and the options a request cannot combine, each a 400 OData error."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from payroster import clock
+from tests.conftest import WS
+
+FEB_15 = dt.date(2026, 2, 15)
+
+
+@pytest.fixture
+def feb_15() -> Iterator[None]:
+    """Today is 15 February 2026."""
+    with clock.frozen(FEB_15):
+        yield
+
+
+def ok(r: httpx.Response, status: int = 200) -> Any:
+    assert r.status_code == status, r.text
+    return r.json()
+
+
+@dataclass
+class Move:
+    """A rep who moves from East to West on 1 March, whose manager changes with the move, and West's parent."""
+
+    ws: WS
+    rep: str
+    anna: str
+    ben: str
+    east: str
+    west: str
+    sales: str
+
+
+@pytest.fixture
+def move(client: httpx.Client, ws: WS, feb_15: None) -> Move:
+    h = ws.headers
+
+    def user(email: str) -> str:
+        body = {"emailAddress": email, "role": "Participant"}
+        return str(ok(client.post("/api/v1/users", json=body, headers=h), 201)["id"])
+
+    def team(name: str, **extra: Any) -> str:
+        return str(ok(client.post("/api/v1/teams", json={"name": name, **extra}, headers=h), 201)["id"])
+
+    anna, ben, rep = user("anna@x.com"), user("ben@x.com"), user("rep@x.com")
+    sales = team("Sales")
+    east, west = team("East", managerId=anna), team("West", managerId=ben)
+    ok(client.patch(f"/api/v1/teams/{west}", json={"parentTeamId": sales, "effectiveDate": "2026-03-01"}, headers=h))
+    body = {"teamId": east, "systemUserId": rep, "validFrom": "2026-01-01"}
+    ok(client.post("/api/v1/team-members", json=body, headers=h), 201)
+    ok(client.post("/api/v1/team-members:delete", json={"teamId": east, "systemUserId": rep, "validTo": "2026-03-01"},
+                   headers=h))  # fmt: skip
+    ok(client.post("/api/v1/team-members", json={"teamId": west, "systemUserId": rep, "validFrom": "2026-03-01"},
+                   headers=h), 201)  # fmt: skip
+    ok(client.patch(f"/api/v1/users/{rep}", json={"directManagerId": anna, "effectiveDate": "2026-01-01"}, headers=h))
+    ok(client.patch(f"/api/v1/users/{rep}", json={"directManagerId": ben, "effectiveDate": "2026-03-01"}, headers=h))
+    return Move(ws, rep, anna, ben, east, west, sales)
+
+
+def feed(client: httpx.Client, m: Move, path: str, **params: str) -> Any:
+    return ok(client.get(f"/odata/{m.ws.slug}/{path}", params=params, headers=m.ws.headers))
+
+
+def ids(body: dict[str, Any], key: str = "id") -> list[str]:
+    return [e[key] for e in body["value"]]
+
+
+def test_team_members_as_of_a_day_through_navigation(client: httpx.Client, move: Move) -> None:
+    """`Teams(East)/members?$at=2026-02-28` lists the rep; on 1 March West does; today (15 February) East."""
+    m = move
+    assert ids(feed(client, m, f"Teams({m.east})/members", **{"$at": "2026-02-28"})) == [m.rep]
+    assert ids(feed(client, m, f"Teams({m.east})/members", **{"$at": "2026-03-01"})) == []
+    assert ids(feed(client, m, f"Teams({m.west})/members", **{"$at": "2026-03-01"})) == [m.rep]
+    assert ids(feed(client, m, f"Teams({m.east})/members")) == [m.rep]
+    assert ids(feed(client, m, f"Teams({m.west})/members")) == []
+    count = client.get(f"/odata/{m.ws.slug}/Teams({m.west})/members/$count", params={"$at": "2026-03-01"},
+                       headers=m.ws.headers)  # fmt: skip
+    assert (count.status_code, count.text) == (200, "1")
+    pairs = feed(client, m, "TeamMembers", **{"$at": "2026-03-01"})["value"]
+    assert [(p["teamId"], p["systemUserId"]) for p in pairs] == [(m.west, m.rep)]
+    assert pairs[0]["createdAt"].endswith("Z")
+
+
+def test_dated_properties_as_of_a_day(client: httpx.Client, move: Move) -> None:
+    """directManagerId, managerId and parentTeamId on the day asked, also in $filter, $expand and navigation."""
+    m = move
+    rep_march = feed(client, m, f"Users({m.rep})", **{"$at": "2026-03-01"})
+    assert rep_march["directManagerId"] == m.ben
+    assert feed(client, m, f"Users({m.rep})")["directManagerId"] == m.anna
+    assert feed(client, m, f"Users({m.rep})", **{"$at": "2025-12-31"})["directManagerId"] is None
+    under_ben = feed(client, m, "Users", **{"$at": "2026-03-01", "$filter": f"directManagerId eq {m.ben}"})
+    assert ids(under_ben) == [m.rep]
+    manager = feed(client, m, f"Users({m.rep})/directManager", **{"$at": "2026-03-01"})
+    assert manager["id"] == m.ben
+    west = feed(client, m, f"Teams({m.west})", **{"$at": "2026-03-01", "$expand": "parent($select=name),members"})
+    assert (west["parentTeamId"], west["parent"]["name"], ids({"value": west["members"]})) == (
+        m.sales,
+        "Sales",
+        [m.rep],
+    )
+    assert feed(client, m, f"Teams({m.west})")["parentTeamId"] is None
+    rep = feed(client, m, f"Users({m.rep})", **{"$at": "2026-02-28", "$expand": "teams($select=name)"})
+    assert [t["name"] for t in rep["teams"]] == ["East"]
+    in_west = feed(client, m, "Users", **{"$at": "2026-03-02", "$filter": "teams/any(t: t/name eq 'West')"})
+    assert ids(in_west) == [m.rep]
+    children = feed(client, m, f"Teams({m.sales})/children", **{"$at": "2026-03-01", "$select": "id"})
+    assert ids(children) == [m.west]
+
+
+def test_period_sets_overlap_filter_page_and_count(client: httpx.Client, move: Move) -> None:
+    """One entity per period; $from/$to keep those overlapping [from, to); filterable, counted and paged."""
+    m = move
+    periods = feed(client, m, "MembershipPeriods", **{"$orderby": "validFrom"})["value"]
+    assert [(p["teamId"], p["validFrom"], p["validTo"]) for p in periods] == [
+        (m.east, "2026-01-01", "2026-03-01"),
+        (m.west, "2026-03-01", None),
+    ]
+    feb = feed(client, m, "MembershipPeriods", **{"$from": "2026-02-01", "$to": "2026-03-01"})
+    assert [p["teamId"] for p in feb["value"]] == [m.east]
+    touching = feed(client, m, "MembershipPeriods", **{"$from": "2026-03-01", "$toInclusive": "2026-03-01"})
+    assert [p["teamId"] for p in touching["value"]] == [m.west]
+    assert [p["teamId"] for p in feed(client, m, "MembershipPeriods", **{"$at": "2026-02-28"})["value"]] == [m.east]
+    for last in ({"$at": "9999-12-31"}, {"$from": "9999-12-31", "$toInclusive": "9999-12-31"}):
+        assert [p["teamId"] for p in feed(client, m, "MembershipPeriods", **last)["value"]] == [m.west]
+    counted = feed(client, m, "MembershipPeriods", **{"$from": "2026-01-15", "$count": "true",
+                                                      "$filter": f"systemUserId eq {m.rep}"})  # fmt: skip
+    assert counted["@odata.count"] == 2
+    count = client.get(f"/odata/{m.ws.slug}/MembershipPeriods/$count", params={"$from": "2026-03-02"},
+                       headers=m.ws.headers)  # fmt: skip
+    assert count.text == "1"
+    first = ok(client.get(f"/odata/{m.ws.slug}/ManagerPeriods", params={"$from": "min", "$to": "max"},
+                          headers={**m.ws.headers, "Prefer": "odata.maxpagesize=1"}))  # fmt: skip
+    second = ok(client.get(first["@odata.nextLink"], headers=m.ws.headers))
+    managers = first["value"] + second["value"]
+    assert {(p["directManagerId"], p["validFrom"], p["validTo"]) for p in managers} == {
+        (m.anna, "2026-01-01", "2026-03-01"),
+        (m.ben, "2026-03-01", None),
+    }
+    assert "@odata.nextLink" not in second
+    march = feed(client, m, "ManagerPeriods", **{"$filter": "validFrom ge 2026-03-01", "$select": "directManagerId"})
+    assert march["value"] == [{"directManagerId": m.ben}]
+    teams = feed(client, m, "TeamPeriods", **{"$filter": f"teamId eq {m.west}", "$orderby": "validFrom"})["value"]
+    assert [(p["managerId"], p["parentTeamId"], p["validFrom"], p["validTo"]) for p in teams] == [
+        (m.ben, None, "2026-02-15", "2026-03-01"),
+        (m.ben, m.sales, "2026-03-01", None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "target"),
+    [
+        ("Users", {"$at": "2026-02-30"}, "$at"),
+        ("Users", {"$at": "yesterday"}, "$at"),
+        ("Users", {"$at": "2026-02-28T00:00:00Z"}, "$at"),
+        ("CustomVariables", {"$at": "2026-02-28"}, "$at"),
+        ("AuditEvents", {"$from": "2026-02-28"}, "$from"),
+        ("Users", {"$from": "2026-02-01", "$to": "2026-03-01"}, "$from"),
+        ("MembershipPeriods", {"$from": "2026-03-02", "$to": "2026-03-01"}, "$from"),
+        ("MembershipPeriods", {"$at": "2026-03-02", "$to": "2026-03-03"}, "$at"),
+        ("MembershipPeriods", {"$to": "2026-03-03"}, "$to"),
+        ("MembershipPeriods", {"$from": "2026-03-01", "$to": "2026-03-03", "$toInclusive": "2026-03-03"}, None),
+        ("TeamPeriods", {"$from": "13-01-2026"}, "$from"),
+    ],
+)
+def test_bad_temporal_options_are_400(
+    client: httpx.Client, ws: WS, path: str, params: dict[str, str], target: str | None
+) -> None:
+    """A bad date, a set without application time, an interval on a snapshot set, $from after $to, $at with an
+    interval, $to alone: each an OData error naming the option."""
+    r = client.get(f"/odata/{ws.slug}/{path}", params=params, headers=ws.headers)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["code"] == "InvalidQuery"
+    if target is not None:
+        assert error["target"] == target
+
+
+def test_at_on_a_snapshot_set_keeps_the_skiptoken_bound_to_its_day(client: httpx.Client, move: Move) -> None:
+    """A next link carries $at; the same token under another $at is refused."""
+    m = move
+    headers = {**m.ws.headers, "Prefer": "odata.maxpagesize=2"}
+    first = ok(client.get(f"/odata/{m.ws.slug}/Users", params={"$at": "2026-03-01"}, headers=headers))
+    assert "%24at=2026-03-01" in first["@odata.nextLink"] or "$at=2026-03-01" in first["@odata.nextLink"]
+    rest = ok(client.get(first["@odata.nextLink"], headers=m.ws.headers))
+    everyone = first["value"] + rest["value"]
+    assert {u["id"]: u["directManagerId"] for u in everyone}[m.rep] == m.ben
+    token = first["@odata.nextLink"].split("skiptoken=")[1]
+    other = client.get(f"/odata/{m.ws.slug}/Users", params={"$at": "2026-02-01", "$skiptoken": token},
+                       headers=m.ws.headers)  # fmt: skip
+    assert other.status_code == 400, other.text
+
+
+def test_another_workspace_sees_none_of_the_periods(client: httpx.Client, move: Move, ws_b: WS) -> None:
+    """Workspace B's key on B's feed: the period sets and the $at reads hold nothing of A; A's ids answer as
+    unknown ones do, on every new set and through $at navigation."""
+    m = move
+    unknown = "00000000-0000-7000-8000-000000000000"
+    client.headers["X-Request-ID"] = "same-for-both"
+    b = ws_b
+    for name in ("MembershipPeriods", "ManagerPeriods", "TeamPeriods"):
+        assert ok(client.get(f"/odata/{b.slug}/{name}", params={"$from": "min"}, headers=b.headers))["value"] == []
+        count = client.get(f"/odata/{b.slug}/{name}/$count", headers=b.headers)
+        assert count.text == "0"
+    assert (
+        ok(client.get(f"/odata/{b.slug}/TeamMembers", params={"$at": "2026-02-28"}, headers=b.headers))["value"] == []
+    )
+    for period in feed(client, m, "MembershipPeriods")["value"]:
+        foreign = client.get(f"/odata/{b.slug}/MembershipPeriods({period['id']})", headers=b.headers)
+        same = client.get(f"/odata/{b.slug}/MembershipPeriods({unknown})", headers=b.headers)
+        assert foreign.status_code == same.status_code == 404
+        assert foreign.json()["error"]["message"].replace(period["id"], unknown) == same.json()["error"]["message"]
+    for path in ("Teams({})/members", "Users({})/teams", "Teams({})"):
+        foreign_id = m.east if path.startswith("Teams") else m.rep
+        foreign = client.get(f"/odata/{b.slug}/{path.format(foreign_id)}", params={"$at": "2026-02-28"},
+                             headers=b.headers)  # fmt: skip
+        same = client.get(f"/odata/{b.slug}/{path.format(unknown)}", params={"$at": "2026-02-28"}, headers=b.headers)
+        assert foreign.status_code == same.status_code == 404
+        assert "rep@x.com" not in foreign.text
+    wrong_door = client.get(f"/odata/{m.ws.slug}/MembershipPeriods", headers=b.headers)
+    assert wrong_door.status_code == 404 and m.rep not in wrong_door.text
+
+
+def test_a_pair_exists_on_its_days_a_team_on_every_day(client: httpx.Client, move: Move) -> None:
+    """TeamMembers(teamId=East,systemUserId=rep) is there on 28 February, not on 1 March; East itself answers on any
+    day, with its members of that day."""
+    m = move
+    pair = f"TeamMembers(teamId={m.east},systemUserId={m.rep})"
+    assert feed(client, m, pair, **{"$at": "2026-02-28"})["teamId"] == m.east
+    gone = client.get(f"/odata/{m.ws.slug}/{pair}", params={"$at": "2026-03-01"}, headers=m.ws.headers)
+    assert gone.status_code == 404, gone.text
+    before = feed(client, m, f"Teams({m.east})", **{"$at": "2020-01-01", "$expand": "members"})
+    assert (before["name"], before["members"]) == ("East", [])
