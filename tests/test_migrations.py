@@ -276,3 +276,19 @@ def test_revision_0011_turns_current_values_into_open_periods_and_keeps_todays_r
     migrate.downgrade(empty_engine, "0010")
     assert current() == before and not (tables(empty_engine) & TIMELINE_TABLES)
     migrate.upgrade(empty_engine)
+
+
+def test_revision_0012_puts_the_end_date_in_the_pair_index(empty_engine: Engine) -> None:
+    """A team's members on a day are read from the pair index alone (bench/JOURNAL.md): revision 0012 adds
+    ``valid_to`` to it, and its downgrade takes it out again."""
+
+    def pair_columns() -> list[str | None]:
+        found = inspect(empty_engine).get_indexes("membership_periods")
+        return next(ix["column_names"] for ix in found if ix["name"] == "ix_membership_periods_pair")
+
+    migrate.upgrade(empty_engine, "0011")
+    assert pair_columns() == ["workspace_id", "team_id", "user_id", "valid_from"]
+    migrate.upgrade(empty_engine)
+    assert pair_columns() == ["workspace_id", "team_id", "user_id", "valid_from", "valid_to"]
+    migrate.downgrade(empty_engine, "0011")
+    assert pair_columns() == ["workspace_id", "team_id", "user_id", "valid_from"]

@@ -206,7 +206,9 @@ class MembershipPeriod(Base):
     __tablename__ = "membership_periods"
     __table_args__ = (
         ForeignKeyConstraint(["workspace_id", "user_id"], ["users.workspace_id", "users.id"]),
-        Index("ix_membership_periods_pair", "workspace_id", "team_id", "user_id", "valid_from"),
+        # ``valid_to`` in the pair index: "in force on a day" is answered from the index alone, without reading
+        # each period of a team (bench/JOURNAL.md, "time travel's first pages, second round").
+        Index("ix_membership_periods_pair", "workspace_id", "team_id", "user_id", "valid_from", "valid_to"),
         Index("ix_membership_periods_workspace_id_user_id", "workspace_id", "user_id"),
         Index("ix_membership_periods_workspace_id_valid_from", "workspace_id", "valid_from"),
         Index("ix_membership_periods_workspace_id_valid_to", "workspace_id", "valid_to"),
