@@ -235,7 +235,7 @@ def test_quotas_read_as_dates_on_a_scale_and_across_people(
     assert ticks == sorted(ticks) and ticks[0] <= "2027-01-01" < "2027-07-01" <= ticks[-1], ticks
     # The scale sits under the timeline's bars, left edge to left edge.
     bar = page.locator("table.custom tbody td.timeline").first.bounding_box()
-    scale = page.locator("table.custom tfoot td.timeline-scale").bounding_box()
+    scale = page.locator("table.custom tfoot .timeline-scale").bounding_box()
     assert bar and scale and abs(bar["x"] - scale["x"]) < 1 and scale["y"] > bar["y"]
     assert "Quota = 100000 from 2027-01-01 until 2027-07-01" in main
     look(page, "custom-tab")
