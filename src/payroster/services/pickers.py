@@ -83,13 +83,13 @@ def person(session: Session, ws: uuid.UUID, text: str) -> User | None:
 
 
 def suggestions(session: Session, ws: uuid.UUID, text: str, limit: int = 3) -> list[str]:
-    """The e-mails of people a refused entry probably meant: matches of the whole text, else of its local part
-    (a mistyped domain), else of its first word of three letters or more that matches anyone (a mistyped name)."""
+    """The e-mails of people a refused entry probably meant: matches of the whole text, else of an address's local
+    part (a mistyped domain), else of its first word of three letters or more that matches anyone (a mistyped
+    name). An address's domain is never a word to match: everyone shares it."""
     text = text.strip()[:MAX_TEXT]
-    tries = [text]
-    if "@" in text:
-        tries.append(text.split("@", 1)[0])
-    tries += [w for w in re.split(r"[\s@.,;]+", text) if len(w) >= 3]
+    local = text.split("@", 1)[0]
+    tries = [text, local] if "@" in text else [text]
+    tries += [w for w in re.split(r"[\s.,;_+-]+", local) if len(w) >= 3]
     for attempt in tries:
         found = people(session, ws, attempt, limit)
         if found:
