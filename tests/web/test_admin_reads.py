@@ -21,7 +21,7 @@ from payroster.services import exports, memberships, teams, teamtree, users, var
 from payroster.services.context import Actor
 from payroster.services.inputs import field_pointer, parse_team, parse_user
 from tests.conftest import WS
-from tests.web.conftest import http_login, make_user
+from tests.web.conftest import csrf_of, http_login, make_user
 
 
 def _actor(ws: WS) -> Actor:
@@ -160,3 +160,28 @@ def test_pickers_answer_admins_of_the_workspace_only(client: httpx.Client, db: D
     with httpx.Client(base_url=str(client.base_url)) as participant:
         http_login(participant, "ana.rep@example.com")
         assert participant.get("/pick/people?q=ana").status_code == 403
+
+
+def test_moving_to_or_from_another_workspaces_team_changes_nothing(
+    client: httpx.Client, db: Database, ws: WS, ws_b: WS
+) -> None:
+    make_user(db, ws.id, "chief@example.com", "FullAdmin")
+    east, theirs = _team(db, ws, "East"), _team(db, ws_b, "Theirs")
+    _team(db, ws_b, "West")  # a name only the other workspace has
+    rep = _person(db, ws, "rep@example.com")
+    with db.write() as s:
+        memberships.add(s, _actor(ws), rep, east)
+    before = _state(db, ws)
+    http_login(client, "chief@example.com")
+    token = csrf_of(client.get(f"/users/{rep}?tab=teams").text)
+    for leaving, joining in ((str(theirs), "East"), (str(east), "West"), (str(east), "Theirs")):
+        answer = client.post(
+            f"/users/{rep}/teams/move", data={"csrf_token": token, "from": leaving, "team": joining, "validFrom": ""}
+        )
+        assert answer.status_code == 303
+        assert _state(db, ws) == before
+        page = client.get(answer.headers["location"]).text
+        assert "move-team-" in page and 'aria-invalid="true"' in page
+    other = _person(db, ws_b, "someone@example.com")
+    answer = client.post(f"/users/{other}/teams/move", data={"csrf_token": token, "from": str(east), "team": "East"})
+    assert answer.status_code == 404
