@@ -68,8 +68,9 @@ def grid_csv(request: Request, name: str = "", team: str = "", tag: str = "", mi
     who = need_admin(request)
     db = database(request)
     with db.read() as s:
-        flt, problems = _filters(s, who.workspace_id, name.strip(), team, tag, missing)
-    flt = flt or variablegrid.Filters(name.strip() or "-", uuid.UUID(int=0) if problems else None)
+        flt, _ = _filters(s, who.workspace_id, name.strip(), team, tag, missing)
+    if flt is None:  # no variable named, or a team that does not exist: the file is its header alone
+        flt = variablegrid.Filters(name.strip(), team_id=uuid.UUID(int=0))
     export = variablegrid.export(db, who.workspace_id, flt)
     headers = {"Content-Disposition": f'attachment; filename="{export.filename("csv")}"', "Cache-Control": "no-store"}
     return StreamingResponse(exports.csv_chunks(export), media_type=exports.FORMATS["csv"], headers=headers)
