@@ -42,8 +42,10 @@ from payroster.urls import ForwardedHeaders
 from payroster.web import core as web_core
 from payroster.web import routes_auth, routes_settings, routes_sso
 from payroster.web import routes_exports as web_exports
+from payroster.web import routes_pickers as web_pickers
 from payroster.web import routes_teams as web_teams
 from payroster.web import routes_users as web_users
+from payroster.web import routes_variables as web_variables
 from payroster.web.headers import SecurityHeaders
 
 log = logging.getLogger("payroster")
@@ -135,6 +137,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         *(m.router for m in (routes_users, routes_teams, routes_timelines, routes_changes, odata_routes, scim_routes)),
         *(m.compat for m in (routes_users, routes_teams)),
         *(m.router for m in (routes_auth, web_users, web_teams, routes_settings, routes_sso)),
+        web_pickers.router,
+        web_variables.router,
         routes_exports.router,
         web_exports.router,
     ]
@@ -175,6 +179,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(web_exports.router)
     for web_module in (routes_auth, web_users, web_teams, routes_settings, routes_sso):
         app.include_router(web_module.router)
+    app.include_router(web_pickers.router)
+    app.include_router(web_variables.router)
 
     app.openapi = lambda: _openapi(app, settings.base_url)  # type: ignore[method-assign]
     return app

@@ -42,6 +42,16 @@ def format_instant(value: dt.datetime | None) -> str | None:
     return value.isoformat(timespec="microseconds" if value.microsecond else "seconds")
 
 
+def format_day(value: dt.datetime | None) -> str | None:
+    """An instant as pages show it: a date alone at midnight UTC (what a date typed without a time is), else the
+    date and time in UTC."""
+    if value is None:
+        return None
+    if value.time() == dt.time():
+        return value.date().isoformat()
+    return value.strftime("%Y-%m-%d %H:%M:%S" if value.second or value.microsecond else "%Y-%m-%d %H:%M") + " UTC"
+
+
 def contains(entry: Dated, at: dt.datetime) -> bool:
     """True when ``at`` falls in the entry's half-open range."""
     return (entry.start is None or entry.start <= at) and (entry.end is None or at < entry.end)

@@ -79,6 +79,21 @@ def end(session: Session, actor: Actor, user_id: uuid.UUID, team_id: uuid.UUID, 
 remove = end
 
 
+def move(
+    session: Session, actor: Actor, user_id: uuid.UUID, from_team: uuid.UUID, to_team: uuid.UUID, start: dt.date
+) -> Outcome:
+    """Move the user from one team to another from ``start``: the old membership's last day is the day before
+    (its timeline ends on ``start``), the new one starts on ``start``, open-ended. Both writes, and their audit
+    events, are the caller's one transaction: a refusal of either leaves both teams as they were."""
+    if from_team == to_team:
+        why = "choose a team other than the one they leave"
+        raise Invalid(why, details=[Detail("sameTeam", why, "team")])
+    if not end(session, actor, user_id, from_team, start):
+        why = f"not a member of the team they leave on {start}: choose a date their membership is in force"
+        raise Invalid(why, details=[Detail("notMember", why, "validFrom")])
+    return add(session, actor, user_id, to_team, start)
+
+
 def erase(session: Session, actor: Actor, period_id: uuid.UUID | None) -> MembershipPeriod:
     """Erase one period entered by mistake (its history goes with it); NotFound when unknown."""
     ws = actor.workspace_id

@@ -10,14 +10,14 @@ from dataclasses import field as dc_field
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import FromClause, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from payroster.db.models import MembershipPeriod, Team, TeamMember, TeamPeriod, User
 from payroster.domain.errors import Detail, DomainError, Invalid
 from payroster.ids import parse_id
-from payroster.services import listings, memberships, teams, users, variables
+from payroster.services import listings, memberships, pickers, teams, teamtree, users, variables
 from payroster.services.inputs import address_list, field_pointer, parse_team
 from payroster.web import forms, routes_users, shared
 from payroster.web.core import (
@@ -101,9 +101,10 @@ def _team_input(session: Session, ws: uuid.UUID, data: Any, creating: bool) -> A
     manager = field(data, "manager").strip()
     problems: list[Detail] = []
     if manager:
-        found = users.find_by_email(session, ws, manager)
+        found = pickers.person(session, ws, manager)
         if found is None:
-            problems.append(Detail("notFound", f"no user {manager} in this workspace", "manager"))
+            hint = pickers.hint(pickers.suggestions(session, ws, manager))
+            problems.append(Detail("notFound", f"no user {manager} in this workspace{hint}", "manager"))
         else:
             raw["managerId"] = str(found.id)
     elif not creating:
@@ -112,7 +113,8 @@ def _team_input(session: Session, ws: uuid.UUID, data: Any, creating: bool) -> A
     if parent:
         found_team = teams.find_by_name(session, ws, parent)
         if found_team is None:
-            problems.append(Detail("notFound", f"no team named {parent}", "parent"))
+            hint = pickers.hint(pickers.teams(session, ws, parent, 3))
+            problems.append(Detail("notFound", f"no team named {parent}{hint}", "parent"))
         else:
             raw["parentTeamId"] = str(found_team.id)
     elif not creating:
@@ -163,20 +165,12 @@ def in_force(model: Any, day: dt.date) -> Any:
     return (model.valid_from <= day) & or_(model.valid_to.is_(None), model.valid_to > day)
 
 
-def _pairs(ws: uuid.UUID, day: dt.date | None) -> FromClause:
-    """The (team, user) pairs of the workspace: today's, or those whose membership was in force on ``day``."""
-    if day is None:
-        return select(TeamMember.team_id, TeamMember.user_id).where(TeamMember.workspace_id == ws).subquery()
-    m = MembershipPeriod
-    return select(m.team_id, m.user_id).where(m.workspace_id == ws, in_force(m, day)).subquery()
-
-
 def _first_members(
     session: Session, ws: uuid.UUID, day: dt.date | None = None
 ) -> dict[uuid.UUID, list[tuple[uuid.UUID, str]]]:
     """Each team's first members by name, today or on ``day`` (at most ``MEMBERS_SHOWN`` per team, numbered in
     SQL)."""
-    pairs = _pairs(ws, day)
+    pairs = teamtree.pairs(ws, day)
     rank = (
         func.row_number()
         .over(partition_by=pairs.c.team_id, order_by=(User.last_name, User.first_name, User.email_key))
@@ -196,16 +190,15 @@ def _first_members(
 
 @router.get("/teams/hierarchy")
 def hierarchy(request: Request, asOf: str = "") -> Response:  # noqa: N803 - the API's name for it
-    """Teams > Hierarchy: the tree of teams, collapsible (one query; teams are few next to users), today or as
-    of a date: parents and members as they stood that day (README.md, "Dates and timelines")."""
+    """Teams > Hierarchy: the tree of teams, collapsible (one query; teams are few next to users), each with its
+    manager and its member counts, direct and with its sub-teams (one query), today or as of a date: parents,
+    managers and members as they stood that day (README.md, "Dates and timelines")."""
     who = need_admin(request)
     day, problem = shared.as_of(asOf)
     ws = who.workspace_id
     with database(request).read() as s:
         rows = list(s.scalars(select(Team).where(Team.workspace_id == ws).order_by(Team.name_key)))
-        pairs = _pairs(ws, day)
-        counts_rows = s.execute(select(pairs.c.team_id, func.count()).group_by(pairs.c.team_id))
-        counts = {tid: n for tid, n in counts_rows}
+        figures = teamtree.figures(s, ws, day)
         people = _first_members(s, ws, day)
         parents = {t.id: t.parent_team_id for t in rows}
         if day is not None:
@@ -220,7 +213,7 @@ def hierarchy(request: Request, asOf: str = "") -> Response:  # noqa: N803 - the
         (children[parent] if parent in nodes else roots).append(node)
     for tid, kids in children.items():
         nodes[tid].children = kids
-    context: dict[str, Any] = {"roots": roots, "counts": counts, "people": people, "shown": MEMBERS_SHOWN, "as_of": day}
+    context: dict[str, Any] = {"roots": roots, "figures": figures, "people": people, "as_of": day}
     if problem:
         context["error"] = problem
     return render(request, "hierarchy.html", **context)
@@ -281,6 +274,7 @@ def team_page(
         elif tab == "custom":
             entries = variables.list_entries(s, who.workspace_id, team.id)
             context["bars"] = shared.timeline(entries)
+            context["scale"] = shared.timeline_scale(entries)
             context["cells"] = [shared.entry_text(e) for e in entries]
         elif tab == "activity":
             context["events"], context["more"] = shared.events(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import uuid
@@ -21,7 +22,18 @@ from payroster.db.models import Team, TeamMember, User, UserAlias, UserTag
 from payroster.domain import normalize
 from payroster.domain.errors import Detail, Forbidden, Invalid, NotFound
 from payroster.ids import parse_id
-from payroster.services import accounts, bulk, csvimport, hierarchy, listings, memberships, teams, users, variables
+from payroster.services import (
+    accounts,
+    bulk,
+    csvimport,
+    hierarchy,
+    listings,
+    memberships,
+    pickers,
+    teams,
+    users,
+    variables,
+)
 from payroster.services.inputs import field_pointer, parse_user
 from payroster.urls import public_base
 from payroster.web import forms, mail, shared
@@ -390,10 +402,10 @@ def _visible_user(request: Request, user_id: str) -> tuple[Any, uuid.UUID]:
 
 @router.get("/users/{user_id}")
 def user_page(request: Request, user_id: str, tab: str = "overview", page: str = "1") -> Response:
-    """A user's tabs: Overview, Teams, Custom, Activity."""
+    """A user's tabs: Overview, Teams (``from``: the team the Move form starts from), Custom, Activity."""
     who, uid = _visible_user(request, user_id)
     tab = tab if tab in TABS else "overview"
-    context: dict[str, Any] = {"tab": tab, "tabs": TABS}
+    context: dict[str, Any] = {"tab": tab, "tabs": TABS, "move_from": request.query_params.get("from", "")}
     with database(request).read() as s:
         view = users.view(s, users.get(s, who.workspace_id, uid))
         context["view"] = view
@@ -415,8 +427,12 @@ def user_page(request: Request, user_id: str, tab: str = "overview", page: str =
                     )
                 ).all()
             )
-            context["periods"] = shared.spans(
-                [(p.valid_from, p.valid_to, (p.team_id, found.get(p.team_id))) for p in held], today
+            dated = [(p.valid_from, p.valid_to, (p.team_id, found.get(p.team_id))) for p in held]
+            context["periods"] = shared.spans(dated, today)
+            context["scale"] = shared.span_scale(dated, today)
+            # The Move form leaves a team the person is in today or is scheduled to join.
+            context["movable"] = list(
+                dict.fromkeys(p.item for p in context["periods"] if p.state != "past" and p.item[1])
             )
             context["team_names"] = list(
                 s.scalars(
@@ -426,6 +442,7 @@ def user_page(request: Request, user_id: str, tab: str = "overview", page: str =
         elif tab == "custom":
             entries = variables.list_entries(s, who.workspace_id, uid)
             context["bars"] = shared.timeline(entries)
+            context["scale"] = shared.timeline_scale(entries)
             context["cells"] = [shared.entry_text(e) for e in entries]
         elif tab == "activity":
             context["events"], context["more"] = shared.events(
@@ -452,11 +469,11 @@ async def edit_user(request: Request, user_id: str) -> Response:
         }
         manager = field(data, "manager").strip()
         if manager:
-            found = users.find_by_email(s, who.workspace_id, manager)
+            found = pickers.person(s, who.workspace_id, manager)
             if found is None:
-                raise Invalid(
-                    f"no user {manager} in this workspace", details=[Detail("notFound", "unknown manager", "manager")]
-                )
+                hint = pickers.hint(pickers.suggestions(s, who.workspace_id, manager))
+                why = f"no person {manager} in this workspace{hint}"
+                raise Invalid(why, details=[Detail("notFound", why, "manager")])
             raw["directManagerId"] = str(found.id)
         else:
             raw["directManagerId"] = None
@@ -591,6 +608,35 @@ async def user_teams(request: Request, user_id: str) -> Response:
         return f"Added to {found.name} {_span_text(outcome.period)}."
 
     return await shared.change(request, "user", user_id, "teams", act, "add-team")
+
+
+@router.post("/users/{user_id}/teams/move")
+async def move_team(request: Request, user_id: str) -> Response:
+    """Teams tab: move the person from one team to another from a date: the old membership's last day is the day
+    before, the new one starts that day; both in one transaction, each audited."""
+
+    def act(s: Session, who: Any, uid: uuid.UUID, data: Any) -> str:
+        problems: list[Detail] = []
+        try:
+            leaving: Any = teams.get(s, who.workspace_id, parse_id(field(data, "from")))
+        except NotFound:
+            leaving = None
+        if leaving is None:
+            problems.append(Detail("notFound", "choose the team they leave", "from"))
+        name = field(data, "team").strip()
+        joining = teams.find_by_name(s, who.workspace_id, name) if name else None
+        if joining is None:
+            hint = pickers.hint(pickers.teams(s, who.workspace_id, name, 3)) if name else ""
+            why = f"no team named {name}{hint}" if name else "choose the team they join"
+            problems.append(Detail("notFound", why, "team"))
+        start = shared.date_field(data, "validFrom", problems, clock.today())
+        if leaving is None or joining is None or problems or start is None:
+            raise Invalid("please correct the form", details=problems)
+        memberships.move(s, who.actor(), uid, leaving.id, joining.id, start)
+        last = start - dt.timedelta(days=1)
+        return f"Moved from {leaving.name} (last day {last}) to {joining.name} from {start}."
+
+    return await shared.change(request, "user", user_id, "teams", act, "move-team")
 
 
 @router.get("/users/{user_id}/teams/{team_id}/remove")

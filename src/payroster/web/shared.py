@@ -18,6 +18,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from payroster import clock
 from payroster.db.models import User
 from payroster.domain import effective
 from payroster.domain.errors import Conflict, Detail, DomainError, Invalid, NotFound
@@ -137,21 +138,46 @@ class Bar:
     open_end: bool
 
 
-def timeline(entries: list[variables.Entry]) -> list[Bar]:
-    """Bars for every entry over the span from the earliest start to the latest end (open ends reach the edge)."""
-    points = [p for e in entries for p in (e.start, e.end) if p is not None]
-    if not points:
-        return [Bar(e, 0.0, 100.0, True, True) for e in entries]
+def _window(points: list[dt.date]) -> tuple[dt.date, float]:
+    """The days a timeline shows: from the earliest point, past the latest by a quarter of the span (a month at
+    least), so an open end runs on to the edge and a closed one visibly stops before it."""
     low, high = min(points), max(points)
-    if high == low:
-        high = low + dt.timedelta(days=1)
-    span = (high - low).total_seconds()
+    days = max((high - low).days, 1)
+    return low, days + max(days / 4, 30)
+
+
+def _dates(entries: list[variables.Entry]) -> list[dt.date]:
+    return [p.date() for e in entries for p in (e.start, e.end) if p is not None] + [clock.today()]
+
+
+def timeline(entries: list[variables.Entry]) -> list[Bar]:
+    """Bars for every entry over the days :func:`_window` shows around its dates and today (open ends reach the
+    edge); :func:`timeline_scale` labels the same days."""
+    low, shown = _window(_dates(entries))
+    origin = dt.datetime.combine(low, dt.time())
     bars = []
     for e in entries:
-        start = 0.0 if e.start is None else (e.start - low).total_seconds() / span * 100
-        end = 100.0 if e.end is None else (e.end - low).total_seconds() / span * 100
+        start = 0.0 if e.start is None else (e.start - origin).total_seconds() / 86400 / shown * 100
+        end = 100.0 if e.end is None else (e.end - origin).total_seconds() / 86400 / shown * 100
         bars.append(Bar(e, round(start, 2), round(max(end - start, 1.0), 2), e.start is None, e.end is None))
     return bars
+
+
+TICKS = (0, 25, 50, 75, 100)  # where a timeline's scale puts its dates, in percent (classes of app.css)
+
+
+def _ticks(low: dt.date, shown: float) -> list[tuple[int, str]]:
+    return [(at, (low + dt.timedelta(days=round(shown * at / 100))).isoformat()) for at in TICKS]
+
+
+def timeline_scale(entries: list[variables.Entry]) -> list[tuple[int, str]]:
+    """The dates under the bars of :func:`timeline`: (percent from the left, date) at each of ``TICKS``."""
+    return _ticks(*_window(_dates(entries)))
+
+
+def span_scale(periods: list[tuple[dt.date, dt.date | None, Any]], today: dt.date) -> list[tuple[int, str]]:
+    """The dates under the bars of :func:`spans`, as :func:`timeline_scale` gives them."""
+    return _ticks(*_window([d for start, end, _ in periods for d in (start, end) if d is not None] + [today]))
 
 
 # A number written with thousands separators, as people type and spreadsheets copy them: 120,000 · 1,234,567.50 ·
@@ -270,7 +296,7 @@ def split_entry(session: Session, actor: Actor, target_id: uuid.UUID, data: Form
         why = f"{start} is not a date like 2027-07-01" if start else "the date the new value starts is required"
         raise Invalid(why, details=[Detail("invalidDate", why, "startDate")]) from None
     if (old.start is not None and begins <= old.start) or (old.end is not None and begins >= old.end):
-        span = f"from {_day(old.start) or 'the start'} until {_day(old.end) or 'open'}"
+        span = f"from {effective.format_day(old.start) or 'the start'} until {effective.format_day(old.end) or 'open'}"
         why = f"the new value must start inside the current one ({span})"
         raise Invalid(why, details=[Detail("outOfRange", why, "startDate")])
     value = parse_value(field(data, "value"))
@@ -297,8 +323,8 @@ def entry_text(entry: variables.Entry) -> dict[str, str]:
     """An entry's cells as the Custom tab shows them."""
     return {
         "value": entry.value if isinstance(entry.value, str) else simplejson.dumps(entry.value, use_decimal=True),
-        "start": effective.format_instant(entry.start) or "open",
-        "end": effective.format_instant(entry.end) or "open",
+        "start": effective.format_day(entry.start) or "open",
+        "end": effective.format_day(entry.end) or "open",
     }
 
 
@@ -346,10 +372,7 @@ class Span:
 def spans(periods: list[tuple[dt.date, dt.date | None, Any]], today: dt.date) -> list[Span]:
     """Periods placed over the days from the earliest start (or today) to past the latest date, so an open end
     runs on to the edge (a quarter of the span, a month at least) and a closed one stops before it."""
-    points = [d for start, end, _ in periods for d in (start, end) if d is not None] + [today]
-    low, high = min(points), max(points)
-    days = max((high - low).days, 1)
-    shown = days + max(days / 4, 30)
+    low, shown = _window([d for start, end, _ in periods for d in (start, end) if d is not None] + [today])
     out = []
     for start, end, item in periods:
         left = (start - low).days / shown * 100

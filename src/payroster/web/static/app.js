@@ -33,6 +33,39 @@ document.addEventListener("DOMContentLoaded", () => {
     bar.style.width = bar.dataset.width + "%";
   });
 
+  // Pickers: a field with data-pick offers, in its <datalist>, the matches /pick/<kind>?q= finds on the server as
+  // one types (a few at a time, from the signed-in workspace); without this file it is a plain input.
+  document.querySelectorAll("input[data-pick]").forEach((input) => {
+    const list = input.list;
+    if (!list) return;
+    let timer = null;
+    let asked = "";
+    input.addEventListener("input", () => {
+      clearTimeout(timer);
+      const text = input.value.trim();
+      if (!text || text === asked) return;
+      timer = setTimeout(async () => {
+        asked = text;
+        try {
+          const url = "/pick/" + encodeURIComponent(input.dataset.pick) + "?q=" + encodeURIComponent(text);
+          const answer = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+          if (!answer.ok) return;
+          const options = await answer.json();
+          if (input.value.trim() !== text) return;  // typed on meanwhile: a later answer fills the list
+          list.replaceChildren(...options.map((found) => {
+            const option = document.createElement("option");
+            option.value = found.value;
+            if (found.label !== found.value) option.label = found.label;
+            return option;
+          }));
+          list.dataset.for = text;
+        } catch (e) {
+          // Offline or signed out: the field stays a plain input.
+        }
+      }, 150);
+    });
+  });
+
   // Bulk apply: show upload progress, then wait for the one transaction to finish.
   const apply = document.getElementById("apply-form");
   if (apply) {
