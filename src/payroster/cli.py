@@ -477,6 +477,8 @@ def webhook_create(slug: str, url: str, description: str, event_types: tuple[str
     database = _open(settings)
     body = {"url": url, "description": description, "eventTypes": list(event_types or ("*",))}
     inp = webhooks.parse_endpoint(body, require_url=True)
+    with database.read() as s:
+        webhooks.number_pending(database, workspaces.by_slug(s, slug).id)
     with database.write() as s:
         guard = Guard(AllowList.parse(settings.webhook_allow_hosts))
         endpoint, secret = webhooks.create(s, _webhook_actor(s, slug), settings.resolved_secret(), inp, guard)

@@ -46,6 +46,7 @@ def create_webhook(
 ) -> JSONResponse:
     """Add an endpoint; the answer holds its secret, shown this once."""
     inp = webhooks.parse_endpoint(body, require_url=True)
+    webhooks.number_pending(db, who.workspace_id)
     with db.write(who.workspace_id) as s:
         endpoint, secret = webhooks.create(s, who, request.app.state.secret_key, inp, _guard(request))
         return JSONResponse({**webhooks.wire(endpoint), "secret": secret}, status_code=201)

@@ -23,6 +23,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from payroster import outbound
+from payroster.db.engine import Database
 from payroster.db.models import WebhookAttempt, WebhookEndpoint, WebhookSend, utcnow
 from payroster.domain.errors import Conflict, Detail, Gone, Invalid, NotFound
 from payroster.ids import new_id, parse_id
@@ -196,11 +197,18 @@ def _shown(e: WebhookEndpoint) -> dict[str, Any]:
     return {"url": e.url, "description": e.description, "eventTypes": orjson.loads(e.event_types), "enabled": e.enabled}
 
 
+def number_pending(db: Database, workspace_id: uuid.UUID) -> None:
+    """Number the workspace's committed changes before an endpoint is created in its own transaction, so that it
+    starts after every change committed before it (and receives every one committed after)."""
+    while changes.number(db, workspace_id, 10_000) == 10_000:
+        pass
+
+
 def create(
     s: Session, actor: Actor, secret_key: str, inp: EndpointInput, guard: outbound.Guard
 ) -> tuple[WebhookEndpoint, str]:
     """A new endpoint of the actor's workspace and its secret (shown this once). It receives the changes numbered
-    from now on; earlier ones by a replay."""
+    from now on (``number_pending`` first: then every change committed after it), earlier ones by a replay."""
     assert inp.url is not None
     _check_url(inp.url, guard)
     count = len(s.execute(scoped(WebhookEndpoint, actor.workspace_id).limit(MAX_ENDPOINTS)).all())
