@@ -346,6 +346,10 @@ class Delivery:
             t.start()
         return self
 
+    def alive(self) -> bool:
+        """True while every thread runs."""
+        return all(t.is_alive() for t in self._threads)
+
     def stop(self, wait: float = 15.0) -> None:
         """Ask the threads to stop and wait for them (an attempt in flight ends by its timeout)."""
         self._stop.set()
