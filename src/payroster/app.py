@@ -47,6 +47,7 @@ from payroster.web import routes_auth, routes_settings, routes_sso
 from payroster.web import routes_exports as web_exports
 from payroster.web import routes_teams as web_teams
 from payroster.web import routes_users as web_users
+from payroster.web import routes_webhooks as web_webhooks
 from payroster.web.headers import SecurityHeaders
 
 log = logging.getLogger("payroster")
@@ -159,7 +160,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, gua
             )
         ),
         *(m.compat for m in (routes_users, routes_teams)),
-        *(m.router for m in (routes_auth, web_users, web_teams, routes_settings, routes_sso)),
+        *(m.router for m in (routes_auth, web_users, web_teams, routes_settings, routes_sso, web_webhooks)),
         routes_exports.router,
         web_exports.router,
     ]
@@ -199,7 +200,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, gua
     app.include_router(routes_webhooks.router)
     app.include_router(routes_exports.router)
     app.include_router(web_exports.router)
-    for web_module in (routes_auth, web_users, web_teams, routes_settings, routes_sso):
+    for web_module in (routes_auth, web_users, web_teams, routes_settings, routes_sso, web_webhooks):
         app.include_router(web_module.router)
 
     app.openapi = lambda: _openapi(app, settings.base_url)  # type: ignore[method-assign]
