@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import orjson
@@ -73,6 +73,32 @@ def sign(secrets: list[str], message_id: str, timestamp: int, body: bytes) -> st
         ).decode()
         for s in secrets
     )
+
+
+FLUSH_EVERY = 50  # delivered events between two writes of the position
+FLUSH_AFTER = 0.1  # seconds a delivered event waits at most before its position is written
+
+
+@dataclass
+class _Done:
+    """What a thread delivered and has not written yet: the position reached and the attempts that got there."""
+
+    written: int
+    position: int = -1
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    since: float | None = None
+
+    def __post_init__(self) -> None:
+        self.position = max(self.position, self.written)
+
+    def add(self, sequence: int, row: dict[str, Any]) -> None:
+        self.position = sequence
+        self.rows.append(row)
+        if self.since is None:
+            self.since = time.monotonic()
+
+    def due(self) -> bool:
+        return len(self.rows) >= FLUSH_EVERY or (self.since is not None and time.monotonic() - self.since > FLUSH_AFTER)
 
 
 @dataclass(frozen=True)
@@ -167,35 +193,48 @@ class Deliverer:
             return
         if not (claim.enabled and claim.due):
             return
-        position, failures = claim.position, claim.failures
+        done = _Done(claim.position)
+        succeeded = False
         deadline = time.monotonic() + self.lease.total_seconds() / 2  # then let other threads have a turn
         while time.monotonic() < deadline:
             try:
-                page = changes.read(self.db, claim.workspace_id, position, PAGE)
+                page = changes.read(self.db, claim.workspace_id, done.position, PAGE)
             except (Gone, NotFound) as exc:
-                self._disable(claim, f"its position {position} is no longer in the change feed ({exc.message})")
+                self._flush(claim, done)
+                self._disable(claim, f"its position {done.position} is no longer in the change feed ({exc.message})")
                 return
             if not page.events:
-                return
+                break
             for event in page.events:
                 if not webhooks.matches(claim.patterns, event.action):
+                    done.position = event.sequence
                     continue
-                if event.sequence - 1 > position and not self._advance(claim, event.sequence - 1, None):
-                    return
-                position = event.sequence - 1
                 mid = webhooks.message_id(claim.id, event.sequence)
                 result = self._send(claim, mid, webhooks.event_body(event))
                 row = _attempt(claim, mid, event.sequence, event.action, result)
                 if result.status is not None and 200 <= result.status < 300:
-                    if not self._advance(claim, event.sequence, row):
+                    succeeded = True
+                    done.add(event.sequence, row)
+                    if done.due() and not self._flush(claim, done):
                         return
-                    position, failures = event.sequence, 0
                 else:
-                    self._failed(claim, failures + 1, result, row)
+                    if self._flush(claim, done):
+                        self._failed(claim, 1 if succeeded else claim.failures + 1, result, row)
                     return
-            if page.last > position and not self._advance(claim, page.last, None):
-                return  # the rest of the page was filtered out
-            position = page.last
+            done.position = max(done.position, page.last)
+        self._flush(claim, done)
+
+    def _flush(self, claim: Claim, done: _Done) -> bool:
+        """Write the position reached and the attempts made since the last write; False when the endpoint is no
+        longer this thread's. Written every ``FLUSH_EVERY`` events or ``FLUSH_AFTER`` seconds rather than after each
+        one: on PostgreSQL every commit waits for its WAL flush, and a write per event capped one endpoint at ~40
+        deliveries a second on the development machine (bench/JOURNAL.md)."""
+        if done.position == done.written and not done.rows:
+            return True
+        if not self._advance(claim, done.position, done.rows):
+            return False
+        done.written, done.rows, done.since = done.position, [], None
+        return True
 
     def _send_queued(self, claim: Claim) -> bool:
         """Send the messages asked for by hand, each once; False when the lease was lost."""
@@ -214,7 +253,7 @@ class Deliverer:
                 if not _renewed(s, claim, self.owner, utcnow() + self.lease, any_generation=True):
                     return False
                 s.execute(delete(SENDS).where(SENDS.c.workspace_id == q.workspace_id, SENDS.c.id == q.id))
-                _log(s, _attempt(claim, q.message_id, q.sequence, q.event_type, result))
+                _log(s, [_attempt(claim, q.message_id, q.sequence, q.event_type, result)])
         return True
 
     def _send(self, claim: Claim, mid: str, body: bytes) -> outbound.Outcome:
@@ -231,19 +270,15 @@ class Deliverer:
         }
         return self.sender.post(claim.url, headers, body)
 
-    def _advance(self, claim: Claim, position: int, attempt: dict[str, Any] | None) -> bool:
-        """Move the position after a 2xx (or past filtered events); False when the endpoint is no longer ours."""
+    def _advance(self, claim: Claim, position: int, attempts: list[dict[str, Any]]) -> bool:
+        """Move the position after 2xx answers (or past filtered events); False when the endpoint is no longer ours."""
         with self.db.write() as s:
-            values: dict[str, Any] = {
-                "position": position,
-                "failures": 0,
-                "failing_since": None,
-                "next_attempt_at": None,
-            }
+            values: dict[str, Any] = {"position": position}
+            if attempts:
+                values.update(failures=0, failing_since=None, next_attempt_at=None)
             if not _renewed(s, claim, self.owner, utcnow() + self.lease, **values):
                 return False
-            if attempt is not None:
-                _log(s, attempt)
+            _log(s, attempts)
         return True
 
     def _failed(self, claim: Claim, failures: int, result: outbound.Outcome, attempt: dict[str, Any]) -> None:
@@ -261,7 +296,7 @@ class Deliverer:
             values["next_attempt_at"] = now + delay
         with self.db.write() as s:
             if _renewed(s, claim, self.owner, now + self.lease, **values):
-                _log(s, attempt)
+                _log(s, [attempt])
         if values.get("enabled") is False:
             log.warning("webhook endpoint %s disabled: %s", claim.id, values["disabled_reason"])
 
@@ -318,11 +353,13 @@ def _attempt(claim: Claim, mid: str, sequence: int | None, event_type: str, resu
     }  # fmt: skip
 
 
-def _log(s: Any, attempt: dict[str, Any]) -> None:
-    """Record an attempt and forget those beyond the endpoint's last ``LOG_SIZE``."""
-    s.execute(insert(ATTEMPTS).values(attempt))
-    a = ATTEMPTS
-    mine = and_(a.c.workspace_id == attempt["workspace_id"], a.c.endpoint_id == attempt["endpoint_id"])
+def _log(s: Any, attempts: list[dict[str, Any]]) -> None:
+    """Record attempts of one endpoint and forget those beyond its last ``LOG_SIZE``."""
+    if not attempts:
+        return
+    s.execute(insert(ATTEMPTS), attempts[-webhooks.LOG_SIZE :])
+    a, first = ATTEMPTS, attempts[0]
+    mine = and_(a.c.workspace_id == first["workspace_id"], a.c.endpoint_id == first["endpoint_id"])
     oldest_kept = select(a.c.id).where(mine).order_by(a.c.id.desc()).limit(1).offset(webhooks.LOG_SIZE - 1)
     s.execute(delete(a).where(mine, a.c.id < oldest_kept.scalar_subquery()))
 
