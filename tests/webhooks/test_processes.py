@@ -25,6 +25,7 @@ FAST = {
     "PAYROSTER_WEBHOOK_RETRY_SCALE": "0.0002",
 }
 BURST = 1000
+CHANGES = 100  # per endpoint, in the two-worker test
 
 
 def _all_changes(url: str, headers: dict[str, str]) -> list[dict[str, Any]]:
@@ -78,7 +79,10 @@ def test_sigkill_during_a_burst_then_restart_delivers_every_committed_change(
         threads = [threading.Thread(target=burst, args=(w,)) for w in range(4)]
         for t in threads:
             t.start()
-        wait_for(lambda: len(acknowledged) >= BURST * 0.4 and len(receiver.delivered("/crash")) > 10, timeout=60)
+        wait_for(
+            lambda: len(acknowledged) >= BURST * 0.3 and len(receiver.delivered("/crash")) > 10,
+            timeout=180, what="a third of the burst acknowledged and deliveries under way",
+        )  # fmt: skip
         live.proc.send_signal(signal.SIGKILL)
         live.proc.wait()
         for t in threads:
@@ -125,11 +129,11 @@ def test_two_workers_share_the_work_without_double_sends(
         ]
         try:
             with httpx.Client(base_url=live.url, headers=headers, timeout=10) as c:
-                for i in range(200):
+                for i in range(CHANGES):
                     r = c.post("/api/v1/users", json={"emailAddress": f"p{i}@two.example", "role": "Participant"})
                     assert r.status_code == 201
             for p in paths:
-                wait_for(lambda p=p: len({d.id for d in receiver.delivered(p)}) == 200, timeout=90, what=p)
+                wait_for(lambda p=p: len({d.id for d in receiver.delivered(p)}) == CHANGES, timeout=90, what=p)
             time.sleep(0.5)
         finally:
             for w in workers:
@@ -143,7 +147,7 @@ def test_two_workers_share_the_work_without_double_sends(
         duplicates += len(got) - len({d.id for d in got})
         sequences = [d.payload["data"]["sequence"] for d in got]
         assert sequences == sorted(sequences), f"{p}: out of order"
-    print(f"\n4 endpoints x 200 changes over two workers: {duplicates} duplicates")
+    print(f"\n4 endpoints x {CHANGES} changes over two workers: {duplicates} duplicates")
     assert duplicates == 0
     for i in range(2):
         text = (tmp_path / f"worker{i}.log").read_text()
