@@ -32,7 +32,7 @@ from payroster import __version__, outbound
 from payroster.config import Settings
 from payroster.db.engine import Database
 from payroster.db.models import WebhookAttempt, WebhookEndpoint, WebhookSend, table, utcnow
-from payroster.domain.errors import Gone, NotFound
+from payroster.domain.errors import DomainError, Gone, NotFound
 from payroster.ids import new_id
 from payroster.services import changes, webhooks
 
@@ -135,6 +135,9 @@ class Deliverer:
             while not stop.is_set():
                 try:
                     worked = self.step()
+                except DomainError as exc:  # expected (a database busy or away): said in a line, no traceback
+                    log.warning("webhook delivery paused: %s", exc.message)
+                    worked = False
                 except Exception:
                     log.exception("webhook delivery failed; trying again shortly")
                     worked = False
