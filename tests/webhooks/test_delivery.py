@@ -3,12 +3,15 @@ with the ``standardwebhooks`` package (README.md, "Webhooks")."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from payroster.db.engine import Database
+from payroster.services import apikeys
+from payroster.services.context import Actor
 from payroster.services.delivery import SCHEDULE
 from tests.conftest import WS
 from tests.webhooks.conftest import Receiver, make_users, wait_for
@@ -240,3 +243,23 @@ def test_test_event_resend_replay_and_the_log(
     assert log[0]["attemptedAt"] >= log[-1]["attemptedAt"]
     assert {a["eventType"] for a in log} >= {"webhook.test", "user.created"}
     assert all(a["durationMs"] >= 0 and a["status"] == 200 for a in log)
+
+
+def test_only_full_admins_keys_manage_webhooks(api: httpx.Client, ws: WS, db: Database, hook_base: str) -> None:
+    made = api.post("/api/v1/users", json={"emailAddress": "lim@a.example", "role": "FullAdmin"}, headers=ws.headers)
+    with db.write(ws.id) as s:
+        key, _ = apikeys.issue(s, Actor(ws.id, None, "system", "cli"), uuid.UUID(made.json()["id"]), "limited")
+    hook = _create(api, ws, hook_base + "/adm")
+    for role in ("LimitedAdmin", "Participant"):
+        api.patch(f"/api/v1/users/{made.json()['id']}", json={"role": role}, headers=ws.headers)
+        for method, path in (
+            ("GET", ""),
+            ("POST", ""),
+            ("GET", f"/{hook['id']}"),
+            ("POST", f"/{hook['id']}:rotate-secret"),
+        ):
+            body = {"url": hook_base} if method == "POST" else None
+            refused = api.request(method, "/api/v1/webhooks" + path, json=body, headers={"X-ApiKey": key})
+            assert refused.status_code == 403, (role, method, path)
+            assert "whsec_" not in refused.text and hook_base not in refused.text
+    assert api.get("/api/v1/webhooks").status_code == 401
