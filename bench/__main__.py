@@ -29,6 +29,7 @@ import httpx
 from bench import load, spreadsheets
 from bench.harness import WORKERS, Backend, Figure, Server, asgi_server, cli_peak_rss, machine, memory_mb, repeat, setup
 from bench.timelines import timelines as timeline_pages
+from bench.webhooks import webhooks as webhook_latency
 from payroster import ids
 
 REPS = 3
@@ -47,9 +48,10 @@ class Size:
     # `GET /healthz` beside `GET /me`: a reference, not a target's baseline; three loads of its own per database,
     # which `--quick` leaves out to stay within its two minutes.
     healthz: bool = True
+    webhooks: float = 60.0  # seconds of changes at 100 a second, delivered to a webhook receiver
 
 
-QUICK = Size(duration=0.5, bulk=2_000, big=5_000, growth=(1_000, 10_000), scim=200, healthz=False)
+QUICK = Size(duration=0.5, bulk=2_000, big=5_000, growth=(1_000, 10_000), scim=200, healthz=False, webhooks=5.0)
 FULL = Size(
     duration=10.0, bulk=100_000, big=1_000_000, growth=(10_000, 100_000, 1_000_000), scim=10_000,
     timelines=(1_000_000, 1_000),
@@ -559,6 +561,11 @@ def exports(backend: Backend, size: Size, table: Table) -> None:
     spreadsheets.exports(backend, size.big, REPS, table, user_rows)
 
 
+def webhooks(backend: Backend, size: Size, table: Table) -> None:
+    """Commit to verified webhook delivery at 100 changes a second (bench/webhooks.py)."""
+    webhook_latency(backend, size.webhooks, table)
+
+
 SCENARIOS = {
     "upsert": upsert,
     "bulk": bulk,
@@ -567,6 +574,7 @@ SCENARIOS = {
     "scim": scim,
     "exports": exports,
     "timelines": timelines,
+    "webhooks": webhooks,
 }
 
 

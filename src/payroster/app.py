@@ -27,6 +27,7 @@ from payroster.api import (
     routes_teams,
     routes_timelines,
     routes_users,
+    routes_webhooks,
     schemas,
 )
 from payroster.auth.ratelimit import RateLimiter
@@ -37,7 +38,9 @@ from payroster.db.migrate import prepare_database
 from payroster.observability import asgi as observability
 from payroster.odata import routes as odata_routes
 from payroster.odata.model import SETS
+from payroster.outbound import AllowList, Guard
 from payroster.scim import routes as scim_routes
+from payroster.services.delivery import Delivery
 from payroster.urls import ForwardedHeaders
 from payroster.web import core as web_core
 from payroster.web import routes_auth, routes_settings, routes_sso
@@ -46,6 +49,7 @@ from payroster.web import routes_pickers as web_pickers
 from payroster.web import routes_teams as web_teams
 from payroster.web import routes_users as web_users
 from payroster.web import routes_variables as web_variables
+from payroster.web import routes_webhooks as web_webhooks
 from payroster.web.headers import SecurityHeaders
 
 log = logging.getLogger("payroster")
@@ -102,8 +106,9 @@ def _limit_malloc_arenas() -> None:
         mallopt(M_ARENA_MAX, MALLOC_ARENAS)
 
 
-def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
-    """Build the application for these settings (and an already opened database, in tests)."""
+def create_app(settings: Settings | None = None, db: Database | None = None, guard: Guard | None = None) -> FastAPI:
+    """Build the application for these settings (and an already opened database, and in tests the network webhooks
+    reach)."""
     settings = settings or Settings()
     threads = settings.threads
 
@@ -115,7 +120,16 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         settle_interpreter()
         with restore.using(settings.sqlite_path):  # a restore refuses while the server runs (db/restore.py)
-            yield
+            # Webhook delivery threads, unless PAYROSTER_WEBHOOK_DELIVERY=false (then `payroster worker` sends).
+            delivery = None
+            if settings.webhook_delivery:
+                state = _app.state
+                delivery = Delivery(state.db, settings, state.webhook_guard, state.secret_key).start()
+            try:
+                yield
+            finally:
+                if delivery is not None:
+                    delivery.stop()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -131,12 +145,24 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.secret_key = settings.resolved_secret()
     app.state.db = db or prepare_database(settings)
     app.state.limiter = RateLimiter(settings)
+    app.state.webhook_guard = guard or Guard(AllowList.parse(settings.webhook_allow_hosts))
     # The OData explorer's page runs feed queries: the pages get them from here, not by importing the OData door.
     app.state.feed = routes_settings.Feed(SETS, odata_routes.budgeted, odata_routes.explore)
     routers = [
-        *(m.router for m in (routes_users, routes_teams, routes_timelines, routes_changes, odata_routes, scim_routes)),
+        *(
+            m.router
+            for m in (
+                routes_users,
+                routes_teams,
+                routes_timelines,
+                routes_changes,
+                routes_webhooks,
+                odata_routes,
+                scim_routes,
+            )
+        ),
         *(m.compat for m in (routes_users, routes_teams)),
-        *(m.router for m in (routes_auth, web_users, web_teams, routes_settings, routes_sso)),
+        *(m.router for m in (routes_auth, web_users, web_teams, routes_settings, routes_sso, web_webhooks)),
         web_pickers.router,
         web_variables.router,
         routes_exports.router,
@@ -175,9 +201,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         app.include_router(module.compat)
     app.include_router(routes_timelines.router)
     app.include_router(routes_changes.router)
+    app.include_router(routes_webhooks.router)
     app.include_router(routes_exports.router)
     app.include_router(web_exports.router)
-    for web_module in (routes_auth, web_users, web_teams, routes_settings, routes_sso):
+    for web_module in (routes_auth, web_users, web_teams, routes_settings, routes_sso, web_webhooks):
         app.include_router(web_module.router)
     app.include_router(web_pickers.router)
     app.include_router(web_variables.router)

@@ -429,3 +429,104 @@ def sso_remove(slug: str, provider_id: str) -> None:
         ws = workspaces.by_slug(s, slug)
         sso.remove_provider(s, Actor(ws.id, None, "cli", "cli"), provider_id)
     click.echo(f"removed {provider_id}", err=True)
+
+
+@main.command("worker")
+def worker() -> None:
+    """Deliver webhooks until stopped (SIGTERM or Ctrl-C), beside servers run with PAYROSTER_WEBHOOK_DELIVERY=false."""
+    import signal
+    import threading
+
+    from payroster.outbound import AllowList, Guard
+    from payroster.services.delivery import Delivery
+
+    settings = Settings()
+    database = _open(settings)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    guard = Guard(AllowList.parse(settings.webhook_allow_hosts))
+    delivery = Delivery(database, settings, guard, settings.resolved_secret()).start()
+    log.info("webhook worker started: %d threads", settings.webhook_threads)
+    stop.wait()
+    delivery.stop()
+    database.dispose()
+
+
+@main.group("webhook")
+def webhook_group() -> None:
+    """A workspace's webhook endpoints (README.md, "Webhooks")."""
+
+
+def _webhook_actor(s: Any, slug: str) -> Actor:
+    return Actor(workspaces.by_slug(s, slug).id, None, "cli", "cli")
+
+
+@webhook_group.command("create")
+@click.option("--workspace", "slug", required=True)
+@click.option("--url", required=True, help="https URL (http only to hosts in PAYROSTER_WEBHOOK_ALLOW_HOSTS)")
+@click.option("--description", default="")
+@click.option("--event-type", "event_types", multiple=True, help="`*` (default), `user.*`, `membership.added`...")
+@click.option("--json", "as_json", is_flag=True)
+def webhook_create(slug: str, url: str, description: str, event_types: tuple[str, ...], as_json: bool) -> None:
+    """Add an endpoint; prints its secret, shown this once."""
+    from payroster.outbound import AllowList, Guard
+    from payroster.services import webhooks
+
+    settings = Settings()
+    database = _open(settings)
+    body = {"url": url, "description": description, "eventTypes": list(event_types or ("*",))}
+    inp = webhooks.parse_endpoint(body, require_url=True)
+    with database.read() as s:
+        webhooks.number_pending(database, workspaces.by_slug(s, slug).id)
+    with database.write() as s:
+        guard = Guard(AllowList.parse(settings.webhook_allow_hosts))
+        endpoint, secret = webhooks.create(s, _webhook_actor(s, slug), settings.resolved_secret(), inp, guard)
+        _emit({**webhooks.wire(endpoint), "secret": secret}, as_json)
+
+
+@webhook_group.command("list")
+@click.option("--workspace", "slug", required=True)
+@click.option("--json", "as_json", is_flag=True)
+def webhook_list(slug: str, as_json: bool) -> None:
+    """List a workspace's endpoints (never their secrets)."""
+    from payroster.services import webhooks
+
+    database = _open(Settings())
+    with database.read() as s:
+        found = [webhooks.wire(e) for e in webhooks.listing(s, workspaces.by_slug(s, slug).id)]
+    if as_json:
+        click.echo(json.dumps(found))
+        return
+    for e in found:
+        state = "enabled" if e["enabled"] else f"disabled ({e['disabledReason']})"
+        click.echo(f"{e['id']}  {e['url']}  {' '.join(e['eventTypes'])}  {state}  position {e['position']}")
+
+
+@webhook_group.command("disable")
+@click.option("--workspace", "slug", required=True)
+@click.option("--id", "endpoint_id", required=True)
+def webhook_disable(slug: str, endpoint_id: str) -> None:
+    """Stop sending to an endpoint (enabling it again resumes where it stopped)."""
+    from payroster.outbound import Guard
+    from payroster.services import webhooks
+
+    database = _open(Settings())
+    with database.write() as s:
+        webhooks.patch(s, _webhook_actor(s, slug), endpoint_id, webhooks.EndpointInput(enabled=False), Guard())
+    click.echo(f"disabled {endpoint_id}", err=True)
+
+
+@webhook_group.command("rotate-secret")
+@click.option("--workspace", "slug", required=True)
+@click.option("--id", "endpoint_id", required=True)
+@click.option("--json", "as_json", is_flag=True)
+def webhook_rotate(slug: str, endpoint_id: str, as_json: bool) -> None:
+    """A new secret (printed once); the old one keeps signing beside it for 24 hours."""
+    from payroster.services import webhooks
+
+    settings = Settings()
+    database = _open(settings)
+    with database.write() as s:
+        endpoint, secret = webhooks.rotate(s, _webhook_actor(s, slug), settings.resolved_secret(), endpoint_id)
+        _emit({**webhooks.wire(endpoint), "secret": secret}, as_json)

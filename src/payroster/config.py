@@ -65,6 +65,18 @@ class Settings(BaseSettings):
         default=None, description="change-feed events older than this may be pruned (`payroster changes prune`)"
     )
 
+    webhook_allow_hosts: str | None = Field(
+        default=None,
+        description="comma-separated host names, addresses or networks webhooks may reach over http or privately",
+    )
+    webhook_delivery: bool = Field(default=True, description="false: `payroster serve` sends no webhooks")
+    webhook_threads: int = Field(default=2, ge=1, le=64, description="webhook delivery threads per process")
+    webhook_poll: float = Field(default=0.5, gt=0, le=60, description="seconds between looks for new changes")
+    webhook_timeout: float = Field(default=10.0, gt=0, le=60, description="seconds one delivery attempt may last")
+    webhook_retry_scale: float = Field(
+        default=1.0, gt=0, le=1, description="multiplies the retry schedule's delays (shorter in tests)"
+    )
+
     @field_validator("invitation_ttl", "session_ttl", "change_retention")
     @classmethod
     def _duration(cls, value: str | None) -> str | None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import httpx
 
+# Actions on a resource that take no body: the operation and its path say everything.
+WITHOUT_BODY = {"rotateWebhookSecret", "sendWebhookTest"}
+
 
 def test_openapi_served_and_complete(client: httpx.Client) -> None:
     """Every write operation names its request schema, and every operation documents the error body."""
@@ -13,7 +16,7 @@ def test_openapi_served_and_complete(client: httpx.Client) -> None:
         assert name in schemas, name
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
-            if method in ("post", "put", "patch") and path != "/healthz":
+            if method in ("post", "put", "patch") and path != "/healthz" and op["operationId"] not in WITHOUT_BODY:
                 body = op["requestBody"]["content"]["application/json"]["schema"]
                 ref = body.get("$ref") or body["items"]["$ref"]
                 assert ref.rsplit("/", 1)[1] in schemas, (path, method)

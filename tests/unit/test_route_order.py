@@ -47,6 +47,7 @@ def test_each_path_prefix_belongs_to_one_door_and_doors_come_first(tmp_path: Pat
         "payroster.api.routes_users",
         "payroster.api.routes_teams",
         "payroster.api.routes_changes",
+        "payroster.api.routes_webhooks",
         "payroster.api.routes_exports",
         "payroster.api.routes_timelines",
     }
@@ -66,6 +67,7 @@ def test_requests_reach_their_own_door_first(tmp_path: Path) -> None:
         ("GET", "/api/v1/me"): "payroster.api.routes_users",
         ("POST", "/api/v1/users"): "payroster.api.routes_users",
         ("GET", "/api/v1/changes"): "payroster.api.routes_changes",
+        ("POST", "/api/v1/webhooks/x:rotate-secret"): "payroster.api.routes_webhooks",
         ("GET", "/users"): "payroster.web.routes_users",
     }
     for (method, path), module in wanted.items():

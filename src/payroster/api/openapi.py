@@ -15,6 +15,7 @@ TAGS = [
         ("custom variables", "effective-dated variables of a user or team"),
         ("exports", "spreadsheets (CSV, XLSX) of users, teams, memberships, variables and audit events"),
         ("changes", "every committed change of the workspace, in order, after a cursor"),
+        ("webhooks", "endpoints the workspace's changes are POSTed to, signed (Standard Webhooks)"),
         ("me", "the key's owner and the workspace's OData and SCIM addresses"),
         ("health", "the load balancer's probe"),
     )

@@ -303,6 +303,81 @@ class Health(BaseModel):
     database: str
 
 
+class WebhookIn(_Strict):
+    """A webhook endpoint to create (README.md, "Webhooks")."""
+
+    url: str = Field(max_length=2048, description="https (http only to hosts in PAYROSTER_WEBHOOK_ALLOW_HOSTS)")
+    description: str | None = Field(default=None, max_length=1024)
+    eventTypes: list[str] | None = Field(default=None, description="`*` (default), `user.*`, `membership.added`...")
+    enabled: bool | None = None
+
+
+class WebhookPatch(_Strict):
+    """Fields of a webhook endpoint to change; enabling one again resumes where it stopped."""
+
+    url: str | None = Field(default=None, max_length=2048)
+    description: str | None = Field(default=None, max_length=1024)
+    eventTypes: list[str] | None = None
+    enabled: bool | None = None
+
+
+class WebhookSequence(_Strict):
+    """A change of the feed, by its sequence number."""
+
+    sequence: int = Field(ge=1)
+
+
+class WebhookOut(BaseModel):
+    """A webhook endpoint (its secret is shown only when created or rotated)."""
+
+    id: str
+    url: str
+    description: str
+    eventTypes: list[str]
+    enabled: bool
+    disabledReason: str | None = None
+    position: int = Field(description="the last change sequence delivered (or filtered out)")
+    failures: int
+    failingSince: str | None = None
+    nextAttemptAt: str | None = None
+    previousSecretUntil: str | None = None
+    createdAt: str
+    updatedAt: str
+    secret: str | None = Field(default=None, description="whsec_...: only in the answer that made it")
+
+
+class WebhookList(BaseModel):
+    """The workspace's webhook endpoints."""
+
+    webhooks: list[WebhookOut]
+
+
+class WebhookAttemptOut(BaseModel):
+    """One delivery attempt."""
+
+    id: str
+    messageId: str
+    sequence: int | None
+    eventType: str
+    attemptedAt: str
+    status: int | None
+    error: str | None
+    durationMs: int
+    response: str = Field(description="the first 1 KiB of the answer")
+
+
+class WebhookAttempts(BaseModel):
+    """An endpoint's last 100 attempts, newest first."""
+
+    attempts: list[WebhookAttemptOut]
+
+
+class WebhookQueued(BaseModel):
+    """A message queued for sending: its ``webhook-id``."""
+
+    messageId: str
+
+
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     UserUpsert,
     UserPatch,
@@ -312,6 +387,9 @@ REQUEST_MODELS: tuple[type[BaseModel], ...] = (
     MemberIn,
     MemberEnd,
     VariableEntry,
+    WebhookIn,
+    WebhookPatch,
+    WebhookSequence,
 )
 
 # A request body of each schema, shown in the OpenAPI document beside its operations (README.md's examples).
@@ -337,4 +415,7 @@ REQUEST_EXAMPLES: dict[str, object] = {
         "validTo": "2026-03-01",
     },
     "VariableEntry": {"name": "Quota", "value": 125000, "startDate": "2026-01-01T00:00:00", "endDate": None},
+    "WebhookIn": {"url": "https://hooks.example.com/payroster", "description": "payroll", "eventTypes": ["user.*"]},
+    "WebhookPatch": {"enabled": False},
+    "WebhookSequence": {"sequence": 42},
 }

@@ -482,3 +482,75 @@ class SsoAttempt(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
     used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class WebhookEndpoint(Base):
+    """Where a workspace's changes are POSTed (services/webhooks.py): its secret sealed, its position in the change
+    feed (the last sequence handled: delivered or filtered out), its retry state and the lease of the delivery
+    thread working on it (services/delivery.py)."""
+
+    __tablename__ = "webhook_endpoints"
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("workspaces.id"), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    description: Mapped[str] = mapped_column(String(1024), default="")
+    event_types: Mapped[str] = mapped_column(Text)  # JSON list of patterns
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(String(255))
+    secret_sealed: Mapped[str] = mapped_column(Text)
+    previous_secret_sealed: Mapped[str | None] = mapped_column(Text)
+    previous_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    failing_since: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+_ENDPOINT = (["workspace_id", "endpoint_id"], ["webhook_endpoints.workspace_id", "webhook_endpoints.id"])
+
+
+class WebhookAttempt(Base):
+    """One delivery attempt, kept for the endpoint's log (the last 100)."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (
+        ForeignKeyConstraint(*_ENDPOINT, ondelete="CASCADE"),
+        Index("ix_webhook_attempts_workspace_id_endpoint_id_id", "workspace_id", "endpoint_id", "id"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    message_id: Mapped[str] = mapped_column(String(80))
+    sequence: Mapped[int | None] = mapped_column(BigInteger)
+    event_type: Mapped[str] = mapped_column(String(64))
+    attempted_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    status: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(512))
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    response: Mapped[str] = mapped_column(Text, default="")
+
+
+class WebhookSend(Base):
+    """A message asked for by hand (a test event, a resent event): sent once, before the feed's next events."""
+
+    __tablename__ = "webhook_sends"
+    __table_args__ = (
+        ForeignKeyConstraint(*_ENDPOINT, ondelete="CASCADE"),
+        Index("ix_webhook_sends_workspace_id_endpoint_id_id", "workspace_id", "endpoint_id", "id"),
+    )
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    message_id: Mapped[str] = mapped_column(String(80))
+    sequence: Mapped[int | None] = mapped_column(BigInteger)
+    event_type: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

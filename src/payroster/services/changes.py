@@ -101,6 +101,17 @@ def read(db: Database, workspace_id: uuid.UUID, after: int | None, limit: int) -
     return Page(events, events[-1].sequence if events else start)
 
 
+def at(s: Session, workspace_id: uuid.UUID, sequence: int) -> Event | None:
+    """The kept event numbered ``sequence``, or None."""
+    query = select(*_FIELDS).where(EVENTS.c.workspace_id == workspace_id, EVENTS.c.sequence == sequence)
+    return cast(Event | None, s.execute(query).first())
+
+
+def counter(s: Session, workspace_id: uuid.UUID) -> tuple[int, int]:
+    """The workspace's last number and the last one pruned away."""
+    return _counter(s, workspace_id)
+
+
 def _counter(s: Session, workspace_id: uuid.UUID) -> tuple[int, int]:
     row = s.execute(
         select(COUNTERS.c.last_sequence, COUNTERS.c.pruned_through).where(COUNTERS.c.workspace_id == workspace_id)

@@ -107,6 +107,11 @@ ACTIONS: dict[str, str] = {
     "sso.settingsChanged": "SSO settings changed",
     "workspace.created": "workspace created",
     "workspace.updated": "workspace changed",
+    "webhook.created": "webhook endpoint added",
+    "webhook.updated": "webhook endpoint changed",
+    "webhook.deleted": "webhook endpoint deleted",
+    "webhook.secretRotated": "webhook secret rotated",
+    "webhook.replayed": "webhook deliveries replayed",
 }
 
 
