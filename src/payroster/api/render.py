@@ -6,6 +6,7 @@ from typing import Any
 
 from payroster.api.deps import iso
 from payroster.db.models import Team
+from payroster.domain import wire
 from payroster.services.teams import FLAG_COLUMNS
 from payroster.services.users import UserView
 
@@ -13,19 +14,10 @@ from payroster.services.users import UserView
 def user_body(v: UserView) -> dict[str, Any]:
     """A user as ``UserOut``."""
     u = v.user
-    return {
-        "id": str(u.id),
-        "emailAddress": u.email,
-        "role": u.role if u.active else "Deactivated",
-        "active": u.active,
-        "firstName": u.first_name,
-        "lastName": u.last_name,
-        "directManagerId": str(u.direct_manager_id) if u.direct_manager_id else None,
-        "tags": v.tags,
-        "aliases": v.aliases,
-        "createdAt": iso(u.created_at),
-        "updatedAt": iso(u.updated_at),
-    }
+    return wire.user(
+        u.id, u.email, u.role, u.active, u.first_name, u.last_name, u.direct_manager_id, v.tags, v.aliases,
+        u.created_at, u.updated_at,
+    )  # fmt: skip
 
 
 def team_body(t: Team) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 
 import orjson
 
+from payroster.domain import wire
+
 # json_object (SQLite) writes compact JSON, json_build_object and json_agg (PostgreSQL) put a space around
 # ':' and after ','; both escape only '"', '\\' and control characters and write every other character as it
 # is. orjson writes SQLite's form (0.4 us a user), the standard library's encoder without ensure_ascii
@@ -41,23 +43,7 @@ def feed_text(
     order): the same text ``odata.query.feed_document`` computes from the stored row, so a write stores it in the
     row's own ``INSERT`` or ``UPDATE`` instead of a second statement that reads the row, its tags and
     aliases back to compute it (a fifth of a bulk import's time, bench/JOURNAL.md)."""
-    document = {
-        "id": str(id),
-        "emailAddress": email,
-        "role": role if active else "Deactivated",
-        "active": bool(active),
-        "firstName": first_name,
-        "lastName": last_name,
-        "directManagerId": str(direct_manager_id) if direct_manager_id is not None else None,
-        "tags": list(tags),
-        "aliases": list(aliases),
-        "createdAt": None,
-        "updatedAt": _wire_time(updated_at),
-    }
-    document["createdAt"] = document["updatedAt"] if created_at == updated_at else _wire_time(created_at)
+    document = wire.user(
+        id, email, role, active, first_name, last_name, direct_manager_id, tags, aliases, created_at, updated_at
+    )
     return orjson.dumps(document).decode() if sqlite else _SPACED.encode(document)
-
-
-def _wire_time(value: dt.datetime) -> str:
-    """A stored naive-UTC time as the feed writes it (microseconds always, as both databases format it)."""
-    return value.isoformat(timespec="microseconds") + "Z"

@@ -27,7 +27,7 @@ from sqlalchemy.types import NullType
 
 from payroster.db.engine import Database
 from payroster.db.models import AuditEvent, CustomVariable, Team, TeamMember, User, UserAlias, UserTag
-from payroster.domain import effective, normalize
+from payroster.domain import effective, normalize, wire
 from payroster.domain.cells import neutralise
 from payroster.domain.errors import Detail, Invalid, Unavailable
 from payroster.ids import parse_id
@@ -365,7 +365,7 @@ def _event_rows(db: Database, base: Any) -> Iterator[Row]:
             rows = s.execute(stmt).all()
         for event, email in rows:
             yield [
-                event.occurred_at.isoformat(timespec="microseconds") + "Z",
+                wire.time(event.occurred_at),
                 email or event.actor_kind,
                 event.actor_kind,
                 event.channel,

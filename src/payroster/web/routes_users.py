@@ -23,6 +23,8 @@ from payroster.domain.errors import Detail, Forbidden, Invalid, NotFound
 from payroster.ids import parse_id
 from payroster.services import accounts, bulk, csvimport, hierarchy, listings, memberships, teams, users, variables
 from payroster.services.inputs import field_pointer, parse_user
+from payroster.services.reads import team_names
+from payroster.services.scoping import in_workspace
 from payroster.urls import public_base
 from payroster.web import forms, mail, shared
 from payroster.web.core import (
@@ -86,7 +88,7 @@ def search_users(
         if ids:
             for uid, value in session.execute(
                 select(model.user_id, model.value)
-                .where(model.workspace_id == ws, model.user_id.in_(ids))
+                .where(in_workspace(model, ws), model.user_id.in_(ids))
                 .order_by(model.user_id, model.position)
             ):
                 found[uid].append(value)
@@ -411,18 +413,14 @@ def user_page(request: Request, user_id: str, tab: str = "overview", page: str =
             found = dict(
                 s.execute(
                     select(Team.id, Team.name).where(
-                        Team.workspace_id == who.workspace_id, Team.id.in_({p.team_id for p in held})
+                        in_workspace(Team, who.workspace_id), Team.id.in_({p.team_id for p in held})
                     )
                 ).all()
             )
             context["periods"] = shared.spans(
                 [(p.valid_from, p.valid_to, (p.team_id, found.get(p.team_id))) for p in held], today
             )
-            context["team_names"] = list(
-                s.scalars(
-                    select(Team.name).where(Team.workspace_id == who.workspace_id).order_by(Team.name_key).limit(1000)
-                )
-            )
+            context["team_names"] = team_names(s, who.workspace_id, 1000)
         elif tab == "custom":
             entries = variables.list_entries(s, who.workspace_id, uid)
             context["bars"] = shared.timeline(entries)
@@ -478,7 +476,7 @@ def deactivate_page(request: Request, user_id: str) -> Response:
     with database(request).read() as s:
         user = users.get(s, who.workspace_id, parse_id(user_id))
         teams_count = s.scalar(
-            select(func.count()).where(TeamMember.workspace_id == who.workspace_id, TeamMember.user_id == user.id)
+            select(func.count()).where(in_workspace(TeamMember, who.workspace_id), TeamMember.user_id == user.id)
         )
         sessions = accounts.open_sessions(s, user)
     name = display_name(user)
@@ -556,7 +554,7 @@ async def remove_item(request: Request, user_id: str, kind: str) -> Response:
 def _emails(session: Session, ws: uuid.UUID, ids: list[Any]) -> dict[Any, str]:
     if not ids:
         return {}
-    rows = session.execute(select(User.id, User.email).where(User.workspace_id == ws, User.id.in_(set(ids))))
+    rows = session.execute(select(User.id, User.email).where(in_workspace(User, ws), User.id.in_(set(ids))))
     return {uid: email for uid, email in rows}
 
 
