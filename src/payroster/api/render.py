@@ -7,7 +7,7 @@ from typing import Any
 from payroster.api.deps import iso
 from payroster.db.models import Team
 from payroster.domain import wire
-from payroster.services.teams import FLAG_COLUMNS
+from payroster.services import teams
 from payroster.services.users import UserView
 
 
@@ -22,13 +22,4 @@ def user_body(v: UserView) -> dict[str, Any]:
 
 def team_body(t: Team) -> dict[str, Any]:
     """A team as ``TeamOut``."""
-    return {
-        "id": str(t.id),
-        "name": t.name,
-        "description": t.description,
-        "managerId": str(t.manager_id) if t.manager_id else None,
-        "parentTeamId": str(t.parent_team_id) if t.parent_team_id else None,
-        **{wire: bool(getattr(t, col)) for wire, col in FLAG_COLUMNS.items()},
-        "createdAt": iso(t.created_at),
-        "updatedAt": iso(t.updated_at),
-    }
+    return {"id": str(t.id), **teams.wire_fields(t), "createdAt": iso(t.created_at), "updatedAt": iso(t.updated_at)}

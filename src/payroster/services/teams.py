@@ -24,16 +24,20 @@ FLAG_COLUMNS = {
 }
 
 
-def snapshot(team: Team) -> dict[str, Any]:
-    """The audited fields, in wire names."""
+def wire_fields(team: Team) -> dict[str, Any]:
+    """A team's own fields as the JSON API shows them and its audit events record them, in wire names."""
     return {
         "name": team.name,
         "description": team.description,
         "managerId": str(team.manager_id) if team.manager_id else None,
         "parentTeamId": str(team.parent_team_id) if team.parent_team_id else None,
-        **{wire: getattr(team, col) for wire, col in FLAG_COLUMNS.items()},
-        "externalId": team.external_id,
+        **{wire: bool(getattr(team, col)) for wire, col in FLAG_COLUMNS.items()},
     }
+
+
+def snapshot(team: Team) -> dict[str, Any]:
+    """The audited fields, in wire names: the team's own (:func:`wire_fields`) and SCIM's ``externalId``."""
+    return {**wire_fields(team), "externalId": team.external_id}
 
 
 def get(session: Session, workspace_id: uuid.UUID, team_id: uuid.UUID | None, lock: bool = False) -> Team:
