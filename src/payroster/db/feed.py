@@ -7,10 +7,8 @@ is the database's own expression for the same text, the reference it is tested a
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import uuid
-from collections.abc import Sequence
+from typing import Any
 
 import orjson
 
@@ -24,26 +22,11 @@ from payroster.domain import wire
 _SPACED = json.JSONEncoder(ensure_ascii=False, separators=(", ", " : "))
 
 
-def feed_text(
-    sqlite: bool,
-    *,
-    id: uuid.UUID,  # noqa: A002 - the property's name
-    email: str,
-    role: str,
-    active: bool,
-    first_name: str | None,
-    last_name: str | None,
-    direct_manager_id: uuid.UUID | None,
-    tags: Sequence[str],
-    aliases: Sequence[str],
-    created_at: dt.datetime,
-    updated_at: dt.datetime,
-) -> str:
-    """What ``users.feed_json`` holds, written from the values a write is storing (tags and aliases in position
-    order): the same text ``odata.query.feed_document`` computes from the stored row, so a write stores it in the
-    row's own ``INSERT`` or ``UPDATE`` instead of a second statement that reads the row, its tags and
-    aliases back to compute it (a fifth of a bulk import's time, bench/JOURNAL.md)."""
-    document = wire.user(
-        id, email, role, active, first_name, last_name, direct_manager_id, tags, aliases, created_at, updated_at
-    )
+def feed_text(sqlite: bool, **user: Any) -> str:
+    """What ``users.feed_json`` holds, written from the values a write is storing (``user``: the arguments of
+    ``wire.user``, tags and aliases in position order): the same text ``odata.query.feed_document`` computes
+    from the stored row, so a write stores it in the row's own ``INSERT`` or ``UPDATE`` instead of a second
+    statement that reads the row, its tags and aliases back to compute it (a fifth of a bulk import's time,
+    bench/JOURNAL.md)."""
+    document = wire.user(**user)
     return orjson.dumps(document).decode() if sqlite else _SPACED.encode(document)

@@ -19,7 +19,7 @@ TIME_SUFFIX = "Z"
 TIME_POSTGRESQL = f'YYYY-MM-DD"T"HH24:MI:SS.US"{TIME_SUFFIX}"'
 
 
-def role(role: str, active: bool) -> str:
+def shown_role(role: str, active: bool) -> str:
     """The one role a user shows: its role, or ``Deactivated`` while it is inactive."""
     return role if active else DEACTIVATED
 
@@ -33,7 +33,7 @@ def time(value: dt.datetime) -> str:
 def user(
     id: uuid.UUID,  # noqa: A002 - the property's name
     email: str,
-    role_: str,
+    role: str,
     active: bool,
     first_name: str | None,
     last_name: str | None,
@@ -49,7 +49,7 @@ def user(
     return {
         "id": str(id),
         "emailAddress": email,
-        "role": role(role_, active),
+        "role": shown_role(role, active),
         "active": bool(active),
         "firstName": first_name,
         "lastName": last_name,

@@ -101,7 +101,7 @@ def _col(name: str) -> Callable[[FromClause], ColumnElement[Any]]:
 
 
 def _role(t: FromClause) -> ColumnElement[Any]:
-    # wire.role in SQL: an inactive user's role reads Deactivated, as on the JSON API.
+    # wire.shown_role in SQL: an inactive user's role reads Deactivated, as on the JSON API.
     return case((t.c.active, t.c.role), else_=literal(DEACTIVATED))
 
 
