@@ -19,7 +19,7 @@ from payroster.db import migrate, restore
 from payroster.db.engine import Database
 from payroster.domain.errors import Detail, DomainError, Invalid
 from payroster.observability import logs, metrics
-from payroster.services import apikeys, bulk, changes, csvimport, demo, workspaces
+from payroster.services import apikeys, bulk, changes, csvimport, demo, unit, workspaces
 from payroster.services.context import Actor
 from payroster.services.inputs import UserInput
 
@@ -190,16 +190,16 @@ def _key_command(kind: str, slug: str, email: str | None, name: str | None, as_j
     from payroster.services import users
 
     database = _open(Settings())
-    with database.write() as s:
-        ws = workspaces.by_slug(s, slug)
+    with unit.write_by_slug(database, slug) as work:
+        s, ws = work.session, work.workspace_id
         owner = None
         if email is not None:
-            user = users.find_by_email(s, ws.id, email)
+            user = users.find_by_email(s, ws, email)
             if user is None:
                 raise DomainError(f"no user {email} in workspace {slug}", code="notFound", status=404)
             owner = user.id
         label = name or ("API key" if kind == "api" else "Provisioning token")
-        key, row = apikeys.issue(s, Actor(ws.id, owner, "cli", "cli"), owner, label, kind)
+        key, row = apikeys.issue(s, Actor(ws, owner, "cli", "cli"), owner, label, kind)
     out = (
         {"apiKey": key, "keyId": row.key_id, "userId": str(owner)}
         if kind == "api"
@@ -210,9 +210,8 @@ def _key_command(kind: str, slug: str, email: str | None, name: str | None, as_j
 
 def _revoke(slug: str, key_id: str) -> None:
     database = _open(Settings())
-    with database.write() as s:
-        ws = workspaces.by_slug(s, slug)
-        apikeys.revoke(s, Actor(ws.id, None, "cli", "cli"), key_id)
+    with unit.write_by_slug(database, slug) as work:
+        apikeys.revoke(work.session, Actor(work.workspace_id, None, "cli", "cli"), key_id)
     click.echo(f"revoked {key_id}", err=True)
 
 

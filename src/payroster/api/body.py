@@ -12,8 +12,9 @@ from starlette.requests import Request
 
 from payroster.domain import numbers
 from payroster.domain.errors import BadRequest, Detail, Invalid
-from payroster.domain.text import MESSAGE, refuse_unusable, shown, unusable
+from payroster.domain.text import MESSAGE, shown, unusable
 from payroster.http import body
+from payroster.http.body import query_text as query_text
 
 # Every JSON type: a body sent as application/merge-patch+json or application/scim+json is read too.
 ACCEPTS = body.Accepts(("application/json",), suffix=True, send="application/json")
@@ -151,12 +152,6 @@ def _pointer(path: tuple[str, ...], document: Any) -> str | None:
     if len(path) == 1 and isinstance(document, dict):
         return shown(path[0])
     return "/" + "/".join(shown(p).replace("~", "~0").replace("/", "~1") for p in path)
-
-
-async def query_text(request: Request) -> None:
-    """Dependency of every JSON API route: a NUL or an unpaired surrogate in a query parameter is a 400 before the
-    handler runs (PostgreSQL cannot compare text holding NUL, and the error could not be written out)."""
-    refuse_unusable(request.query_params.multi_items())
 
 
 async def json_body(request: Request) -> Any:

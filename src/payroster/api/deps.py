@@ -9,6 +9,7 @@ from fastapi import Request
 
 from payroster.auth.apikey import authenticate
 from payroster.db.engine import Database
+from payroster.domain import wire
 from payroster.services.apikeys import Principal
 from payroster.services.context import Actor
 
@@ -47,7 +48,7 @@ async def actor(request: Request) -> Actor:
 
 def iso(value: dt.datetime) -> str:
     """A stored naive-UTC datetime on the wire."""
-    return value.isoformat(timespec="microseconds") + "Z"
+    return wire.time(value)
 
 
 def schema_ref(name: str, array: bool = False) -> dict[str, Any]:

@@ -7,12 +7,12 @@ is the database's own expression for the same text, the reference it is tested a
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import uuid
-from collections.abc import Sequence
+from typing import Any
 
 import orjson
+
+from payroster.domain import wire
 
 # json_object (SQLite) writes compact JSON, json_build_object and json_agg (PostgreSQL) put a space around
 # ':' and after ','; both escape only '"', '\\' and control characters and write every other character as it
@@ -22,42 +22,11 @@ import orjson
 _SPACED = json.JSONEncoder(ensure_ascii=False, separators=(", ", " : "))
 
 
-def feed_text(
-    sqlite: bool,
-    *,
-    id: uuid.UUID,  # noqa: A002 - the property's name
-    email: str,
-    role: str,
-    active: bool,
-    first_name: str | None,
-    last_name: str | None,
-    direct_manager_id: uuid.UUID | None,
-    tags: Sequence[str],
-    aliases: Sequence[str],
-    created_at: dt.datetime,
-    updated_at: dt.datetime,
-) -> str:
-    """What ``users.feed_json`` holds, written from the values a write is storing (tags and aliases in position
-    order): the same text ``odata.query.feed_document`` computes from the stored row, so a write stores it in the
-    row's own ``INSERT`` or ``UPDATE`` instead of a second statement that reads the row, its tags and
-    aliases back to compute it (a fifth of a bulk import's time, bench/JOURNAL.md)."""
-    document = {
-        "id": str(id),
-        "emailAddress": email,
-        "role": role if active else "Deactivated",
-        "active": bool(active),
-        "firstName": first_name,
-        "lastName": last_name,
-        "directManagerId": str(direct_manager_id) if direct_manager_id is not None else None,
-        "tags": list(tags),
-        "aliases": list(aliases),
-        "createdAt": None,
-        "updatedAt": _wire_time(updated_at),
-    }
-    document["createdAt"] = document["updatedAt"] if created_at == updated_at else _wire_time(created_at)
+def feed_text(sqlite: bool, **user: Any) -> str:
+    """What ``users.feed_json`` holds, written from the values a write is storing (``user``: the arguments of
+    ``wire.user``, tags and aliases in position order): the same text ``odata.query.feed_document`` computes
+    from the stored row, so a write stores it in the row's own ``INSERT`` or ``UPDATE`` instead of a second
+    statement that reads the row, its tags and aliases back to compute it (a fifth of a bulk import's time,
+    bench/JOURNAL.md)."""
+    document = wire.user(**user)
     return orjson.dumps(document).decode() if sqlite else _SPACED.encode(document)
-
-
-def _wire_time(value: dt.datetime) -> str:
-    """A stored naive-UTC time as the feed writes it (microseconds always, as both databases format it)."""
-    return value.isoformat(timespec="microseconds") + "Z"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from payroster.domain.errors import BadRequest, TooLarge, UnsupportedMediaType
+from payroster.domain.text import refuse_unusable
 
 # WebClient.UploadString sends no Content-Type, and .NET Framework encodes such bodies as Windows-1252.
 LENIENT_TYPES = ("", "text/plain")
@@ -78,3 +79,10 @@ def text(raw: bytes, charset: str, lenient: bool) -> str:
         if lenient:
             return raw.decode("cp1252", errors="replace")
         raise BadRequest("the body is not valid UTF-8") from None
+
+
+async def query_text(request: Request) -> None:
+    """Dependency of every JSON API route and page: a NUL or an unpaired surrogate in a query parameter is a 400
+    (in the door's format) before the handler runs: PostgreSQL cannot compare text holding NUL, and the error
+    could not be written out."""
+    refuse_unusable(request.query_params.multi_items())

@@ -23,6 +23,7 @@ from payroster.db.models import (
     table,
 )
 from payroster.domain import normalize
+from payroster.domain.normalize import DEACTIVATED
 
 NAMESPACE = "PayRoster"
 CONTAINER = "Directory"
@@ -100,8 +101,8 @@ def _col(name: str) -> Callable[[FromClause], ColumnElement[Any]]:
 
 
 def _role(t: FromClause) -> ColumnElement[Any]:
-    # On the wire an inactive user's role reads "Deactivated", as on the JSON API.
-    return case((t.c.active, t.c.role), else_=literal("Deactivated"))
+    # wire.shown_role in SQL: an inactive user's role reads Deactivated, as on the JSON API.
+    return case((t.c.active, t.c.role), else_=literal(DEACTIVATED))
 
 
 def _props(*props: Property) -> dict[str, Property]:

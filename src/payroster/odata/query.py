@@ -34,10 +34,12 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
+from payroster.domain import wire
 from payroster.odata import parser as P
 from payroster.odata.compiler import Compiler, Scope, Typed
 from payroster.odata.errors import ODataBadQuery, ODataUnsupported
 from payroster.odata.model import SETS, EntitySet, Navigation
+from payroster.services.scoping import in_workspace
 
 Condition = Callable[[FromClause, Compiler], ColumnElement[bool]]
 
@@ -316,7 +318,7 @@ class Reader:
                 items = prop.items
                 rows = self.session.execute(
                     select(items.c.user_id, items.c.value)
-                    .where(items.c.workspace_id == self.ws, items.c.user_id.in_(ids))
+                    .where(in_workspace(items.c, self.ws), items.c.user_id.in_(ids))
                     .order_by(items.c.user_id, items.c.position)
                 ).all()
                 grouped: dict[Any, list[str]] = defaultdict(list)
@@ -500,8 +502,8 @@ def _json_value(prop: Any, t: FromClause, sqlite: bool) -> Any:
         return func.lower(parts[0] + "-" + parts[1] + "-" + parts[2] + "-" + parts[3] + "-" + parts[4])
     if prop.edm == "Edm.DateTimeOffset":  # naive UTC; on the wire YYYY-MM-DDTHH:MM:SS.ffffffZ
         if sqlite:  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff'
-            return func.substr(col, 1, 10) + "T" + func.substr(col, 12) + "Z"
-        return func.to_char(col, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+            return func.substr(col, 1, 10) + "T" + func.substr(col, 12) + wire.TIME_SUFFIX
+        return func.to_char(col, wire.TIME_POSTGRESQL)
     if prop.edm == "Edm.Boolean" and sqlite:
         return func.json(case((col.is_(None), None), (col, "true"), else_="false"))
     return col

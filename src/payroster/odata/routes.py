@@ -25,6 +25,7 @@ from starlette.types import Message
 
 from payroster.auth.apikey import authenticate
 from payroster.db.engine import Budget, Database
+from payroster.domain import wire
 from payroster.domain.errors import BudgetSpent, InternalError
 from payroster.http.errors import as_domain_error
 from payroster.http.errors import headers as transported
@@ -597,7 +598,7 @@ class Writer:
         if isinstance(value, uuid.UUID):
             return str(value)
         if isinstance(value, dt.datetime):
-            return value.isoformat(timespec="microseconds") + "Z"
+            return wire.time(value)
         if isinstance(value, dt.date):
             return value.isoformat()
         if es.name == "CustomVariables" and name == "numberValue":

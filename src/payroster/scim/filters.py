@@ -70,6 +70,7 @@ from payroster.db.prepared import Prepared
 from payroster.domain import normalize
 from payroster.scim.models import ENTERPRISE_SCHEMA, GROUP_SCHEMA, PAYROSTER_SCHEMA, USER_SCHEMA
 from payroster.services import users
+from payroster.services.scoping import in_workspace
 
 Cond = ColumnElement[bool]
 
@@ -178,7 +179,7 @@ GROUP_SCHEMAS = {GROUP_SCHEMA.lower(): None}
 
 
 def _by_index(ws: Any, *branches: list[Cond]) -> Cond:
-    found = [select(User.id).where(User.workspace_id == ws, *conds) for conds in branches]
+    found = [select(User.id).where(in_workspace(User, ws), *conds) for conds in branches]
     return User.id.in_(found[0] if len(found) == 1 else union_all(*found))
 
 
@@ -206,7 +207,7 @@ def _key_lookup(branches: tuple[Callable[[Any], list[Cond]], ...]) -> Prepared:
     leaves it no plan but the unique indexes."""
     ws, key = bindparam("ws", type_=Uuid), bindparam("key", type_=String)
     parts = [
-        select(*users.READ_COLUMNS).where(User.workspace_id == ws, *branch(key), User.scim_hidden.is_(False))
+        select(*users.READ_COLUMNS).where(in_workspace(User, ws), *branch(key), User.scim_hidden.is_(False))
         for branch in branches
     ]
     if len(parts) == 1:

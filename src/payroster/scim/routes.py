@@ -57,6 +57,7 @@ from payroster.scim.models import (
     Group as ScimGroup,
 )
 from payroster.services.apikeys import Principal
+from payroster.services.scoping import in_workspace
 from payroster.urls import public_base
 
 log = logging.getLogger("payroster.scim")
@@ -280,7 +281,7 @@ class Door:
         model = User if kind == "User" else Team
         with self.db.read() as s:
             compiler = Compiler(kind, s.get_bind().dialect.name, self.ws)
-            conds = [model.workspace_id == self.ws]
+            conds = [in_workspace(model, self.ws)]
             if kind == "User":
                 conds.append(User.scim_hidden.is_(False))
             if filter_text:

@@ -54,6 +54,7 @@ from payroster.services.inputs import (
     parse_user,
     text_field,
 )
+from payroster.services.scoping import in_workspace
 
 
 @dataclass
@@ -98,7 +99,7 @@ def _lists_query() -> Any:
     parts.append(
         select(literal("groups"), TeamMember.user_id, Team.name, literal(0), Team.id)
         .join(Team, (Team.workspace_id == TeamMember.workspace_id) & (Team.id == TeamMember.team_id))
-        .where(TeamMember.workspace_id == ws, TeamMember.user_id.in_(uids))
+        .where(in_workspace(TeamMember, ws), TeamMember.user_id.in_(uids))
     )
     lists = union_all(*parts).subquery()
     return select(lists).order_by(lists.c.kind, lists.c.user_id, lists.c.position, lists.c.value)
@@ -288,7 +289,7 @@ def group_resources(session: Session, rows: Sequence[Team], urls: Urls, with_mem
     stamps: dict[uuid.UUID, tuple[int, str]] = {}
     for team_id, count, latest in session.execute(
         select(TeamMember.team_id, func.count(), func.max(TeamMember.created_at))
-        .where(TeamMember.workspace_id == ws, TeamMember.team_id.in_(ids))
+        .where(in_workspace(TeamMember, ws), TeamMember.team_id.in_(ids))
         .group_by(TeamMember.team_id)
     ):
         stamps[team_id] = (count, str(latest))
@@ -296,7 +297,7 @@ def group_resources(session: Session, rows: Sequence[Team], urls: Urls, with_mem
         for team_id, user_id in session.execute(
             select(TeamMember.team_id, User.id)
             .join(User, (User.workspace_id == TeamMember.workspace_id) & (User.id == TeamMember.user_id))
-            .where(TeamMember.workspace_id == ws, TeamMember.team_id.in_(ids), User.scim_hidden.is_(False))
+            .where(in_workspace(TeamMember, ws), TeamMember.team_id.in_(ids), User.scim_hidden.is_(False))
             .order_by(TeamMember.team_id, User.id)
         ):
             members[team_id].append(GroupMember(value=str(user_id), ref=urls.user(user_id), type="User"))
@@ -354,19 +355,19 @@ def set_members(session: Session, actor: Actor, team: Team, wanted: Sequence[Gro
     """Make the team's SCIM-visible members exactly ``wanted``; unknown or malformed values are ignored."""
     ws = actor.workspace_id
     wanted_ids = {uid for m in wanted if (uid := parse_id(m.value)) is not None}
-    visible = (User.workspace_id == ws) & User.scim_hidden.is_(False)
+    visible = in_workspace(User, ws) & User.scim_hidden.is_(False)
     current = set(
         session.scalars(
             select(TeamMember.user_id)
             .join(User, (User.workspace_id == TeamMember.workspace_id) & (User.id == TeamMember.user_id))
-            .where(TeamMember.workspace_id == ws, TeamMember.team_id == team.id, visible)
+            .where(in_workspace(TeamMember, ws), TeamMember.team_id == team.id, visible)
         )
     )
     to_add = wanted_ids - current
     if to_add:
         # SCIM-deleted users stay out of groups; the service skips ids that are not users at all.
         hidden = set(
-            session.scalars(select(User.id).where(User.workspace_id == ws, User.id.in_(to_add), User.scim_hidden))
+            session.scalars(select(User.id).where(in_workspace(User, ws), User.id.in_(to_add), User.scim_hidden))
         )
         memberships.add_many(session, actor, team.id, to_add - hidden)
     memberships.remove_many(session, actor, team.id, current - wanted_ids)

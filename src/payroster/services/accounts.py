@@ -14,6 +14,7 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -138,12 +139,7 @@ def start(session: Session, user: User, lifetime: dt.timedelta) -> str:
 def load(session: Session, token: str) -> tuple[SessionUser | None, bool]:
     """The session's user, or None when it is unknown, expired, or its user may no longer log in; and
     whether its expiry is due to be extended (at most once a minute)."""
-    row = session.execute(
-        select(WebSession, User, Workspace)
-        .join(User, (User.workspace_id == WebSession.workspace_id) & (User.id == WebSession.user_id))
-        .join(Workspace, Workspace.id == WebSession.workspace_id)
-        .where(WebSession.digest == digest(token))
-    ).first()
+    row = _by_token(session, WebSession, token)
     if row is None:
         return None, False
     web, user, ws = row
@@ -243,12 +239,7 @@ def _close_links(session: Session, user: User) -> None:
 
 def open_link(session: Session, token: str) -> tuple[Invitation, User, Workspace]:
     """The link, its user and workspace while it can still be used; NotFound once used or expired."""
-    row = session.execute(
-        select(Invitation, User, Workspace)
-        .join(User, (User.workspace_id == Invitation.workspace_id) & (User.id == Invitation.user_id))
-        .join(Workspace, Workspace.id == Invitation.workspace_id)
-        .where(Invitation.digest == digest(token))
-    ).first()
+    row = _by_token(session, Invitation, token)
     if row is None or row[0].used_at is not None or row[0].expires_at <= utcnow() or not row[1].active:
         raise NotFound("this link has expired or has already been used", target="invitation")
     sso.refuse_link(session, row[1])
@@ -275,3 +266,13 @@ def redeem(session: Session, token: str, password: str, confirm: str) -> User:
         session, actor, "user.updated", "user", user.id, [{"field": "password", "before": None, "after": "(changed)"}]
     )
     return user
+
+
+def _by_token(session: Session, model: Any, token: str) -> Any:
+    """The session or link whose token's digest this is, with its user and workspace (None: no such)."""
+    return session.execute(
+        select(model, User, Workspace)
+        .join(User, (User.workspace_id == model.workspace_id) & (User.id == model.user_id))
+        .join(Workspace, Workspace.id == model.workspace_id)
+        .where(model.digest == digest(token))
+    ).first()

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from payroster.db.engine import Database
 from payroster.db.models import AuditEvent, ChangeSequence, Workspace, table, utcnow
+from payroster.domain import wire
 from payroster.domain.errors import BadRequest, Gone, NotFound, Unavailable
 from payroster.services.scoping import insert_ignoring_conflicts
 
@@ -227,7 +228,7 @@ def document(event: Event) -> dict[str, Any]:
     """An event as the feed shows it (one definition for every door that hands changes out), for ``orjson``."""
     return {
         "sequence": event.sequence,
-        "occurredAt": event.occurred_at.isoformat(timespec="microseconds") + "Z",
+        "occurredAt": wire.time(event.occurred_at),
         "action": event.action,
         "targetType": event.target_type,
         "targetId": str(event.target_id),

@@ -27,7 +27,7 @@ from sqlalchemy.types import NullType
 
 from payroster.db.engine import Database
 from payroster.db.models import AuditEvent, CustomVariable, Team, TeamMember, User, UserAlias, UserTag
-from payroster.domain import effective, normalize
+from payroster.domain import effective, normalize, wire
 from payroster.domain.cells import neutralise
 from payroster.domain.errors import Detail, Invalid, Unavailable
 from payroster.ids import parse_id
@@ -216,35 +216,36 @@ def _teams(db: Database, ws: uuid.UUID, params: Mapping[str, str]) -> Export:
 
 def _team_rows(db: Database, ws: uuid.UUID, conds: list[ColumnElement[bool]]) -> Iterator[Row]:
     parent, manager = aliased(Team), aliased(User)
-    base = (
-        select(
-            Team.name_key,
-            Team.name,
-            Team.description,
-            parent.name.label("parent"),
-            manager.email.label("manager"),
-            Team.manager_can_view_results,
-            Team.manager_can_view_credits,
-            Team.members_can_view_credits,
-        )  # fmt: skip
-        .outerjoin(parent, and_(parent.workspace_id == Team.workspace_id, parent.id == Team.parent_team_id))
-        .outerjoin(manager, and_(manager.workspace_id == Team.workspace_id, manager.id == Team.manager_id))
-        .where(*conds)
-        .order_by(Team.name_key)
-        .limit(CHUNK)
-    )
-    last: str | None = None
+    columns = (
+        Team.name_key, Team.name, Team.description, parent.name.label("parent"), manager.email.label("manager"),
+        Team.manager_can_view_results, Team.manager_can_view_credits, Team.members_can_view_credits,
+    )  # fmt: skip
+    base = select(*columns)
+    base = _named(_named(base, parent, Team, Team.parent_team_id), manager, Team, Team.manager_id).where(*conds)
+    for r in _keyset(db, base, Team.name_key, "name_key"):
+        yield [
+            r.name, r.description, r.parent, r.manager, _flag(r.manager_can_view_results),
+            _flag(r.manager_can_view_credits), _flag(r.members_can_view_credits),
+        ]  # fmt: skip
+
+
+def _named(stmt: Any, other: Any, model: Any, reference: Any) -> Any:
+    """``stmt`` outer-joined with the row of ``other`` (an alias) that ``reference`` of ``model`` names."""
+    return stmt.outerjoin(other, and_(other.workspace_id == model.workspace_id, other.id == reference))
+
+
+def _keyset(db: Database, base: Any, key: Any, name: str) -> Iterator[Any]:
+    """The rows of ``base`` in ``key`` order, read ``CHUNK`` at a time (each page in a read of its own, after
+    the last key seen: ``name`` is its column's label)."""
+    base = base.order_by(key).limit(CHUNK)
+    last = None
     while True:
         with db.read() as s:
-            rows = s.execute(base if last is None else base.where(Team.name_key > last)).all()
-        for r in rows:
-            yield [
-                r.name, r.description, r.parent, r.manager, _flag(r.manager_can_view_results),
-                _flag(r.manager_can_view_credits), _flag(r.members_can_view_credits),
-            ]  # fmt: skip
+            rows = s.execute(base if last is None else base.where(key > last)).all()
+        yield from rows
         if len(rows) < CHUNK:
             return
-        last = rows[-1].name_key
+        last = getattr(rows[-1], name)
 
 
 # -- memberships ----------------------------------------------------------------------------------------------
@@ -321,40 +322,23 @@ def _variables(db: Database, ws: uuid.UUID, params: Mapping[str, str]) -> Export
 def _variable_rows(db: Database, conds: list[ColumnElement[bool]]) -> Iterator[Row]:
     # In id order (the order they were written, a target's entries together): the primary key walks it.
     user, team = aliased(User), aliased(Team)
-    base = (
-        select(
-            CustomVariable.id,
-            CustomVariable.target_type,
-            user.email,
-            team.name.label("team"),
-            CustomVariable.name,
-            CustomVariable.value_json,
-            CustomVariable.start_at,
-            CustomVariable.end_at,
-        )  # fmt: skip
-        .outerjoin(user, and_(user.workspace_id == CustomVariable.workspace_id, user.id == CustomVariable.target_id))
-        .outerjoin(team, and_(team.workspace_id == CustomVariable.workspace_id, team.id == CustomVariable.target_id))
-        .where(*conds)
-        .order_by(CustomVariable.id)
-        .limit(CHUNK)
-    )
-    last: uuid.UUID | None = None
-    while True:
-        with db.read() as s:
-            rows = s.execute(base if last is None else base.where(CustomVariable.id > last)).all()
-        for r in rows:
-            value = simplejson.loads(r.value_json, use_decimal=True)
-            yield [
-                r.target_type,
-                r.email if r.target_type == "User" else r.team,
-                r.name,
-                value if isinstance(value, str) else r.value_json,  # numbers keep their exact digits
-                effective.format_instant(r.start_at),
-                effective.format_instant(r.end_at),
-            ]
-        if len(rows) < CHUNK:
-            return
-        last = rows[-1].id
+    columns = (
+        CustomVariable.id, CustomVariable.target_type, user.email, team.name.label("team"), CustomVariable.name,
+        CustomVariable.value_json, CustomVariable.start_at, CustomVariable.end_at,
+    )  # fmt: skip
+    base = select(*columns)
+    target = CustomVariable.target_id
+    base = _named(_named(base, user, CustomVariable, target), team, CustomVariable, target).where(*conds)
+    for r in _keyset(db, base, CustomVariable.id, "id"):
+        value = simplejson.loads(r.value_json, use_decimal=True)
+        yield [
+            r.target_type,
+            r.email if r.target_type == "User" else r.team,
+            r.name,
+            value if isinstance(value, str) else r.value_json,  # numbers keep their exact digits
+            effective.format_instant(r.start_at),
+            effective.format_instant(r.end_at),
+        ]
 
 
 # -- audit events ---------------------------------------------------------------------------------------------
@@ -381,7 +365,7 @@ def _event_rows(db: Database, base: Any) -> Iterator[Row]:
             rows = s.execute(stmt).all()
         for event, email in rows:
             yield [
-                event.occurred_at.isoformat(timespec="microseconds") + "Z",
+                wire.time(event.occurred_at),
                 email or event.actor_kind,
                 event.actor_kind,
                 event.channel,

@@ -19,7 +19,7 @@ from payroster.domain.periods import Period
 from payroster.services import audit
 from payroster.services.context import Actor
 from payroster.services.inputs import UNSET
-from payroster.services.timelines import MANAGER, TEAM, cycle_on, load, named, wire, write
+from payroster.services.timelines import MANAGER, TEAM, cycle_on, load, wire, write
 
 Change = dict[str, Any]
 
@@ -34,44 +34,10 @@ def team_timeline(session: Session, ws: uuid.UUID, team_id: uuid.UUID) -> list[P
     return load(session, TEAM, ws, team_id=team_id).get((team_id,), [])
 
 
-def new_manager(user_id: uuid.UUID, manager_id: uuid.UUID | None, day: dt.date | None) -> list[Period]:
-    """The manager timeline of a user created now with ``manager_id`` from ``day`` (today)."""
-    if manager_id is None:
-        return []
-    return named([Period(day or clock.today(), None, manager_id)])
-
-
 def store_new_manager(session: Session, ws: uuid.UUID, user_id: uuid.UUID, timeline: list[Period]) -> None:
-    """Store the timeline of :func:`new_manager` (after the user's row)."""
+    """Store the manager timeline of a user just created (after the user's row)."""
     if timeline:
         write(session, MANAGER, ws, [((user_id,), [], timeline)])
-
-
-def set_manager(
-    session: Session, ws: uuid.UUID, user_id: uuid.UUID, manager_id: uuid.UUID | None, day: dt.date | None
-) -> tuple[uuid.UUID | None, Change | None]:
-    """Give the user ``manager_id`` (None: none) from ``day`` (today) until the next recorded change; 409 naming
-    the first date on which that would close a cycle. Returns today's manager and the audit change of the
-    periods (None when nothing changed)."""
-    today = clock.today()
-    day = day or today
-    old = manager_timeline(session, ws, user_id)
-    new, until = periods.set_from(old, day, manager_id)
-    if periods.same(old, new):
-        return periods.at(old, today), None  # type: ignore[return-value]
-    if manager_id is not None:
-        when = cycle_on(session, MANAGER, ws, user_id, manager_id, day, until)
-        if when is not None:
-            raise Conflict(
-                f"directManagerId would create a management cycle on {when.isoformat()}",
-                target="directManagerId",
-                code="cycle",
-            )
-    written = write(session, MANAGER, ws, [((user_id,), old, periods.with_ids(old, new))])
-    final = written[0][2] if written else old
-    value = periods.at(final, today)
-    change = _change("directManagerPeriods", MANAGER, old, final) if written else None
-    return value, change  # type: ignore[return-value]
 
 
 def manager_change(old: list[Period], new: list[Period]) -> Change:

@@ -18,7 +18,19 @@ M = TypeVar("M", bound=Base)
 
 def scoped(model: type[M], workspace_id: uuid.UUID) -> Select[M]:
     """``SELECT model WHERE workspace_id = :ws``: every tenant read starts here."""
-    return select(model).where(model.workspace_id == workspace_id)  # type: ignore[attr-defined]
+    return select(model).where(in_workspace(model, workspace_id))
+
+
+def in_workspace(model: Any, workspace_id: Any) -> Any:
+    """The condition that confines ``model`` (a model, an alias or a table's columns) to one workspace: what a
+    query joining or correlating several tables adds for each it reads."""
+    return model.workspace_id == workspace_id
+
+
+def within(workspace_id: uuid.UUID, model: Any, *columns: Any) -> Select[Any]:
+    """``SELECT columns WHERE model.workspace_id = :ws``: a tenant read of some columns (of ``model`` and of
+    what the caller joins to it)."""
+    return select(*columns).where(in_workspace(model, workspace_id))
 
 
 def get_scoped(

@@ -24,16 +24,20 @@ FLAG_COLUMNS = {
 }
 
 
-def snapshot(team: Team) -> dict[str, Any]:
-    """The audited fields, in wire names."""
+def wire_fields(team: Team) -> dict[str, Any]:
+    """A team's own fields as the JSON API shows them and its audit events record them, in wire names."""
     return {
         "name": team.name,
         "description": team.description,
         "managerId": str(team.manager_id) if team.manager_id else None,
         "parentTeamId": str(team.parent_team_id) if team.parent_team_id else None,
-        **{wire: getattr(team, col) for wire, col in FLAG_COLUMNS.items()},
-        "externalId": team.external_id,
+        **{wire: bool(getattr(team, col)) for wire, col in FLAG_COLUMNS.items()},
     }
+
+
+def snapshot(team: Team) -> dict[str, Any]:
+    """The audited fields, in wire names: the team's own (:func:`wire_fields`) and SCIM's ``externalId``."""
+    return {**wire_fields(team), "externalId": team.external_id}
 
 
 def get(session: Session, workspace_id: uuid.UUID, team_id: uuid.UUID | None, lock: bool = False) -> Team:
@@ -151,21 +155,9 @@ def _apply(session: Session, actor: Actor, team: Team, inp: TeamInput) -> None:
     if inp.description is not UNSET:
         team.description = inp.description
     if inp.manager_id is not UNSET and inp.manager_id is not None:
-        found = scoped(User, team.workspace_id).where(User.id == inp.manager_id).with_only_columns(User.id)
-        if session.scalar(found) is None:
-            raise Invalid(
-                "managerId is not a user of this workspace",
-                target="managerId",
-                details=[Detail("unknownId", "no such user", "managerId")],
-            )
+        _must_exist(session, User, team.workspace_id, inp.manager_id, "managerId", "user")
     if inp.parent_team_id is not UNSET and inp.parent_team_id is not None:
-        found = scoped(Team, team.workspace_id).where(Team.id == inp.parent_team_id).with_only_columns(Team.id)
-        if session.scalar(found) is None:
-            raise Invalid(
-                "parentTeamId is not a team of this workspace",
-                target="parentTeamId",
-                details=[Detail("unknownId", "no such team", "parentTeamId")],
-            )
+        _must_exist(session, Team, team.workspace_id, inp.parent_team_id, "parentTeamId", "team")
     if inp.manager_id is not UNSET or inp.parent_team_id is not UNSET:
         session.flush()  # a new team's row is written before its timeline
         (team.manager_id, team.parent_team_id), change = hierarchy.set_team(
@@ -177,3 +169,14 @@ def _apply(session: Session, actor: Actor, team: Team, inp: TeamInput) -> None:
         setattr(team, FLAG_COLUMNS[wire], value)
     if inp.external_id is not UNSET:
         team.external_id = inp.external_id
+
+
+def _must_exist(session: Session, model: Any, ws: uuid.UUID, wanted: uuid.UUID, field: str, what: str) -> None:
+    """422 naming ``field`` when ``wanted`` is no ``what`` of the workspace."""
+    found = scoped(model, ws).where(model.id == wanted).with_only_columns(model.id)
+    if session.scalar(found) is None:
+        raise Invalid(
+            f"{field} is not a {what} of this workspace",
+            target=field,
+            details=[Detail("unknownId", f"no such {what}", field)],
+        )

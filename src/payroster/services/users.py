@@ -27,17 +27,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from payroster import clock
 from payroster.db.feed import feed_text
-from payroster.db.models import AuditEvent, User, UserAlias, UserTag, Workspace, table, utcnow
+from payroster.db.models import AuditEvent, User, UserAlias, UserTag, table, utcnow
 from payroster.db.prepared import Prepared
-from payroster.domain import normalize, periods
-from payroster.domain.errors import Conflict, Detail, Invalid
-from payroster.ids import new_id
-from payroster.services import audit, hierarchy, sessions
+from payroster.domain import normalize
+from payroster.domain.errors import Conflict
+from payroster.services import audit, hierarchy, sessions, userkernel
 from payroster.services.context import Actor
 from payroster.services.inputs import UNSET, UserInput
-from payroster.services.scoping import get_scoped, insert_ignoring, scoped
+from payroster.services.scoping import get_scoped, insert_ignoring
 
 
 @dataclass
@@ -53,22 +51,25 @@ class UserView:
     pending: list[tuple[type[UserTag] | type[UserAlias], list[dict[str, Any]]]] = field(default_factory=list)
 
     def snapshot(self) -> dict[str, Any]:
-        """The audited fields, in wire names."""
+        """The audited fields, in wire names: every door's (userkernel.audited), then SCIM's own."""
         u = self.user
         return {
-            "emailAddress": u.email,
-            "role": u.role,
-            "active": u.active,
-            "firstName": u.first_name,
-            "lastName": u.last_name,
-            "directManagerId": str(u.direct_manager_id) if u.direct_manager_id else None,
-            "tags": list(self.tags),
-            "aliases": list(self.aliases),
+            **userkernel.audited(
+                u.email, u.role, u.active, u.first_name, u.last_name, u.direct_manager_id, self.tags, self.aliases
+            ),
             "userName": u.user_name,
             "displayName": u.display_name,
             "externalId": u.external_id,
             "scimHidden": True if u.scim_hidden else None,
         }
+
+    def state(self) -> userkernel.UserState:
+        """The user as the kernel folds it, as read."""
+        u = self.user
+        return userkernel.UserState(
+            u.id, u.email, u.role, u.active, u.first_name, u.last_name, u.direct_manager_id, list(self.tags),
+            list(self.aliases), True, u.email_key, u.created_at,
+        ).loaded()  # fmt: skip
 
 
 def item_selects(ws: Any, uids: Any, *extra: Any, one: bool = False) -> list[Select[Any]]:
@@ -167,11 +168,6 @@ def upsert(session: Session, actor: Actor, inp: UserInput) -> tuple[UserView, bo
     ws = actor.workspace_id
     user = find_by_email(session, ws, inp.email, lock=True)
     if user is None:
-        if inp.role is UNSET:
-            raise Invalid(
-                "role is required to create a user",
-                details=[Detail("required", "role is required to create a user", "role")],
-            )
         current = _create(session, actor, inp)
         if current is not None:
             return current, True
@@ -179,48 +175,53 @@ def upsert(session: Session, actor: Actor, inp: UserInput) -> tuple[UserView, bo
         user = find_by_email(session, ws, inp.email, lock=True)
         assert user is not None
     current = view(session, user)
-    before = current.snapshot()
-    _apply(session, actor, current, inp, replace_lists=False)
-    _updated(session, actor, current, before)
+    _change(session, actor, current, inp, replace=False)
     return current, False
+
+
+def _one(
+    session: Session, ws: uuid.UUID, inp: UserInput, key: str, state: userkernel.UserState | None, replace: bool
+) -> userkernel.UserState:
+    """The kernel's plan of a batch of one: the user's state after ``inp``, or its first problem raised (409 for
+    a rule of the set, 422 otherwise)."""
+    states = {} if state is None else {key: state}
+    _, problems = userkernel.plan(session, ws, [inp], [key], states, userkernel.alone, replace=replace)
+    if problems:
+        raise userkernel.refusal(problems)
+    return states[key]
 
 
 def _create(session: Session, actor: Actor, inp: UserInput) -> UserView | None:
     """A new user with every field of ``inp``, its tags and aliases and its audit event; None when the e-mail
     was taken meanwhile (nothing written).
 
-    The rules ``_apply`` enforces on an update reduce, for a user that does not exist yet, to the checks
-    below (no admin can be lost, no cycle can close). Written with Core statements: creating through the
-    ORM's unit of work cost about twice the SQL's own time (bench/JOURNAL.md). On PostgreSQL the four inserts
-    are one statement (:func:`_create_all_statement`); SQLite, without data-modifying CTEs, runs them in turn.
+    The kernel's plan of one new user gives its state (a new user loses no admin and, as nothing names it yet,
+    closes no cycle). Written with Core statements: creating through the ORM's unit of work cost about twice the
+    SQL's own time (bench/JOURNAL.md). On PostgreSQL the four inserts are one statement
+    (:func:`_create_all_statement`); SQLite, without data-modifying CTEs, runs them in turn.
     """
-    ws, uid = actor.workspace_id, new_id()
-    if inp.direct_manager_id not in (UNSET, None):
-        _check_manager_exists(session, ws, inp.direct_manager_id)
-    if inp.aliases is not UNSET:
-        _check_aliases(session, ws, uid, inp.aliases)
+    ws = actor.workspace_id
+    state = _one(session, ws, inp, normalize.email_key(inp.email), None, replace=False)
+    uid = state.id
     if inp.user_name is not UNSET:
         _check_user_name(session, ws, uid, inp.user_name)
-    role, active = _role_and_active("Participant", True, inp)
     now = utcnow()
     values = {
         "workspace_id": ws,
         "id": uid,
         "email": inp.email,
-        "email_key": normalize.email_key(inp.email),
-        "role": role,
-        "active": active,
+        "email_key": state.key,
+        "role": state.role,
+        "active": state.active,
         "created_at": now,
         "updated_at": now,
         "user_name_key": None if inp.user_name is UNSET else normalize.email_key(inp.user_name),
         "scim_hidden": False if inp.scim_hidden is UNSET else inp.scim_hidden,
         **{name: None if getattr(inp, name) is UNSET else getattr(inp, name) for name in _AS_GIVEN},
+        "direct_manager_id": state.manager,
     }
-    timeline = [] if inp.direct_manager_id is UNSET else hierarchy.new_manager(uid, inp.direct_manager_id,
-                                                                               inp.effective_date)  # fmt: skip
-    values["direct_manager_id"] = periods.at(timeline, clock.today())
-    tags = [] if inp.tags is UNSET else _added_items([], inp.tags, "tags")
-    aliases = [] if inp.aliases is UNSET else _added_items([], inp.aliases, "aliases")
+    timeline = [] if state.timeline is None else state.timeline[1]
+    tags, aliases = state.tags, state.aliases
     user = User(**values, password_hash=None)  # every column: once written, it is as if loaded
     current = UserView(user, tags, aliases, {"tags": len(tags), "aliases": len(aliases)})
     values["feed_json"] = user.feed_json = _feed_of(session, current)
@@ -250,7 +251,7 @@ def _create(session: Session, actor: Actor, inp: UserInput) -> UserView | None:
     audit.record_many(session, dated)
     if aliases:
         # A concurrent request may have taken one of these aliases after the first check.
-        _check_aliases(session, ws, uid, aliases)
+        userkernel.aliases_still_free(session, ws, uid, aliases)
     return current
 
 
@@ -327,10 +328,9 @@ def _event_params(event: dict[str, Any]) -> dict[str, Any]:
     return {f"event_{name}": value for name, value in event.items()}
 
 
-# Columns a new user takes from the input as they are (None when absent).
-_AS_GIVEN = (
-    "first_name", "last_name", "direct_manager_id", "user_name", "display_name", "external_id", "scim_emails",
-)  # fmt: skip
+# Columns a new user takes from the input as they are (None when absent); its role, flag and manager are the
+# kernel's.
+_AS_GIVEN = ("first_name", "last_name", "user_name", "display_name", "external_id", "scim_emails")
 
 
 def patch(session: Session, actor: Actor, user_id: uuid.UUID | None, inp: UserInput) -> UserView:
@@ -350,8 +350,7 @@ def patch_locked(session: Session, actor: Actor, user: User, inp: UserInput) -> 
         user.email_key = normalize.email_key(inp.email)
     if inp.email is not UNSET:
         user.email = inp.email
-    _apply(session, actor, current, inp, replace_lists=True)
-    _updated(session, actor, current, before)
+    _change(session, actor, current, inp, replace=True, before=before)
     return current
 
 
@@ -410,7 +409,7 @@ def _updated(session: Session, actor: Actor, current: UserView, before: dict[str
     for model, rows in pending:
         if model is UserAlias:
             # A concurrent request may have taken one of these aliases after the first check.
-            _check_aliases(session, user.workspace_id, user.id, [r["value"] for r in rows])
+            userkernel.aliases_still_free(session, user.workspace_id, user.id, [r["value"] for r in rows])
 
 
 @functools.cache
@@ -440,27 +439,41 @@ def _update_all_statement(
     return Prepared(_update_of(keys).add_cte(*ctes))
 
 
-def _apply(session: Session, actor: Actor, current: UserView, inp: UserInput, replace_lists: bool) -> None:
-    """Apply role, names, manager, tags and aliases to a locked user."""
+def _change(
+    session: Session,
+    actor: Actor,
+    current: UserView,
+    inp: UserInput,
+    replace: bool,
+    before: dict[str, Any] | None = None,
+) -> None:
+    """Apply ``inp`` to a locked user as the kernel's plan of one leaves it (``replace``: the lists replace),
+    with SCIM's own fields, and end the change (:func:`_updated`)."""
     user = current.user
-    if inp.role is not UNSET or inp.active is not UNSET:
-        _set_state(session, user, *_role_and_active(user.role, user.active, inp))
+    ws = user.workspace_id
+    before = current.snapshot() if before is None else before
+    state = _one(session, ws, inp, user.email_key, current.state(), replace)
+    if (state.role, state.active) != (user.role, user.active):
+        if user.active and not state.active:
+            sessions.end_all(session, ws, [user.id])  # a deactivated user's browser sessions end
+        user.role, user.active = state.role, state.active
     if inp.first_name is not UNSET:
-        user.first_name = inp.first_name
+        user.first_name = state.first_name
     if inp.last_name is not UNSET:
-        user.last_name = inp.last_name
-    if inp.direct_manager_id is not UNSET:
-        _set_manager(session, actor, user, inp.direct_manager_id, inp.effective_date)
+        user.last_name = state.last_name
+    if state.timeline is not None:
+        audit.record_many(session, userkernel.write_timelines(session, actor, [state]))
+        user.direct_manager_id = state.manager
     if inp.tags is not UNSET:
-        current.tags = _merge_items(session, current, UserTag, inp.tags, replace_lists)
+        _stage_items(session, current, UserTag, state.tags)
     if inp.aliases is not UNSET:
-        _check_aliases(session, user.workspace_id, user.id, inp.aliases)
-        current.aliases = _merge_items(session, current, UserAlias, inp.aliases, replace_lists)
+        _stage_items(session, current, UserAlias, state.aliases)
     if inp.user_name is not UNSET:
         _set_user_name(session, user, inp.user_name)
     for name in ("display_name", "external_id", "scim_emails", "scim_hidden"):
         if (value := getattr(inp, name)) is not UNSET:
             setattr(user, name, value)
+    _updated(session, actor, current, before)
 
 
 def find_by_user_name(session: Session, workspace_id: uuid.UUID, user_name: str, lock: bool = False) -> User | None:
@@ -468,17 +481,6 @@ def find_by_user_name(session: Session, workspace_id: uuid.UUID, user_name: str,
     statement = _BY_USER_NAME_LOCKED if lock else _BY_USER_NAME_READ
     rows = statement.run(session, {"ws": workspace_id, "key": normalize.email_key(user_name)})
     return loaded(rows[0]) if rows else None
-
-
-def _role_and_active(role: str, active: bool, inp: UserInput) -> tuple[str, bool]:
-    """Role and flag after ``inp``: Deactivated turns the flag off and keeps the role; a role activates; the
-    SCIM ``active`` flag, when given, has the last word."""
-    if inp.role is not UNSET:
-        active = inp.role != normalize.DEACTIVATED
-        role = inp.role if active else role
-    if inp.active is not UNSET:
-        active = inp.active
-    return role, active
 
 
 def _check_user_name(session: Session, ws: uuid.UUID, user_id: uuid.UUID, user_name: str) -> None:
@@ -496,100 +498,29 @@ def _set_user_name(session: Session, user: User, user_name: str) -> None:
     user.user_name = user_name
 
 
-def _set_state(session: Session, user: User, new_role: str, active: bool) -> None:
-    """Set role and active flag together; the last active FullAdmin can be neither demoted nor deactivated, and
-    a deactivated user's browser sessions end."""
-    losing_admin = user.active and user.role == "FullAdmin" and (not active or new_role != "FullAdmin")
-    if losing_admin and count_active_admins(session, user.workspace_id, lock=True) <= 1:
-        verb = "deactivate" if not active else "demote"
-        raise Conflict(f"cannot {verb} the last active FullAdmin of the workspace", target="role", code="lastFullAdmin")
-    if user.active and not active:
-        sessions.end_all(session, user.workspace_id, [user.id])
-    user.role, user.active = new_role, active
-
-
-def count_active_admins(session: Session, workspace_id: uuid.UUID, lock: bool = False) -> int:
-    """Active FullAdmins of the workspace; ``lock`` serialises concurrent demotions on the workspace row."""
-    if lock:
-        session.execute(select(Workspace.id).where(Workspace.id == workspace_id).with_for_update())
-    stmt = (
-        select(func.count())
-        .select_from(User)
-        .where(User.workspace_id == workspace_id, User.role == "FullAdmin", User.active.is_(True))
-    )
-    return int(session.scalar(stmt) or 0)
-
-
-def _check_manager_exists(session: Session, ws: uuid.UUID, manager_id: uuid.UUID) -> None:
-    exists = session.scalar(scoped(User, ws).where(User.id == manager_id).with_only_columns(User.id))
-    if exists is None:
-        raise Invalid(
-            "directManagerId is not a user of this workspace",
-            target="directManagerId",
-            details=[Detail("unknownId", "no such user", "directManagerId")],
-        )
-
-
-def _set_manager(session: Session, actor: Actor, user: User, manager_id: uuid.UUID | None, day: Any) -> None:
-    """The manager from ``day`` (today) until the next recorded change, with its timeline's audit event; the row
-    keeps today's."""
-    if manager_id is not None:
-        _check_manager_exists(session, user.workspace_id, manager_id)
-    user.direct_manager_id, change = hierarchy.set_manager(session, user.workspace_id, user.id, manager_id, day)
-    if change is not None:
-        audit.record_many(session, hierarchy.timeline_events(actor, "user", user.id, change))
-
-
-def _check_aliases(session: Session, ws: uuid.UUID, user_id: uuid.UUID, aliases: list[str]) -> None:
-    """Conflict when another user of the workspace holds one of these aliases."""
-    keys = [normalize.key(a) for a in aliases]
-    if not keys:
-        return
-    held = session.execute(
-        select(UserAlias.value, User.email)
-        .join(User, (User.workspace_id == UserAlias.workspace_id) & (User.id == UserAlias.user_id))
-        .where(UserAlias.workspace_id == ws, UserAlias.value_key.in_(keys), UserAlias.user_id != user_id)
-    ).first()
-    if held is not None:
-        raise Conflict(f"alias '{held.value}' belongs to {held.email}", target="aliases", code="aliasTaken")
-
-
-def _merge_items(
-    session: Session,
-    current: UserView,
-    model: type[UserTag] | type[UserAlias],
-    incoming: list[str],
-    replace: bool,
-) -> list[str]:
-    """Add (or, when ``replace``, set) a user's tags or aliases; returns the new ordered list."""
+def _stage_items(
+    session: Session, current: UserView, model: type[UserTag] | type[UserAlias], wanted: list[str]
+) -> None:
+    """Make a user's tags or aliases ``wanted`` (the kernel's list): those dropped are deleted now, those added
+    wait in ``current.pending`` for :func:`_updated`, at the positions after the last."""
     user = current.user
-    ws, uid = user.workspace_id, user.id
-    kind = "tags" if model is UserTag else "aliases"
+    kind = _list_name(model)
     existing: list[str] = getattr(current, kind)
-    wanted = {normalize.key(v) for v in incoming}
-    kept = [v for v in existing if normalize.key(v) in wanted] if replace else list(existing)
-    if replace and len(kept) != len(existing):
-        gone = [normalize.key(v) for v in existing if normalize.key(v) not in wanted]
-        session.execute(delete(model).where(model.workspace_id == ws, model.user_id == uid, model.value_key.in_(gone)))
-    added = _added_items(kept, incoming, kind)
+    keep = {normalize.key(v) for v in wanted}
+    gone = [normalize.key(v) for v in existing if normalize.key(v) not in keep]
+    if gone:
+        session.execute(
+            delete(model).where(
+                model.workspace_id == user.workspace_id, model.user_id == user.id, model.value_key.in_(gone)
+            )
+        )
+    have = {normalize.key(v) for v in existing}
+    added = [v for v in wanted if normalize.key(v) not in have]
     if added:
         start = current.next_position[kind]  # read with the list, under the user's row lock
         current.pending.append((model, _item_rows(user, added, start)))  # written by _updated
         current.next_position[kind] = start + len(added)
-    return kept + added
-
-
-def _added_items(kept: list[str], incoming: list[str], kind: str) -> list[str]:
-    """The items of ``incoming`` a user holding ``kept`` does not have yet (at most ``MAX_ITEMS`` in all)."""
-    have = {normalize.key(v) for v in kept}
-    added = [v for v in incoming if normalize.key(v) not in have]
-    if len(kept) + len(added) > normalize.MAX_ITEMS:
-        raise Invalid(
-            f"a user holds at most {normalize.MAX_ITEMS} {kind}",
-            target=kind,
-            details=[Detail("tooMany", f"more than {normalize.MAX_ITEMS} items", kind)],
-        )
-    return added
+    setattr(current, kind, list(wanted))
 
 
 def _item_rows(user: User, values: list[str], start: int) -> list[dict[str, Any]]:

@@ -10,11 +10,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from payroster.db.models import Team, User
 from payroster.ids import parse_id
+from payroster.services import reads
 from payroster.services.listings import ACTIONS
 
 # Fields as the pages' labels say them.
@@ -51,17 +50,7 @@ def names(
                 for value in (c.get("before"), c.get("after")):
                     if isinstance(value, str) and (parsed := parse_id(value)) is not None:
                         ids.add(parsed)
-    found: dict[str, str] = {}
-    if ids:
-        for uid, first, last, email in session.execute(
-            select(User.id, User.first_name, User.last_name, User.email).where(
-                User.workspace_id == ws, User.id.in_(ids)
-            )
-        ):
-            found[str(uid)] = " ".join(p for p in (first, last) if p) or email
-        for tid, name in session.execute(select(Team.id, Team.name).where(Team.workspace_id == ws, Team.id.in_(ids))):
-            found[str(tid)] = name
-    return found
+    return reads.labels(session, ws, ids)
 
 
 def _change(changes: list[dict[str, Any]], name: str) -> dict[str, Any] | None:

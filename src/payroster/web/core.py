@@ -35,7 +35,7 @@ from starlette.templating import Jinja2Templates
 
 from payroster.db.engine import Database
 from payroster.domain.errors import DomainError, Forbidden, Unauthorized
-from payroster.domain.text import refuse_unusable
+from payroster.http.body import query_text as query_text
 from payroster.http.body import refuse_declared
 from payroster.observability.requests import current as current_request_id
 from payroster.services import accounts, timelines
@@ -111,12 +111,6 @@ def current(request: Request) -> SessionUser | None:
             timelines.refresh(s, who.workspace_id)
     request.state.who = who
     return who
-
-
-async def query_text(request: Request) -> None:
-    """Dependency of every page: a query parameter holding NUL or an unpaired surrogate is a 400 error page before
-    any search compares it with stored text (PostgreSQL cannot)."""
-    refuse_unusable(request.query_params.multi_items())
 
 
 def need_user(request: Request) -> SessionUser:

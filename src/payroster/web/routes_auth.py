@@ -14,7 +14,7 @@ from payroster.db.models import User, Workspace
 from payroster.domain import normalize
 from payroster.domain.errors import Detail, DomainError, Forbidden, Invalid, NotFound, RateLimited
 from payroster.domain.text import MESSAGE, shown, unusable
-from payroster.services import accounts, sso, workspaces
+from payroster.services import accounts, reads, sso, workspaces
 from payroster.urls import client_address
 from payroster.web import forms
 from payroster.web.core import (
@@ -130,7 +130,7 @@ async def login(request: Request) -> Response:
 
 
 def _slug_of(session: Session, user: User) -> str:
-    return session.scalars(select(Workspace.slug).where(Workspace.id == user.workspace_id)).one()
+    return reads.workspace_slug(session, user.workspace_id)
 
 
 @router.post("/login/choose")
@@ -143,7 +143,7 @@ async def login_choose(request: Request) -> Response:
     except (BadSignature, KeyError, TypeError, ValueError):
         return redirect(request, "/login", error="That choice has expired: log in again.")
     with database(request).read() as s:
-        user = s.scalars(select(User).where(User.workspace_id == ws_id, User.id == user_id)).first()
+        user = reads.user_or_none(s, ws_id, user_id)
     if user is None or not user.active:
         return redirect(request, "/login", error="That account can no longer log in.")
     return _begin(request, user, _safe_next(field(data, "next")))
@@ -191,9 +191,8 @@ async def signup(request: Request) -> Response:
         with database(request).write() as s:
             names = (values["firstName"].strip(), values["lastName"].strip())
             made = workspaces.create(s, values["workspace"], values["email"], password, "ui", admin_names=names)
-            user = s.scalars(
-                select(User).where(User.workspace_id == made.workspace.id, User.id == uuid.UUID(made.admin_user_id))
-            ).one()
+            user = reads.user_or_none(s, made.workspace.id, uuid.UUID(made.admin_user_id))
+            assert user is not None
     except DomainError as exc:
         found = forms.state("signup", data, exc, rename=rename)
         return render(request, "signup.html", 422, formstate=found, error=forms.summary(found))

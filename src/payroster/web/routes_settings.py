@@ -10,14 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import select
 from starlette.responses import Response
 
 from payroster import clock
 from payroster.db.engine import Budget
-from payroster.db.models import Team
 from payroster.domain.errors import DomainError, Invalid, NotFound
-from payroster.services import apikeys, workspaces
+from payroster.services import apikeys, reads, workspaces
 from payroster.services.listings import ACTIONS
 from payroster.urls import public_base
 from payroster.web import forms, shared
@@ -267,9 +265,7 @@ def activity(
         if not problems:
             events, more = shared.events(s, shared.events_query(who.workspace_id, flt, session=s), number)
         # The target box suggests the teams by name (people are found by any part of their name or e-mail).
-        team_names = list(
-            s.scalars(select(Team.name).where(Team.workspace_id == who.workspace_id).order_by(Team.name_key).limit(500))
-        )
+        team_names = reads.team_names(s, who.workspace_id, 500)
     return render(
         request, "activity.html", 422 if problems else 200, events=events, more=more, flt=flt, page=number,
         error="; ".join(problems) or None, actions=ACTIONS, team_names=team_names,

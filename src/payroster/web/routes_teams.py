@@ -19,6 +19,7 @@ from payroster.domain.errors import Detail, DomainError, Invalid
 from payroster.ids import parse_id
 from payroster.services import listings, memberships, pickers, teams, teamtree, users, variables
 from payroster.services.inputs import address_list, field_pointer, parse_team
+from payroster.services.scoping import in_workspace
 from payroster.web import forms, routes_users, shared
 from payroster.web.core import (
     PAGE_SIZE,
@@ -51,7 +52,7 @@ def _member_counts(session: Session, ws: uuid.UUID, ids: list[uuid.UUID]) -> dic
         return {}
     stmt = (
         select(TeamMember.team_id, func.count())
-        .where(TeamMember.workspace_id == ws, TeamMember.team_id.in_(ids))
+        .where(in_workspace(TeamMember, ws), TeamMember.team_id.in_(ids))
         .group_by(TeamMember.team_id)
     )
     return {tid: n for tid, n in session.execute(stmt)}
@@ -80,7 +81,7 @@ def _names(session: Session, ws: uuid.UUID, ids: list[uuid.UUID]) -> dict[uuid.U
         return {}
     rows = session.execute(
         select(User.id, User.email, User.first_name, User.last_name).where(
-            User.workspace_id == ws, User.id.in_(set(ids))
+            in_workspace(User, ws), User.id.in_(set(ids))
         )
     )
     return {uid: " ".join(p for p in (first, last) if p) or email for uid, email, first, last in rows}
@@ -89,7 +90,7 @@ def _names(session: Session, ws: uuid.UUID, ids: list[uuid.UUID]) -> dict[uuid.U
 def _team_names(session: Session, ws: uuid.UUID, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
     if not ids:
         return {}
-    rows = session.execute(select(Team.id, Team.name).where(Team.workspace_id == ws, Team.id.in_(set(ids))))
+    rows = session.execute(select(Team.id, Team.name).where(in_workspace(Team, ws), Team.id.in_(set(ids))))
     return {tid: name for tid, name in rows}
 
 
@@ -178,7 +179,7 @@ def _first_members(
     )
     inner = (
         select(pairs.c.team_id, User.id, User.email, User.first_name, User.last_name, rank)
-        .join(User, (User.workspace_id == ws) & (User.id == pairs.c.user_id))
+        .join(User, in_workspace(User, ws) & (User.id == pairs.c.user_id))
         .subquery()
     )
     rows = session.execute(select(inner).where(inner.c.rank <= MEMBERS_SHOWN).order_by(inner.c.team_id, inner.c.rank))
@@ -197,13 +198,13 @@ def hierarchy(request: Request, asOf: str = "") -> Response:  # noqa: N803 - the
     day, problem = shared.as_of(asOf)
     ws = who.workspace_id
     with database(request).read() as s:
-        rows = list(s.scalars(select(Team).where(Team.workspace_id == ws).order_by(Team.name_key)))
+        rows = list(s.scalars(select(Team).where(in_workspace(Team, ws)).order_by(Team.name_key)))
         figures = teamtree.figures(s, ws, day)
         people = _first_members(s, ws, day)
         parents = {t.id: t.parent_team_id for t in rows}
         if day is not None:
             tp = TeamPeriod
-            held = s.execute(select(tp.team_id, tp.parent_team_id).where(tp.workspace_id == ws, in_force(tp, day)))
+            held = s.execute(select(tp.team_id, tp.parent_team_id).where(in_workspace(tp, ws), in_force(tp, day)))
             parents = dict.fromkeys(parents) | {tid: parent for tid, parent in held if tid in parents}
     nodes = {t.id: Node(t) for t in rows}
     roots: list[Node] = []
@@ -245,7 +246,7 @@ def team_page(
             dated = (
                 select(User, m.valid_from, m.valid_to)
                 .join(m, (m.workspace_id == User.workspace_id) & (m.user_id == User.id))
-                .where(m.workspace_id == who.workspace_id, m.team_id == team.id, in_force(m, day))
+                .where(in_workspace(m, who.workspace_id), m.team_id == team.id, in_force(m, day))
             )
             context["total"] = s.scalar(select(func.count()).select_from(dated.subquery())) or 0
             found = s.execute(
@@ -260,7 +261,7 @@ def team_page(
             stmt = (
                 select(User)
                 .join(TeamMember, (TeamMember.workspace_id == User.workspace_id) & (TeamMember.user_id == User.id))
-                .where(TeamMember.workspace_id == who.workspace_id, TeamMember.team_id == team.id)
+                .where(in_workspace(TeamMember, who.workspace_id), TeamMember.team_id == team.id)
             )
             context["total"] = s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
             context["members"] = list(

@@ -35,6 +35,8 @@ from payroster.services import (
     variables,
 )
 from payroster.services.inputs import field_pointer, parse_user
+from payroster.services.reads import team_names
+from payroster.services.scoping import in_workspace
 from payroster.urls import public_base
 from payroster.web import forms, mail, shared
 from payroster.web.core import (
@@ -98,7 +100,7 @@ def search_users(
         if ids:
             for uid, value in session.execute(
                 select(model.user_id, model.value)
-                .where(model.workspace_id == ws, model.user_id.in_(ids))
+                .where(in_workspace(model, ws), model.user_id.in_(ids))
                 .order_by(model.user_id, model.position)
             ):
                 found[uid].append(value)
@@ -423,7 +425,7 @@ def user_page(request: Request, user_id: str, tab: str = "overview", page: str =
             found = dict(
                 s.execute(
                     select(Team.id, Team.name).where(
-                        Team.workspace_id == who.workspace_id, Team.id.in_({p.team_id for p in held})
+                        in_workspace(Team, who.workspace_id), Team.id.in_({p.team_id for p in held})
                     )
                 ).all()
             )
@@ -434,11 +436,7 @@ def user_page(request: Request, user_id: str, tab: str = "overview", page: str =
             context["movable"] = list(
                 dict.fromkeys(p.item for p in context["periods"] if p.state != "past" and p.item[1])
             )
-            context["team_names"] = list(
-                s.scalars(
-                    select(Team.name).where(Team.workspace_id == who.workspace_id).order_by(Team.name_key).limit(1000)
-                )
-            )
+            context["team_names"] = team_names(s, who.workspace_id, 1000)
         elif tab == "custom":
             entries = variables.list_entries(s, who.workspace_id, uid)
             context["bars"] = shared.timeline(entries)
@@ -495,7 +493,7 @@ def deactivate_page(request: Request, user_id: str) -> Response:
     with database(request).read() as s:
         user = users.get(s, who.workspace_id, parse_id(user_id))
         teams_count = s.scalar(
-            select(func.count()).where(TeamMember.workspace_id == who.workspace_id, TeamMember.user_id == user.id)
+            select(func.count()).where(in_workspace(TeamMember, who.workspace_id), TeamMember.user_id == user.id)
         )
         sessions = accounts.open_sessions(s, user)
     name = display_name(user)
@@ -573,7 +571,7 @@ async def remove_item(request: Request, user_id: str, kind: str) -> Response:
 def _emails(session: Session, ws: uuid.UUID, ids: list[Any]) -> dict[Any, str]:
     if not ids:
         return {}
-    rows = session.execute(select(User.id, User.email).where(User.workspace_id == ws, User.id.in_(set(ids))))
+    rows = session.execute(select(User.id, User.email).where(in_workspace(User, ws), User.id.in_(set(ids))))
     return {uid: email for uid, email in rows}
 
 
