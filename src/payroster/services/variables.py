@@ -133,6 +133,7 @@ def replace(session: Session, actor: Actor, target_id: uuid.UUID | None, entries
     kind = target_type(session, ws, target_id)
     assert target_id is not None
     before = [e.wire() for e in list_entries(session, ws, target_id)]
+    old_ids = entry_ids(session, ws, target_id)
     session.execute(
         delete(CustomVariable).where(CustomVariable.workspace_id == ws, CustomVariable.target_id == target_id)
     )
@@ -161,9 +162,21 @@ def replace(session: Session, actor: Actor, target_id: uuid.UUID | None, entries
             "customVariables.replaced",
             kind.lower(),
             target_id,
-            [{"field": "customVariables", "before": before, "after": after}],
+            [
+                {"field": "customVariables", "before": before, "after": after},
+                # The entries' ids: the feed's delta answers the replaced ones as removed (odata/delta.py).
+                {"field": "customVariableIds", "before": old_ids, "after": sorted(str(r["id"]) for r in rows)},
+            ],
         )
     return entries
+
+
+def entry_ids(session: Session, workspace_id: uuid.UUID, target_id: uuid.UUID) -> list[str]:
+    """The ids of a target's stored entries, as text in order (what an audit event records of them)."""
+    stmt = select(CustomVariable.id).where(
+        CustomVariable.workspace_id == workspace_id, CustomVariable.target_id == target_id
+    )
+    return sorted(str(i) for i in session.scalars(stmt))
 
 
 def _value(text: str) -> Scalar:
