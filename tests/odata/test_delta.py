@@ -411,3 +411,23 @@ def test_replaying_deltas_over_a_read_equals_a_fresh_read(
             fresh, _, _ = read_all(reads, url, ws.headers)
             wrong = {k: (held.get(k), fresh.get(k)) for k in held.keys() | fresh.keys() if held.get(k) != fresh.get(k)}
             assert wrong == {}, url
+
+
+def test_replacing_variables_with_the_same_entries_changes_nothing(client: httpx.Client, ws: WS) -> None:
+    """A no-op replace writes no event, so it may not give the entries new ids either (the delta would never
+    hear of them); the same value with other digits (10.0 for 10) is a change, and audited."""
+    a = _user(client, ws, 0)
+    entries: list[dict[str, Any]] = [
+        {"name": "Quota", "value": 10, "startDate": "2026-01-01"},
+        {"name": "Rate", "value": 1},
+    ]
+    held, delta, _ = read_all(client, _root(ws) + "CustomVariables", ws.headers, track=True)
+    ids = []
+    for value in (10, 10, 10.0):
+        entries[0]["value"] = value
+        assert client.put(f"/api/v1/custom-variables/{a}", json=entries, headers=ws.headers).status_code == 200
+        ids.append(sorted(client.get(_root(ws) + "CustomVariables", headers=ws.headers).json()["value"], key=str))
+    assert ids[0] == ids[1] and ids[1] != ids[2]
+    assert delta is not None
+    apply_delta(client, delta, ws.headers, held)
+    assert sorted(held.values(), key=str) == ids[2]
