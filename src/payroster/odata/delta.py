@@ -242,7 +242,7 @@ class Keys:
         if es.name == "TeamMembers":
             return set(self.what.pairs)
         if es.name not in self.existing:
-            self.existing[es.name] = self.exists(es, sorted(self.what.ids))
+            self.existing[es.name] = self.exists(es, list(self.what.ids))
         return self.existing[es.name] | self.what.deleted.get(es.name, set())
 
     def _reaching(self, es: EntitySet, name: str, targets: set[Key]) -> set[Key]:
@@ -255,7 +255,7 @@ class Keys:
             return {pair[0] if nav.back == "team_id" else pair[1] for pair in targets}
         source = es.table
         found: set[Key] = set()
-        for chunk in _chunks(sorted(targets)):
+        for chunk in _chunks(list(targets)):
             if nav.fk is not None and es.name == "TeamMembers":
                 stmt: Any = select(MEMBERS.c.team_id, MEMBERS.c.user_id).where(
                     MEMBERS.c.workspace_id == self.ws, MEMBERS.c[nav.fk].in_(chunk)
@@ -299,9 +299,10 @@ def page(reader: Reader, es: EntitySet, options: Options, at: Position, upto: in
     """One page of the changes after ``at.since`` up to ``upto``, in key order after ``at.after``."""
     what = changed(changes.targets(reader.session, reader.ws, at.since, upto))
     keys = Keys(reader, what)
-    candidates = sorted(keys.affected(es, dependencies(es, options)))
+    candidates = sorted(keys.affected(es, dependencies(es, options)), key=_order)
     if at.after is not None:
-        candidates = [k for k in candidates if k > at.after]
+        past = _order(at.after)
+        candidates = [k for k in candidates if _order(k) > past]
     chunk, more = candidates[:size], len(candidates) > size
     if not chunk:
         return DeltaPage([], [], None)
@@ -312,6 +313,11 @@ def page(reader: Reader, es: EntitySet, options: Options, at: Position, upto: in
     still = keys.exists(es, absent)
     removed = [(k, "changed" if k in still else "deleted") for k in absent]
     return DeltaPage(found, removed, chunk[-1] if more else None)
+
+
+def _order(key: Key) -> Any:
+    """A key's place in a delta's pages: its ids as integers (comparing ``uuid.UUID`` objects is slow)."""
+    return tuple(k.int for k in key) if isinstance(key, tuple) else key.int
 
 
 def key(es: EntitySet, entity: Entity) -> Key:

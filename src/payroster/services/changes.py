@@ -110,21 +110,25 @@ def position(s: Session, workspace_id: uuid.UUID) -> tuple[int, int]:
     return _counter(s, workspace_id)
 
 
-def number_pending(db: Database, workspace_id: uuid.UUID, most: int = PRUNE_BATCH) -> None:
-    """Number the committed events that have none (up to ``most``), so that a position read next covers them.
+def number_pending(db: Database, workspace_id: uuid.UUID, rounds: int = 100) -> None:
+    """Number the committed events that have none (up to ``rounds`` batches of ``PRUNE_BATCH``), so that a
+    position read next covers them.
 
     Not needed for correctness (an event numbered later gets a number past any position read now), only to
-    make a position read now as recent as the committed data: fewer changes handed out twice."""
+    make a position read now as recent as the committed data: fewer changes handed out twice (a delta link
+    taken before a large import was numbered would hand the whole import out again)."""
     with db.read() as s:
         pending = _has_unnumbered(s, workspace_id)
-    if pending:
-        number(db, workspace_id, most)
+    while pending and rounds > 0 and number(db, workspace_id, PRUNE_BATCH) == PRUNE_BATCH:
+        rounds -= 1
 
 
 def targets(s: Session, workspace_id: uuid.UUID, after: int, upto: int) -> list[Event]:
-    """The events numbered in ``(after, upto]``, in sequence order: what changed between two positions."""
+    """The events numbered in ``(after, upto]``, in sequence order: what changed between two positions (each
+    event's action, target type, target id and changes)."""
+    c = EVENTS.c
     query = (
-        select(*_FIELDS)
+        select(c.action, c.target_type, c.target_id, c.changes)
         .where(EVENTS.c.workspace_id == workspace_id, EVENTS.c.sequence > after, EVENTS.c.sequence <= upto)
         .order_by(EVENTS.c.sequence)
     )
