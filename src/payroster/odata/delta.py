@@ -293,10 +293,14 @@ class DeltaPage:
     entities: list[Entity]
     removed: list[tuple[Key, str]]
     after: Key | None
+    documents: list[str] | None = None  # instead of entities: their JSON, written by the database
 
 
-def page(reader: Reader, es: EntitySet, options: Options, at: Position, upto: int, size: int) -> DeltaPage:
-    """One page of the changes after ``at.since`` up to ``upto``, in key order after ``at.after``."""
+def page(
+    reader: Reader, es: EntitySet, options: Options, at: Position, upto: int, size: int, as_json: bool = False
+) -> DeltaPage:
+    """One page of the changes after ``at.since`` up to ``upto``, in key order after ``at.after``; with
+    ``as_json``, the entities come as the database writes them (``Reader.page``), as a read's page would."""
     what = changed(changes.targets(reader.session, reader.ws, at.since, upto))
     keys = Keys(reader, what)
     candidates = sorted(keys.affected(es, dependencies(es, options)), key=_order)
@@ -307,12 +311,15 @@ def page(reader: Reader, es: EntitySet, options: Options, at: Position, upto: in
     if not chunk:
         return DeltaPage([], [], None)
     shaping = Options(filter=options.filter, select=options.select, expand=options.expand)
-    found = reader.page(es, shaping, len(chunk), base=_among(es, chunk)).entities
-    answered = {key(es, e) for e in found}
+    found = reader.page(es, shaping, len(chunk), base=_among(es, chunk), as_json=as_json, with_keys=as_json)
+    if found.keys is not None:
+        answered = {k if len(k) > 1 else k[0] for k in found.keys}
+    else:
+        answered = {key(es, e) for e in found.entities}
     absent = [k for k in chunk if k not in answered]
     still = keys.exists(es, absent)
     removed = [(k, "changed" if k in still else "deleted") for k in absent]
-    return DeltaPage(found, removed, chunk[-1] if more else None)
+    return DeltaPage(found.entities, removed, chunk[-1] if more else None, found.documents)
 
 
 def _order(key: Key) -> Any:

@@ -458,9 +458,13 @@ class Resource:
         if at.since > last:
             raise ODataBadQuery("the delta link is ahead of this workspace's changes", target="$deltatoken")
         upto = last if at.upto is None else at.upto
-        found = delta.page(self.reader, es, options, at, upto, size)
+        names = selected(es, options.select)
+        # As a read's page: the database writes each entity's JSON when it can (query.json_ready), here only when
+        # the key is selected (otherwise each entity starts with its id, below).
+        as_json = not options.expand and ctx.metadata != "full" and json_ready(es, names) and set(es.keys) <= set(names)
+        found = delta.page(self.reader, es, options, at, upto, size, as_json)
         writer = Writer(ctx, es)
-        values: list[dict[str, Any]] = []
+        values: list[Any] = [simplejson.RawJSON(doc) for doc in found.documents or []]
         for entity in found.entities:
             body = writer.entity(entity, options.select, options.expand, es)
             if not set(es.keys) <= set(body) and ctx.metadata != "full":  # the client needs to know which it is
