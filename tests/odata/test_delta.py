@@ -288,7 +288,9 @@ QUERIES = [
     "Users?$expand=teams($select=id,name,description),customVariables",
     "Users?$filter=teams/any(t: t/description eq 'x')&$select=id",
     "Teams?$expand=members($select=id,lastName,active),customVariables",
+    "TeamMembers",
     "TeamMembers?$expand=team($select=name),user($select=role)",
+    "Teams?$filter=description eq 'x'&$select=id,name",
     "CustomVariables?$filter=name eq 'Quota'",
     "CustomVariables",
 ]

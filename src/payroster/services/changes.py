@@ -110,7 +110,7 @@ def position(s: Session, workspace_id: uuid.UUID) -> tuple[int, int]:
     return _counter(s, workspace_id)
 
 
-def number_pending(db: Database, workspace_id: uuid.UUID, rounds: int = 100) -> None:
+def number_pending(db: Database, workspace_id: uuid.UUID, rounds: int = 1000) -> None:
     """Number the committed events that have none (up to ``rounds`` batches of ``PRUNE_BATCH``), so that a
     position read next covers them.
 
