@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from bench import changes as change_bench
 from bench import load, spreadsheets
 from bench.harness import WORKERS, Backend, Figure, Server, asgi_server, cli_peak_rss, machine, memory_mb, repeat, setup
 from bench.timelines import timelines as timeline_pages
@@ -45,6 +46,7 @@ class Size:
     growth: tuple[int, ...]
     scim: int
     timelines: tuple[int, int] = (2_000, 20)  # users (three periods each) and teams of the timelines scenario
+    changes: int = 5_000  # users among which the change-flow scenario changes 1,000
     # `GET /healthz` beside `GET /me`: a reference, not a target's baseline; three loads of its own per database,
     # which `--quick` leaves out to stay within its two minutes.
     healthz: bool = True
@@ -54,7 +56,7 @@ class Size:
 QUICK = Size(duration=0.5, bulk=2_000, big=5_000, growth=(1_000, 10_000), scim=200, healthz=False, webhooks=5.0)
 FULL = Size(
     duration=10.0, bulk=100_000, big=1_000_000, growth=(10_000, 100_000, 1_000_000), scim=10_000,
-    timelines=(1_000_000, 1_000),
+    timelines=(1_000_000, 1_000), changes=1_000_000,
 )  # fmt: skip
 
 
@@ -566,6 +568,11 @@ def webhooks(backend: Backend, size: Size, table: Table) -> None:
     webhook_latency(backend, size.webhooks, table)
 
 
+def change_flow(backend: Backend, size: Size, table: Table) -> None:
+    """The OData delta of 1,000 changes and the change feed's read rate (bench/changes.py)."""
+    change_bench.changes(backend, size.changes, table, user_rows)
+
+
 SCENARIOS = {
     "upsert": upsert,
     "bulk": bulk,
@@ -575,6 +582,7 @@ SCENARIOS = {
     "exports": exports,
     "timelines": timelines,
     "webhooks": webhooks,
+    "changes": change_flow,
 }
 
 

@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import sqlalchemy as sa
 
@@ -269,3 +270,24 @@ def test_pruned_changes_answer_410_to_older_cursors(client: httpx.Client, ws: WS
     at_edge = changes.Cursors("test-secret").dump(ws.id, old)
     assert client.get("/api/v1/changes", params={"after": at_edge}, headers=ws.headers).json()["changes"] == kept
     assert client.get("/api/v1/changes", params={"after": cursor}, headers=ws.headers).json()["changes"] == []
+
+
+def test_the_database_writes_each_event_as_the_python_writer_does(client: httpx.Client, ws: WS, db: Database) -> None:
+    """The feed's pages are the events' JSON written by the database (changes.read, ``as_json``): the same
+    document as ``changes.document`` for single writes, bulk writes, memberships, variables and a provisioning
+    token's change (no user), values with quotes, backslashes and non-ASCII text included."""
+    rows = [{"emailAddress": f"b{i}@a.example", "role": "Participant", "lastName": 'O"Brien \\ Été'} for i in range(3)]
+    assert client.post("/api/v1/users:bulk", json=rows, headers=ws.headers).status_code == 200
+    team = client.post("/api/v1/teams", json={"name": 'Ünïcode "team"'}, headers=ws.headers).json()["id"]
+    pair = {"teamId": team, "systemUserId": ws.admin_id}
+    assert client.post("/api/v1/team-members", json=pair, headers=ws.headers).status_code == 201
+    entries = [{"name": "Quota", "value": 1.5, "startDate": "2026-01-01"}]
+    assert client.put(f"/api/v1/custom-variables/{team}", json=entries, headers=ws.headers).status_code == 200
+    with db.write() as s:  # as a provisioning token's change reads: no user
+        s.execute(sa.update(changes.EVENTS).values(actor_user_id=None).where(changes.EVENTS.c.action == "team.created"))
+    python = changes.read(db, ws.id, None, 1000)
+    database = changes.read(db, ws.id, None, 1000, as_json=True)
+    assert len(python.events) == len(database.events) >= 8
+    for event, row in zip(python.events, database.events, strict=True):
+        assert orjson.loads(row.doc) == orjson.loads(orjson.dumps(changes.document(event)))
+    assert any(orjson.loads(row.doc)["actor"]["userId"] is None for row in database.events)

@@ -110,19 +110,22 @@ def test_writes_are_405(client: httpx.Client, feed: Seeded, method: str) -> None
 
 @pytest.mark.parametrize(
     "path",
-    ["$batch", "Users?$apply=groupby((role))", "Users?$search=smith", "Users?$deltatoken=abc", "Users?$compute=x"],
+    ["$batch", "Users?$apply=groupby((role))", "Users?$search=smith", "Users?$compute=x"],
 )
 def test_unsupported_features_are_501(client: httpx.Client, feed: Seeded, path: str) -> None:
-    """$batch, $apply, $search, delta -> 501 with an OData error."""
+    """$batch, $apply, $search, $compute -> 501 with an OData error."""
     r = client.get(feed.root + path, headers=feed.ws.headers)
     assert r.status_code == 501
     assert r.json()["error"]["code"] == "NotImplemented"
 
 
-def test_track_changes_is_501(client: httpx.Client, feed: Seeded) -> None:
-    """Prefer: odata.track-changes (delta) -> 501."""
-    r = client.get(feed.root + "Users", headers={**feed.ws.headers, "Prefer": "odata.track-changes"})
+def test_track_changes_on_a_set_without_it_is_501(client: httpx.Client, feed: Seeded) -> None:
+    """Prefer: odata.track-changes on a set that does not track changes -> 501 (tests/odata/test_delta.py has the
+    tracked sets); a made-up delta token on a tracked one -> 400."""
+    r = client.get(feed.root + "AuditEvents", headers={**feed.ws.headers, "Prefer": "odata.track-changes"})
     assert r.status_code == 501
+    r = client.get(feed.root + "Users?$deltatoken=abc", headers=feed.ws.headers)
+    assert r.status_code == 400 and r.json()["error"]["target"] == "$deltatoken"
 
 
 @pytest.mark.parametrize(

@@ -88,11 +88,13 @@ async def list_changes(
     cursors = changes.Cursors(request.app.state.secret_key)
     ws = who.workspace_id
     position = None if after is None else cursors.load(ws, after)
-    page = await anyio.to_thread.run_sync(changes.read, db, ws, position, limit)
+    page = await anyio.to_thread.run_sync(changes.read, db, ws, position, limit, True)
     if not page.events and wait > 0:
         page = await _wait(request, db, ws, page.last, limit, wait)
-    body = {"changes": [changes.document(e) for e in page.events], "next": cursors.dump(ws, page.last)}
-    return Response(orjson.dumps(body), media_type="application/json")
+    # The events as the database wrote them, joined (changes.read, ``as_json``).
+    events = ",".join(e.doc for e in page.events).encode()
+    body = b'{"changes":[' + events + b'],"next":' + orjson.dumps(cursors.dump(ws, page.last)) + b"}"
+    return Response(body, media_type="application/json")
 
 
 async def _wait(request: Request, db: Database, ws: Any, position: int, limit: int, wait: float) -> changes.Page:
@@ -111,7 +113,7 @@ async def _wait(request: Request, db: Database, ws: Any, position: int, limit: i
             if left <= 0 or await request.is_disconnected():
                 break
             await anyio.sleep(min(PAUSES[min(attempt, len(PAUSES) - 1)], left))
-            page = await anyio.to_thread.run_sync(changes.read, db, ws, position, limit)
+            page = await anyio.to_thread.run_sync(changes.read, db, ws, position, limit, True)
             if page.events:
                 break
         return page

@@ -63,3 +63,10 @@ class ODataNotAcceptable(ODataError):
 
     status = 406
     code = "NotAcceptable"
+
+
+class ODataGone(ODataError):
+    """A delta link older than the kept changes: the client reads everything again (410)."""
+
+    status = 410
+    code = "Gone"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import xml.etree.ElementTree as ET
 
+from payroster.odata.delta import TRACKED
 from payroster.odata.model import CONTAINER, NAMESPACE, SETS, TIMELINE, EntitySet
 
 EDMX = "http://docs.oasis-open.org/odata/ns/edmx"
@@ -56,6 +57,8 @@ def csdl_xml() -> bytes:
             ET.SubElement(entity_set, f"{{{EDM}}}NavigationPropertyBinding", Path=nav.name, Target=nav.target)
         if es.time is not None:
             _application_time(entity_set, es)
+        if es.name in TRACKED:
+            _change_tracking(entity_set, es)
     ET.SubElement(
         container,
         f"{{{EDM}}}Annotation",
@@ -66,6 +69,21 @@ def csdl_xml() -> bytes:
     ET.SubElement(container, f"{{{EDM}}}Annotation", Term="Capabilities.AsynchronousRequestsSupported", Bool="false")
     document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return document
+
+
+def _change_tracking(entity_set: ET.Element, es: EntitySet) -> None:
+    """The set's ``Capabilities.ChangeTracking``: delta links follow every property and navigation (odata/delta.py)."""
+    annotation = ET.SubElement(entity_set, f"{{{EDM}}}Annotation", Term="Capabilities.ChangeTracking")
+    record = ET.SubElement(annotation, f"{{{EDM}}}Record")
+    ET.SubElement(record, f"{{{EDM}}}PropertyValue", Property="Supported", Bool="true")
+    filterable = ET.SubElement(record, f"{{{EDM}}}PropertyValue", Property="FilterableProperties")
+    paths = ET.SubElement(filterable, f"{{{EDM}}}Collection")
+    for name in es.properties:
+        ET.SubElement(paths, f"{{{EDM}}}PropertyPath").text = name
+    expandable = ET.SubElement(record, f"{{{EDM}}}PropertyValue", Property="ExpandableProperties")
+    navs = ET.SubElement(expandable, f"{{{EDM}}}Collection")
+    for name in es.navigations:
+        ET.SubElement(navs, f"{{{EDM}}}NavigationPropertyPath").text = name
 
 
 def _application_time(entity_set: ET.Element, es: EntitySet) -> None:

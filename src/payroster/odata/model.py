@@ -241,6 +241,8 @@ SETS: dict[str, EntitySet] = {
             Property("targetType", STRING, _col("target_type"), nullable=False),
             Property("targetId", GUID, _col("target_id"), nullable=False),
             Property("changes", STRING, _col("changes"), nullable=False),
+            # The event's number in the change feed (services/changes.py); null until it is numbered.
+            Property("sequence", "Edm.Int64", _col("sequence")),
         ),
     ),
     "MembershipPeriods": _period_set(

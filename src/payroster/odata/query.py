@@ -100,6 +100,7 @@ class Page:
     after: list[Any] | None  # order values of the last row when another page follows
     total: int | None = None
     documents: list[str] | None = None  # instead of entities: their JSON, written by the database
+    keys: list[tuple[Any, ...]] | None = None  # with documents: each one's key values (``with_keys``)
 
     def __len__(self) -> int:
         return len(self.documents) if self.documents is not None else len(self.entities)
@@ -141,9 +142,11 @@ class Reader:
         sent: int = 0,
         base: Condition | None = None,
         as_json: bool = False,
+        with_keys: bool = False,
     ) -> Page:
         """Up to ``size`` entities after the keyset position ``after`` (the first page when ``None``); with
-        ``as_json``, each entity's JSON is written by the database (see :func:`json_document`)."""
+        ``as_json``, each entity's JSON is written by the database (see :func:`json_document`), and with
+        ``with_keys`` the page also says whose each document is."""
         t = self.compiler.alias(es)
         scope = Scope(es, t)
         conds = [self.compiler.in_workspace(t)]
@@ -202,12 +205,26 @@ class Reader:
             for i, (expr, _) in enumerate(order):
                 process = expr.type.result_processor(dialect, None)
                 last[i] = process(last[i]) if process is not None and last[i] is not None else last[i]
-        documents = None
+        documents = keys = None
         if as_json:
             documents = [row[0] for row in rows]
             if stored is not None and None in documents:
                 self.fill_documents(es, names, t, order, rows, documents)
-        return Page(entities, last, total, documents)
+            if with_keys:
+                keys = self.row_keys(es, t, order, rows)
+        return Page(entities, last, total, documents, keys)
+
+    def row_keys(
+        self, es: EntitySet, t: FromClause, order: list[tuple[ColumnElement[Any], bool]], rows: list[Any]
+    ) -> list[tuple[Any, ...]]:
+        """The key values of documents read with their order values (the keys are among them, Reader.order)."""
+        dialect = self.session.get_bind().dialect
+        places = []
+        for k in es.keys:
+            column = es.properties[k].sql(t)
+            at = 1 + next(i for i, (expr, _) in enumerate(order) if expr.compare(column))
+            places.append((at, column.type.result_processor(dialect, None)))
+        return [tuple(p(row[at]) if p is not None else row[at] for at, p in places) for row in rows]
 
     def fill_documents(
         self,

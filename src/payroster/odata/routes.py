@@ -30,11 +30,12 @@ from payroster.domain.errors import BudgetSpent, InternalError
 from payroster.http.errors import as_domain_error
 from payroster.http.errors import headers as transported
 from payroster.observability.requests import current as current_request_id
+from payroster.odata import delta, temporal, tokens
 from payroster.odata import parser as P
-from payroster.odata import temporal, tokens
 from payroster.odata.errors import (
     ODataBadQuery,
     ODataError,
+    ODataGone,
     ODataMethodNotAllowed,
     ODataNotAcceptable,
     ODataNotFound,
@@ -44,6 +45,7 @@ from payroster.odata.limits import Tally
 from payroster.odata.metadata import csdl_xml
 from payroster.odata.model import SETS, SETS_BY_KEY, EntitySet, Navigation
 from payroster.odata.query import Entity, Options, Page, Reader, Via, decode_value, encode_value, json_ready, selected
+from payroster.services import changes
 from payroster.urls import public_base
 
 log = logging.getLogger("payroster.odata")
@@ -159,7 +161,8 @@ def _guarded(handle: Callable[[], Response]) -> Response:
         code = "InternalError" if isinstance(failure, InternalError) else failure.code  # OData's own name for it
         response = error(failure.status, code, failure.message, failure.target)
         response.headers.update(transported(failure))
-    response.headers.update(VERSION)
+    if "odata-version" not in response.headers:  # a delta for a 4.01 client says 4.01
+        response.headers.update(VERSION)
     return response
 
 
@@ -200,6 +203,8 @@ def _serve(request: Request, slug: str, workspace_id: uuid.UUID, path: str, budg
         return Response(csdl_xml(), media_type="application/xml")
     if head in ("$batch", "$crossjoin", "$all", "$entity"):
         raise ODataUnsupported(f"{head} is not supported")
+    if (ctx.tracking and "skiptoken" not in ctx.options) or "deltatoken" in ctx.options:
+        changes.number_pending(db, workspace_id)  # the position read next then covers the committed changes
     with db.read(budget) as session:
         reader = Reader(session, workspace_id, ctx.window.at)
         return Resource(ctx, reader, segments).respond()
@@ -228,7 +233,7 @@ class Context:
             if canonical in self.options:
                 raise ODataBadQuery(f"${canonical} is given twice")
             self.options[canonical] = value
-        for unsupported in ("apply", "search", "compute", "deltatoken", "index", "levels", "schemaversion", "id"):
+        for unsupported in ("apply", "search", "compute", "index", "levels", "schemaversion", "id"):
             if unsupported in self.options:
                 raise ODataUnsupported(f"${unsupported} is not supported")
         self.window = temporal.window(self.options)
@@ -236,8 +241,9 @@ class Context:
         self.metadata, self.ieee754 = self.negotiate()
         self.root = f"{public_base(request)}/odata/{slug}/"
         self.prefer = parse_prefer(request.headers.get("prefer", ""))
-        if "odata.track-changes" in self.prefer or "track-changes" in self.prefer:
-            raise ODataUnsupported("delta queries are not supported")
+        self.tracking = "odata.track-changes" in self.prefer or "track-changes" in self.prefer
+        # A 4.01 client reads removed entities as ``@removed`` (delta.py); a 4.0 one as ``$deletedEntity``.
+        self.v401 = request.headers.get("odata-maxversion", "4.0").strip() >= "4.01"
 
     def negotiate(self) -> tuple[str, bool]:
         """odata.metadata level and IEEE754Compatible from ``$format`` or ``Accept``."""
@@ -321,6 +327,8 @@ class Resource:
             raise ODataNotFound(f"no entity set {segs[0]}")
         self.ctx.window.check(es)
         key_text = m.group(2)
+        if (self.ctx.tracking or "deltatoken" in self.ctx.options) and (key_text is not None or count_only):
+            raise ODataUnsupported("changes are tracked on whole entity sets: " + ", ".join(delta.TRACKED))
         if key_text is None:
             if len(segs) > 1:
                 raise ODataBadQuery("address an entity by its key before navigating")
@@ -391,15 +399,25 @@ class Resource:
             total = self.reader.count(es, Options(filter=options.filter), base)
             return Response(str(total), media_type="text/plain")
         size, applied = self.ctx.page_size()
-        shaping = [(k, v) for k, v in self.ctx.options.items() if k not in ("skiptoken", "format")]
+        shaping = [(k, v) for k, v in self.ctx.options.items() if k not in ("skiptoken", "deltatoken", "format")]
         bound = tokens.fingerprint(str(self.ctx.workspace_id), "/".join(self.segments), shaping)
         secret = self.ctx.request.app.state.secret_key
-        after, sent = None, 0
+        tracked = self.ctx.tracking or "deltatoken" in self.ctx.options
+        if tracked:
+            delta.check(es, options, bool(self.ctx.window.given))
+            if self.ctx.tracking:
+                applied = "odata.track-changes" + (f", {applied}" if applied else "")
+        if "deltatoken" in self.ctx.options:
+            return self.delta(es, options, bound, size, applied)
+        after, sent, since = None, 0, None
         if "skiptoken" in self.ctx.options:
             state = tokens.verify(secret, self.ctx.options["skiptoken"], bound)
             after = [decode_value(v) for v in state["a"]]
             sent = int(state["n"])
+            since = state.get("s")
             options.count = False  # the count rides on the first page only
+        elif self.ctx.tracking:
+            since = delta.start(self.reader.session, self.ctx.workspace_id)  # before the data: docs/architecture.md
         as_json = not options.expand and self.ctx.metadata != "full" and json_ready(es, selected(es, options.select))
         page = self.reader.page(es, options, size, after, sent, base, as_json=as_json)
         writer = Writer(self.ctx, es)
@@ -408,20 +426,87 @@ class Resource:
             payload_head["@odata.context"] = self.ctx.root + "$metadata#" + context_url(es, context_set, options)
         if "count" in self.ctx.options and self.ctx.options["count"] == "true" and page.total is not None:
             payload_head["@odata.count"] = page.total
-        next_link = None
+        next_link = delta_link = None
         if page.after is not None:
-            token = tokens.sign(secret, {"q": bound, "a": [encode_value(v) for v in page.after], "n": sent + len(page)})
-            next_link = self.next_link(token)
+            state = {"q": bound, "a": [encode_value(v) for v in page.after], "n": sent + len(page)}
+            if since is not None:
+                state["s"] = since  # the position of the first page rides on to the delta link
+            next_link = self.next_link(tokens.sign(secret, state))
+        elif since is not None:
+            token = delta.dump(secret, bound, self.ctx.workspace_id, delta.Position(int(since)))
+            delta_link = self.next_link(token, "$deltatoken")
         headers = {"Preference-Applied": applied} if applied else None
         media = JSON_TYPE.format(self.ctx.metadata, str(self.ctx.ieee754).lower())
         # One body, written in the handler's thread: the page is in memory already (at most MAX_PAGE
         # entities), and streaming it in chunks cost a thread-pool hop and an ASGI send per chunk, about a
         # quarter of a first page's time on the server (bench/JOURNAL.md).
-        return Response(writer.page(payload_head, page, options, next_link), media_type=media, headers=headers)
+        body = writer.page(payload_head, page, options, next_link, delta_link)
+        return Response(body, media_type=media, headers=headers)
 
-    def next_link(self, token: str) -> str:
-        kept = [(k, v) for k, v in self.ctx.raw if P.option_name(k) != "skiptoken"]
-        kept.append(("$skiptoken", token))
+    def delta(self, es: EntitySet, options: Options, bound: str, size: int, applied: str | None) -> Response:
+        """A page of a delta link: the entities changed since its position, the removed ones, and the link to
+        the next page or the next delta link (odata/delta.py)."""
+        ctx, ws = self.ctx, self.ctx.workspace_id
+        secret = ctx.request.app.state.secret_key
+        at = delta.load(secret, ctx.options["deltatoken"], ws, bound)
+        last, pruned = changes.position(self.reader.session, ws)
+        if at.since < pruned:
+            raise ODataGone(
+                "the delta link is older than the kept changes: full resync needed (read the query again with "
+                "Prefer: odata.track-changes)",
+                target="$deltatoken",
+            )
+        if at.since > last:
+            raise ODataBadQuery("the delta link is ahead of this workspace's changes", target="$deltatoken")
+        upto = last if at.upto is None else at.upto
+        names = selected(es, options.select)
+        # As a read's page: the database writes each entity's JSON when it can (query.json_ready), here only when
+        # the key is selected (otherwise each entity starts with its id, below).
+        as_json = not options.expand and ctx.metadata != "full" and json_ready(es, names) and set(es.keys) <= set(names)
+        found = delta.page(self.reader, es, options, at, upto, size, as_json)
+        writer = Writer(ctx, es)
+        values: list[Any] = [simplejson.RawJSON(doc) for doc in found.documents or []]
+        for entity in found.entities:
+            body = writer.entity(entity, options.select, options.expand, es)
+            if not set(es.keys) <= set(body) and ctx.metadata != "full":  # the client needs to know which it is
+                where = ctx.root + delta.location(es, delta.key(es, entity))
+                body = {("@id" if ctx.v401 else "@odata.id"): where, **body}
+            values.append(body)
+        for key, reason in found.removed:
+            values.append(self.removed(es, key, reason))
+        payload: dict[str, Any] = {}
+        if ctx.metadata != "none":
+            payload["@odata.context"] = ctx.root + "$metadata#" + context_url(es, es.name, options) + "/$delta"
+        payload["value"] = values
+        if found.after is not None:
+            token = delta.dump(secret, bound, ws, delta.Position(at.since, upto, found.after))
+            payload["@odata.nextLink"] = self.next_link(token, "$deltatoken")
+        else:
+            token = delta.dump(secret, bound, ws, delta.Position(upto))
+            payload["@odata.deltaLink"] = self.next_link(token, "$deltatoken")
+        headers = {"OData-Version": "4.01" if ctx.v401 else "4.0"}
+        if applied:
+            headers["Preference-Applied"] = applied
+        return Response(
+            simplejson.dumps(payload, use_decimal=True),
+            media_type=JSON_TYPE.format(ctx.metadata, str(ctx.ieee754).lower()),
+            headers=headers,
+        )
+
+    def removed(self, es: EntitySet, key: Any, reason: str) -> dict[str, Any]:
+        """A removed entity: ``@removed`` for 4.01 clients, the 4.0 ``$deletedEntity`` form otherwise."""
+        where = self.ctx.root + delta.location(es, key)
+        if self.ctx.v401:
+            body: dict[str, Any] = {"@removed": {"reason": reason}, "@id": where}
+            keys = key if isinstance(key, tuple) else (key,)
+            body.update({name: str(value) for name, value in zip(es.keys, keys, strict=True)})
+            return body
+        context = f"{self.ctx.root}$metadata#{es.name}/$deletedEntity"
+        return {"@odata.context": context, "id": where, "reason": reason}
+
+    def next_link(self, token: str, option: str = "$skiptoken") -> str:
+        kept = [(k, v) for k, v in self.ctx.raw if P.option_name(k) not in ("skiptoken", "deltatoken")]
+        kept.append((option, token))
         path = "/".join(urllib.parse.quote(s, safe="()=,'$:-") for s in self.segments)
         return f"{self.ctx.root}{path}?{urllib.parse.urlencode(kept, quote_via=urllib.parse.quote, safe='$,')}"
 
@@ -537,7 +622,9 @@ class Writer:
         self.ctx = ctx
         self.es = es
 
-    def page(self, head: dict[str, Any], page: Page, options: Options, next_link: str | None) -> bytes:
+    def page(
+        self, head: dict[str, Any], page: Page, options: Options, next_link: str | None, delta_link: str | None = None
+    ) -> bytes:
         """A collection page: the control information, the entities (documents written by the database
         joined as they are, else one encoder call for all) and the next link."""
         prefix = simplejson.dumps(head)[:-1]
@@ -549,6 +636,8 @@ class Writer:
         tail = "]"
         if next_link is not None:
             tail += ',"@odata.nextLink":' + simplejson.dumps(next_link)
+        if delta_link is not None:
+            tail += ',"@odata.deltaLink":' + simplejson.dumps(delta_link)
         body: str = prefix + (',"value":[' if head else '"value":[') + value + tail + "}"
         return body.encode()
 

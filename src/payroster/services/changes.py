@@ -9,13 +9,15 @@ N, so no reader ever sees a new event below a number it has seen, and numbers ha
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
 from itsdangerous import BadData, URLSafeSerializer
-from sqlalchemy import CursorResult, Row, delete, func, select, update
+from sqlalchemy import JSON, CursorResult, Row, Text, delete, func, literal, select, update
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from payroster.db.engine import Database
@@ -42,7 +44,7 @@ _FIELDS = (
 class Page:
     """Events after a position, in sequence order, and the position the next read continues from."""
 
-    events: list[Event]
+    events: list[Event]  # rows of ``_FIELDS``; with ``as_json``, rows of (sequence, doc): each event as JSON text
     last: int
 
 
@@ -75,9 +77,10 @@ class Cursors:
         return sequence
 
 
-def read(db: Database, workspace_id: uuid.UUID, after: int | None, limit: int) -> Page:
+def read(db: Database, workspace_id: uuid.UUID, after: int | None, limit: int, as_json: bool = False) -> Page:
     """Up to ``limit`` events after position ``after`` (None: from the oldest kept), numbering the committed
-    events that have no number yet when the page would otherwise stop short of them.
+    events that have no number yet when the page would otherwise stop short of them. With ``as_json`` each event
+    is read as the JSON text :func:`document` would write, written by the database (:func:`_json_document`).
 
     404 for a position past the workspace's last number (a cursor from a restored older database), 410 for one
     older than the pruned events (the reader would miss them).
@@ -93,11 +96,12 @@ def read(db: Database, workspace_id: uuid.UUID, after: int | None, limit: int) -
                 "a new cursor)",
                 target="after",
             )
-        events = _after(s, workspace_id, start, limit)
+        fields = _json_fields(db.is_sqlite) if as_json else _FIELDS
+        events = _after(s, workspace_id, start, limit, fields)
         short = len(events) < limit and _has_unnumbered(s, workspace_id)
     if short and number(db, workspace_id, limit - len(events)):
         with db.read() as s:
-            more = _after(s, workspace_id, events[-1].sequence if events else start, limit - len(events))
+            more = _after(s, workspace_id, events[-1].sequence if events else start, limit - len(events), fields)
         events += more
     return Page(events, events[-1].sequence if events else start)
 
@@ -113,6 +117,36 @@ def counter(s: Session, workspace_id: uuid.UUID) -> tuple[int, int]:
     return _counter(s, workspace_id)
 
 
+def position(s: Session, workspace_id: uuid.UUID) -> tuple[int, int]:
+    """The workspace's last numbered event and the last pruned one, as this session sees them."""
+    return _counter(s, workspace_id)
+
+
+def number_pending(db: Database, workspace_id: uuid.UUID, rounds: int = 1000) -> None:
+    """Number the committed events that have none (up to ``rounds`` batches of ``PRUNE_BATCH``), so that a
+    position read next covers them.
+
+    Not needed for correctness (an event numbered later gets a number past any position read now), only to
+    make a position read now as recent as the committed data: fewer changes handed out twice (a delta link
+    taken before a large import was numbered would hand the whole import out again)."""
+    with db.read() as s:
+        pending = _has_unnumbered(s, workspace_id)
+    while pending and rounds > 0 and number(db, workspace_id, PRUNE_BATCH) == PRUNE_BATCH:
+        rounds -= 1
+
+
+def targets(s: Session, workspace_id: uuid.UUID, after: int, upto: int) -> list[Event]:
+    """The events numbered in ``(after, upto]``, in sequence order: what changed between two positions (each
+    event's action, target type, target id and changes)."""
+    c = EVENTS.c
+    query = (
+        select(c.action, c.target_type, c.target_id, c.changes)
+        .where(EVENTS.c.workspace_id == workspace_id, EVENTS.c.sequence > after, EVENTS.c.sequence <= upto)
+        .order_by(EVENTS.c.sequence)
+    )
+    return cast(list[Event], list(s.execute(query).all()))
+
+
 def _counter(s: Session, workspace_id: uuid.UUID) -> tuple[int, int]:
     row = s.execute(
         select(COUNTERS.c.last_sequence, COUNTERS.c.pruned_through).where(COUNTERS.c.workspace_id == workspace_id)
@@ -120,9 +154,9 @@ def _counter(s: Session, workspace_id: uuid.UUID) -> tuple[int, int]:
     return (0, 0) if row is None else (row.last_sequence, row.pruned_through)
 
 
-def _after(s: Session, workspace_id: uuid.UUID, after: int, limit: int) -> list[Event]:
+def _after(s: Session, workspace_id: uuid.UUID, after: int, limit: int, fields: Any = _FIELDS) -> list[Event]:
     query = (
-        select(*_FIELDS)
+        select(*fields)
         .where(EVENTS.c.workspace_id == workspace_id, EVENTS.c.sequence > after)
         .order_by(EVENTS.c.sequence)
         .limit(limit)
@@ -237,6 +271,43 @@ def document(event: Event) -> dict[str, Any]:
         # The stored text as it is: parsing it to write it again was most of a page's time.
         "changes": orjson.Fragment(event.changes),
     }
+
+
+@functools.cache
+def _json_fields(sqlite: bool) -> tuple[Any, ...]:
+    """The sequence and the event's document: built once per database kind (the expression is constant)."""
+    return (EVENTS.c.sequence, _json_document(sqlite).label("doc"))
+
+
+def _json_document(sqlite: bool) -> Any:
+    """:func:`document` as SQL (``json_object`` / ``json_build_object``): the same members, in the same order,
+    with the same value forms (the spacing between them may differ). A page of the feed is then the database's
+    text joined, where converting every row's ids and instant to Python objects and back to text was most of
+    a page's time (bench/JOURNAL.md, "Change flow")."""
+    c = EVENTS.c
+    obj: Any
+    changes_json: Any
+    if sqlite:
+        obj, changes_json = func.json_object, func.json(c.changes)
+        when = func.substr(c.occurred_at, 1, 10) + "T" + func.substr(c.occurred_at, 12) + "Z"
+        target, user = _sqlite_guid(c.target_id), _sqlite_guid(c.actor_user_id)
+    else:
+        obj, changes_json = func.json_build_object, sql_cast(c.changes, JSON)
+        when = func.to_char(c.occurred_at, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+        target, user = c.target_id, c.actor_user_id
+    document = obj(
+        literal("sequence"), c.sequence, literal("occurredAt"), when, literal("action"), c.action,
+        literal("targetType"), c.target_type, literal("targetId"), target,
+        literal("actor"), obj(literal("kind"), c.actor_kind, literal("userId"), user),
+        literal("channel"), c.channel, literal("changes"), changes_json,
+    )  # fmt: skip
+    return document if sqlite else sql_cast(document, Text)  # as text: the driver would parse json
+
+
+def _sqlite_guid(column: Any) -> Any:
+    """A GUID stored as 32 hex digits, as the wire writes it (8-4-4-4-12, lower case; NULL stays NULL)."""
+    parts = [func.substr(column, a, b) for a, b in ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))]
+    return func.lower(parts[0] + "-" + parts[1] + "-" + parts[2] + "-" + parts[3] + "-" + parts[4])
 
 
 def _text(value: uuid.UUID | None) -> str | None:

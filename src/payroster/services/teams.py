@@ -12,7 +12,7 @@ from payroster.db.models import CustomVariable, Team, TeamMember, User, utcnow
 from payroster.domain import normalize, periods
 from payroster.domain.errors import Conflict, Detail, Invalid
 from payroster.ids import new_id
-from payroster.services import audit, hierarchy, memberships
+from payroster.services import audit, hierarchy, memberships, variables
 from payroster.services.context import Actor
 from payroster.services.inputs import UNSET, TeamInput
 from payroster.services.scoping import get_scoped, insert_ignoring_conflicts, scoped
@@ -138,12 +138,15 @@ def delete_team(session: Session, actor: Actor, team_id: uuid.UUID | None) -> No
             events.append(audit.event_row(actor, "team.updated", "team", child.id, changes))
     session.flush()
     ended = hierarchy.end_team(session, ws, team.id)
+    variable_ids = variables.entry_ids(session, ws, team.id)
     session.execute(
         delete(CustomVariable).where(CustomVariable.workspace_id == ws, CustomVariable.target_id == team.id)
     )
     if ended:
         events += hierarchy.timeline_events(actor, "team", team.id, ended)
     gone = [{"field": f, "before": v, "after": None} for f, v in snapshot(team).items()]
+    if variable_ids:
+        gone.append({"field": "customVariableIds", "before": variable_ids, "after": []})
     events.append(audit.event_row(actor, "team.deleted", "team", team.id, gone))
     session.delete(team)
     session.flush()

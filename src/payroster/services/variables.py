@@ -133,6 +133,11 @@ def replace(session: Session, actor: Actor, target_id: uuid.UUID | None, entries
     kind = target_type(session, ws, target_id)
     assert target_id is not None
     before = [e.wire() for e in list_entries(session, ws, target_id)]
+    if _stored(session, ws, target_id) == sorted((_text(e) for e in entries), key=repr):
+        # A no-op keeps the stored entries as they are, their ids included: it writes no audit event, so new ids
+        # would be a change that the change feed and the feed's delta links never hear of.
+        return entries
+    old_ids = entry_ids(session, ws, target_id)
     session.execute(
         delete(CustomVariable).where(CustomVariable.workspace_id == ws, CustomVariable.target_id == target_id)
     )
@@ -153,17 +158,42 @@ def replace(session: Session, actor: Actor, target_id: uuid.UUID | None, entries
     ]
     if rows:
         session.execute(insert(CustomVariable), rows)
-    after = [e.wire() for e in entries]
-    if before != after:
-        audit.record(
-            session,
-            actor,
-            "customVariables.replaced",
-            kind.lower(),
-            target_id,
-            [{"field": "customVariables", "before": before, "after": after}],
-        )
+    # Past the no-op test, something stored changed (if only a value's digits, 10 as 10.0): audited.
+    audit.record(
+        session,
+        actor,
+        "customVariables.replaced",
+        kind.lower(),
+        target_id,
+        [
+            {"field": "customVariables", "before": before, "after": [e.wire() for e in entries]},
+            # The entries' ids: the feed's delta answers the replaced ones as removed (odata/delta.py).
+            {"field": "customVariableIds", "before": old_ids, "after": sorted(str(r["id"]) for r in rows)},
+        ],
+    )
     return entries
+
+
+def _stored(session: Session, workspace_id: uuid.UUID, target_id: uuid.UUID) -> list[tuple[Any, ...]]:
+    """A target's stored entries as :func:`_text` writes them, in order."""
+    c = CustomVariable
+    stmt = select(c.name, c.value_json, c.start_at, c.end_at).where(
+        c.workspace_id == workspace_id, c.target_id == target_id
+    )
+    return sorted(((name, value, start, end) for name, value, start, end in session.execute(stmt)), key=repr)
+
+
+def _text(e: Entry) -> tuple[Any, ...]:
+    """An entry as it is stored: its name, its value's exact JSON text, its start and end."""
+    return (e.name, simplejson.dumps(e.value, use_decimal=True), e.start, e.end)
+
+
+def entry_ids(session: Session, workspace_id: uuid.UUID, target_id: uuid.UUID) -> list[str]:
+    """The ids of a target's stored entries, as text in order (what an audit event records of them)."""
+    stmt = select(CustomVariable.id).where(
+        CustomVariable.workspace_id == workspace_id, CustomVariable.target_id == target_id
+    )
+    return sorted(str(i) for i in session.scalars(stmt))
 
 
 def _value(text: str) -> Scalar:

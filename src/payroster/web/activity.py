@@ -96,6 +96,8 @@ def lines(action: str, changes: list[dict[str, Any]], known: dict[str, str]) -> 
         name = str(c.get("field"))
         if action.startswith("membership.") and name in ("systemUserId", "teamId"):
             continue
+        if name == "customVariableIds":  # the entries' ids, for the feed's delta; the entries say it in words
+            continue
         before, after = c.get("before"), c.get("after")
         if name == "customVariables":
             out += _variables(before or [], after or [])
