@@ -29,6 +29,7 @@ from payroster.api import (
     routes_users,
     schemas,
 )
+from payroster.auth.apikey import KeyCache
 from payroster.auth.ratelimit import RateLimiter
 from payroster.config import Settings
 from payroster.db import health, restore
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.secret_key = settings.resolved_secret()
     app.state.db = db or prepare_database(settings)
     app.state.limiter = RateLimiter(settings)
+    app.state.key_cache = KeyCache()  # keys verified in the last second (auth/apikey.py)
     # The OData explorer's page runs feed queries: the pages get them from here, not by importing the OData door.
     app.state.feed = routes_settings.Feed(SETS, odata_routes.budgeted, odata_routes.explore)
     routers = [
