@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import datetime as dt
 import hashlib
 import threading
@@ -94,8 +93,8 @@ def authenticate(
     cache: KeyCache | None = getattr(request.app.state, "key_cache", None)
     principal = cache.get(presented, kind, roles) if cache is not None else None
     if principal is None:
-        principal = _verify(db, presented, kind, roles, challenge)
-        if cache is not None:
+        principal, settled = _verify(db, presented, kind, roles, challenge)
+        if cache is not None and settled:
             cache.put(presented, kind, roles, principal)
     limiter: RateLimiter | None = getattr(request.app.state, "limiter", None)
     if limiter is not None:
@@ -120,8 +119,12 @@ async def authenticate_async(
     return await run_in_threadpool(authenticate, db, request, kind, challenge, roles)
 
 
-def _verify(db: Database, presented: str | None, kind: str, roles: tuple[str, ...], challenge: str) -> Principal:
-    """The key checked against the database; the day's timelines refreshed and the key's use recorded when due."""
+def _verify(
+    db: Database, presented: str | None, kind: str, roles: tuple[str, ...], challenge: str
+) -> tuple[Principal, bool]:
+    """The key checked against the database; the day's timelines refreshed and the key's use recorded when due.
+    Also whether nothing is left for the next check to do (else its principal is not cached: a use that could
+    not be recorded is recorded by the next request that reads the database)."""
     try:
         with db.reader.connect() as conn:  # one statement: a plain connection, no ORM session around it
             principal, due = apikeys.verify(conn, presented, kind, roles)
@@ -137,6 +140,9 @@ def _verify(db: Database, presented: str | None, kind: str, roles: tuple[str, ..
         # Recording the key's use is worth no wait: while SQLite's write turn is taken for long (an import in this
         # process or another), the request goes on, and a later one records it (tests/http/test_errors.py). A
         # cached key is not recorded again: the next check that reads the database sees this one's time.
-        with contextlib.suppress(Unavailable), db.write(wait=TOUCH_WAIT) as session:
-            apikeys.touch(session, principal.key_id)
-    return principal
+        try:
+            with db.write(wait=TOUCH_WAIT) as session:
+                apikeys.touch(session, principal.key_id)
+        except Unavailable:
+            return principal, False
+    return principal, True
