@@ -88,6 +88,9 @@ def serve(host: str, port: int, workers: int | None) -> None:
     run_server("payroster.app:factory", host, port, workers, click.get_current_context().find_root().obj)
 
 
+WORKER_HEALTHCHECK = 60  # seconds a server process may take to answer uvicorn's supervisor (run_server)
+
+
 def run_server(app: str, host: str, port: int, workers: int, log_config: dict[str, Any]) -> None:
     """Uvicorn serving the application factory ``app`` as ``serve`` runs it (the benchmarks serve theirs alike)."""
     import uvicorn
@@ -102,6 +105,10 @@ def run_server(app: str, host: str, port: int, workers: int, log_config: dict[st
         proxy_headers=False,
         log_level="info",
         timeout_graceful_shutdown=30,
+        # uvicorn kills a worker that does not answer its supervisor's ping within this time, and a worker answers
+        # only once it has imported PayRoster (2.6-3.5 s on a quiet machine of two cores, over 5 s, uvicorn's
+        # default, on a loaded one): with 5 s the workers were killed and restarted in a loop (bench/JOURNAL.md).
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK,
     )
 
 
