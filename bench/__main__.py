@@ -50,7 +50,7 @@ class Size:
     open_seconds: float = 30.0  # the open-loop upsert load's length, at OPEN_RATE
 
 
-QUICK = Size(duration=0.5, bulk=2_000, big=5_000, growth=(1_000, 10_000), scim=200, healthz=False, open_seconds=2.0)
+QUICK = Size(duration=0.5, bulk=2_000, big=5_000, growth=(1_000, 10_000), scim=200, healthz=False, open_seconds=1.0)
 FULL = Size(
     duration=10.0, bulk=100_000, big=1_000_000, growth=(10_000, 100_000, 1_000_000), scim=10_000,
     timelines=(1_000_000, 1_000),
