@@ -35,7 +35,8 @@ PG_URL = os.environ.get("PAYROSTER_BENCH_PG_URL") or os.environ.get(
 )
 # The server's processes and handler threads: the product's defaults unless these variables say otherwise.
 PG_SETTINGS = ("autovacuum", "shared_buffers", "synchronous_commit")
-WORKERS = int(os.environ.get("PAYROSTER_BENCH_WORKERS", "1"))
+# The product's default processes: PAYROSTER_WORKERS, else the CPU count (``payroster serve``).
+WORKERS = int(os.environ.get("PAYROSTER_BENCH_WORKERS") or Settings().workers)
 THREADS = int(os.environ.get("PAYROSTER_BENCH_THREADS", Settings.model_fields["threads"].default))
 LIFTED = {
     "PAYROSTER_RATE_LIMIT_PER_KEY": "1000000/second",
@@ -220,7 +221,10 @@ class Backend:
 class Server:
     """A real ``payroster serve`` (``WORKERS`` processes) on a database, with a workspace and its admin's key."""
 
-    def __init__(self, env: dict[str, str], key: str | None = None, slug: str = "bench", wait: bool = True) -> None:
+    def __init__(
+        self, env: dict[str, str], key: str | None = None, slug: str = "bench", wait: bool = True,
+        command: tuple[str, ...] = ("payroster", "serve"),
+    ) -> None:  # fmt: skip
         self.env = env
         if key is None:
             made = json.loads(
@@ -231,8 +235,8 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "payroster", "serve", "--port", str(self.port), "--workers", str(WORKERS)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [sys.executable, "-m", *command, "--port", str(self.port), "--workers", str(WORKERS)],
+            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         if wait:
             self.wait()

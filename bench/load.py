@@ -28,6 +28,10 @@ def healthz(i: int, args: dict[str, Any]) -> Request:
     return "GET", "/healthz", None
 
 
+def trivial(i: int, args: dict[str, Any]) -> Request:
+    return "GET", "/bench/trivial", None
+
+
 def me(i: int, args: dict[str, Any]) -> Request:
     return "GET", "/api/v1/me", None
 
@@ -71,12 +75,13 @@ def scim_mix(i: int, args: dict[str, Any]) -> Request:
 MAKERS: dict[str, Callable[[int, dict[str, Any]], Request]] = {
     "healthz": healthz,
     "me": me,
+    "trivial": trivial,
     "upsert": upsert,
     "scim_mix": scim_mix,
 }
 
 
-REPLAYABLE = frozenset({"healthz", "me"})  # reads: sending one twice measures the same work
+REPLAYABLE = frozenset({"healthz", "me", "trivial"})  # reads: sending one twice measures the same work
 THREADS = 2  # wrk threads: one event loop per core
 RATE_CEILING = 4_000  # requests rendered per second of load, above any rate this machine reaches
 

@@ -65,12 +65,14 @@ class Served:
 
 
 @contextmanager
-def serve(env: dict[str, str], log: Path, workers: int = 1, ready: bool = True) -> Iterator[Served]:
-    """Start ``payroster serve`` and wait until ``/healthz`` answers; stop it with SIGTERM afterwards."""
+def serve(env: dict[str, str], log: Path, workers: int | None = 1, ready: bool = True) -> Iterator[Served]:
+    """Start ``payroster serve`` (``workers`` None: as many as it starts by default) and wait until ``/healthz``
+    answers; stop it with SIGTERM afterwards."""
     port = free_port()
+    count = [] if workers is None else ["--workers", str(workers)]
     with log.open("wb") as sink:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "payroster", "serve", "--port", str(port), "--workers", str(workers)],
+            [sys.executable, "-m", "payroster", "serve", "--port", str(port), *count],
             env=env,
             stdout=sink,
             stderr=subprocess.STDOUT,

@@ -30,6 +30,7 @@ from payroster.api import (
     routes_webhooks,
     schemas,
 )
+from payroster.auth.apikey import KeyCache
 from payroster.auth.ratelimit import RateLimiter
 from payroster.config import Settings
 from payroster.db import health, restore
@@ -146,6 +147,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, gua
     app.state.db = db or prepare_database(settings)
     app.state.limiter = RateLimiter(settings)
     app.state.webhook_guard = guard or Guard(AllowList.parse(settings.webhook_allow_hosts))
+    app.state.key_cache = KeyCache()  # keys verified in the last second (auth/apikey.py)
     # The OData explorer's page runs feed queries: the pages get them from here, not by importing the OData door.
     app.state.feed = routes_settings.Feed(SETS, odata_routes.budgeted, odata_routes.explore)
     routers = [

@@ -72,20 +72,32 @@ def main(verbose: bool) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
-def serve(host: str, port: int, workers: int) -> None:
+@click.option(
+    "--workers", type=click.IntRange(1, 64), help="server processes  [default: PAYROSTER_WORKERS, else the CPU count]"
+)
+def serve(host: str, port: int, workers: int | None) -> None:
     """Run the web server: API, OData, SCIM and UI."""
-    import uvicorn
-
+    settings = Settings()
+    workers = workers or settings.workers
     try:
-        _open(Settings()).dispose()
+        _open(settings).dispose()
     except migrate.SchemaBehind as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     metrics.clear_multiprocess_dir()
+    run_server("payroster.app:factory", host, port, workers, click.get_current_context().find_root().obj)
+
+
+WORKER_HEALTHCHECK = 60  # seconds a server process may take to answer uvicorn's supervisor (run_server)
+
+
+def run_server(app: str, host: str, port: int, workers: int, log_config: dict[str, Any]) -> None:
+    """Uvicorn serving the application factory ``app`` as ``serve`` runs it (the benchmarks serve theirs alike)."""
+    import uvicorn
+
     uvicorn.run(
-        "payroster.app:factory",
-        log_config=click.get_current_context().find_root().obj,
+        app,
+        log_config=log_config,
         factory=True,
         host=host,
         port=port,
@@ -93,6 +105,10 @@ def serve(host: str, port: int, workers: int) -> None:
         proxy_headers=False,
         log_level="info",
         timeout_graceful_shutdown=30,
+        # uvicorn kills a worker that does not answer its supervisor's ping within this time, and a worker answers
+        # only once it has imported PayRoster (2.6-3.5 s on a quiet machine of two cores, over 5 s, uvicorn's
+        # default, on a loaded one): with 5 s the workers were killed and restarted in a loop (bench/JOURNAL.md).
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK,
     )
 
 

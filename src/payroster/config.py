@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     max_bulk_rows: int = Field(default=100_000, description="users:bulk row limit")
     db_pool_size: int = Field(default=10, description="PostgreSQL connection pool size")
     threads: int = Field(default=8, ge=1, description="request handler threads per server process")
+    workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, ge=1, le=64, description="server processes (default: the cores)"
+    )
     metrics_token: SecretStr | None = Field(
         default=None, description="Bearer token that opens /metrics (Prometheus); unset, /metrics answers 404"
     )

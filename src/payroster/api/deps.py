@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import Request
 
-from payroster.auth.apikey import authenticate
+from payroster.auth.apikey import authenticate_async
 from payroster.db.engine import Database
 from payroster.domain import wire
 from payroster.services.apikeys import Principal
@@ -26,16 +26,16 @@ async def database(request: Request) -> Database:
 CHALLENGE = 'Basic realm="PayRoster", Bearer'
 
 
-def principal(request: Request) -> Principal:
+async def principal(request: Request) -> Principal:
     """The verified API key owner; runs before the body is read."""
-    found = authenticate(request.app.state.db, request, "api", CHALLENGE)
+    found = await authenticate_async(request.app.state.db, request, "api", CHALLENGE)
     request.state.principal = found
     return found
 
 
-def admin_principal(request: Request) -> Principal:
+async def admin_principal(request: Request) -> Principal:
     """The verified key owner, a FullAdmin or a LimitedAdmin: for the read-only exports (README.md, "Exports")."""
-    found = authenticate(request.app.state.db, request, "api", CHALLENGE, ("FullAdmin", "LimitedAdmin"))
+    found = await authenticate_async(request.app.state.db, request, "api", CHALLENGE, ("FullAdmin", "LimitedAdmin"))
     request.state.principal = found
     return found
 

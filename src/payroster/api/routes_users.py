@@ -161,7 +161,7 @@ def _rows(body: Any, limit: int) -> list[Any]:
 
 
 @router.get("/api/v1/me", operation_id="getMe", tags=["me"], response_model=schemas.Me)
-def me(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
+async def me(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
     """The key's owner, workspace and the feed URLs."""
     base = public_base(request)  # PAYROSTER_BASE_URL, else a trusted proxy's forwarded host, else the request's
     return JSONResponse(
