@@ -186,8 +186,10 @@ def _read(
     check = CHECKS[spool.kind]
     names = COLUMNS[spool.kind]
     writer = csv.writer(spool.file)
+    folded = {n.casefold(): n for n in names}  # field names match case-insensitively (``EmailAddress``)
     progress.start(f"reading {SHEETS[spool.kind]}", size)
-    for number, row in rows:
+    for number, cells in rows:
+        row = {folded.get(k.casefold(), k): v for k, v in cells.items()}
         where = f"{prefix} {number}"
         found = check(row, _at(where))
         if found:

@@ -103,6 +103,7 @@ class Sheet:
 
 _ROW = re.compile(rb"<(?:\w+:)?row[\s>/]")
 _CELL = re.compile(rb"<(?:\w+:)?c[\s>/]")
+_DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s[^>]*ref="[A-Z]*\d*:?([A-Z]+)\d*"')
 _MERGE = re.compile(rb'<(?:\w+:)?mergeCell\s[^>]*ref="([^"]+)"')
 
 
@@ -173,6 +174,14 @@ def _scan(archive: zipfile.ZipFile, sheet: Sheet) -> None:
                 tail = data
                 continue
             body, tail = data[:cut], data[cut:]
+            if row == 0 and (declared := _DIMENSION.search(body)) is not None:
+                letters = declared.group(1).decode()
+                if _column_number(letters) > MAX_COLUMNS:
+                    raise _refuse(
+                        f"{where} declares {_column_number(letters):,} columns (up to {letters}), more than Excel's"
+                        f" {MAX_COLUMNS:,}: save it again from a spreadsheet",
+                        where,
+                    )
             if len(tail) > MAX_TEXT:
                 raise _refuse(f"{where} holds a text longer than {MAX_TEXT >> 10:,} KiB, no cell's", where)
             start = 0
@@ -191,6 +200,13 @@ def _scan(archive: zipfile.ZipFile, sheet: Sheet) -> None:
     if merged:
         shown = ", ".join(merged[:5]) + (" ..." if len(merged) > 5 else "")
         raise _refuse(f"{where} has merged cells ({shown}): unmerge them so that every cell holds its value", where)
+
+
+def _column_number(letters: str) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n
 
 
 def cell_text(value: Any) -> str:
@@ -219,7 +235,10 @@ def xlsx_rows(path: Path, sheet: Sheet) -> Iterator[Row]:
     name; the first row names the columns."""
     from openpyxl import load_workbook
 
-    book = load_workbook(path, read_only=True, data_only=True, keep_links=False)
+    try:
+        book = load_workbook(path, read_only=True, data_only=True, keep_links=False)
+    except Exception as exc:  # openpyxl raises what its parsers raise
+        raise _refuse(f"the workbook cannot be read ({type(exc).__name__}): save it again from a spreadsheet") from None
     try:
         ws = book[sheet.name]
         # Never without max_col: read-only padding follows the sheet's declared dimension, which a file may set
