@@ -559,6 +559,11 @@ def exports(backend: Backend, size: Size, table: Table) -> None:
     spreadsheets.exports(backend, size.big, REPS, table, user_rows)
 
 
+def imports(backend: Backend, size: Size, table: Table) -> None:
+    """``payroster import users`` at the import scenario's size and five times it (bench/spreadsheets.py)."""
+    spreadsheets.imports(backend, size.big, table, user_rows, raw_import)
+
+
 SCENARIOS = {
     "upsert": upsert,
     "bulk": bulk,
@@ -566,6 +571,7 @@ SCENARIOS = {
     "growth": growth_and_odata,
     "scim": scim,
     "exports": exports,
+    "imports": imports,
     "timelines": timelines,
 }
 
