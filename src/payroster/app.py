@@ -42,6 +42,7 @@ from payroster.urls import ForwardedHeaders
 from payroster.web import core as web_core
 from payroster.web import routes_auth, routes_settings, routes_sso
 from payroster.web import routes_exports as web_exports
+from payroster.web import routes_imports as web_imports
 from payroster.web import routes_teams as web_teams
 from payroster.web import routes_users as web_users
 from payroster.web.headers import SecurityHeaders
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         *(m.router for m in (routes_auth, web_users, web_teams, routes_settings, routes_sso)),
         routes_exports.router,
         web_exports.router,
+        web_imports.router,
     ]
     errors.install(app, page=web_core.error_page, is_page=web_core.is_page, allowed=errors.method_table(routers))
     app.add_middleware(SecurityHeaders)
@@ -173,6 +175,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(routes_changes.router)
     app.include_router(routes_exports.router)
     app.include_router(web_exports.router)
+    app.include_router(web_imports.router)
     for web_module in (routes_auth, web_users, web_teams, routes_settings, routes_sso):
         app.include_router(web_module.router)
 

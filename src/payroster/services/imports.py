@@ -360,10 +360,36 @@ class Counts:
         return {"rows": self.rows, "created": self.created, "updated": self.updated, "unchanged": self.unchanged}
 
 
+class _DryRun(Exception):
+    """Rolls back a :func:`check`'s transaction once every row is written."""
+
+
+def check(db: Database, actor: Actor, prepared: Prepared) -> dict[str, Counts]:
+    """What :func:`apply` would do, found by doing it in a transaction that is then rolled back (the rules that
+    need the database are checked exactly as they will be); ``Invalid`` with every problem."""
+    try:
+        _write(db, actor, prepared, _Quiet(), dry_run=True)
+    except _DryRun as done:
+        counts: dict[str, Counts] = done.args[0]
+        return counts
+    raise AssertionError("a dry run always rolls back")  # pragma: no cover
+
+
 def apply(db: Database, actor: Actor, prepared: Prepared, progress: Progress | None = None) -> dict[str, Counts]:
     """Write every kind of ``prepared`` in one transaction, in dependency order; ``Invalid`` (nothing written)
     with every problem the database showed."""
-    progress = progress or _Quiet()
+    done = _write(db, actor, prepared, progress or _Quiet())
+    users = done.get("users")
+    if users is not None:
+        metrics.imported(actor.channel, users.created, users.updated, users.unchanged)
+        if users.rows >= bulk.ANALYZE_AFTER:
+            db.refresh_statistics(("users", "user_tags", "user_aliases", "audit_events"))
+    return done
+
+
+def _write(
+    db: Database, actor: Actor, prepared: Prepared, progress: Progress, dry_run: bool = False
+) -> dict[str, Counts]:
     problems = Problems()
     done: dict[str, Counts] = {}
     with bulk.collector_paused(), db.write(actor.workspace_id, exclusive=True) as session:
@@ -376,11 +402,8 @@ def apply(db: Database, actor: Actor, prepared: Prepared, progress: Progress | N
             WRITERS[kind](session, actor, spool, counts, problems, progress)
             if problems.count:  # later kinds would only report what depends on these rows; rolled back
                 raise problems.error()
-    users = done.get("users")
-    if users is not None:
-        metrics.imported(actor.channel, users.created, users.updated, users.unchanged)
-        if users.rows >= bulk.ANALYZE_AFTER:
-            db.refresh_statistics(("users", "user_tags", "user_aliases", "audit_events"))
+        if dry_run:
+            raise _DryRun(done)
     return done
 
 

@@ -140,17 +140,16 @@ def _sheets(path: Path) -> list[Sheet]:
     """Worksheet names and parts from the workbook's own list, through openpyxl's reader of it."""
     from openpyxl.reader.excel import ExcelReader
 
-    reader = None
-    try:
-        reader = ExcelReader(str(path), read_only=True, data_only=True)
-        reader.read_manifest()
-        reader.read_workbook()
-        return [Sheet(s.name, rel.target) for s, rel in reader.parser.find_sheets()]
-    except Exception as exc:  # openpyxl raises what its parsers raise: KeyError, ValueError, XML errors
-        raise _refuse(f"the workbook cannot be read ({type(exc).__name__}): save it again from a spreadsheet") from None
-    finally:
-        if reader is not None:
-            reader.archive.close()
+    # A file object, not its name: openpyxl refuses a name without an Excel extension (an upload's).
+    with path.open("rb") as f:
+        try:
+            reader = ExcelReader(f, read_only=True, data_only=True)
+            reader.read_manifest()
+            reader.read_workbook()
+            return [Sheet(s.name, rel.target) for s, rel in reader.parser.find_sheets()]
+        except Exception as exc:  # openpyxl raises what its parsers raise: KeyError, ValueError, XML errors
+            message = f"the workbook cannot be read ({type(exc).__name__}): save it again from a spreadsheet"
+            raise _refuse(message) from None
 
 
 def _scan(archive: zipfile.ZipFile, sheet: Sheet) -> None:
@@ -233,10 +232,16 @@ def cell_text(value: Any) -> str:
 def xlsx_rows(path: Path, sheet: Sheet) -> Iterator[Row]:
     """The rows of one worksheet (checked by :func:`inspect_xlsx` first) with their numbers, cells by field
     name; the first row names the columns."""
+
+    with path.open("rb") as f:
+        yield from _book_rows(f, sheet)
+
+
+def _book_rows(f: IO[bytes], sheet: Sheet) -> Iterator[Row]:
     from openpyxl import load_workbook
 
     try:
-        book = load_workbook(path, read_only=True, data_only=True, keep_links=False)
+        book = load_workbook(f, read_only=True, data_only=True, keep_links=False)
     except Exception as exc:  # openpyxl raises what its parsers raise
         raise _refuse(f"the workbook cannot be read ({type(exc).__name__}): save it again from a spreadsheet") from None
     try:
