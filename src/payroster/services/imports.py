@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gc
 import re
 import tempfile
 import uuid
@@ -392,7 +393,7 @@ def _write(
 ) -> dict[str, Counts]:
     problems = Problems()
     done: dict[str, Counts] = {}
-    with bulk.collector_paused(), db.write(actor.workspace_id, exclusive=True) as session:
+    with db.write(actor.workspace_id, exclusive=True) as session:
         for kind in ORDER:
             spool = prepared.spools.get(kind)
             if spool is None:
@@ -416,7 +417,11 @@ def _write_users(
 
     def flush() -> bool:
         try:
-            result = bulk.apply(session, actor, chunk)
+            # The collector paused for the chunk only (bulk.collector_paused says why), then the chunk's own
+            # cycles collected: paused for the whole import, they piled up with the rows.
+            with bulk.collector_paused():
+                result = bulk.apply(session, actor, chunk)
+            gc.collect(1)
         except Invalid as exc:
             for d in exc.details:
                 row, _, column = (d.target or "").lstrip("/").partition("/")
