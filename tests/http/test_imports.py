@@ -140,6 +140,7 @@ def round_trip(client: httpx.Client, db: Database, ws: WS, tmp_path: Path, n: in
     assert found.status_code == 200 and found.json()["firstName"] == INJECTED
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_round_trip_at_ten_thousand_users(client: httpx.Client, db: Database, ws: WS, tmp_path: Path) -> None:
     round_trip(client, db, ws, tmp_path, 10_000)
