@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -104,8 +105,8 @@ def workbook(path: Path, sheets: dict[str, bytes]) -> None:
     book.close()
 
 
-# 2,000 users keep the test near 30 s on each database; the same round trip at 10,000 users is
-# ``test_round_trip_at_ten_thousand_users`` (SQLite only, about a minute).
+# 2,000 users keep the test near 25 s on SQLite on a quiet machine (a minute or more on PostgreSQL); the same round
+# trip at 10,000 users, some five times longer, runs when PAYROSTER_BIG_ROUND_TRIP=1.
 @pytest.mark.parametrize("n", [2000])
 def test_every_kind_round_trips_through_csv_and_a_workbook(
     client: httpx.Client, db: Database, ws: WS, tmp_path: Path, n: int
@@ -141,6 +142,7 @@ def round_trip(client: httpx.Client, db: Database, ws: WS, tmp_path: Path, n: in
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("PAYROSTER_BIG_ROUND_TRIP") != "1", reason="PAYROSTER_BIG_ROUND_TRIP=1 runs it")
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_round_trip_at_ten_thousand_users(client: httpx.Client, db: Database, ws: WS, tmp_path: Path) -> None:
     round_trip(client, db, ws, tmp_path, 10_000)
