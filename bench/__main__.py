@@ -629,6 +629,11 @@ def change_flow(backend: Backend, size: Size, table: Table) -> None:
     change_bench.changes(backend, size.changes, table, user_rows)
 
 
+def imports(backend: Backend, size: Size, table: Table) -> None:
+    """``payroster import users`` at the import scenario's size and five times it (bench/spreadsheets.py)."""
+    spreadsheets.imports(backend, size.big, table, user_rows, raw_import)
+
+
 SCENARIOS = {
     "overhead": overhead,
     "upsert": upsert,
@@ -638,6 +643,7 @@ SCENARIOS = {
     "growth": growth_and_odata,
     "scim": scim,
     "exports": exports,
+    "imports": imports,
     "timelines": timelines,
     "webhooks": webhooks,
     "changes": change_flow,

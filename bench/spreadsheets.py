@@ -7,12 +7,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
+import xlsxwriter
 
-from bench.harness import Backend, Figure, Server, memory_mb, repeat
+from bench.harness import Backend, Figure, Server, cli_peak_rss, memory_mb, repeat, setup
 
 USERS_SQL = (
     "SELECT id, email, role, active, first_name, last_name, direct_manager_id"
@@ -116,3 +119,57 @@ def exports(backend: Backend, n: int, reps: int, table: Any, seed: Any) -> None:
     table.row("  server peak RSS MiB after XLSX too", backend.name, Figure([peak]), None, None,
               "<= 300 MiB", peak <= 300, ".0f")  # fmt: skip
     table.note(f"exports ({backend.name}): the XLSX file was {size / 2**20:,.1f} MiB")
+
+
+# -- imports --------------------------------------------------------------------------------------------------
+
+
+def _write_users_file(path: Path, n: int, rows: Any, fmt: str) -> None:
+    """``n`` import rows (``rows(count, start, prefix)``) written to ``path`` a chunk at a time, as CSV or XLSX."""
+    columns = list(rows(1)[0])
+    if fmt == "csv":
+        with path.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            for start in range(0, n, 100_000):
+                writer.writerows(rows(min(100_000, n - start), start, "i"))
+        return
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False})
+    sheet = book.add_worksheet("Users")
+    sheet.write_row(0, 0, columns)
+    r = 1
+    for start in range(0, n, 100_000):
+        for row in rows(min(100_000, n - start), start, "i"):
+            sheet.write_row(r, 0, [row[c] for c in columns])
+            r += 1
+    book.close()
+
+
+def imports(backend: Backend, n: int, table: Any, rows: Any, raw_import: Any) -> None:
+    """``payroster import users`` of ``n`` and ``5 n`` new users from CSV (and ``n`` from XLSX), each into a fresh
+    database, once each (n=1): seconds and the command's own peak RSS, beside the raw inserts of ``n`` rows."""
+    for count, fmt in ((n, "csv"), (5 * n, "csv"), (n, "xlsx")):
+        with tempfile.TemporaryDirectory(prefix="payroster-import-") as tmp, backend.database() as env:
+            path = Path(tmp) / f"users.{fmt}"
+            _write_users_file(path, count, rows, fmt)
+            size_mib = path.stat().st_size / 2**20
+            made = setup(env, "workspace", "create", "--name", "Bench", "--admin-email", "b@x.com", "--json")
+            slug = json.loads(made)["workspaceSlug"]
+            started = time.perf_counter()
+            peak = cli_peak_rss(env, "import", "users", "--workspace", slug, str(path))
+            seconds = time.perf_counter() - started
+            raw = None
+            if count == n and fmt == "csv":
+                # The raw inserts of the same rows, a chunk of 100,000 at a time (rows/s), into the same database.
+                spent = 0.0
+                for s in range(0, n, 100_000):
+                    chunk = min(100_000, n - s)
+                    spent += chunk / raw_import(backend, env, rows(chunk, s, "raw"))
+                raw = Figure([n / spent])
+        label = f"import {count:,} users from {fmt.upper()} ({size_mib:,.0f} MiB), rows/s (n=1)"
+        mine = Figure([count / seconds])
+        table.row(label, backend.name, mine, raw, mine.median / raw.median if raw else None,
+                  "— (raw executemany)" if raw else "", None, ".0f")  # fmt: skip
+        table.row(f"  {count:,} rows: seconds", backend.name, Figure([seconds]), None, None, "", None, ".1f")
+        table.row(f"  {count:,} rows: the command's peak RSS MiB", backend.name, Figure([peak]), None, None,
+                  "<= 300 MiB", peak <= 300, ".0f")  # fmt: skip

@@ -46,6 +46,7 @@ from payroster.urls import ForwardedHeaders
 from payroster.web import core as web_core
 from payroster.web import routes_auth, routes_settings, routes_sso
 from payroster.web import routes_exports as web_exports
+from payroster.web import routes_imports as web_imports
 from payroster.web import routes_pickers as web_pickers
 from payroster.web import routes_teams as web_teams
 from payroster.web import routes_users as web_users
@@ -169,6 +170,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, gua
         web_variables.router,
         routes_exports.router,
         web_exports.router,
+        web_imports.router,
     ]
     errors.install(app, page=web_core.error_page, is_page=web_core.is_page, allowed=errors.method_table(routers))
     app.add_middleware(SecurityHeaders)
@@ -206,6 +208,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, gua
     app.include_router(routes_webhooks.router)
     app.include_router(routes_exports.router)
     app.include_router(web_exports.router)
+    app.include_router(web_imports.router)
     for web_module in (routes_auth, web_users, web_teams, routes_settings, routes_sso, web_webhooks):
         app.include_router(web_module.router)
     app.include_router(web_pickers.router)

@@ -13,6 +13,7 @@ import openpyxl
 import pytest
 from python_calamine import CalamineWorkbook
 
+from payroster import clock
 from payroster.db.engine import Database
 from payroster.services import apikeys, bulk, csvimport, exports
 from payroster.services.context import Actor
@@ -129,10 +130,11 @@ def test_teams_memberships_variables_and_events_with_their_filters(
 
     header, *members = rows_of(get(client, ws, "memberships.csv"))
     assert header == ["teamName", "emailAddress", "validFrom", "validTo"]
+    today = clock.today().isoformat()  # a membership's period: from the day it was added, open
     assert members == [
-        ["Sales", "eve@acme.example", "", ""],
-        ["West Coast", "bob@acme.example", "", ""],
-        ["West Coast", "zoe@acme.example", "", ""],
+        ["Sales", "eve@acme.example", today, ""],
+        ["West Coast", "bob@acme.example", today, ""],
+        ["West Coast", "zoe@acme.example", today, ""],
     ]
     assert rows_of(get(client, ws, "memberships.csv", team="west coast"))[1:] == members[1:]
     assert rows_of(get(client, ws, "memberships.csv", team=people["parent"]))[1:] == members[:1]

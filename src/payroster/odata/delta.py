@@ -28,6 +28,7 @@ from payroster.odata.errors import ODataBadQuery, ODataNotFound, ODataUnsupporte
 from payroster.odata.model import MEMBERS, SETS, EntitySet
 from payroster.odata.query import Entity, Options, Reader
 from payroster.services import changes
+from payroster.services.scoping import in_workspace
 
 TRACKED = ("Users", "Teams", "TeamMembers", "CustomVariables")
 KIND = "delta"
@@ -229,12 +230,12 @@ class Keys:
         for chunk in _chunks(list(keys)):
             if es.name == "TeamMembers":
                 stmt = select(MEMBERS.c.team_id, MEMBERS.c.user_id).where(
-                    MEMBERS.c.workspace_id == self.ws, tuple_(MEMBERS.c.team_id, MEMBERS.c.user_id).in_(chunk)
+                    in_workspace(MEMBERS.c, self.ws), tuple_(MEMBERS.c.team_id, MEMBERS.c.user_id).in_(chunk)
                 )
                 found.update((t, u) for t, u in self.session.execute(stmt))
             else:
                 t = es.table
-                stmt2 = select(t.c.id).where(t.c.workspace_id == self.ws, t.c.id.in_(chunk))
+                stmt2 = select(t.c.id).where(in_workspace(t.c, self.ws), t.c.id.in_(chunk))
                 found.update(self.session.scalars(stmt2))
         return found
 
@@ -258,19 +259,19 @@ class Keys:
         for chunk in _chunks(list(targets)):
             if nav.fk is not None and es.name == "TeamMembers":
                 stmt: Any = select(MEMBERS.c.team_id, MEMBERS.c.user_id).where(
-                    MEMBERS.c.workspace_id == self.ws, MEMBERS.c[nav.fk].in_(chunk)
+                    in_workspace(MEMBERS.c, self.ws), MEMBERS.c[nav.fk].in_(chunk)
                 )
                 found.update((t, u) for t, u in self.session.execute(stmt))
                 continue
             if nav.fk is not None:
-                stmt = select(source.c.id).where(source.c.workspace_id == self.ws, source.c[nav.fk].in_(chunk))
+                stmt = select(source.c.id).where(in_workspace(source.c, self.ws), source.c[nav.fk].in_(chunk))
             elif nav.via is not None:
                 src, dst = nav.via
-                stmt = select(MEMBERS.c[src]).where(MEMBERS.c.workspace_id == self.ws, MEMBERS.c[dst].in_(chunk))
+                stmt = select(MEMBERS.c[src]).where(in_workspace(MEMBERS.c, self.ws), MEMBERS.c[dst].in_(chunk))
             else:
                 assert nav.back is not None
                 t = target.table
-                conds = [t.c.workspace_id == self.ws, t.c.id.in_(chunk)]
+                conds = [in_workspace(t.c, self.ws), t.c.id.in_(chunk)]
                 conds += [t.c[col] == value for col, value in nav.extra]
                 stmt = select(t.c[nav.back]).where(and_(*conds))
             found.update(self.session.scalars(stmt))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from payroster.domain.cells import restore
@@ -90,7 +90,27 @@ def delimiter_of(header_line: str) -> str:
     return max(DELIMITERS, key=lambda d: counts[d])  # max keeps the first of equals: ',' when none is present
 
 
+def iter_lines(lines: Iterator[str], header_line: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``iter_numbered`` over lines read from a file as they come (``header_line`` being the first of them), so
+    that the file's text is never held whole (services/sheets.py)."""
+    if not header_line.strip():
+        raise Invalid(
+            "the file is empty: the first row must name the columns",
+            details=[Detail("required", "header row missing", "line 1")],
+        )
+    reader = csv.reader(lines, delimiter=delimiter_of(header_line.rstrip("\r\n")), strict=True)
+    try:
+        titles = next(reader)
+    except csv.Error as exc:
+        raise _refused(reader, exc, 1) from None
+    return _rows(reader, _header(titles))
+
+
 def _header(titles: list[str]) -> list[str]:
+    return header_of(titles, lambda column: f"line 1, column {column}")
+
+
+def header_of(titles: list[str], where: Callable[[int], str]) -> list[str]:
     """The field names of the header row; a name given twice (in any case or spelling that means the same field,
     ``Email Address`` and ``emailAddress``) is refused, as a JSON key given twice is."""
     header = [header_name(h) for h in titles]
@@ -102,7 +122,7 @@ def _header(titles: list[str]) -> list[str]:
         seen = first.setdefault(name.casefold(), column)
         if seen != column:
             both = f"columns {seen} ('{titles[seen - 1].strip()}') and {column} ('{titles[column - 1].strip()}')"
-            problems.append(Detail("duplicateField", f"{both} name the same field", f"line 1, column {column}"))
+            problems.append(Detail("duplicateField", f"{both} name the same field", where(column)))
     if problems:
         raise Invalid(
             "the header row names a field twice: " + "; ".join(p.message for p in problems[:5]), details=problems

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.types import NullType
 
 from payroster.db.engine import Database
-from payroster.db.models import AuditEvent, CustomVariable, Team, TeamMember, User, UserAlias, UserTag
+from payroster.db.models import AuditEvent, CustomVariable, MembershipPeriod, Team, User, UserAlias, UserTag
 from payroster.domain import effective, normalize, wire
 from payroster.domain.cells import neutralise
 from payroster.domain.errors import Detail, Invalid, Unavailable
@@ -261,21 +261,22 @@ def _memberships(db: Database, ws: uuid.UUID, params: Mapping[str, str]) -> Expo
             team_conds.append(Team.id == tid if tid is not None else false())
         if user:
             uid = _user_id(s, ws, user)
-            user_conds.append(TeamMember.user_id == uid if uid is not None else false())
+            user_conds.append(MembershipPeriod.user_id == uid if uid is not None else false())
     return Export("memberships", "Memberships", MEMBERSHIP_COLUMNS, _membership_rows(db, ws, team_conds, user_conds))
 
 
 def _membership_rows(
     db: Database, ws: uuid.UUID, team_conds: list[ColumnElement[bool]], user_conds: list[ColumnElement[bool]]
 ) -> Iterator[Row]:
-    # Teams in name order, each team's members in e-mail order, both keyset-paged: a chunk never sorts more than
-    # one team's members.
+    # Every period (ended ones too: the file carries the history), teams in name order, each team's periods by
+    # member e-mail then start, both keyset-paged: a chunk never sorts more than one team's periods.
     team_base = select(Team.id, Team.name, Team.name_key).where(*team_conds).order_by(Team.name_key).limit(CHUNK)
+    period = MembershipPeriod
     member_base = (
-        select(User.email, User.email_key)
-        .join(TeamMember, and_(TeamMember.workspace_id == User.workspace_id, TeamMember.user_id == User.id))
-        .where(TeamMember.workspace_id == ws, *user_conds)
-        .order_by(User.email_key)
+        select(User.email, User.email_key, period.valid_from, period.valid_to)
+        .join(period, and_(period.workspace_id == User.workspace_id, period.user_id == User.id))
+        .where(period.workspace_id == ws, *user_conds)
+        .order_by(User.email_key, period.valid_from)
         .limit(CHUNK)
     )
     last_team: str | None = None
@@ -283,17 +284,19 @@ def _membership_rows(
         with db.read() as s:
             found = s.execute(team_base if last_team is None else team_base.where(Team.name_key > last_team)).all()
         for team in found:
-            last: str | None = None
+            last: tuple[str, dt.date] | None = None
             while True:
-                stmt = member_base.where(TeamMember.team_id == team.id)
+                stmt = member_base.where(period.team_id == team.id)
+                if last is not None:
+                    key, start = last
+                    stmt = stmt.where(or_(User.email_key > key, and_(User.email_key == key, period.valid_from > start)))
                 with db.read() as s:
-                    members = s.execute(stmt if last is None else stmt.where(User.email_key > last)).all()
+                    members = s.execute(stmt).all()
                 for m in members:
-                    # Memberships have no periods yet: validFrom and validTo stay empty (README.md, "Exports").
-                    yield [team.name, m.email, None, None]
+                    yield [team.name, m.email, m.valid_from.isoformat(), m.valid_to.isoformat() if m.valid_to else None]
                 if len(members) < CHUNK:
                     break
-                last = members[-1].email_key
+                last = (members[-1].email_key, members[-1].valid_from)
         if len(found) < CHUNK:
             return
         last_team = found[-1].name_key

@@ -1,0 +1,621 @@
+"""Spreadsheet imports of users, teams, memberships and custom variables (README.md, "Imports").
+
+Two passes, each streaming (memory does not grow with the file):
+
+1. :func:`prepare` reads the file (CSV, TSV or an XLSX workbook, ``services/sheets.py``), checks every cell by the
+   rules of the kind's single write, and copies the rows, cells by field, to a temporary file per kind. Every bad
+   cell is reported by sheet (or line), row and column; nothing has touched the database yet.
+2. :func:`apply` writes them in one transaction that has the workspace to itself, in dependency order (users,
+   teams, memberships, custom variables), through the services every other door calls: users in chunks through
+   the bulk upsert, the others row by row. What needs the database (a team or e-mail the row names, a new user's
+   role, the last full admin, cycles, overlapping entries) is checked there; any problem rolls the whole import
+   back and is reported like the cells' problems.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import gc
+import re
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+import simplejson
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from payroster.db.engine import Database
+from payroster.db.models import Team, User
+from payroster.domain import normalize, numbers
+from payroster.domain.errors import Detail, DomainError, Invalid
+from payroster.observability import metrics
+from payroster.services import bulk, memberships, sheets, teams, variables
+from payroster.services.context import Actor
+from payroster.services.exports import MEMBERSHIP_COLUMNS, TEAM_COLUMNS, VARIABLE_COLUMNS
+from payroster.services.inputs import UNSET, USER_FIELDS, Pointer, TeamInput, canonical, parse_date, parse_user
+from payroster.services.inputs import text_field as _text
+
+ORDER = ("users", "teams", "memberships", "custom-variables")  # a later kind names records of an earlier one
+SHEETS = {"users": "Users", "teams": "Teams", "memberships": "Memberships", "custom-variables": "CustomVariables"}
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "users": USER_FIELDS,
+    "teams": TEAM_COLUMNS,
+    "memberships": MEMBERSHIP_COLUMNS,
+    "custom-variables": VARIABLE_COLUMNS,
+}
+CHUNK = 5000  # user rows per bulk upsert; the other kinds are written row by row
+REPORTED = 1000  # problems kept for the report (all are counted)
+EXPUNGE = 1000  # rows after which the session forgets the records it loaded (its identity map would grow)
+
+
+class Progress(Protocol):
+    """Told how far an import is: a stage starts with its total (bytes or rows), then advances."""
+
+    def start(self, label: str, total: int) -> None: ...
+
+    def advance(self, amount: int) -> None: ...
+
+
+class _Quiet:
+    def start(self, label: str, total: int) -> None:
+        pass
+
+    def advance(self, amount: int) -> None:
+        pass
+
+
+@dataclass
+class Problems:
+    """The problems found so far: the first ``REPORTED`` kept, every one counted."""
+
+    kept: list[Detail] = field(default_factory=list)
+    count: int = 0
+
+    def add(self, code: str, message: str, target: str) -> None:
+        """Record a problem of one cell (``target``: "line 4, role", "Teams, row 3, parentTeam")."""
+        self.count += 1
+        if len(self.kept) < REPORTED:
+            self.kept.append(Detail(code, message, target))
+
+    def extend(self, details: list[Detail]) -> None:
+        """Record problems already addressed."""
+        for d in details:
+            self.add(d.code, d.message, d.target or "")
+
+    def error(self) -> Invalid:
+        """Every problem as one error; nothing was written."""
+        more = f" (the first {REPORTED:,} are listed)" if self.count > REPORTED else ""
+        return Invalid(f"{self.count:,} problems in the file; nothing was written{more}", details=self.kept)
+
+
+def _at(where: str) -> Pointer:
+    return lambda name: f"{where}, {name}" if name else where
+
+
+# -- pass 1: reading and checking cells ------------------------------------------------------------------------
+
+
+@dataclass
+class Spool:
+    """One kind's rows, checked, in a temporary file: the row's place, then its cells in ``COLUMNS`` order."""
+
+    kind: str
+    file: IO[str]
+    rows: int = 0
+
+    def __iter__(self) -> Iterator[tuple[str, dict[str, str]]]:
+        self.file.seek(0)
+        names = COLUMNS[self.kind]
+        for where, *cells in csv.reader(self.file):
+            yield where, {n: c for n, c in zip(names, cells, strict=True) if c}
+
+
+@dataclass
+class Prepared:
+    """A file read and checked: a spool per kind it holds."""
+
+    spools: dict[str, Spool]
+
+    def close(self) -> None:
+        """Remove the temporary files."""
+        for spool in self.spools.values():
+            spool.file.close()
+
+    def __enter__(self) -> Prepared:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _sheet_kind(name: str) -> str | None:
+    """The kind a worksheet holds by its name (``Users``; an export's overflow sheet ``Users 2`` too)."""
+    base = re.sub(r"\s+\d+$", "", name).replace(" ", "").casefold()
+    return next((k for k, s in SHEETS.items() if s.casefold() == base), None)
+
+
+def prepare(path: Path, kind: str | None, progress: Progress | None = None) -> Prepared:
+    """Read ``path`` (one kind's CSV, TSV or XLSX; or, with ``kind`` None, a workbook of the four sheets) and
+    check every cell; ``Invalid`` with every problem found, else the rows spooled for :func:`apply`."""
+    progress = progress or _Quiet()
+    problems = Problems()
+    sources: list[tuple[str, Iterator[sheets.Row], str, int]] = []  # kind, rows, place prefix, size
+    if sheets.is_xlsx(path):
+        found = sheets.inspect_xlsx(path)
+        for sheet in found:
+            sheet_kind = _sheet_kind(sheet.name)
+            if kind is None and sheet_kind is None:
+                names = ", ".join(SHEETS.values())
+                problems.add("unknownSheet", f"sheet {sheet.name} is none of {names}", f"sheet {sheet.name}")
+            elif sheet_kind == kind or kind is None or (len(found) == 1 and sheet_kind is None):
+                sources.append((kind or sheet_kind or "", sheets.xlsx_rows(path, sheet), f"{sheet.name}, row", 0))
+        if kind is not None and not sources:
+            message = f"the workbook has no sheet named {SHEETS[kind]}"
+            problems.add("missingSheet", message, "file")
+    elif kind is None:
+        raise Invalid(
+            "a workbook import takes an XLSX file", details=[Detail("invalidFile", "not an XLSX workbook", "file")]
+        )
+    else:
+        sources.append((kind, sheets.csv_rows(path), "line", path.stat().st_size))
+    if problems.count:
+        raise problems.error()
+    spools: dict[str, Spool] = {}
+    try:
+        for source_kind, rows, prefix, size in sources:
+            spool = spools.get(source_kind)
+            if spool is None:
+                spool = spools[source_kind] = Spool(source_kind, tempfile.TemporaryFile("w+", newline=""))  # noqa: SIM115
+            _read(spool, rows, prefix, size, problems, progress)
+    except BaseException:
+        Prepared(spools).close()
+        raise
+    if problems.count:
+        Prepared(spools).close()
+        raise problems.error()
+    return Prepared(spools)
+
+
+def _read(
+    spool: Spool, rows: Iterator[sheets.Row], prefix: str, size: int, problems: Problems, progress: Progress
+) -> None:
+    check = CHECKS[spool.kind]
+    names = COLUMNS[spool.kind]
+    writer = csv.writer(spool.file)
+    folded = {n.casefold(): n for n in names}  # field names match case-insensitively (``EmailAddress``)
+    progress.start(f"reading {SHEETS[spool.kind]}", size)
+    for number, cells in rows:
+        row = {folded.get(k.casefold(), k): v for k, v in cells.items()}
+        where = f"{prefix} {number}"
+        found = check(row, _at(where))
+        if found:
+            problems.extend(found)
+        elif not problems.count:  # once a problem is found the rest is only checked
+            writer.writerow([where, *(row.get(n, "") for n in names)])
+        spool.rows += 1
+        if spool.rows % 10_000 == 0:
+            progress.advance(10_000)
+    progress.advance(spool.rows % 10_000)
+
+
+def _check_user(row: dict[str, str], at: Pointer) -> list[Detail]:
+    return parse_user(row, at)[1]
+
+
+@dataclass
+class TeamRow:
+    """A team's row: fields absent from the row are ``UNSET`` (kept as stored)."""
+
+    name: str
+    description: Any = UNSET
+    parent: Any = UNSET
+    manager: Any = UNSET
+    flags: dict[str, bool] = field(default_factory=dict)
+
+
+_TRUE, _FALSE = {"true", "yes", "1", "y"}, {"false", "no", "0", "n"}
+
+
+def parse_team(row: dict[str, str], at: Pointer) -> tuple[TeamRow | None, list[Detail]]:
+    """A team's row checked: its name, description, parent's name, manager's e-mail and flags."""
+    data, problems = canonical(row, TEAM_COLUMNS, at)
+    name = _text(data.get("name"), "name", at, problems)
+    if name is None and not problems:
+        problems.append(Detail("required", "name is required", at("name")))
+    team = TeamRow(name or "")
+    if "description" in data:
+        team.description = _text(data["description"], "description", at, problems, limit=4000)
+    if "parentTeam" in data:
+        team.parent = _text(data["parentTeam"], "parentTeam", at, problems)
+    if "managerEmail" in data:
+        why = normalize.email_problem(data["managerEmail"])
+        if why:
+            problems.append(Detail("invalidEmail", why, at("managerEmail")))
+        team.manager = data["managerEmail"].strip()
+    for flag in TEAM_COLUMNS[4:]:
+        if flag in data:
+            text = data[flag].strip().casefold()
+            if text not in _TRUE | _FALSE:
+                problems.append(Detail("invalidType", f"{flag} must be true or false", at(flag)))
+            team.flags[flag] = text in _TRUE
+    return (None if problems else team), problems
+
+
+@dataclass
+class MembershipRow:
+    """A membership's row: the team's name, the person's e-mail, the period (None: from today, open)."""
+
+    team: str
+    email: str
+    start: dt.date | None
+    end: dt.date | None
+
+
+def parse_membership(row: dict[str, str], at: Pointer) -> tuple[MembershipRow | None, list[Detail]]:
+    """A membership's row checked."""
+    data, problems = canonical(row, MEMBERSHIP_COLUMNS, at)
+    team = _text(data.get("teamName"), "teamName", at, problems)
+    if team is None:
+        problems.append(Detail("required", "teamName is required", at("teamName")))
+    email = data.get("emailAddress", "").strip()
+    why = normalize.email_problem(email) if email else "emailAddress is required"
+    if why:
+        problems.append(Detail("invalidEmail", why, at("emailAddress")))
+    start = parse_date(data.get("validFrom"), "validFrom", at, problems)
+    end = parse_date(data.get("validTo"), "validTo", at, problems)
+    if end is not None and end <= (start or end):
+        problems.append(Detail("invalidPeriod", "validTo must be after validFrom", at("validTo")))
+    if problems:
+        return None, problems
+    return MembershipRow(team or "", email, start, end), problems
+
+
+_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
+
+
+def cell_value(text: str | None) -> variables.Scalar:
+    """A variable's value from its cell as an export writes it: a JSON number, ``true``, ``false`` or ``null``
+    is that value, anything else (an empty cell too) the text itself."""
+    if text is None:
+        return ""
+    stripped = text.strip()
+    if stripped in ("true", "false"):
+        return stripped == "true"
+    if stripped == "null":
+        return None
+    if _NUMBER.fullmatch(stripped):
+        value: variables.Scalar = simplejson.loads(stripped, use_decimal=True, parse_int=numbers.integer)
+        return value
+    return text
+
+
+@dataclass
+class VariableRow:
+    """A variable entry's row: its target (``User`` by e-mail or ``Team`` by name) and the entry's fields."""
+
+    target_type: str
+    target: str
+    entry: dict[str, Any]
+
+    @property
+    def target_key(self) -> tuple[str, str]:
+        """The target as compared: its type and normalised e-mail or name."""
+        if self.target_type == "User":
+            return self.target_type, normalize.email_key(self.target)
+        return self.target_type, normalize.key(self.target)
+
+
+def parse_variable(row: dict[str, str], at: Pointer) -> tuple[VariableRow | None, list[Detail]]:
+    """A custom variable entry's row checked (its entry by the API's own rules)."""
+    data, problems = canonical(row, VARIABLE_COLUMNS, at)
+    kind = data.get("targetType", "").strip().capitalize()
+    if kind not in ("User", "Team"):
+        problems.append(Detail("invalidValue", "targetType must be User or Team", at("targetType")))
+    target = _text(data.get("target"), "target", at, problems)
+    if target is None:
+        problems.append(Detail("required", "target is required (an e-mail or a team's name)", at("target")))
+    elif kind == "User" and (why := normalize.email_problem(target)):
+        problems.append(Detail("invalidEmail", why, at("target")))
+    entry = {
+        "name": data.get("name"),
+        "value": cell_value(data.get("value")),
+        "startDate": data.get("startDate"),
+        "endDate": data.get("endDate"),
+    }
+    try:
+        variables.parse_entries([entry])
+    except Invalid as exc:
+        problems += [Detail(d.code, d.message, at((d.target or "").rpartition("/")[2])) for d in exc.details]
+    if problems:
+        return None, problems
+    return VariableRow(kind, target or "", entry), problems
+
+
+CHECKS: dict[str, Callable[[dict[str, str], Pointer], list[Detail]]] = {
+    "users": _check_user,
+    "teams": lambda row, at: parse_team(row, at)[1],
+    "memberships": lambda row, at: parse_membership(row, at)[1],
+    "custom-variables": lambda row, at: parse_variable(row, at)[1],
+}
+
+
+# -- pass 2: writing ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Counts:
+    """What one kind's rows did, as sequential single writes would report it."""
+
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def wire(self) -> dict[str, int]:
+        """The counts as the CLI and the pages show them."""
+        return {"rows": self.rows, "created": self.created, "updated": self.updated, "unchanged": self.unchanged}
+
+
+class _DryRun(Exception):
+    """Rolls back a :func:`check`'s transaction once every row is written."""
+
+
+def check(db: Database, actor: Actor, prepared: Prepared) -> dict[str, Counts]:
+    """What :func:`apply` would do, found by doing it in a transaction that is then rolled back (the rules that
+    need the database are checked exactly as they will be); ``Invalid`` with every problem."""
+    try:
+        _write(db, actor, prepared, _Quiet(), dry_run=True)
+    except _DryRun as done:
+        counts: dict[str, Counts] = done.args[0]
+        return counts
+    raise AssertionError("a dry run always rolls back")  # pragma: no cover
+
+
+def apply(db: Database, actor: Actor, prepared: Prepared, progress: Progress | None = None) -> dict[str, Counts]:
+    """Write every kind of ``prepared`` in one transaction, in dependency order; ``Invalid`` (nothing written)
+    with every problem the database showed."""
+    done = _write(db, actor, prepared, progress or _Quiet())
+    users = done.get("users")
+    if users is not None:
+        metrics.imported(actor.channel, users.created, users.updated, users.unchanged)
+        if users.rows >= bulk.ANALYZE_AFTER:
+            db.refresh_statistics(("users", "user_tags", "user_aliases", "audit_events"))
+    return done
+
+
+def _write(
+    db: Database, actor: Actor, prepared: Prepared, progress: Progress, dry_run: bool = False
+) -> dict[str, Counts]:
+    problems = Problems()
+    done: dict[str, Counts] = {}
+    with db.write(actor.workspace_id, exclusive=True) as session:
+        for kind in ORDER:
+            spool = prepared.spools.get(kind)
+            if spool is None:
+                continue
+            progress.start(f"writing {SHEETS[kind]}", spool.rows)
+            done[kind] = counts = Counts(rows=spool.rows)
+            WRITERS[kind](session, actor, spool, counts, problems, progress)
+            if problems.count:  # later kinds would only report what depends on these rows; rolled back
+                raise problems.error()
+        if dry_run:
+            raise _DryRun(done)
+    return done
+
+
+def _write_users(
+    session: Session, actor: Actor, spool: Spool, counts: Counts, problems: Problems, progress: Progress
+) -> None:
+    """Chunks of ``CHUNK`` rows through the bulk upsert, each seeing the ones before it in the transaction."""
+    chunk: list[Any] = []
+    places: list[str] = []
+
+    def flush() -> bool:
+        try:
+            # The collector paused for the chunk only (bulk.collector_paused says why), then the chunk's own
+            # cycles collected: paused for the whole import, they piled up with the rows.
+            with bulk.collector_paused():
+                result = bulk.apply(session, actor, chunk)
+            gc.collect(1)
+        except Invalid as exc:
+            for d in exc.details:
+                row, _, column = (d.target or "").lstrip("/").partition("/")
+                where = places[int(row)] if row.isdigit() else (d.target or "")
+                problems.add(d.code, d.message, f"{where}, {column}" if column else where)
+            return False
+        counts.created += result.created
+        counts.updated += result.updated
+        counts.unchanged += result.unchanged
+        progress.advance(len(chunk))
+        session.expunge_all()
+        chunk.clear()
+        places.clear()
+        return True
+
+    for where, row in spool:
+        chunk.append(parse_user(row, _at(where))[0])
+        places.append(where)
+        if len(chunk) == CHUNK and not flush():
+            return
+    if chunk:
+        flush()
+
+
+def _user_id(session: Session, ws: uuid.UUID, email: str) -> uuid.UUID | None:
+    stmt = select(User.id).where(User.workspace_id == ws, User.email_key == normalize.email_key(email))
+    return session.scalar(stmt)
+
+
+def _team_id(session: Session, ws: uuid.UUID, name: str) -> uuid.UUID | None:
+    return session.scalar(select(Team.id).where(Team.workspace_id == ws, Team.name_key == normalize.key(name)))
+
+
+def _forget(session: Session, n: int) -> None:
+    """Every ``EXPUNGE`` rows, the records the services loaded leave the session (they are written)."""
+    if n % EXPUNGE == 0:
+        session.flush()
+        session.expunge_all()
+
+
+def _write_teams(
+    session: Session, actor: Actor, spool: Spool, counts: Counts, problems: Problems, progress: Progress
+) -> None:
+    """Each row upserted by name; a parent named before its own row is set in a second pass over the rows."""
+    ws = actor.workspace_id
+    later = False
+    for n, (where, row) in enumerate(spool, 1):
+        team, _ = parse_team(row, _at(where))
+        assert team is not None
+        inp = TeamInput(name=team.name, description=team.description, flags=team.flags)
+        if team.manager not in (UNSET, None):
+            inp.manager_id = _user_id(session, ws, team.manager)
+            if inp.manager_id is None:
+                problems.add("unknownUser", "no user of this workspace has this e-mail", f"{where}, managerEmail")
+                continue
+        if team.parent not in (UNSET, None):
+            inp.parent_team_id = _team_id(session, ws, team.parent)
+            if inp.parent_team_id is None:  # its row comes later in the file
+                inp.parent_team_id, later = UNSET, True
+        existing = teams.find_by_name(session, ws, team.name)
+        before = teams.snapshot(existing) if existing is not None else None
+        try:
+            made, created = teams.upsert(session, actor, inp)
+        except DomainError as exc:
+            problems.add(exc.code, exc.message, f"{where}, {_team_column(exc.target)}")
+            continue
+        counts.created += created
+        changed = not created and teams.snapshot(made) != before
+        counts.updated += changed
+        counts.unchanged += not created and not changed
+        _forget(session, n)
+        if n % 1000 == 0:
+            progress.advance(1000)
+    if later and not problems.count:
+        for where, row in spool:
+            team, _ = parse_team(row, _at(where))
+            assert team is not None
+            if team.parent in (UNSET, None):
+                continue
+            parent = _team_id(session, ws, team.parent)
+            if parent is None:
+                problems.add("unknownTeam", "no team of this workspace has this name", f"{where}, parentTeam")
+                continue
+            stored = teams.find_by_name(session, ws, team.name)
+            if stored is not None and stored.parent_team_id != parent:
+                try:
+                    teams.upsert(session, actor, TeamInput(name=team.name, parent_team_id=parent))
+                except DomainError as exc:
+                    problems.add(exc.code, exc.message, f"{where}, parentTeam")
+    progress.advance(spool.rows % 1000)
+
+
+def _team_column(target: str | None) -> str:
+    return {"managerId": "managerEmail", "parentTeamId": "parentTeam"}.get(target or "", target or "name")
+
+
+def _write_memberships(
+    session: Session, actor: Actor, spool: Spool, counts: Counts, problems: Problems, progress: Progress
+) -> None:
+    """Each row's period added (merged with the periods it overlaps or touches, as the API's add does)."""
+    ws = actor.workspace_id
+    team_ids: dict[str, uuid.UUID | None] = {}  # by name as written; cleared when it grows large
+    for n, (where, row) in enumerate(spool, 1):
+        member, _ = parse_membership(row, _at(where))
+        assert member is not None
+        if len(team_ids) > 10_000:
+            team_ids.clear()
+        if member.team not in team_ids:
+            team_ids[member.team] = _team_id(session, ws, member.team)
+        team_id, user_id = team_ids[member.team], _user_id(session, ws, member.email)
+        if team_id is None:
+            problems.add("unknownTeam", "no team of this workspace has this name", f"{where}, teamName")
+        if user_id is None:
+            problems.add("unknownUser", "no user of this workspace has this e-mail", f"{where}, emailAddress")
+        if team_id is None or user_id is None or problems.count:
+            continue
+        try:
+            outcome = memberships.add(session, actor, user_id, team_id, member.start, member.end)
+        except DomainError as exc:
+            problems.add(exc.code, exc.message, f"{where}, {exc.target or 'validFrom'}")
+            continue
+        counts.created += outcome.done
+        counts.unchanged += not outcome.done
+        _forget(session, n)
+        if n % 1000 == 0:
+            progress.advance(1000)
+    progress.advance(spool.rows % 1000)
+
+
+def _write_variables(
+    session: Session, actor: Actor, spool: Spool, counts: Counts, problems: Problems, progress: Progress
+) -> None:
+    """A target's consecutive rows replace its entries all at once (docs/rules.md, "Effective dating")."""
+    seen: set[tuple[str, str]] = set()  # targets written: a target's rows must be together
+    group: list[tuple[str, VariableRow]] = []
+
+    def flush() -> None:
+        first, head = group[0]
+        key = head.target_key
+        if key in seen:
+            message = f"{head.target}'s entries must be on consecutive rows: a target's entries are replaced at once"
+            problems.add("notConsecutive", message, f"{first}, target")
+            return
+        seen.add(key)
+        ws = actor.workspace_id
+        find = _user_id if head.target_type == "User" else _team_id
+        target = find(session, ws, head.target)
+        if target is None:
+            what = "user of this workspace has this e-mail" if head.target_type == "User" else "team has this name"
+            problems.add("unknownTarget", f"no {what}", f"{first}, target")
+            return
+        try:
+            entries = variables.parse_entries([r.entry for _, r in group])
+        except Invalid as exc:
+            for d in exc.details:
+                index, _, column = (d.target or "").lstrip("/").partition("/")
+                where = group[int(index)][0] if index.isdigit() else first
+                problems.add(d.code, d.message, f"{where}, {column or 'startDate'}")
+            return
+        if problems.count:
+            return
+        before = [e.wire() for e in variables.list_entries(session, ws, target)]
+        variables.replace(session, actor, target, entries)
+        after = [e.wire() for e in entries]
+        counts.created += not before
+        counts.updated += bool(before) and before != after
+        counts.unchanged += bool(before) and before == after
+
+    for n, (where, row) in enumerate(spool, 1):
+        entry, _ = parse_variable(row, _at(where))
+        assert entry is not None
+        if group and group[0][1].target_key != entry.target_key:
+            flush()
+            group.clear()
+        group.append((where, entry))
+        _forget(session, n)
+        if n % 1000 == 0:
+            progress.advance(1000)
+    if group:
+        flush()
+    progress.advance(spool.rows % 1000)
+
+
+WRITERS: dict[str, Callable[[Session, Actor, Spool, Counts, Problems, Progress], None]] = {
+    "users": _write_users,
+    "teams": _write_teams,
+    "memberships": _write_memberships,
+    "custom-variables": _write_variables,
+}
+
+
+def run(
+    db: Database, actor: Actor, path: Path, kind: str | None, progress: Progress | None = None
+) -> dict[str, Counts]:
+    """Both passes over ``path``: ``kind``'s rows, or with ``kind`` None every sheet of a workbook."""
+    with prepare(path, kind, progress) as prepared:
+        return apply(db, actor, prepared, progress)
