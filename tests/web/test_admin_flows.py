@@ -479,8 +479,10 @@ def test_every_page_fits_both_widths_and_passes_axe(
         ("odata", "/settings/connections/odata"),
         ("odata-try", "/settings/connections/odata?set=Users&query=%24top%3D5"),
         ("scim", "/settings/connections/scim"), ("sso", "/settings/sso"), ("activity", "/settings/activity"),
+        ("variables", "/variables?name=Quota"), ("imports", "/imports"), ("webhooks", "/settings/webhooks"),
         ("not-found", "/users/00000000-0000-0000-0000-000000000000"),
     ]  # fmt: skip
     for name, path in pages:
-        page.goto(base_url + path)
+        answer = page.goto(base_url + path)
+        assert answer is not None and answer.ok == (name != "not-found"), (path, answer and answer.status)
         look(page, name)
