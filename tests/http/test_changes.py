@@ -273,7 +273,7 @@ def test_pruned_changes_answer_410_to_older_cursors(client: httpx.Client, ws: WS
 
 
 def test_the_database_writes_each_event_as_the_python_writer_does(client: httpx.Client, ws: WS, db: Database) -> None:
-    """The feed's pages are the events' JSON written by the database (changes.read, ``as_json``): the same
+    """The feed's pages are the events' JSON written from their text columns (changes.read, ``as_json``): the same
     document as ``changes.document`` for single writes, bulk writes, memberships, variables and a provisioning
     token's change (no user), values with quotes, backslashes and non-ASCII text included."""
     rows = [{"emailAddress": f"b{i}@a.example", "role": "Participant", "lastName": 'O"Brien \\ Été'} for i in range(3)]

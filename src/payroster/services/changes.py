@@ -12,11 +12,11 @@ import datetime as dt
 import functools
 import uuid
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import orjson
 from itsdangerous import BadData, URLSafeSerializer
-from sqlalchemy import JSON, CursorResult, Row, Text, delete, func, literal, select, update
+from sqlalchemy import CursorResult, Row, String, Text, delete, func, select, type_coerce, update
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
@@ -44,8 +44,15 @@ _FIELDS = (
 class Page:
     """Events after a position, in sequence order, and the position the next read continues from."""
 
-    events: list[Event]  # rows of ``_FIELDS``; with ``as_json``, rows of (sequence, doc): each event as JSON text
+    events: list[Any]  # rows of ``_FIELDS``; with ``as_json``, :class:`Written` events
     last: int
+
+
+class Written(NamedTuple):
+    """An event as the JSON text :func:`document` would write (``read(..., as_json=True)``)."""
+
+    sequence: int
+    doc: str
 
 
 class Cursors:
@@ -80,7 +87,7 @@ class Cursors:
 def read(db: Database, workspace_id: uuid.UUID, after: int | None, limit: int, as_json: bool = False) -> Page:
     """Up to ``limit`` events after position ``after`` (None: from the oldest kept), numbering the committed
     events that have no number yet when the page would otherwise stop short of them. With ``as_json`` each event
-    is read as the JSON text :func:`document` would write, written by the database (:func:`_json_document`).
+    is a :class:`Written`, the JSON text :func:`document` would write (:func:`_written_events`).
 
     404 for a position past the workspace's last number (a cursor from a restored older database), 410 for one
     older than the pruned events (the reader would miss them).
@@ -96,13 +103,15 @@ def read(db: Database, workspace_id: uuid.UUID, after: int | None, limit: int, a
                 "a new cursor)",
                 target="after",
             )
-        fields = _json_fields(db.is_sqlite) if as_json else _FIELDS
-        events = _after(s, workspace_id, start, limit, fields)
+        fields = _text_fields(db.is_sqlite) if as_json else _FIELDS
+        events: list[Any] = _after(s, workspace_id, start, limit, fields)
         short = len(events) < limit and _has_unnumbered(s, workspace_id)
     if short and number(db, workspace_id, limit - len(events)):
         with db.read() as s:
             more = _after(s, workspace_id, events[-1].sequence if events else start, limit - len(events), fields)
         events += more
+    if as_json:
+        events = _written_events(events, db.is_sqlite)
     return Page(events, events[-1].sequence if events else start)
 
 
@@ -274,40 +283,65 @@ def document(event: Event) -> dict[str, Any]:
 
 
 @functools.cache
-def _json_fields(sqlite: bool) -> tuple[Any, ...]:
-    """The sequence and the event's document: built once per database kind (the expression is constant)."""
-    return (EVENTS.c.sequence, _json_document(sqlite).label("doc"))
-
-
-def _json_document(sqlite: bool) -> Any:
-    """:func:`document` as SQL (``json_object`` / ``json_build_object``): the same members, in the same order,
-    with the same value forms (the spacing between them may differ). A page of the feed is then the database's
-    text joined, where converting every row's ids and instant to Python objects and back to text was most of
-    a page's time (bench/JOURNAL.md, "Change flow")."""
+def _text_fields(sqlite: bool) -> tuple[Any, ...]:
+    """The columns of :func:`document` as the text the wire shows or the database keeps, without the driver's and
+    SQLAlchemy's conversions to ``uuid.UUID`` and ``datetime`` (built once per database kind)."""
     c = EVENTS.c
-    obj: Any
-    changes_json: Any
-    if sqlite:
-        obj, changes_json = func.json_object, func.json(c.changes)
-        when = func.substr(c.occurred_at, 1, 10) + "T" + func.substr(c.occurred_at, 12) + "Z"
-        target, user = _sqlite_guid(c.target_id), _sqlite_guid(c.actor_user_id)
+    text: list[Any]
+    if sqlite:  # kept as text already: GUIDs as 32 hex digits, instants as "YYYY-MM-DD HH:MM:SS.ffffff"
+        text = [type_coerce(column, String) for column in (c.occurred_at, c.target_id, c.actor_user_id)]
     else:
-        obj, changes_json = func.json_build_object, sql_cast(c.changes, JSON)
         when = func.to_char(c.occurred_at, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-        target, user = c.target_id, c.actor_user_id
-    document = obj(
-        literal("sequence"), c.sequence, literal("occurredAt"), when, literal("action"), c.action,
-        literal("targetType"), c.target_type, literal("targetId"), target,
-        literal("actor"), obj(literal("kind"), c.actor_kind, literal("userId"), user),
-        literal("channel"), c.channel, literal("changes"), changes_json,
-    )  # fmt: skip
-    return document if sqlite else sql_cast(document, Text)  # as text: the driver would parse json
+        text = [when, sql_cast(c.target_id, Text), sql_cast(c.actor_user_id, Text)]
+    when, target, user = text
+    return (c.sequence, when, c.action, c.target_type, target, c.actor_kind, user, c.channel, c.changes)
 
 
-def _sqlite_guid(column: Any) -> Any:
-    """A GUID stored as 32 hex digits, as the wire writes it (8-4-4-4-12, lower case; NULL stays NULL)."""
-    parts = [func.substr(column, a, b) for a, b in ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))]
-    return func.lower(parts[0] + "-" + parts[1] + "-" + parts[2] + "-" + parts[3] + "-" + parts[4])
+def _written_events(rows: list[Any], sqlite: bool) -> list[Written]:
+    """Each row of :func:`_text_fields` as :func:`document`'s JSON, written by string formatting.
+
+    Converting every row's ids and instant to Python objects and back to text was most of a page's time; so was,
+    later, the database writing the document (``json_object`` over SQLite, three times the plain ``SELECT``:
+    bench/JOURNAL.md, "change flow"). The stored ``changes`` text is JSON already and goes in as it is (as
+    :func:`document`'s ``orjson.Fragment``); the short names (action, kinds, channel) are quoted by ``orjson``,
+    once per distinct value."""
+    guid, when = (_dashed, _iso_instant) if sqlite else (_same, _same)
+    actors: dict[str | None, str] = {None: "null"}  # a page's events come from few users: each written once
+    out = []
+    for sequence, occurred, action, target_type, target, kind, user, channel, changed in rows:
+        actor = actors.get(user)
+        if actor is None:
+            actor = actors[user] = f'"{guid(user)}"'
+        out.append(
+            Written(
+                sequence,
+                f'{{"sequence":{sequence},"occurredAt":"{when(occurred)}","action":{_quoted(action)},'
+                f'"targetType":{_quoted(target_type)},"targetId":"{guid(target)}",'
+                f'"actor":{{"kind":{_quoted(kind)},"userId":{actor}}},"channel":{_quoted(channel)},'
+                f'"changes":{changed}}}',
+            )
+        )
+    return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _quoted(name: str) -> str:
+    return orjson.dumps(name).decode()
+
+
+def _dashed(hex32: str) -> str:
+    """A GUID stored as 32 hex digits (SQLite), as the wire writes it: 8-4-4-4-12, lower case."""
+    h = hex32.lower()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _iso_instant(stored: str) -> str:
+    """An instant as SQLite keeps it ("YYYY-MM-DD HH:MM:SS.ffffff", UTC), as the wire writes it."""
+    return f"{stored[:10]}T{stored[11:]}Z"
+
+
+def _same(text: str) -> str:
+    return text
 
 
 def _text(value: uuid.UUID | None) -> str | None:
