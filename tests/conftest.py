@@ -214,3 +214,14 @@ def create_workspace(env: dict[str, str], name: str = "Acme Corp", email: str = 
     assert made.code == 0, made.err
     data: dict[str, str] = made.json()
     return data
+
+
+def refused_within_key_ttl(client: httpx.Client, path: str, headers: dict[str, str], status: int = 403) -> None:
+    """A key used just before its owner was demoted (or it was revoked) is believed for at most ``KEY_TTL`` more
+    seconds (auth/apikey.py): ``path`` must answer ``status`` within that bound, and ``status`` from then on."""
+    from payroster.auth.apikey import KEY_TTL
+
+    changed = time.monotonic()
+    while (answer := client.get(path, headers=headers)).status_code != status:
+        assert answer.status_code == 200 and time.monotonic() - changed <= KEY_TTL, (path, answer.status_code)
+    assert client.get(path, headers=headers).status_code == status
