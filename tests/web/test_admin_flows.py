@@ -10,11 +10,8 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Iterator
 
 import httpx
-import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import func, select
 
@@ -24,82 +21,7 @@ from payroster.services import bulk, memberships, teams, variables
 from payroster.services.context import Actor
 from payroster.services.inputs import field_pointer, parse_team
 from tests.conftest import WS
-from tests.web.conftest import ARTIFACTS, browser_login, make_user
-
-WIDTHS = (("desktop", 1366), ("phone", 390))
-# Visible controls and list cells whose box leaves the screen sideways (hidden by a scroll box or cut).
-CUT_OFF = """() => {
-  const width = document.documentElement.clientWidth, out = [];
-  const shown = 'main a, main button, main input:not([type=hidden]), main select, main textarea, '
-    + 'main table[data-stack] td, main table[data-stack] tbody th, header a, header button';
-  for (const el of document.querySelectorAll(shown)) {
-    const box = el.getBoundingClientRect();
-    if (box.width === 0 || box.height === 0 || el.closest('.sr, details:not([open]), [hidden]')) continue;
-    if (getComputedStyle(el).visibility === 'hidden') continue;
-    if (box.right > width + 1 || box.left < -1) out.push(el.outerHTML.slice(0, 160));
-  }
-  return out;
-}"""
-
-
-@pytest.fixture
-def backend() -> str:
-    """Browser journeys run on SQLite; the HTTP-level page tests cover PostgreSQL too."""
-    return "sqlite"
-
-
-@pytest.fixture(scope="module")
-def axe() -> Axe:
-    """axe-core as axe-playwright-python ships it (nothing from a CDN)."""
-    return Axe()
-
-
-class Look:
-    """Full-page screenshots at 1366 and 390 wide, each checked for overflow and cut-off controls (and axe)."""
-
-    def __init__(self, name: str, axe: Axe | None = None) -> None:
-        self.dir = ARTIFACTS / name
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.axe, self.n = axe, 0
-
-    def __call__(self, page: Page, name: str) -> None:
-        self.n += 1
-        size = page.viewport_size or {"width": 1366, "height": 900}
-        for label, width in WIDTHS:
-            page.set_viewport_size({"width": width, "height": 900})
-            path = self.dir / f"{self.n:02d}-{name}-{label}.png"
-            page.screenshot(path=str(path), full_page=True)
-            assert path.stat().st_size > 1000
-            document = page.evaluate("document.documentElement.scrollWidth")
-            assert document <= width, f"{name} is {document} px wide at {width} px"
-            cut = page.evaluate(CUT_OFF)
-            assert not cut, f"{name} at {width} px cuts off: {cut}"
-            if self.axe is not None:
-                found = self.axe.run(page).response["violations"]
-                bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in found
-                       if v["impact"] in ("serious", "critical")]  # fmt: skip
-                assert not bad, f"{name} at {width} px: {bad}"
-        page.set_viewport_size(size)
-
-
-@pytest.fixture
-def look(request: pytest.FixtureRequest, axe: Axe) -> Look:
-    """Screenshots, overflow and axe checks for this test."""
-    return Look(request.node.name.replace("[", "-").replace("]", ""), axe)
-
-
-@pytest.fixture
-def plain_look(request: pytest.FixtureRequest) -> Look:
-    """Screenshots and overflow checks without axe (axe needs JavaScript's timers; ``nojs`` turns them off)."""
-    return Look(request.node.name.replace("[", "-").replace("]", ""))
-
-
-@pytest.fixture
-def nojs(browser: Browser) -> Iterator[Page]:
-    """A page with JavaScript turned off: every flow must work as plain HTML forms."""
-    context = browser.new_context(viewport={"width": 1366, "height": 900}, java_script_enabled=False)
-    yield context.new_page()
-    context.close()
+from tests.web.conftest import Look, browser_login, make_user
 
 
 def _team(db: Database, ws: WS, name: str, parent: uuid.UUID | None = None) -> uuid.UUID:

@@ -12,13 +12,11 @@ import datetime as dt
 import io
 import re
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 from sqlalchemy import event, select
 
 from payroster import clock
@@ -28,8 +26,7 @@ from payroster.services import memberships, teams, users, variables
 from payroster.services.context import Actor
 from payroster.services.inputs import field_pointer, parse_team, parse_user
 from tests.conftest import WS, make_workspace
-from tests.web.conftest import browser_login, make_user
-from tests.web.test_admin_flows import Look
+from tests.web.conftest import Look, browser_login, make_user
 
 CLI = "cli"
 
@@ -38,32 +35,6 @@ CLI = "cli"
 def backend() -> str:
     """Browser journeys run on SQLite; tests/web/test_admin_reads.py covers the same reads on PostgreSQL too."""
     return "sqlite"
-
-
-@pytest.fixture(scope="module")
-def axe() -> Axe:
-    """axe-core as axe-playwright-python ships it (nothing from a CDN)."""
-    return Axe()
-
-
-@pytest.fixture
-def look(request: pytest.FixtureRequest, axe: Axe) -> Look:
-    """Screenshots, overflow and axe checks for this test."""
-    return Look(request.node.name.replace("[", "-").replace("]", ""), axe)
-
-
-@pytest.fixture
-def plain_look(request: pytest.FixtureRequest) -> Look:
-    """Screenshots and overflow checks without axe (JavaScript is off)."""
-    return Look(request.node.name.replace("[", "-").replace("]", ""))
-
-
-@pytest.fixture
-def nojs(browser: Browser) -> Iterator[Page]:
-    """A page with JavaScript turned off: the pickers must be plain inputs that work."""
-    context = browser.new_context(viewport={"width": 1366, "height": 900}, java_script_enabled=False)
-    yield context.new_page()
-    context.close()
 
 
 def _actor(ws: WS) -> Actor:

@@ -13,7 +13,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
@@ -23,26 +22,13 @@ from payroster.services import memberships, teams, users, variables
 from payroster.services.context import Actor
 from payroster.services.inputs import field_pointer, parse_team, parse_user
 from tests.conftest import WS
-from tests.web.conftest import browser_login, make_user
-from tests.web.test_admin_flows import Look
+from tests.web.conftest import Look, browser_login, make_user
 
 
 @pytest.fixture
 def backend() -> str:
     """Browser journeys run on SQLite; the HTTP-level page tests cover PostgreSQL too."""
     return "sqlite"
-
-
-@pytest.fixture(scope="module")
-def axe() -> Axe:
-    """axe-core as axe-playwright-python ships it (nothing from a CDN)."""
-    return Axe()
-
-
-@pytest.fixture
-def look(request: pytest.FixtureRequest, axe: Axe) -> Look:
-    """Screenshots, overflow and axe checks for this test."""
-    return Look(request.node.name.replace("[", "-").replace("]", ""), axe)
 
 
 def _admin(db: Database, ws: WS) -> str:
