@@ -100,6 +100,8 @@ class Receiver:
         body = b""
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the sender went away mid-request (a killed server): nothing was delivered, nothing to check
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
