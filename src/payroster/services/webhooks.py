@@ -16,9 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
@@ -27,7 +24,7 @@ from payroster.db.engine import Database
 from payroster.db.models import WebhookAttempt, WebhookEndpoint, WebhookSend, utcnow
 from payroster.domain.errors import Conflict, Detail, Gone, Invalid, NotFound
 from payroster.ids import new_id, parse_id
-from payroster.services import audit, changes
+from payroster.services import audit, changes, sealing
 from payroster.services.context import Actor
 from payroster.services.listings import ACTIONS
 from payroster.services.scoping import get_scoped, scoped
@@ -69,28 +66,6 @@ def matches(patterns: list[str], event_type: str) -> bool:
 def new_secret() -> str:
     """A Standard Webhooks secret: ``whsec_`` and the base64 of 32 random bytes."""
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-def _fernet(secret_key: str) -> Fernet:
-    # The server must sign with the secret, so it cannot keep a digest of it: the secret is encrypted with a key
-    # of its own derived from PAYROSTER_SECRET_KEY (rotating that key makes the secrets unreadable: rotate them).
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"payroster.webhook-secret").derive(
-        secret_key.encode()
-    )
-    return Fernet(base64.urlsafe_b64encode(derived))
-
-
-def seal(secret_key: str, secret: str) -> str:
-    """The stored form of an endpoint's secret (Fernet: AES-CBC with an HMAC)."""
-    return _fernet(secret_key).encrypt(secret.encode()).decode()
-
-
-def unseal(secret_key: str, sealed: str) -> str | None:
-    """A stored secret, or None when the server's key changed since it was sealed."""
-    try:
-        return _fernet(secret_key).decrypt(sealed.encode()).decode()
-    except InvalidToken:
-        return None
 
 
 # -- messages ----------------------------------------------------------------------------------------------------
@@ -219,8 +194,8 @@ def create(
     endpoint = WebhookEndpoint(
         workspace_id=actor.workspace_id, id=new_id(), url=inp.url, description=inp.description or "",
         event_types=orjson.dumps(inp.event_types or ["*"]).decode(), enabled=inp.enabled is not False,
-        secret_sealed=seal(secret_key, secret), position=_last_sequence(s, actor.workspace_id), generation=0,
-        failures=0, created_at=now, updated_at=now,
+        secret_sealed=sealing.seal(secret_key, sealing.WEBHOOK_SECRET, secret),
+        position=_last_sequence(s, actor.workspace_id), generation=0, failures=0, created_at=now, updated_at=now,
     )  # fmt: skip
     s.add(endpoint)
     s.flush()
@@ -286,7 +261,8 @@ def rotate(s: Session, actor: Actor, secret_key: str, endpoint_id: str) -> tuple
     """A new secret for an endpoint (shown this once); the old one keeps signing beside it for 24 hours."""
     e = get(s, actor.workspace_id, endpoint_id, lock=True)
     secret = new_secret()
-    e.previous_secret_sealed, e.secret_sealed = e.secret_sealed, seal(secret_key, secret)
+    e.previous_secret_sealed = e.secret_sealed
+    e.secret_sealed = sealing.seal(secret_key, sealing.WEBHOOK_SECRET, secret)
     e.previous_until = utcnow() + ROTATION_OVERLAP
     e.updated_at = utcnow()
     audit.record(
@@ -302,9 +278,9 @@ def rotate(s: Session, actor: Actor, secret_key: str, endpoint_id: str) -> tuple
 
 def signing_secrets(e: WebhookEndpoint, secret_key: str, now: dt.datetime) -> list[str]:
     """The secrets a message is signed with now: the current one, and the previous one within its 24 hours."""
-    found = [unseal(secret_key, e.secret_sealed)]
+    found = [sealing.unseal(secret_key, sealing.WEBHOOK_SECRET, e.secret_sealed)]
     if e.previous_secret_sealed and e.previous_until and e.previous_until > now:
-        found.append(unseal(secret_key, e.previous_secret_sealed))
+        found.append(sealing.unseal(secret_key, sealing.WEBHOOK_SECRET, e.previous_secret_sealed))
     return [f for f in found if f]
 
 
