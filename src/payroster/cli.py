@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import pydantic
 
 from payroster.config import Settings, parse_duration
 from payroster.db import migrate, restore
@@ -54,6 +55,13 @@ class _Group(click.Group):
             details = "".join(f"\n  {d.target}: {d.message}" for d in exc.details[:50])
             click.echo(f"error: {exc.message}{details}", err=True)
             sys.exit(1)
+        except pydantic.ValidationError as exc:
+            if exc.title != Settings.__name__:
+                raise
+            for e in exc.errors():
+                name = "PAYROSTER_" + "_".join(str(p) for p in e["loc"]).upper()
+                click.echo(f"error: {name}: {e['msg'].removeprefix('Value error, ')}", err=True)
+            sys.exit(2)
 
 
 @click.group(cls=_Group)

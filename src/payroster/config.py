@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import ipaddress
 import os
 import re
 import secrets
@@ -79,6 +80,22 @@ class Settings(BaseSettings):
     webhook_retry_scale: float = Field(
         default=1.0, gt=0, le=1, description="multiplies the retry schedule's delays (shorter in tests)"
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str | None) -> str | None:
+        # The proxy middleware would take an entry it cannot read as a literal host name that never matches, and the
+        # forwarded headers would silently be ignored: an address or network that is not one is refused at start.
+        if value is None or value.strip() == "*":
+            return value
+        for entry in (e.strip() for e in value.split(",")):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"not an address or network: {entry!r} (write e.g. '10.0.0.5, 192.168.0.0/16', or '*')"
+                ) from None
+        return value
 
     @field_validator("invitation_ttl", "session_ttl", "change_retention")
     @classmethod

@@ -297,3 +297,30 @@ def test_commands_other_than_serve_do_not_load_the_web_application(tmp_path: Pat
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "created: 2" in done.stdout and done.stdout.strip().endswith("[]"), done.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("PAYROSTER_TRUSTED_PROXIES", "10.0.0.5, proxy.internal", "not an address or network: 'proxy.internal'"),
+        ("PAYROSTER_TRUSTED_PROXIES", "10.0.0.0/33", "not an address or network: '10.0.0.0/33'"),
+        ("PAYROSTER_SESSION_TTL", "soon", "not a duration: 'soon'"),
+        ("PAYROSTER_WORKERS", "0", "greater than or equal to 1"),
+    ],
+)
+def test_a_bad_setting_is_named_in_one_line_and_nothing_starts(
+    tmp_path: Path, name: str, value: str, said: str
+) -> None:
+    env = cli_env(f"sqlite:///{tmp_path / 'p.db'}", **{name: value})
+    run = run_cli(env, "serve", "--port", "1", timeout=60)
+    assert run.code == 2
+    assert f"error: {name}: " in run.err and said in run.err, run.err
+    assert "Traceback" not in run.err
+    assert not (tmp_path / "p.db").exists()
+
+
+def test_trusted_proxies_written_as_addresses_networks_or_a_star_are_taken(tmp_path: Path) -> None:
+    for value in ("10.0.0.5", "10.0.0.5, 192.168.0.0/16, ::1", "*"):
+        env = cli_env(f"sqlite:///{tmp_path / 'p.db'}", PAYROSTER_TRUSTED_PROXIES=value)
+        run = run_cli(env, "db", "upgrade")
+        assert run.code == 0, run.err

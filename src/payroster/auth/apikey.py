@@ -9,6 +9,7 @@ import hashlib
 import threading
 import time
 from dataclasses import replace
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -64,6 +65,14 @@ class KeyCache:
         """Forget every key (this process only)."""
         with self._lock:
             self._found.clear()
+
+
+def forget_verified_keys(app: Any) -> None:
+    """After a revocation, this process believes no key from memory: the revoked one is refused by the server
+    process that revoked it at once (the others refuse it within ``KEY_TTL``)."""
+    cache: KeyCache | None = getattr(app.state, "key_cache", None)
+    if cache is not None:
+        cache.clear()
 
 
 def presented_key(request: Request) -> str | None:

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from payroster import clock
+from payroster.auth.apikey import forget_verified_keys
 from payroster.db.engine import Budget
 from payroster.domain.errors import DomainError, Invalid, NotFound
 from payroster.services import apikeys, reads, workspaces
@@ -101,7 +102,7 @@ async def revoke_key(request: Request, key_id: str) -> Response:
     await form(request)
     with database(request).write(who.workspace_id) as s:
         apikeys.revoke(s, who.actor(), key_id, who.user_id)
-    forget_verified_keys(request)
+    forget_verified_keys(request.app)
     return redirect(request, "/account/security", notice=f"Key {key_id} was revoked.")
 
 
@@ -225,7 +226,7 @@ async def revoke_token(request: Request, key_id: str) -> Response:
     await form(request)
     with database(request).write(who.workspace_id) as s:
         apikeys.revoke(s, who.actor(), key_id)
-    forget_verified_keys(request)
+    forget_verified_keys(request.app)
     return redirect(request, "/settings/connections/scim", notice=f"Token {key_id} was revoked.")
 
 
@@ -275,11 +276,3 @@ def activity(
 
 
 __all__ = ["router", "DomainError"]
-
-
-def forget_verified_keys(request: Request) -> None:
-    """After a revocation, this process believes no key from memory: the revoked one is refused here at once (other
-    server processes refuse it within the key cache's second, auth/apikey.py)."""
-    cache = getattr(request.app.state, "key_cache", None)
-    if cache is not None:
-        cache.clear()
