@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -25,7 +26,7 @@ from sqlalchemy import (
     false,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -515,14 +516,17 @@ class WebhookEndpoint(Base):
 _ENDPOINT = (["workspace_id", "endpoint_id"], ["webhook_endpoints.workspace_id", "webhook_endpoints.id"])
 
 
-class WebhookAttempt(Base):
-    """One delivery attempt, kept for the endpoint's log (the last 100)."""
+class _EndpointMessage:
+    """What an attempt and a hand-made message share: the endpoint they belong to and the message they carry."""
 
-    __tablename__ = "webhook_attempts"
-    __table_args__ = (
-        ForeignKeyConstraint(*_ENDPOINT, ondelete="CASCADE"),
-        Index("ix_webhook_attempts_workspace_id_endpoint_id_id", "workspace_id", "endpoint_id", "id"),
-    )
+    @declared_attr.directive
+    @classmethod
+    def __table_args__(cls) -> tuple[Any, ...]:
+        table = cls.__tablename__  # type: ignore[attr-defined]
+        return (
+            ForeignKeyConstraint(*_ENDPOINT, ondelete="CASCADE"),
+            Index(f"ix_{table}_workspace_id_endpoint_id_id", "workspace_id", "endpoint_id", "id"),
+        )
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
@@ -530,6 +534,13 @@ class WebhookAttempt(Base):
     message_id: Mapped[str] = mapped_column(String(80))
     sequence: Mapped[int | None] = mapped_column(BigInteger)
     event_type: Mapped[str] = mapped_column(String(64))
+
+
+class WebhookAttempt(_EndpointMessage, Base):
+    """One delivery attempt, kept for the endpoint's log (the last 100)."""
+
+    __tablename__ = "webhook_attempts"
+
     attempted_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     status: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(String(512))
@@ -537,20 +548,10 @@ class WebhookAttempt(Base):
     response: Mapped[str] = mapped_column(Text, default="")
 
 
-class WebhookSend(Base):
+class WebhookSend(_EndpointMessage, Base):
     """A message asked for by hand (a test event, a resent event): sent once, before the feed's next events."""
 
     __tablename__ = "webhook_sends"
-    __table_args__ = (
-        ForeignKeyConstraint(*_ENDPOINT, ondelete="CASCADE"),
-        Index("ix_webhook_sends_workspace_id_endpoint_id_id", "workspace_id", "endpoint_id", "id"),
-    )
 
-    workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    endpoint_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    message_id: Mapped[str] = mapped_column(String(80))
-    sequence: Mapped[int | None] = mapped_column(BigInteger)
-    event_type: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
