@@ -6,6 +6,7 @@ are read), then the deltas applied to the first read equal a fresh full read, fo
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import threading
 import urllib.parse
@@ -18,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import update
 
+from payroster import clock
 from payroster.db.engine import Database
 from payroster.services import changes
 from tests.conftest import WS, make_workspace
@@ -433,3 +435,54 @@ def test_replacing_variables_with_the_same_entries_changes_nothing(client: httpx
     assert delta is not None
     apply_delta(client, delta, ws.headers, held)
     assert sorted(held.values(), key=str) == ids[2]
+
+
+# --- a recorded change taking effect on its date ----------------------------------------------------------------
+
+
+def test_a_change_recorded_for_a_later_date_is_a_change_on_that_date(client: httpx.Client, ws: WS) -> None:
+    """A membership ended and another started for 1 March, a manager and a parent team changed from 1 March, all
+    recorded on 15 February: on 1 March, with no write, they are events of the change feed (channel ``schedule``)
+    and each tracked query's delta holds them, so replaying it equals a fresh read of that day."""
+    h = ws.headers
+    with clock.frozen(dt.date(2026, 2, 15)):
+        boss, other, rep = _user(client, ws, 1), _user(client, ws, 2), _user(client, ws, 3)
+        root, east, west = _team(client, ws, "Root"), _team(client, ws, "East"), _team(client, ws, "West")
+        for path, body in (
+            (f"/api/v1/users/{rep}", {"directManagerId": boss}),
+            (f"/api/v1/users/{rep}", {"directManagerId": other, "effectiveDate": "2026-03-01"}),
+            (f"/api/v1/teams/{west}", {"parentTeamId": root, "effectiveDate": "2026-03-01"}),
+        ):
+            assert client.patch(path, json=body, headers=h).status_code == 200
+        _post(client, ws, "/api/v1/team-members", {"systemUserId": rep, "teamId": east})
+        _post(client, ws, "/api/v1/team-members:delete", {"systemUserId": rep, "teamId": east, "validTo": "2026-03-01"})
+        _post(client, ws, "/api/v1/team-members", {"systemUserId": rep, "teamId": west, "validFrom": "2026-03-01"})
+        queries = [_root(ws) + q for q in ("TeamMembers", "Users?$select=id,directManagerId", "Teams")]
+        tracked = [read_all(client, q, h, track=True)[:2] for q in queries]
+        cursor = client.get("/api/v1/changes", params={"limit": 1000}, headers=h).json()["next"]
+        assert client.get("/api/v1/changes", params={"after": cursor}, headers=h).json()["changes"] == []
+    with clock.frozen(dt.date(2026, 3, 1)):
+        got = client.get("/api/v1/changes", params={"after": cursor}, headers=h).json()["changes"]
+        assert {e["channel"] for e in got} == {"schedule"}
+        assert {e["actor"]["kind"] for e in got} == {"system"}
+        said = {(e["action"], e["targetId"], c["field"], c["before"], c["after"]) for e in got for c in e["changes"]}
+        assert said == {
+            ("membership.removed", east, "teamId", east, None),
+            ("membership.removed", east, "systemUserId", rep, None),
+            ("membership.added", west, "teamId", None, west),
+            ("membership.added", west, "systemUserId", None, rep),
+            ("user.updated", rep, "directManagerId", boss, other),
+            ("team.updated", west, "parentTeamId", None, root),
+        }
+        for query, (held, link) in zip(queries, tracked, strict=True):
+            assert link is not None
+            before = {k: dict(v) for k, v in held.items()}
+            _, entries = apply_delta(client, link, h, held)
+            assert entries, f"{query}: the day's changes are in its delta"
+            assert held == read_all(client, query, h)[0], query
+            assert held != before, query
+        # The next day nothing more happens: no event, empty deltas.
+    with clock.frozen(dt.date(2026, 3, 2)):
+        assert (
+            client.get("/api/v1/changes", params={"after": cursor, "limit": 1000}, headers=h).json()["changes"] == got
+        )

@@ -3,12 +3,14 @@ with the ``standardwebhooks`` package (README.md, "Webhooks")."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
+from payroster import clock
 from payroster.db.engine import Database
 from payroster.services import apikeys
 from payroster.services.context import Actor
@@ -103,11 +105,14 @@ def test_a_receiver_down_for_a_while_gets_every_event_in_order_with_the_same_ids
     assert sequences == sorted(set(sequences)) and len(sequences) == 10
     assert got[0].id in refused_ids, "the retried event kept its webhook-id"
     assert [d.id for d in got] == [f"msg_{made['id'].replace('-', '')}_{s}" for s in sequences]
+
     # The position and the cleared failures are written a moment after the deliveries (in batches).
-    state = wait_for(
-        lambda: (e := api.get(f"/api/v1/webhooks/{made['id']}", headers=ws.headers).json())["failures"] == 0 and e
-    )
-    assert state["enabled"] is True and state["position"] == sequences[-1] and receiver.unverified == []
+    def settled() -> dict[str, Any] | None:
+        e: dict[str, Any] = api.get(f"/api/v1/webhooks/{made['id']}", headers=ws.headers).json()
+        return e if e["failures"] == 0 and e["position"] == sequences[-1] else None
+
+    state = wait_for(settled, what="the position at the last event, the failures cleared")
+    assert state["enabled"] is True and receiver.unverified == []
 
 
 def test_410_gone_disables_the_endpoint(
@@ -263,3 +268,48 @@ def test_only_full_admins_keys_manage_webhooks(api: httpx.Client, ws: WS, db: Da
             assert refused.status_code == 403, (role, method, path)
             assert "whsec_" not in refused.text and hook_base not in refused.text
     assert api.get("/api/v1/webhooks").status_code == 401
+
+
+def test_a_change_recorded_for_a_later_date_is_sent_on_that_date_with_no_request(
+    api: httpx.Client, ws: WS, hook_base: str, receiver: Receiver, deliver: Callable[..., Any]
+) -> None:
+    """A new manager and the end of a membership recorded on 15 February for 1 March: on 1 March, with nobody
+    using the workspace, the delivery thread makes them current and sends their ``schedule`` events."""
+    h = ws.headers
+    with clock.frozen(dt.date(2026, 2, 15)):
+        ids = []
+        for i in range(3):
+            r = api.post("/api/v1/users", json={"emailAddress": f"s{i}@example.com", "role": "Participant"}, headers=h)
+            ids.append(r.json()["id"])
+        boss, other, rep = ids
+        east = api.post("/api/v1/teams", json={"name": "East"}, headers=h).json()["id"]
+        for path, body in (
+            (f"/api/v1/users/{rep}", {"directManagerId": boss}),
+            (f"/api/v1/users/{rep}", {"directManagerId": other, "effectiveDate": "2026-03-01"}),
+        ):
+            assert api.patch(path, json=body, headers=h).status_code == 200
+        for path, body in (
+            ("/api/v1/team-members", {"systemUserId": rep, "teamId": east}),
+            ("/api/v1/team-members:delete", {"systemUserId": rep, "teamId": east, "validTo": "2026-03-01"}),
+        ):
+            assert api.post(path, json=body, headers=h).status_code in (200, 201)
+        made = _create(api, ws, hook_base + "/day", eventTypes=["user.updated", "membership.removed"])
+        receiver.secrets["/day"] = [made["secret"]]
+    with clock.frozen(dt.date(2026, 3, 1)):
+        deliver()
+
+        def scheduled() -> list[Any]:
+            return [d for d in receiver.delivered("/day") if d.payload["data"]["channel"] == "schedule"]
+
+        got = wait_for(lambda: len(scheduled()) >= 2 and scheduled(), what="the day's two changes")
+    said = {
+        (d.payload["type"], d.payload["data"]["targetId"], c["field"], c["before"], c["after"])
+        for d in got
+        for c in d.payload["data"]["changes"]
+    }
+    assert said == {
+        ("user.updated", rep, "directManagerId", boss, other),
+        ("membership.removed", east, "teamId", east, None),
+        ("membership.removed", east, "systemUserId", rep, None),
+    }
+    assert receiver.unverified == []

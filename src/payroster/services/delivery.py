@@ -28,13 +28,13 @@ from typing import Any, cast
 import orjson
 from sqlalchemy import CursorResult, and_, delete, exists, func, insert, or_, select, update
 
-from payroster import __version__, outbound
+from payroster import __version__, clock, outbound
 from payroster.config import Settings
 from payroster.db.engine import Database
-from payroster.db.models import WebhookAttempt, WebhookEndpoint, WebhookSend, table, utcnow
+from payroster.db.models import WebhookAttempt, WebhookEndpoint, WebhookSend, Workspace, table, utcnow
 from payroster.domain.errors import DomainError, Gone, NotFound
 from payroster.ids import new_id
-from payroster.services import changes, webhooks
+from payroster.services import changes, timelines, webhooks
 
 log = logging.getLogger("payroster.webhooks")
 
@@ -52,6 +52,9 @@ SCHEDULE = (
 JITTER = 0.1
 PAGE = 100  # events read at a time
 CANDIDATES = 20  # endpoints looked at per round
+# How often a delivery thread looks for workspaces with an endpoint whose recorded changes reach their date today:
+# it makes them current (timelines.refresh), so their events are sent that day even when nobody uses the workspace.
+TAKE_EFFECT_EVERY = 60.0
 
 
 def retry_delay(failures: int, scale: float, rng: Callable[[], float] = random.random) -> dt.timedelta | None:
@@ -128,6 +131,7 @@ class Deliverer:
         self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         # Longer than any attempt and the write after it; a crashed holder's endpoints wait this long.
         self.lease = dt.timedelta(seconds=3 * settings.webhook_timeout + 2)
+        self.effects_looked_at: float | None = None
 
     def run(self, stop: threading.Event) -> None:
         """Deliver until ``stop`` is set; an error is logged and the loop goes on after a pause."""
@@ -148,6 +152,9 @@ class Deliverer:
 
     def step(self) -> bool:
         """Take one endpoint with work and do it; False when none had any."""
+        if self.effects_looked_at is None or time.monotonic() - self.effects_looked_at >= TAKE_EFFECT_EVERY:
+            self.effects_looked_at = time.monotonic()
+            self.take_effect()
         now = utcnow()
         with self.db.read() as s:
             found = list(s.execute(_candidates(now)).all())
@@ -161,6 +168,17 @@ class Deliverer:
                     self._release(claim)
                 return True
         return False
+
+    def take_effect(self) -> None:
+        """Make today's values current in the workspaces with an enabled endpoint whose next recorded change is
+        due: their ``schedule`` events then join the feed (docs/architecture.md, "Timelines")."""
+        w, e = table(Workspace), ENDPOINTS
+        listening = exists().where(e.c.workspace_id == w.c.id, e.c.enabled.is_(True))
+        with self.db.read() as s:
+            due = list(s.scalars(select(w.c.id).where(w.c.timeline_due <= clock.today(), listening)))
+        for ws in due:
+            with self.db.write(ws) as s:
+                timelines.refresh(s, ws)
 
     # -- leases ----------------------------------------------------------------------------------------------
 

@@ -33,7 +33,14 @@ from payroster.db.models import (
 )
 from payroster.domain.periods import Period
 from payroster.ids import new_id
+from payroster.services import audit
+from payroster.services.context import Actor
 from payroster.services.scoping import insert_ignoring_conflicts
+
+# Who changed today's values when a recorded change took effect on its date: nobody acting now, the schedule. Its
+# events are ordinary change-feed events (membership.added / .removed, user.updated, team.updated), so delta links
+# and webhooks see a scheduled change on the day it takes effect, not only when it was recorded.
+SCHEDULE_KIND, SCHEDULE_CHANNEL = "system", "schedule"
 
 
 @dataclass(frozen=True)
@@ -180,8 +187,17 @@ def set_members(
         session.execute(insert_ignoring_conflicts(session, tm), rows)
 
 
+def _schedule(ws: uuid.UUID) -> Actor:
+    return Actor(ws, None, SCHEDULE_KIND, SCHEDULE_CHANNEL)
+
+
+def _text(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
 def _refresh_memberships(session: Session, ws: uuid.UUID, today: dt.date, moved: Any) -> None:
-    """``team_members`` of the pairs whose periods start or end in the days moved over, from the periods."""
+    """``team_members`` of the pairs whose periods start or end in the days moved over, from the periods; an
+    event for each pair that joined or left today's members."""
     p, tm = table(MembershipPeriod), table(TeamMember)
     pairs = session.execute(moved(p, p.c.team_id, p.c.user_id)).all()
     by_team: dict[uuid.UUID, list[uuid.UUID]] = {}
@@ -194,7 +210,20 @@ def _refresh_memberships(session: Session, ws: uuid.UUID, today: dt.date, moved:
             held = set(session.scalars(select(tm.c.user_id).where(*mine)))
             theirs = (p.c.workspace_id == ws, p.c.team_id == team_id, p.c.user_id.in_(chunk), in_force(p.c, today))
             now = set(session.scalars(select(p.c.user_id).where(*theirs)))
-            set_members(session, ws, team_id, sorted(now - held), sorted(held - now))
+            joined, left = sorted(now - held), sorted(held - now)
+            set_members(session, ws, team_id, joined, left)
+            events = [
+                audit.event_row(_schedule(ws), action, "membership", team_id, [
+                    {"field": "teamId", "before": before, "after": after},
+                    {"field": "systemUserId", "before": before and str(u), "after": after and str(u)},
+                ])
+                for users, action, before, after in (
+                    (joined, "membership.added", None, str(team_id)), (left, "membership.removed", str(team_id), None)
+                )
+                for u in users
+            ]  # fmt: skip
+            if events:
+                audit.record_many(session, events)
 
 
 def refresh(session: Session, ws: uuid.UUID) -> None:
@@ -249,9 +278,20 @@ def _refresh_managers(session: Session, ws: uuid.UUID, today: dt.date, moved: An
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         mine = (users.c.workspace_id == ws, users.c.id.in_(chunk), users.c.direct_manager_id.is_distinct_from(value))
-        changed = [u for (u,) in session.execute(update(users).where(*mine).values(
-            direct_manager_id=value, updated_at=now).returning(users.c.id))]  # fmt: skip
+        before: dict[uuid.UUID, uuid.UUID | None] = dict(
+            session.execute(select(users.c.id, users.c.direct_manager_id).where(*mine)).all()
+        )
+        renew = update(users).where(*mine).values(direct_manager_id=value, updated_at=now)
+        renewed = session.execute(renew.returning(users.c.id, users.c.direct_manager_id)).all()
+        after: dict[uuid.UUID, uuid.UUID | None] = dict(renewed)
+        changed = sorted(after)
         if changed:
+            audit.record_many(session, [
+                audit.event_row(_schedule(ws), "user.updated", "user", u, [
+                    {"field": "directManagerId", "before": _text(before.get(u)), "after": _text(after[u])}
+                ])
+                for u in changed
+            ])  # fmt: skip
             # The stored feed entity goes: the feed computes a user's entity from the row where it is NULL
             # (docs/architecture.md, "The feed's stored entity"), and the services do not import the feed's SQL.
             session.execute(
@@ -271,11 +311,27 @@ def _refresh_teams(session: Session, ws: uuid.UUID, today: dt.date, moved: Any) 
 
     manager, parent = value(tp.c.manager_id), value(tp.c.parent_team_id)
     differs = or_(teams.c.manager_id.is_distinct_from(manager), teams.c.parent_team_id.is_distinct_from(parent))
-    session.execute(
-        update(teams)
-        .where(teams.c.workspace_id == ws, teams.c.id.in_(ids), differs)
-        .values(manager_id=manager, parent_team_id=parent, updated_at=utcnow())
-    )
+    mine = (teams.c.workspace_id == ws, teams.c.id.in_(ids), differs)
+    columns = (teams.c.manager_id, teams.c.parent_team_id)
+    before = {t: rest for t, *rest in session.execute(select(teams.c.id, *columns).where(*mine))}
+    after = {
+        t: rest
+        for t, *rest in session.execute(
+            update(teams).where(*mine).values(manager_id=manager, parent_team_id=parent, updated_at=utcnow())
+            .returning(teams.c.id, *columns)
+        )
+    }  # fmt: skip
+    events = []
+    for t in sorted(after):
+        was, now = before.get(t, [None, None]), after[t]
+        fields = [
+            {"field": name, "before": _text(a), "after": _text(b)}
+            for name, a, b in zip(("managerId", "parentTeamId"), was, now, strict=True)
+            if a != b
+        ]
+        events.append(audit.event_row(_schedule(ws), "team.updated", "team", t, fields))
+    if events:
+        audit.record_many(session, events)
 
 
 def value_on(periods: Sequence[Period], day: dt.date) -> Hashable | None:
