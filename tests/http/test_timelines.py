@@ -324,3 +324,29 @@ def test_a_key_of_a_demoted_owner_is_refused_on_the_dated_routes(client: httpx.C
     assert other
     for path in paths:
         refused_within_key_ttl(client, path, ws.headers)
+
+
+def test_a_teams_members_come_a_page_at_a_time(client: httpx.Client, ws: WS, feb_15: None) -> None:
+    """``limit`` and ``after`` page the members by user id; ``next`` is null on the last page; a bad ``after`` or
+    ``limit`` is a 422, never a 500."""
+    east = team(client, ws, "East")
+    ids = [user(client, ws, f"m{i}@x.com") for i in range(7)]
+    for u in ids:
+        ok(client.post("/api/v1/team-members", json={"systemUserId": u, "teamId": east}, headers=ws.headers), 201)
+    seen: list[str] = []
+    after = None
+    pages = 0
+    while True:
+        params = {"limit": 3} | ({"after": after} if after else {})
+        page = ok(client.get(f"/api/v1/teams/{east}/members", params=params, headers=ws.headers))
+        pages += 1
+        assert len(page["members"]) <= 3
+        seen += [m["systemUserId"] for m in page["members"]]
+        after = page["next"]
+        if after is None:
+            break
+    assert pages == 3 and seen == sorted(ids, key=uuid.UUID)
+    assert ok(client.get(f"/api/v1/teams/{east}/members", headers=ws.headers))["next"] is None
+    for bad in ({"after": "nope"}, {"limit": 0}, {"limit": 5001}):
+        r = client.get(f"/api/v1/teams/{east}/members", params=bad, headers=ws.headers)
+        assert r.status_code == 422, (bad, r.text)

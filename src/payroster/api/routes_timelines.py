@@ -17,7 +17,7 @@ from payroster.api.deps import actor, database, principal
 from payroster.api.errors import ERRORS
 from payroster.db.engine import Database
 from payroster.domain import periods
-from payroster.domain.errors import Invalid, NotFound
+from payroster.domain.errors import Detail, Invalid, NotFound
 from payroster.ids import parse_id
 from payroster.services import hierarchy, memberships, teams, users
 from payroster.services.context import Actor
@@ -25,6 +25,7 @@ from payroster.services.inputs import field_pointer, parse_date
 
 router = APIRouter(dependencies=[Depends(principal)], responses=ERRORS)
 
+MEMBERS_PAGE, MEMBERS_PAGE_MAX = 1000, 5000
 AS_OF = Query(None, description="a date YYYY-MM-DD: the dated fields as they were (or will be) then")
 
 
@@ -59,15 +60,30 @@ def _members(rows: list[Any]) -> list[dict[str, Any]]:
 def team_members(
     team_id: str,
     asOf: str | None = AS_OF,
+    limit: int = Query(MEMBERS_PAGE, ge=1, le=MEMBERS_PAGE_MAX, description="members per page"),
+    after: str | None = Query(None, description="the `next` of the previous page: members after that user"),
     db: Database = Depends(database),
     who: Actor = Depends(actor),  # noqa: N803
 ) -> JSONResponse:
-    """The members of a team on a date (today without ``asOf``), with the period each one is in."""
+    """The members of a team on a date (today without ``asOf``), with the period each one is in, by user id, a
+    page at a time: ``next`` is the ``after`` of the next page (null on the last)."""
     day = as_of(asOf) or clock.today()
+    start = None if after is None else parse_id(after)
+    if after is not None and start is None:
+        raise Invalid("after must be a user id", details=[Detail("invalidValue", "a user id (GUID)", "after")])
     with db.read() as s:
         team = teams.get(s, who.workspace_id, parse_id(team_id))
-        rows = memberships.members_on(s, who.workspace_id, team.id, day)
-        return JSONResponse({"teamId": str(team.id), "asOf": day.isoformat(), "members": _members(rows)})
+        rows = memberships.members_on(s, who.workspace_id, team.id, day, limit + 1, start)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return JSONResponse(
+            {
+                "teamId": str(team.id),
+                "asOf": day.isoformat(),
+                "members": _members(rows),
+                "next": str(rows[-1].user_id) if more else None,
+            }
+        )
 
 
 @router.get(

@@ -189,6 +189,7 @@ class TeamMembersAsOf(BaseModel):
     teamId: uuid.UUID
     asOf: dt.date
     members: list[MemberPeriod]
+    next: uuid.UUID | None = None
 
 
 class ManagerPeriodOut(BaseModel):

@@ -123,11 +123,21 @@ def remove_many(session: Session, actor: Actor, team_id: uuid.UUID, user_ids: It
     return sum(periods.at(old, today) is not None for old, _ in done.values())
 
 
-def members_on(session: Session, ws: uuid.UUID, team_id: uuid.UUID, day: dt.date) -> list[MembershipPeriod]:
-    """The periods of a team in force on ``day`` (one per member), by user id."""
+def members_on(
+    session: Session,
+    ws: uuid.UUID,
+    team_id: uuid.UUID,
+    day: dt.date,
+    limit: int | None = None,
+    after: uuid.UUID | None = None,
+) -> list[MembershipPeriod]:
+    """The periods of a team in force on ``day`` (one per member), by user id: at most ``limit``, those of users
+    after ``after``."""
     m = MembershipPeriod
     stmt = scoped(m, ws).where(m.team_id == team_id, m.valid_from <= day, (m.valid_to.is_(None)) | (m.valid_to > day))
-    return list(session.scalars(stmt.order_by(m.user_id)))
+    if after is not None:
+        stmt = stmt.where(m.user_id > after)
+    return list(session.scalars(stmt.order_by(m.user_id).limit(limit)))
 
 
 def of_team(session: Session, ws: uuid.UUID, team_id: uuid.UUID) -> list[MembershipPeriod]:
