@@ -125,10 +125,12 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply migrations."""
-    database = Database(Settings())
-    migrate.upgrade(database.engine)
-    click.echo(f"database at revision {migrate.current_revision(database.engine)}", err=True)
-    database.dispose()
+    settings = Settings()
+    with restore.using(settings.sqlite_path):  # never while a restore replaces the file: it waits for it
+        database = Database(settings)
+        migrate.upgrade(database.engine)
+        click.echo(f"database at revision {migrate.current_revision(database.engine)}", err=True)
+        database.dispose()
 
 
 @db.command("backup")

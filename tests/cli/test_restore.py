@@ -3,10 +3,14 @@ a one-line error (exit 1, no traceback) for anything else (docs/operations.md, "
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
 import shutil
 import sqlite3
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -119,3 +123,23 @@ def test_an_older_backup_is_migrated_on_a_copy(tmp_path: Path, sqlite_template: 
     engine = create_engine(f"sqlite:///{old}")
     assert migrate.current_revision(engine) == "0005"  # the backup itself is left as it was
     engine.dispose()
+
+
+def test_db_upgrade_waits_while_a_restore_replaces_the_file(tmp_path: Path, sqlite_template: Path) -> None:
+    """``db upgrade`` holds the presence lock as every command does: while a restore holds it exclusively (taken
+    here as the restore takes it), the upgrade waits, and it goes on once the restore is over."""
+    live, _ = _live(tmp_path / "var" / "payroster.db", sqlite_template)
+    env = cli_env(f"sqlite:///{live}")
+    fd = os.open(live.with_name(live.name + "-serving"), os.O_RDONLY | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    upgrade = subprocess.Popen(
+        [sys.executable, "-m", "payroster", "db", "upgrade"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            upgrade.wait(12)  # an upgrade not waiting for the lock is done in 2-5 s here
+    finally:
+        os.close(fd)  # the restore is over
+    _, err = upgrade.communicate(timeout=60)
+    assert upgrade.returncode == 0, err
+    assert "database at revision" in err
