@@ -105,7 +105,7 @@ def read(db: Database, workspace_id: uuid.UUID, after: int | None, limit: int, a
             )
         fields = _text_fields(db.is_sqlite) if as_json else _FIELDS
         events: list[Any] = _after(s, workspace_id, start, limit, fields)
-        short = len(events) < limit and _has_unnumbered(s, workspace_id)
+        short = len(events) < limit and _has_unnumbered(s, workspace_id, db.is_sqlite)
     if short and number(db, workspace_id, limit - len(events)):
         with db.read() as s:
             more = _after(s, workspace_id, events[-1].sequence if events else start, limit - len(events), fields)
@@ -129,7 +129,7 @@ def number_pending(db: Database, workspace_id: uuid.UUID, rounds: int = 1000) ->
     make a position read now as recent as the committed data: fewer changes handed out twice (a delta link
     taken before a large import was numbered would hand the whole import out again)."""
     with db.read() as s:
-        pending = _has_unnumbered(s, workspace_id)
+        pending = _has_unnumbered(s, workspace_id, db.is_sqlite)
     while pending and rounds > 0 and number(db, workspace_id, PRUNE_BATCH) == PRUNE_BATCH:
         rounds -= 1
 
@@ -164,8 +164,20 @@ def _after(s: Session, workspace_id: uuid.UUID, after: int, limit: int, fields: 
     return cast(list[Event], list(s.execute(query).all()))
 
 
-def _has_unnumbered(s: Session, workspace_id: uuid.UUID) -> bool:
-    query = select(EVENTS.c.id).where(EVENTS.c.workspace_id == workspace_id, EVENTS.c.sequence.is_(None)).limit(1)
+def _has_unnumbered(s: Session, workspace_id: uuid.UUID, sqlite: bool) -> bool:
+    """Whether the workspace has a committed event without a number: the first entry of the index of those
+    (``ix_audit_events_unnumbered``), as :func:`number` walks it.
+
+    Asked without the order, PostgreSQL scanned the whole table when its statistics still said most events had
+    no number (taken before a large import was numbered, as after a bench's seeding): 400 ms at 200,000 events,
+    paid by every short page, every long poll's read and every caught-up webhook poll (bench/JOURNAL.md, "the
+    change feed's read rate at size")."""
+    query = (
+        select(EVENTS.c.id)
+        .where(EVENTS.c.workspace_id == workspace_id, _unnumbered(sqlite))
+        .order_by(EVENTS.c.occurred_at, EVENTS.c.id)
+        .limit(1)
+    )
     return s.execute(query).first() is not None
 
 
