@@ -90,6 +90,10 @@ def changes(backend: Backend, users: int, table: Any, user_rows: Any) -> None:
         # by a process of its own as the export's client (bench/feed_client.py); the raw reads run with the
         # collector off as that client does.
         total = _feed(client, None)
+        # Numbering rewrote every event: settled as after the seeding (on PostgreSQL the vacuum autovacuum would
+        # run, without which the index of the unnumbered events keeps an entry per old row version and the probe
+        # at each pass's last page visits them all; bench/JOURNAL.md, "the change feed's read rate at size").
+        backend.settle(env)
         parse_rate, served = Figure(), Figure()
 
         def feed(rep: int) -> float:

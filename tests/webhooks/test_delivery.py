@@ -12,7 +12,7 @@ import httpx
 
 from payroster import clock
 from payroster.db.engine import Database
-from payroster.services import apikeys
+from payroster.services import apikeys, webhooks
 from payroster.services.context import Actor
 from payroster.services.delivery import SCHEDULE
 from tests.conftest import WS
@@ -164,6 +164,39 @@ def test_after_a_rotation_both_secrets_sign_for_a_day(
     make_users(api, ws.headers, 1)
     got = wait_for(lambda: receiver.delivered("/rot"))
     assert got[0].verified_by == [0, 1], "the old and the new secret each verify the message"
+
+
+def _age_rotation(db: Database, ws: WS, endpoint_id: str, by: dt.timedelta) -> None:
+    """Move the endpoint's rotation ``by`` into the past, as the stored end of its overlap (``previous_until``)
+    tells it: what the clock passing that long would do to the endpoint's row."""
+    with db.write(ws.id) as s:
+        e = webhooks.get(s, ws.id, endpoint_id, lock=True)
+        assert e.previous_until is not None
+        e.previous_until -= by
+
+
+def test_the_old_secret_stops_signing_24_hours_after_a_rotation(
+    api: httpx.Client, ws: WS, hook_base: str, receiver: Receiver, deliver: Callable[..., Any], db: Database
+) -> None:
+    made = _create(api, ws, hook_base + "/expiry", eventTypes=["user.created"])
+    hook = f"/api/v1/webhooks/{made['id']}"
+    rotated = api.post(hook + ":rotate-secret", headers=ws.headers).json()
+    receiver.secrets["/expiry"] = [made["secret"], rotated["secret"]]  # index 0: the old secret, 1: the new one
+    deliver()
+    # A minute short of the day: both still sign.
+    _age_rotation(db, ws, made["id"], webhooks.ROTATION_OVERLAP - dt.timedelta(minutes=1))
+    assert api.get(hook, headers=ws.headers).json()["previousSecretUntil"] is not None
+    make_users(api, ws.headers, 1, prefix="day")
+    got = wait_for(lambda: receiver.delivered("/expiry"), what="the delivery within the day")
+    assert got[0].verified_by == [0, 1], "within the day the old secret still verifies"
+    # Two minutes later (the day and a minute after the rotation): only the new secret signs.
+    _age_rotation(db, ws, made["id"], dt.timedelta(minutes=2))
+    assert api.get(hook, headers=ws.headers).json()["previousSecretUntil"] is None
+    make_users(api, ws.headers, 1, prefix="later")
+    got = wait_for(lambda: len(receiver.delivered("/expiry")) >= 2 and receiver.delivered("/expiry"))
+    assert len(got) == 2 and got[1].payload["data"]["sequence"] > got[0].payload["data"]["sequence"]
+    assert got[1].verified_by == [1], "after the day the old secret no longer verifies; the new one does"
+    assert receiver.unverified == []
 
 
 def test_an_endpoint_gets_only_the_event_types_it_asked_for(

@@ -109,7 +109,7 @@ def _key_of(text: Any) -> Key | None:
 def start(session: Session, workspace_id: uuid.UUID) -> int:
     """The position a tracked read starts from, read before its data: every change numbered up to it is in
     what the read sees, a later one is numbered past it (docs/architecture.md, "Delta links")."""
-    return changes.position(session, workspace_id)[0]
+    return changes.counter(session, workspace_id)[0]
 
 
 # --- what changed ----------------------------------------------------------------------------------

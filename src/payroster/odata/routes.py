@@ -449,7 +449,7 @@ class Resource:
         ctx, ws = self.ctx, self.ctx.workspace_id
         secret = ctx.request.app.state.secret_key
         at = delta.load(secret, ctx.options["deltatoken"], ws, bound)
-        last, pruned = changes.position(self.reader.session, ws)
+        last, pruned = changes.counter(self.reader.session, ws)
         if at.since < pruned:
             raise ODataGone(
                 "the delta link is older than the kept changes: full resync needed (read the query again with "

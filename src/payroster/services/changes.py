@@ -93,7 +93,7 @@ def read(db: Database, workspace_id: uuid.UUID, after: int | None, limit: int, a
     older than the pruned events (the reader would miss them).
     """
     with db.read() as s:
-        last, pruned = _counter(s, workspace_id)
+        last, pruned = counter(s, workspace_id)
         start = pruned if after is None else after
         if start > last:
             raise NotFound("unknown cursor", target="after")
@@ -105,7 +105,7 @@ def read(db: Database, workspace_id: uuid.UUID, after: int | None, limit: int, a
             )
         fields = _text_fields(db.is_sqlite) if as_json else _FIELDS
         events: list[Any] = _after(s, workspace_id, start, limit, fields)
-        short = len(events) < limit and _has_unnumbered(s, workspace_id)
+        short = len(events) < limit and _has_unnumbered(s, workspace_id, db.is_sqlite)
     if short and number(db, workspace_id, limit - len(events)):
         with db.read() as s:
             more = _after(s, workspace_id, events[-1].sequence if events else start, limit - len(events), fields)
@@ -121,16 +121,6 @@ def at(s: Session, workspace_id: uuid.UUID, sequence: int) -> Event | None:
     return cast(Event | None, s.execute(query).first())
 
 
-def counter(s: Session, workspace_id: uuid.UUID) -> tuple[int, int]:
-    """The workspace's last number and the last one pruned away."""
-    return _counter(s, workspace_id)
-
-
-def position(s: Session, workspace_id: uuid.UUID) -> tuple[int, int]:
-    """The workspace's last numbered event and the last pruned one, as this session sees them."""
-    return _counter(s, workspace_id)
-
-
 def number_pending(db: Database, workspace_id: uuid.UUID, rounds: int = 1000) -> None:
     """Number the committed events that have none (up to ``rounds`` batches of ``PRUNE_BATCH``), so that a
     position read next covers them.
@@ -139,7 +129,7 @@ def number_pending(db: Database, workspace_id: uuid.UUID, rounds: int = 1000) ->
     make a position read now as recent as the committed data: fewer changes handed out twice (a delta link
     taken before a large import was numbered would hand the whole import out again)."""
     with db.read() as s:
-        pending = _has_unnumbered(s, workspace_id)
+        pending = _has_unnumbered(s, workspace_id, db.is_sqlite)
     while pending and rounds > 0 and number(db, workspace_id, PRUNE_BATCH) == PRUNE_BATCH:
         rounds -= 1
 
@@ -156,7 +146,8 @@ def targets(s: Session, workspace_id: uuid.UUID, after: int, upto: int) -> list[
     return cast(list[Event], list(s.execute(query).all()))
 
 
-def _counter(s: Session, workspace_id: uuid.UUID) -> tuple[int, int]:
+def counter(s: Session, workspace_id: uuid.UUID) -> tuple[int, int]:
+    """The workspace's last number and the last one pruned away, as this session sees them."""
     row = s.execute(
         select(COUNTERS.c.last_sequence, COUNTERS.c.pruned_through).where(COUNTERS.c.workspace_id == workspace_id)
     ).first()
@@ -173,8 +164,20 @@ def _after(s: Session, workspace_id: uuid.UUID, after: int, limit: int, fields: 
     return cast(list[Event], list(s.execute(query).all()))
 
 
-def _has_unnumbered(s: Session, workspace_id: uuid.UUID) -> bool:
-    query = select(EVENTS.c.id).where(EVENTS.c.workspace_id == workspace_id, EVENTS.c.sequence.is_(None)).limit(1)
+def _has_unnumbered(s: Session, workspace_id: uuid.UUID, sqlite: bool) -> bool:
+    """Whether the workspace has a committed event without a number: the first entry of the index of those
+    (``ix_audit_events_unnumbered``), as :func:`number` walks it.
+
+    Asked without the order, PostgreSQL scanned the whole table when its statistics still said most events had
+    no number (taken before a large import was numbered, as after a bench's seeding): 400 ms at 200,000 events,
+    paid by every short page, every long poll's read and every caught-up webhook poll (bench/JOURNAL.md, "the
+    change feed's read rate at size")."""
+    query = (
+        select(EVENTS.c.id)
+        .where(EVENTS.c.workspace_id == workspace_id, _unnumbered(sqlite))
+        .order_by(EVENTS.c.occurred_at, EVENTS.c.id)
+        .limit(1)
+    )
     return s.execute(query).first() is not None
 
 
@@ -190,7 +193,7 @@ def number(db: Database, workspace_id: uuid.UUID, most: int, wait: float = NUMBE
             last = _locked_counter(s, workspace_id)
             pending = (
                 select(EVENTS.c.id, EVENTS.c.occurred_at)
-                .where(EVENTS.c.workspace_id == workspace_id, EVENTS.c.sequence.is_(None))
+                .where(EVENTS.c.workspace_id == workspace_id, _unnumbered(db.is_sqlite))
                 .order_by(EVENTS.c.occurred_at, EVENTS.c.id)
                 .limit(most)
                 .subquery()
@@ -212,6 +215,18 @@ def number(db: Database, workspace_id: uuid.UUID, most: int, wait: float = NUMBE
         if not db.is_sqlite:
             raise
         return 0
+
+
+def _unnumbered(sqlite: bool) -> Any:
+    """``sequence IS NULL``, so that the oldest events without a number are found in order by their own index.
+
+    SQLite took the unique ``(workspace_id, sequence)`` index for ``sequence IS NULL`` (as if it matched a row or
+    two) and sorted every event still without a number to take the oldest ``most``: numbering a page cost time
+    in proportion to the whole backlog, ~1 s a batch of 1,000 with 300,000 waiting (bench/JOURNAL.md, "the change
+    feed's read rate at size"). Marked ``likely`` it walks ``ix_audit_events_unnumbered`` in its order and stops
+    after ``most``. PostgreSQL's statistics find that index without help."""
+    condition = EVENTS.c.sequence.is_(None)
+    return func.likely(condition) if sqlite else condition
 
 
 def _locked_counter(s: Session, workspace_id: uuid.UUID) -> int:
@@ -239,7 +254,7 @@ def _prune_workspace(db: Database, workspace_id: uuid.UUID, cutoff: dt.datetime)
     while number(db, workspace_id, PRUNE_BATCH, wait=db.write_wait) == PRUNE_BATCH:
         pass
     with db.read() as s:
-        last, pruned = _counter(s, workspace_id)
+        last, pruned = counter(s, workspace_id)
         young = s.execute(
             select(func.min(EVENTS.c.sequence)).where(
                 EVENTS.c.workspace_id == workspace_id, EVENTS.c.occurred_at >= cutoff, EVENTS.c.sequence.is_not(None)
