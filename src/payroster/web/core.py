@@ -34,6 +34,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from payroster.db.engine import Database
+from payroster.domain import wire
 from payroster.domain.errors import DomainError, Forbidden, Unauthorized
 from payroster.http.body import query_text as query_text
 from payroster.http.body import refuse_declared
@@ -276,3 +277,4 @@ def fmt_time(value: dt.datetime | None) -> str:
 
 
 templates.env.filters["when"] = fmt_time
+templates.env.globals["shown_role"] = wire.shown_role  # the one role a user shows (an inactive one: Deactivated)
