@@ -8,7 +8,6 @@ with an identity provider"; docs/operations.md, "SSO").
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import hmac
@@ -18,8 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
@@ -38,7 +35,7 @@ from payroster.db.models import (
 from payroster.domain import normalize
 from payroster.domain.errors import Conflict, Detail, DomainError, Forbidden, Invalid, NotFound
 from payroster.ids import new_id, parse_id
-from payroster.services import audit, users
+from payroster.services import audit, sealing, users
 from payroster.services.context import Actor
 from payroster.services.inputs import field_pointer, parse_user
 from payroster.services.scoping import get_scoped, insert_ignoring_conflicts, scoped
@@ -98,10 +95,7 @@ class Refused(DomainError):
 def _fernet(secret_key: str) -> Fernet:
     # A key of its own, derived from PAYROSTER_SECRET_KEY, so the sealed secrets share nothing with the signed
     # cookies; rotating PAYROSTER_SECRET_KEY leaves them unreadable (an admin enters them again).
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"payroster.sso-client-secret").derive(
-        secret_key.encode()
-    )
-    return Fernet(base64.urlsafe_b64encode(derived))
+    return sealing.box(secret_key, b"payroster.sso-client-secret")
 
 
 def seal(secret_key: str, plaintext: str) -> str:

@@ -17,8 +17,6 @@ from typing import Any
 
 import orjson
 from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
@@ -28,7 +26,7 @@ from payroster.db.models import WebhookAttempt, WebhookEndpoint, WebhookSend, ut
 from payroster.domain.errors import Conflict, Detail, Gone, Invalid, NotFound
 from payroster.domain.wire import time as wire_time
 from payroster.ids import new_id, parse_id
-from payroster.services import audit, changes
+from payroster.services import audit, changes, sealing
 from payroster.services.context import Actor
 from payroster.services.listings import ACTIONS
 from payroster.services.scoping import get_scoped, scoped
@@ -75,10 +73,7 @@ def new_secret() -> str:
 def _fernet(secret_key: str) -> Fernet:
     # The server must sign with the secret, so it cannot keep a digest of it: the secret is encrypted with a key
     # of its own derived from PAYROSTER_SECRET_KEY (rotating that key makes the secrets unreadable: rotate them).
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"payroster.webhook-secret").derive(
-        secret_key.encode()
-    )
-    return Fernet(base64.urlsafe_b64encode(derived))
+    return sealing.box(secret_key, b"payroster.webhook-secret")
 
 
 def seal(secret_key: str, secret: str) -> str:
