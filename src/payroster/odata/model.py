@@ -22,7 +22,7 @@ from payroster.db.models import (
     UserTag,
     table,
 )
-from payroster.domain import normalize
+from payroster.domain import normalize, wire
 from payroster.domain.normalize import DEACTIVATED
 
 NAMESPACE = "PayRoster"
@@ -114,6 +114,35 @@ DATE = "Edm.Date"
 SNAPSHOT, TIMELINE = "snapshot", "timeline"
 
 
+def _user_properties() -> dict[str, Property]:
+    """The Users properties: the names, order and columns of ``wire.USER_FIELDS`` (the shape the feed's writer
+    stores), each with its EDM type here."""
+    lists = {"tags": TAGS, "aliases": ALIASES}
+    typed: dict[str, dict[str, Any]] = {
+        "id": {"edm": GUID, "nullable": False},
+        "emailAddress": {"edm": STRING, "nullable": False, "key": "email_key", "key_of": normalize.email_key},
+        "role": {"edm": STRING, "nullable": False, "sql": _role},
+        "active": {"edm": BOOL, "nullable": False},
+        "firstName": {"edm": STRING},
+        "lastName": {"edm": STRING},
+        "directManagerId": {"edm": GUID},
+        "tags": {"edm": STRING, "nullable": False},
+        "aliases": {"edm": STRING, "nullable": False},
+        "createdAt": {"edm": DTO, "nullable": False},
+        "updatedAt": {"edm": DTO, "nullable": False},
+    }
+    if set(typed) != set(wire.USER_NAMES):
+        raise RuntimeError("the Users properties must be the fields of wire.USER_FIELDS")
+    out = []
+    for name, column in wire.USER_FIELDS:
+        spec = dict(typed[name])
+        if column in lists:  # a list: its items in a side table keyed by the user's id
+            spec.update(sql=_col("id"), items=lists[column])
+        spec.setdefault("sql", _col(column))
+        out.append(Property(name, **spec))
+    return _props(*out)
+
+
 def _period_set(name: str, type_name: str, t: Table, owner: tuple[Property, ...], *values: Property) -> EntitySet:
     """A timeline set over one of the period tables (services/timelines.py): one entity per stored period."""
     return EntitySet(
@@ -140,21 +169,7 @@ SETS: dict[str, EntitySet] = {
         "User",
         USERS,
         ("id",),
-        _props(
-            Property("id", GUID, _col("id"), nullable=False),
-            Property(
-                "emailAddress", STRING, _col("email"), nullable=False, key="email_key", key_of=normalize.email_key
-            ),
-            Property("role", STRING, _role, nullable=False),
-            Property("active", BOOL, _col("active"), nullable=False),
-            Property("firstName", STRING, _col("first_name")),
-            Property("lastName", STRING, _col("last_name")),
-            Property("directManagerId", GUID, _col("direct_manager_id")),
-            Property("tags", STRING, _col("id"), nullable=False, items=TAGS),
-            Property("aliases", STRING, _col("id"), nullable=False, items=ALIASES),
-            Property("createdAt", DTO, _col("created_at"), nullable=False),
-            Property("updatedAt", DTO, _col("updated_at"), nullable=False),
-        ),
+        _user_properties(),
         {
             "teams": Navigation("teams", "Teams", True, via=("user_id", "team_id")),
             "memberships": Navigation("memberships", "TeamMembers", True, back="user_id"),

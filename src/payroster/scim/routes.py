@@ -32,7 +32,6 @@ from scim2_models import (
     SearchRequest,
 )
 from scim2_models.path.expressions import ValuePath
-from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from payroster.auth.apikey import authenticate, presented_key
@@ -56,6 +55,7 @@ from payroster.scim.models import (
 from payroster.scim.models import (
     Group as ScimGroup,
 )
+from payroster.services import reads
 from payroster.services.apikeys import Principal
 from payroster.services.scoping import in_workspace
 from payroster.urls import public_base
@@ -298,8 +298,7 @@ class Door:
             order.append(model.id)
             rows: list[Any] = []
             if count:
-                stmt = select(model).where(*conds).order_by(*order).offset(start - 1).limit(count)
-                rows = list(s.scalars(stmt))
+                rows = reads.rows_where(s, model, conds, order, start - 1, count)
             found = 0
             if total:
                 # A page that is not full, and holds rows or starts at the first, ends the set: its size gives
@@ -307,7 +306,7 @@ class Door:
                 if len(rows) < count and (rows or start == 1):
                     found = start - 1 + len(rows)
                 else:
-                    found = int(s.scalar(select(func.count()).select_from(model).where(*conds)) or 0)
+                    found = reads.count_where(s, model, conds)
             if not count:
                 return found, [], start
             if kind == "User":

@@ -22,11 +22,10 @@ from scim2_models import (
     Meta,
     UniquenessException,
 )
-from sqlalchemy import Uuid, cast, func, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
-from payroster.db.models import Team, TeamMember, User, Workspace
-from payroster.domain import normalize
+from payroster.db.models import Team, User
+from payroster.domain import normalize, wire
 from payroster.domain.errors import Detail, NotFound
 from payroster.ids import parse_id
 from payroster.scim.filters import KEY_LOOKUPS
@@ -43,7 +42,7 @@ from payroster.scim.models import (
 from payroster.scim.models import (
     Group as ScimGroup,
 )
-from payroster.services import memberships, teams, users
+from payroster.services import memberships, reads, teamreads, teams, userreads, users
 from payroster.services.context import Actor
 from payroster.services.inputs import (
     UNSET,
@@ -54,7 +53,6 @@ from payroster.services.inputs import (
     parse_user,
     text_field,
 )
-from payroster.services.scoping import in_workspace
 
 
 @dataclass
@@ -63,7 +61,7 @@ class Urls:
 
     base: str
 
-    def user(self, user_id: uuid.UUID) -> str:
+    def user(self, user_id: uuid.UUID | str) -> str:
         return f"{self.base}/Users/{user_id}"
 
     def group(self, team_id: uuid.UUID) -> str:
@@ -90,24 +88,6 @@ def users_by_key(session: Session, ws: uuid.UUID, index: str, key: str) -> list[
     return [users.loaded(row) for row in KEY_LOOKUPS[index].run(session, {"ws": ws, "key": key})]
 
 
-def _lists_query() -> Any:
-    """``(kind, user, value, position, team)`` of a page of users: tags and aliases by position, then teams
-    by name (``kind`` is ``tags``, ``aliases`` or ``groups``), one statement built once: every SCIM User
-    read runs it, and as two statements it was a measurable share of a lookup."""
-    ws, uids = users.item_params()
-    parts: list[Any] = [*users.item_selects(ws, uids, cast(null(), Uuid).label("team"))]
-    parts.append(
-        select(literal("groups"), TeamMember.user_id, Team.name, literal(0), Team.id)
-        .join(Team, (Team.workspace_id == TeamMember.workspace_id) & (Team.id == TeamMember.team_id))
-        .where(in_workspace(TeamMember, ws), TeamMember.user_id.in_(uids))
-    )
-    lists = union_all(*parts).subquery()
-    return select(lists).order_by(lists.c.kind, lists.c.user_id, lists.c.position, lists.c.value)
-
-
-_LISTS = _lists_query()
-
-
 def user_resources(session: Session, rows: Sequence[User], urls: Urls) -> list[Any]:
     """SCIM User resources for these rows, with their tags, aliases and groups in one query."""
     if not rows:
@@ -117,21 +97,27 @@ def user_resources(session: Session, rows: Sequence[User], urls: Urls) -> list[A
     aliases: dict[uuid.UUID, list[str]] = {i: [] for i in ids}
     groups: dict[uuid.UUID, list[GroupMembership]] = {i: [] for i in ids}
     lists = {"tags": tags, "aliases": aliases}
-    found = session.connection().execute(_LISTS, {"ws": rows[0].workspace_id, "uids": ids})
-    for kind, owner, value, _, team in found:
+    for kind, owner, value, _, team in userreads.lists_and_teams(session, rows[0].workspace_id, ids):
         if kind == "groups":
             groups[owner].append(GroupMembership(value=str(team), display=value, ref=urls.group(team), type="direct"))
         else:
             lists[kind][owner].append(value)
     out = []
     for u in rows:
+        # The user's values as every door shows them (wire.user), mapped onto SCIM's attributes; SCIM keeps the
+        # role apart from ``active`` (the stored role, never the shown one) and its times in ``meta``.
+        shown = wire.user(
+            u.id, u.email, u.role, u.active, u.first_name, u.last_name, u.direct_manager_id, tags[u.id],
+            aliases[u.id], u.created_at, u.updated_at,
+        )  # fmt: skip
+        first, last, manager = shown["firstName"], shown["lastName"], shown["directManagerId"]
         resource = UserModel(
-            id=str(u.id),
+            id=shown["id"],
             external_id=u.external_id,
-            user_name=u.user_name or u.email,
-            name=Name(given_name=u.first_name, family_name=u.last_name) if u.first_name or u.last_name else None,
+            user_name=u.user_name or shown["emailAddress"],
+            name=Name(given_name=first, family_name=last) if first or last else None,
             display_name=u.display_name,
-            active=u.active,
+            active=shown["active"],
             emails=_emails(u),
             groups=groups[u.id] or None,
             meta=Meta(
@@ -143,15 +129,10 @@ def user_resources(session: Session, rows: Sequence[User], urls: Urls) -> list[A
             ),
         )
         resource[PayRosterUser] = PayRosterUser(
-            role=Role(u.role), tags=tags[u.id] or None, aliases=aliases[u.id] or None
+            role=Role(u.role), tags=shown["tags"] or None, aliases=shown["aliases"] or None
         )
-        if u.direct_manager_id:
-            resource[EnterpriseUser] = EnterpriseUser(
-                manager=Manager(
-                    value=str(u.direct_manager_id),
-                    ref=urls.user(u.direct_manager_id),
-                )
-            )
+        if manager is not None:
+            resource[EnterpriseUser] = EnterpriseUser(manager=Manager(value=manager, ref=urls.user(manager)))
         out.append(resource)
     return out
 
@@ -255,7 +236,7 @@ def create_user(session: Session, actor: Actor, resource: Any, role_given: bool 
 
 def default_role(session: Session, ws: uuid.UUID) -> str:
     """The role a user created by SCIM gets when the request names none."""
-    return session.scalar(select(Workspace.default_scim_role).where(Workspace.id == ws)) or "Participant"
+    return reads.default_scim_role(session, ws) or "Participant"
 
 
 def replace_user(session: Session, actor: Actor, user: User, resource: Any, *, patched: bool = False) -> User:
@@ -286,20 +267,9 @@ def group_resources(session: Session, rows: Sequence[Team], urls: Urls, with_mem
     ws = rows[0].workspace_id
     ids = [t.id for t in rows]
     members: dict[uuid.UUID, list[GroupMember]] = {i: [] for i in ids}
-    stamps: dict[uuid.UUID, tuple[int, str]] = {}
-    for team_id, count, latest in session.execute(
-        select(TeamMember.team_id, func.count(), func.max(TeamMember.created_at))
-        .where(in_workspace(TeamMember, ws), TeamMember.team_id.in_(ids))
-        .group_by(TeamMember.team_id)
-    ):
-        stamps[team_id] = (count, str(latest))
+    stamps = teamreads.member_stamps(session, ws, ids)
     if with_members:
-        for team_id, user_id in session.execute(
-            select(TeamMember.team_id, User.id)
-            .join(User, (User.workspace_id == TeamMember.workspace_id) & (User.id == TeamMember.user_id))
-            .where(in_workspace(TeamMember, ws), TeamMember.team_id.in_(ids), User.scim_hidden.is_(False))
-            .order_by(TeamMember.team_id, User.id)
-        ):
+        for team_id, user_id in teamreads.visible_members(session, ws, ids):
             members[team_id].append(GroupMember(value=str(user_id), ref=urls.user(user_id), type="User"))
     out = []
     for t in rows:
@@ -355,20 +325,11 @@ def set_members(session: Session, actor: Actor, team: Team, wanted: Sequence[Gro
     """Make the team's SCIM-visible members exactly ``wanted``; unknown or malformed values are ignored."""
     ws = actor.workspace_id
     wanted_ids = {uid for m in wanted if (uid := parse_id(m.value)) is not None}
-    visible = in_workspace(User, ws) & User.scim_hidden.is_(False)
-    current = set(
-        session.scalars(
-            select(TeamMember.user_id)
-            .join(User, (User.workspace_id == TeamMember.workspace_id) & (User.id == TeamMember.user_id))
-            .where(in_workspace(TeamMember, ws), TeamMember.team_id == team.id, visible)
-        )
-    )
+    current = teamreads.visible_member_ids(session, ws, team.id)
     to_add = wanted_ids - current
     if to_add:
         # SCIM-deleted users stay out of groups; the service skips ids that are not users at all.
-        hidden = set(
-            session.scalars(select(User.id).where(in_workspace(User, ws), User.id.in_(to_add), User.scim_hidden))
-        )
+        hidden = userreads.scim_hidden_among(session, ws, to_add)
         memberships.add_many(session, actor, team.id, to_add - hidden)
     memberships.remove_many(session, actor, team.id, current - wanted_ids)
 

@@ -306,7 +306,7 @@ def _text_fields(sqlite: bool) -> tuple[Any, ...]:
     if sqlite:  # kept as text already: GUIDs as 32 hex digits, instants as "YYYY-MM-DD HH:MM:SS.ffffff"
         text = [type_coerce(column, String) for column in (c.occurred_at, c.target_id, c.actor_user_id)]
     else:
-        when = func.to_char(c.occurred_at, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+        when = func.to_char(c.occurred_at, wire.TIME_POSTGRESQL)
         text = [when, sql_cast(c.target_id, Text), sql_cast(c.actor_user_id, Text)]
     when, target, user = text
     return (c.sequence, when, c.action, c.target_type, target, c.actor_kind, user, c.channel, c.changes)
@@ -320,7 +320,7 @@ def _written_events(rows: list[Any], sqlite: bool) -> list[Written]:
     bench/JOURNAL.md, "change flow"). The stored ``changes`` text is JSON already and goes in as it is (as
     :func:`document`'s ``orjson.Fragment``); the short names (action, kinds, channel) are quoted by ``orjson``,
     once per distinct value."""
-    guid, when = (_dashed, _iso_instant) if sqlite else (_same, _same)
+    guid, when = (_dashed, wire.time_from_sqlite) if sqlite else (_same, _same)
     actors: dict[str | None, str] = {None: "null"}  # a page's events come from few users: each written once
     out = []
     for sequence, occurred, action, target_type, target, kind, user, channel, changed in rows:
@@ -348,11 +348,6 @@ def _dashed(hex32: str) -> str:
     """A GUID stored as 32 hex digits (SQLite), as the wire writes it: 8-4-4-4-12, lower case."""
     h = hex32.lower()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def _iso_instant(stored: str) -> str:
-    """An instant as SQLite keeps it ("YYYY-MM-DD HH:MM:SS.ffffff", UTC), as the wire writes it."""
-    return f"{stored[:10]}T{stored[11:]}Z"
 
 
 def _same(text: str) -> str:

@@ -190,7 +190,7 @@ def _user_rows(db: Database, ws: uuid.UUID, conds: list[ColumnElement[bool]]) ->
         for r in rows:
             yield [
                 r.email,
-                r.role if r.active else normalize.DEACTIVATED,
+                wire.shown_role(r.role, r.active),
                 r.first_name,
                 r.last_name,
                 str(r.direct_manager_id) if r.direct_manager_id else None,

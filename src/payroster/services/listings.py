@@ -151,6 +151,12 @@ def events_query(
     return cast("Select[Any]", stmt)
 
 
+def events_page(session: Session, stmt: Select[Any], page: int, size: int) -> list[Any]:
+    """Page ``page`` (from 1) of :func:`events_query`'s ``(event, actor e-mail)`` rows, ``size`` of them and one
+    more when there is a next page."""
+    return list(session.execute(stmt.limit(size + 1).offset((page - 1) * size)).all())
+
+
 def _people(workspace_id: uuid.UUID, text: str) -> Select[Any]:
     """The ids of the people a search names: by e-mail (any part of it) or by first, last or full name."""
     key = normalize.key(text)

@@ -21,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
+from payroster.domain import wire
 from payroster.domain.cells import restore
 from payroster.domain.errors import Detail, Invalid
 from payroster.services import csvimport
@@ -219,7 +220,7 @@ def cell_text(value: Any) -> str:
     if isinstance(value, dt.datetime):
         if value.time() == dt.time(0):
             return value.date().isoformat()
-        return value.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+        return wire.time(value.replace(tzinfo=None), "seconds")
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, float):

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from payroster import clock
 from payroster.db.models import User, UserAlias, Workspace
-from payroster.domain import normalize, periods
+from payroster.domain import normalize, periods, wire
 from payroster.domain.errors import Conflict, Detail, DomainError, Invalid
 from payroster.domain.periods import Period
 from payroster.ids import new_id
@@ -77,7 +77,7 @@ class UserState:
 
     def snapshot(self) -> dict[str, Any]:
         """The audited fields, in wire names."""
-        return audited(
+        return wire.user_audited(
             self.email, self.role, self.active, self.first_name, self.last_name, self.manager, self.tags, self.aliases
         )
 
@@ -85,22 +85,6 @@ class UserState:
         """This state as read from the database: what the batch changes is measured against it."""
         self.initial, self.initial_manager = self.snapshot(), self.manager
         return self
-
-
-def audited(
-    email: str, role: str, active: bool, first: str | None, last: str | None, manager: Any, tags: Any, aliases: Any
-) -> dict[str, Any]:
-    """A user's audited fields every door writes, in wire names (the SCIM door adds its own)."""
-    return {
-        "emailAddress": email,
-        "role": role,
-        "active": active,
-        "firstName": first,
-        "lastName": last,
-        "directManagerId": str(manager) if manager else None,
-        "tags": list(tags),
-        "aliases": list(aliases),
-    }
 
 
 @dataclass

@@ -30,7 +30,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from payroster.db.feed import feed_text
 from payroster.db.models import AuditEvent, User, UserAlias, UserTag, table, utcnow
 from payroster.db.prepared import Prepared
-from payroster.domain import normalize
+from payroster.domain import normalize, wire
 from payroster.domain.errors import Conflict
 from payroster.services import audit, hierarchy, sessions, userkernel
 from payroster.services.context import Actor
@@ -51,10 +51,10 @@ class UserView:
     pending: list[tuple[type[UserTag] | type[UserAlias], list[dict[str, Any]]]] = field(default_factory=list)
 
     def snapshot(self) -> dict[str, Any]:
-        """The audited fields, in wire names: every door's (userkernel.audited), then SCIM's own."""
+        """The audited fields, in wire names: every door's (wire.user_audited), then SCIM's own."""
         u = self.user
         return {
-            **userkernel.audited(
+            **wire.user_audited(
                 u.email, u.role, u.active, u.first_name, u.last_name, u.direct_manager_id, self.tags, self.aliases
             ),
             "userName": u.user_name,
@@ -255,16 +255,10 @@ def _create(session: Session, actor: Actor, inp: UserInput) -> UserView | None:
     return current
 
 
-# The columns of a user's row its feed entity shows (feed_text's arguments besides the lists).
-_FEED_COLUMNS = (
-    "id", "email", "role", "active", "first_name", "last_name", "direct_manager_id", "created_at", "updated_at",
-)  # fmt: skip
-
-
 def _feed_of(session: Session, current: UserView) -> str:
     """The stored feed entity of a user as this write leaves it."""
     sqlite = session.get_bind().dialect.name == "sqlite"
-    row = {k: getattr(current.user, k) for k in _FEED_COLUMNS}
+    row = {k: getattr(current.user, k) for k in wire.USER_ROW_COLUMNS}
     return feed_text(sqlite, tags=current.tags, aliases=current.aliases, **row)
 
 

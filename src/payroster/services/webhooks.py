@@ -23,6 +23,7 @@ from payroster import outbound
 from payroster.db.engine import Database
 from payroster.db.models import WebhookAttempt, WebhookEndpoint, WebhookSend, utcnow
 from payroster.domain.errors import Conflict, Detail, Gone, Invalid, NotFound
+from payroster.domain.wire import time as wire_time
 from payroster.ids import new_id, parse_id
 from payroster.services import audit, changes, sealing
 from payroster.services.context import Actor
@@ -149,7 +150,7 @@ def wire(e: WebhookEndpoint) -> dict[str, Any]:
     """An endpoint as every door shows it (never its secret)."""
 
     def when(value: dt.datetime | None) -> str | None:
-        return None if value is None else value.isoformat(timespec="seconds") + "Z"
+        return None if value is None else wire_time(value, "seconds")
 
     return {
         "id": str(e.id),
@@ -303,7 +304,7 @@ def attempt_wire(a: WebhookAttempt) -> dict[str, Any]:
     """An attempt as the doors show it."""
     return {
         "id": str(a.id), "messageId": a.message_id, "sequence": a.sequence, "eventType": a.event_type,
-        "attemptedAt": a.attempted_at.isoformat(timespec="milliseconds") + "Z", "status": a.status,
+        "attemptedAt": wire_time(a.attempted_at, "milliseconds"), "status": a.status,
         "error": a.error, "durationMs": a.duration_ms, "response": a.response,
     }  # fmt: skip
 
@@ -312,7 +313,7 @@ def send_test(s: Session, actor: Actor, endpoint_id: str) -> str:
     """Queue a test message for the endpoint (sent once, whether or not it is enabled); its id."""
     e = get(s, actor.workspace_id, endpoint_id)
     mid = f"msg_test_{new_id().hex}"
-    now = utcnow().isoformat(timespec="microseconds") + "Z"
+    now = wire_time(utcnow())
     body = {"type": TEST_TYPE, "timestamp": now, "data": {"endpointId": str(e.id), "message": "a test from PayRoster"}}
     _queue(s, e, mid, None, TEST_TYPE, orjson.dumps(body))
     return mid

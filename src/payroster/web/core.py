@@ -14,7 +14,6 @@ page that shows it, so a reload shows it no more.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import hmac
@@ -25,8 +24,6 @@ from typing import Any
 from urllib.parse import quote
 
 from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from itsdangerous import BadSignature, URLSafeSerializer
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -34,11 +31,12 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from payroster.db.engine import Database
+from payroster.domain import wire
 from payroster.domain.errors import DomainError, Forbidden, Unauthorized
 from payroster.http.body import query_text as query_text
 from payroster.http.body import refuse_declared
 from payroster.observability.requests import current as current_request_id
-from payroster.services import accounts, timelines
+from payroster.services import accounts, sealing, timelines
 from payroster.services.accounts import SessionUser
 from payroster.urls import public_base
 
@@ -68,10 +66,7 @@ FLASH_MAX_BYTES = 3600  # under the 4 KiB browsers keep per cookie
 
 def _flash_box(request: Request) -> Fernet:
     """Seals the one-shot flash with a key of its own derived from PAYROSTER_SECRET_KEY."""
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"payroster.flash").derive(
-        _secret(request).encode()
-    )
-    return Fernet(base64.urlsafe_b64encode(derived))
+    return sealing.box(_secret(request), b"payroster.flash")
 
 
 def database(request: Request) -> Database:
@@ -276,3 +271,4 @@ def fmt_time(value: dt.datetime | None) -> str:
 
 
 templates.env.filters["when"] = fmt_time
+templates.env.globals["shown_role"] = wire.shown_role  # the one role a user shows (an inactive one: Deactivated)

@@ -6,11 +6,10 @@ import uuid
 
 from fastapi import APIRouter, Depends, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from payroster.db.models import User, Workspace
+from payroster.db.models import User
 from payroster.domain import normalize
 from payroster.domain.errors import Detail, DomainError, Forbidden, Invalid, NotFound, RateLimited
 from payroster.domain.text import MESSAGE, shown, unusable
@@ -107,10 +106,7 @@ async def login(request: Request) -> Response:
         matches = accounts.check_login(s, email, password)
         allowed = sso.password_allowed(s, matches)
         buttons = sso.login_choices(s, _slug_of(s, matches[0])) if matches and not allowed else None
-        names = {
-            ws.id: ws.name
-            for ws in s.scalars(select(Workspace).where(Workspace.id.in_([u.workspace_id for u in matches])))
-        }
+        names = reads.workspace_names(s, [u.workspace_id for u in matches])
     if not matches:
         limiter.login_failed(account, address)
         error = "That e-mail and password do not match an account that can log in."

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -10,16 +9,14 @@ from dataclasses import field as dc_field
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from payroster.db.models import MembershipPeriod, Team, TeamMember, TeamPeriod, User
+from payroster.db.models import Team
 from payroster.domain.errors import Detail, DomainError, Invalid
 from payroster.ids import parse_id
-from payroster.services import listings, memberships, pickers, teams, teamtree, users, variables
+from payroster.services import memberships, pickers, reads, teamreads, teams, teamtree, users, variables
 from payroster.services.inputs import address_list, field_pointer, parse_team
-from payroster.services.scoping import in_workspace
 from payroster.web import forms, routes_users, shared
 from payroster.web.core import (
     PAGE_SIZE,
@@ -47,51 +44,20 @@ def _page(value: str) -> int:
     return int(value) if value.isdigit() and 0 < int(value) < 1_000_000 else 1
 
 
-def _member_counts(session: Session, ws: uuid.UUID, ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
-    if not ids:
-        return {}
-    stmt = (
-        select(TeamMember.team_id, func.count())
-        .where(in_workspace(TeamMember, ws), TeamMember.team_id.in_(ids))
-        .group_by(TeamMember.team_id)
-    )
-    return {tid: n for tid, n in session.execute(stmt)}
-
-
 @router.get("/teams")
 def teams_page(request: Request, q: str = "", page: str = "1") -> Response:
     """Teams > All Teams: search by name, 50 per page, with manager and member count."""
     who = need_admin(request)
     number = _page(page)
     with database(request).read() as s:
-        stmt = select(Team).where(*listings.team_conditions(who.workspace_id, q))
-        total = s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-        rows = list(s.scalars(stmt.order_by(Team.name_key).limit(PAGE_SIZE).offset((number - 1) * PAGE_SIZE)))
-        counts = _member_counts(s, who.workspace_id, [t.id for t in rows])
-        people = _names(s, who.workspace_id, [t.manager_id for t in rows if t.manager_id])
-        parents = _team_names(s, who.workspace_id, [t.parent_team_id for t in rows if t.parent_team_id])
+        rows, total = teamreads.page(s, who.workspace_id, q, number, PAGE_SIZE)
+        counts = teamreads.member_counts(s, who.workspace_id, [t.id for t in rows])
+        people = reads.people_names(s, who.workspace_id, [t.manager_id for t in rows if t.manager_id])
+        parents = reads.team_names_of(s, who.workspace_id, [t.parent_team_id for t in rows if t.parent_team_id])
     return render(
         request, "teams.html", rows=rows, total=total, counts=counts, people=people, parents=parents, q=q,
         page=number, pages=max(1, -(-total // PAGE_SIZE)),
     )  # fmt: skip
-
-
-def _names(session: Session, ws: uuid.UUID, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
-    if not ids:
-        return {}
-    rows = session.execute(
-        select(User.id, User.email, User.first_name, User.last_name).where(
-            in_workspace(User, ws), User.id.in_(set(ids))
-        )
-    )
-    return {uid: " ".join(p for p in (first, last) if p) or email for uid, email, first, last in rows}
-
-
-def _team_names(session: Session, ws: uuid.UUID, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
-    if not ids:
-        return {}
-    rows = session.execute(select(Team.id, Team.name).where(in_workspace(Team, ws), Team.id.in_(set(ids))))
-    return {tid: name for tid, name in rows}
 
 
 def _team_input(session: Session, ws: uuid.UUID, data: Any, creating: bool) -> Any:
@@ -158,37 +124,6 @@ class Node:
     children: list[Node] = dc_field(default_factory=list)
 
 
-MEMBERS_SHOWN = 10
-
-
-def in_force(model: Any, day: dt.date) -> Any:
-    """A period row of ``model`` in force on ``day``."""
-    return (model.valid_from <= day) & or_(model.valid_to.is_(None), model.valid_to > day)
-
-
-def _first_members(
-    session: Session, ws: uuid.UUID, day: dt.date | None = None
-) -> dict[uuid.UUID, list[tuple[uuid.UUID, str]]]:
-    """Each team's first members by name, today or on ``day`` (at most ``MEMBERS_SHOWN`` per team, numbered in
-    SQL)."""
-    pairs = teamtree.pairs(ws, day)
-    rank = (
-        func.row_number()
-        .over(partition_by=pairs.c.team_id, order_by=(User.last_name, User.first_name, User.email_key))
-        .label("rank")
-    )
-    inner = (
-        select(pairs.c.team_id, User.id, User.email, User.first_name, User.last_name, rank)
-        .join(User, in_workspace(User, ws) & (User.id == pairs.c.user_id))
-        .subquery()
-    )
-    rows = session.execute(select(inner).where(inner.c.rank <= MEMBERS_SHOWN).order_by(inner.c.team_id, inner.c.rank))
-    out: dict[uuid.UUID, list[tuple[uuid.UUID, str]]] = defaultdict(list)
-    for team_id, uid, email, first, last, _ in rows:
-        out[team_id].append((uid, " ".join(p for p in (first, last) if p) or email))
-    return out
-
-
 @router.get("/teams/hierarchy")
 def hierarchy(request: Request, asOf: str = "") -> Response:  # noqa: N803 - the API's name for it
     """Teams > Hierarchy: the tree of teams, collapsible (one query; teams are few next to users), each with its
@@ -198,14 +133,13 @@ def hierarchy(request: Request, asOf: str = "") -> Response:  # noqa: N803 - the
     day, problem = shared.as_of(asOf)
     ws = who.workspace_id
     with database(request).read() as s:
-        rows = list(s.scalars(select(Team).where(in_workspace(Team, ws)).order_by(Team.name_key)))
+        rows = teamreads.all_teams(s, ws)
         figures = teamtree.figures(s, ws, day)
-        people = _first_members(s, ws, day)
+        people = teamreads.first_members(s, ws, day)
         parents = {t.id: t.parent_team_id for t in rows}
         if day is not None:
-            tp = TeamPeriod
-            held = s.execute(select(tp.team_id, tp.parent_team_id).where(in_workspace(tp, ws), in_force(tp, day)))
-            parents = dict.fromkeys(parents) | {tid: parent for tid, parent in held if tid in parents}
+            held = teamreads.parents_on(s, ws, day)
+            parents = dict.fromkeys(parents) | {tid: parent for tid, parent in held.items() if tid in parents}
     nodes = {t.id: Node(t) for t in rows}
     roots: list[Node] = []
     children: dict[uuid.UUID, list[Node]] = defaultdict(list)
@@ -242,35 +176,12 @@ def team_page(
         context["manager"] = users.get(s, who.workspace_id, team.manager_id) if team.manager_id else None
         context["parent"] = teams.get(s, who.workspace_id, team.parent_team_id) if team.parent_team_id else None
         if tab == "members" and day is not None:
-            m = MembershipPeriod
-            dated = (
-                select(User, m.valid_from, m.valid_to)
-                .join(m, (m.workspace_id == User.workspace_id) & (m.user_id == User.id))
-                .where(in_workspace(m, who.workspace_id), m.team_id == team.id, in_force(m, day))
-            )
-            context["total"] = s.scalar(select(func.count()).select_from(dated.subquery())) or 0
-            found = s.execute(
-                dated.order_by(User.last_name.asc().nulls_last(), User.first_name.asc().nulls_last(), User.email_key)
-                .limit(PAGE_SIZE)
-                .offset((number - 1) * PAGE_SIZE)
-            ).all()
+            found, context["total"] = teamreads.members_on(s, who.workspace_id, team.id, day, number, PAGE_SIZE)
             context["members"] = [user for user, _, _ in found]
             context["spans"] = [(start, end) for _, start, end in found]
             context["pages"] = max(1, -(-context["total"] // PAGE_SIZE))
         elif tab == "members":
-            stmt = (
-                select(User)
-                .join(TeamMember, (TeamMember.workspace_id == User.workspace_id) & (TeamMember.user_id == User.id))
-                .where(in_workspace(TeamMember, who.workspace_id), TeamMember.team_id == team.id)
-            )
-            context["total"] = s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-            context["members"] = list(
-                s.scalars(
-                    stmt.order_by(User.last_name.asc().nulls_last(), User.first_name.asc().nulls_last(), User.email_key)
-                    .limit(PAGE_SIZE)
-                    .offset((number - 1) * PAGE_SIZE)
-                )
-            )
+            context["members"], context["total"] = teamreads.members(s, who.workspace_id, team.id, number, PAGE_SIZE)
             context["pages"] = max(1, -(-context["total"] // PAGE_SIZE))
         elif tab == "custom":
             entries = variables.list_entries(s, who.workspace_id, team.id)

@@ -11,14 +11,13 @@ from collections import defaultdict
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import JSONResponse, Response
 
 from payroster import clock
-from payroster.db.models import Team, TeamMember, User, UserAlias, UserTag
+from payroster.db.models import User
 from payroster.domain import normalize
 from payroster.domain.errors import Detail, Forbidden, Invalid, NotFound
 from payroster.ids import parse_id
@@ -30,13 +29,13 @@ from payroster.services import (
     listings,
     memberships,
     pickers,
+    reads,
     teams,
+    userreads,
     users,
     variables,
 )
 from payroster.services.inputs import field_pointer, parse_user
-from payroster.services.reads import team_names
-from payroster.services.scoping import in_workspace
 from payroster.urls import public_base
 from payroster.web import forms, mail, shared
 from payroster.web.core import (
@@ -66,48 +65,6 @@ def _page(value: str) -> int:
     return int(value) if value.isdigit() and 0 < int(value) < 1_000_000 else 1
 
 
-SORTS = ("name", "email", "role")
-
-
-def _order(sort: str, direction: str) -> list[Any]:
-    """The list's ORDER BY: the chosen column first, then name and e-mail so that pages are stable."""
-    name = [User.last_name, User.first_name]
-    columns: list[Any] = {"name": name, "email": [], "role": [User.role, *name]}[sort]
-    desc = direction == "desc"
-    ordered = [(c.desc() if desc else c.asc()).nulls_last() for c in columns]
-    return [*ordered, User.email_key.desc() if desc else User.email_key, User.id]
-
-
-def search_users(
-    session: Session,
-    ws: uuid.UUID,
-    q: str,
-    status: str,
-    role: str,
-    page: int,
-    sort: str = "name",
-    direction: str = "asc",
-) -> tuple[list[User], int, dict[uuid.UUID, list[str]], dict[uuid.UUID, list[str]]]:
-    """One page of users, their total, and the page's tags and aliases: four queries, whatever the size."""
-    stmt = select(User).where(*listings.user_conditions(ws, q, status, role))
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    ordered = stmt.order_by(*_order(sort, direction))
-    rows = list(session.scalars(ordered.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)))
-    ids = [u.id for u in rows]
-    items: list[dict[uuid.UUID, list[str]]] = []
-    for model in (UserTag, UserAlias):
-        found: dict[uuid.UUID, list[str]] = defaultdict(list)
-        if ids:
-            for uid, value in session.execute(
-                select(model.user_id, model.value)
-                .where(in_workspace(model, ws), model.user_id.in_(ids))
-                .order_by(model.user_id, model.position)
-            ):
-                found[uid].append(value)
-        items.append(found)
-    return rows, total, items[0], items[1]
-
-
 @router.get("/users")
 def users_page(
     request: Request,
@@ -121,16 +78,20 @@ def users_page(
     """Users > All Users: search, filter, 50 per page sorted by name (last, first), e-mail or role."""
     who = need_admin(request)
     status = status if status in STATUSES else "active"
-    sort = sort if sort in SORTS else "name"
+    sort = sort if sort in userreads.SORTS else "name"
     direction = "desc" if dir == "desc" else "asc"
     pages = 1
     with database(request).read() as s:
-        rows, total, tags, aliases = search_users(s, who.workspace_id, q, status, role, _page(page), sort, direction)
+        rows, total, tags, aliases = userreads.search(
+            s, who.workspace_id, q, status, role, _page(page), PAGE_SIZE, sort, direction
+        )
         pages = max(1, -(-total // PAGE_SIZE))
         number = _page(page)
         if number > pages:  # a jump past the end lands on the last page
             number = pages
-            rows, total, tags, aliases = search_users(s, who.workspace_id, q, status, role, number, sort, direction)
+            rows, total, tags, aliases = userreads.search(
+                s, who.workspace_id, q, status, role, number, PAGE_SIZE, sort, direction
+            )
     return render(
         request, "users.html", rows=rows, total=total, tags=tags, aliases=aliases, q=q, status_filter=status, role=role,
         page=number, pages=pages, roles=normalize.ROLES, statuses=STATUSES, sort=sort, direction=direction,
@@ -171,7 +132,7 @@ def _refused(request: Request, url: str, found: dict[str, Any]) -> Response:
 
 def display_name(user: User) -> str:
     """How pages name a person: first and last name, or the e-mail when there is no name."""
-    return " ".join(p for p in (user.first_name, user.last_name) if p) or user.email
+    return reads.person_name(user.first_name, user.last_name, user.email)
 
 
 # -- bulk add -------------------------------------------------------------------------------------------------
@@ -416,19 +377,13 @@ def user_page(request: Request, user_id: str, tab: str = "overview", page: str =
         today = context["today"] = clock.today()
         if tab == "overview":
             managers = hierarchy.manager_timeline(s, who.workspace_id, uid)
-            names = _emails(s, who.workspace_id, [p.value for p in managers])
+            names = reads.emails(s, who.workspace_id, [p.value for p in managers if p.value])
             context["managers"] = shared.spans(
                 [(p.start, p.end, (p.value, names.get(p.value))) for p in managers], today
             )
         if tab == "teams":
             held = memberships.of_user(s, who.workspace_id, uid)
-            found = dict(
-                s.execute(
-                    select(Team.id, Team.name).where(
-                        in_workspace(Team, who.workspace_id), Team.id.in_({p.team_id for p in held})
-                    )
-                ).all()
-            )
+            found = reads.team_names_of(s, who.workspace_id, [p.team_id for p in held])
             dated = [(p.valid_from, p.valid_to, (p.team_id, found.get(p.team_id))) for p in held]
             context["periods"] = shared.spans(dated, today)
             context["scale"] = shared.span_scale(dated, today)
@@ -436,7 +391,7 @@ def user_page(request: Request, user_id: str, tab: str = "overview", page: str =
             context["movable"] = list(
                 dict.fromkeys(p.item for p in context["periods"] if p.state != "past" and p.item[1])
             )
-            context["team_names"] = team_names(s, who.workspace_id, 1000)
+            context["team_names"] = reads.team_names(s, who.workspace_id, 1000)
         elif tab == "custom":
             entries = variables.list_entries(s, who.workspace_id, uid)
             context["bars"] = shared.timeline(entries)
@@ -492,9 +447,7 @@ def deactivate_page(request: Request, user_id: str) -> Response:
     who = need_full_admin(request)
     with database(request).read() as s:
         user = users.get(s, who.workspace_id, parse_id(user_id))
-        teams_count = s.scalar(
-            select(func.count()).where(in_workspace(TeamMember, who.workspace_id), TeamMember.user_id == user.id)
-        )
+        teams_count = userreads.membership_count(s, who.workspace_id, user.id)
         sessions = accounts.open_sessions(s, user)
     name = display_name(user)
     return render(
@@ -566,13 +519,6 @@ async def remove_item(request: Request, user_id: str, kind: str) -> Response:
         return f"Removed {field(data, 'value')}."
 
     return await shared.change(request, "user", user_id, "overview", act)
-
-
-def _emails(session: Session, ws: uuid.UUID, ids: list[Any]) -> dict[Any, str]:
-    if not ids:
-        return {}
-    rows = session.execute(select(User.id, User.email).where(in_workspace(User, ws), User.id.in_(set(ids))))
-    return {uid: email for uid, email in rows}
 
 
 @router.post("/users/{user_id}/teams")

@@ -23,7 +23,7 @@ from payroster.db.models import User
 from payroster.domain import effective
 from payroster.domain.errors import Conflict, Detail, DomainError, Invalid, NotFound
 from payroster.ids import parse_id
-from payroster.services import teams, users, variables
+from payroster.services import listings, teams, users, variables
 from payroster.services.context import Actor
 from payroster.services.listings import ACTIONS
 from payroster.services.listings import EventFilter as EventFilter  # the Activity tabs' and log's filter
@@ -330,7 +330,7 @@ def entry_text(entry: variables.Entry) -> dict[str, str]:
 
 def events(session: Session, stmt: Select[Any], page: int) -> tuple[list[dict[str, Any]], bool]:
     """One page of events as the tables show them (named, in words), and whether there is a next page."""
-    rows = session.execute(stmt.limit(ACTIVITY_PAGE + 1).offset((page - 1) * ACTIVITY_PAGE)).all()
+    rows = listings.events_page(session, stmt, page, ACTIVITY_PAGE)
     shown = [(event, email, json.loads(event.changes)) for event, email in rows[:ACTIVITY_PAGE]]
     ws = shown[0][0].workspace_id if shown else None
     known = activity.names(session, ws, [(e.target_type, e.target_id, c) for e, _, c in shown]) if ws else {}
