@@ -293,3 +293,30 @@ def test_a_navigation_over_pairs_pages_in_the_order_asked(client: httpx.Client, 
     assert [t["id"] for t in pages(f"Users({joined[0]})/teams", **{"$at": "2026-02-01"})] == sorted([m.west, *teams])
     mine = pages(f"Users({m.rep})/teams", **{"$at": "2026-02-01", "$orderby": "id desc"})
     assert [t["id"] for t in mine] == [m.east]
+
+
+def test_a_navigation_from_a_deleted_or_unknown_owner_is_404_whatever_the_query(
+    client: httpx.Client, move: Move
+) -> None:
+    """East, deleted, keeps its periods before today, yet `Teams(East)/members` answers 404 on any day, as an
+    unknown team does, with or without a bad option or `$count`; a team that exists with no member on the day
+    answers an empty page, and a bad option on it a 400."""
+    m = move
+    h = m.ws.headers
+    unknown = "00000000-0000-7000-8000-000000000000"
+    assert ids(feed(client, m, f"Teams({m.east})/members", **{"$at": "2026-02-28"})) == [m.rep]
+    assert client.delete(f"/api/v1/teams/{m.east}", headers=h).status_code == 204
+    periods = feed(client, m, "MembershipPeriods", **{"$filter": f"teamId eq {m.east}"})["value"]
+    assert [p["systemUserId"] for p in periods] == [m.rep]  # the periods before today stay readable
+    for params in ({"$at": "2026-02-28"}, {"$at": "2026-02-28", "$count": "true"}, {"$at": "2026-02-28", "$top": "0"},
+                   {"$at": "2026-02-28", "$filter": "nosuch eq 1"}, {}):  # fmt: skip
+        for team in (m.east, unknown):
+            r = client.get(f"/odata/{m.ws.slug}/Teams({team})/members", params=params, headers=h)
+            assert r.status_code == 404, (params, r.text)
+            assert r.json()["error"]["message"] == f"no Team with key ({team})"
+    assert ok(client.get(f"/odata/{m.ws.slug}/Teams({m.sales})/members", params={"$at": "2026-02-28"},
+                         headers=h))["value"] == []  # fmt: skip
+    bad = client.get(f"/odata/{m.ws.slug}/Teams({m.sales})/members", params={"$filter": "nosuch eq 1"}, headers=h)
+    assert bad.status_code == 400, bad.text
+    assert ok(client.get(f"/odata/{m.ws.slug}/Users({m.rep})/teams", params={"$at": "2026-02-28"},
+                         headers=h))["value"] == []  # fmt: skip  # East is gone: no team of the rep's that day

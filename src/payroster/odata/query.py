@@ -21,6 +21,7 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    exists,
     false,
     func,
     literal,
@@ -57,6 +58,9 @@ class Via:
 
     nav: Navigation
     owner: Any  # the owner's id as a bound literal
+    # The owner's table when the page itself tests that the owner exists (today's row, whatever the day): a page
+    # with rows then says so, and only an empty page needs the owner looked up (odata/routes.py).
+    owner_table: Any = None
 
     def __call__(self, t: FromClause, compiler: Compiler) -> ColumnElement[bool]:
         """The same targets as a condition (``/$count``)."""
@@ -69,7 +73,12 @@ class Via:
         src, dst = self.nav.via
         link = compiler.link()
         joined = link.join(t, and_(compiler.in_workspace(t), t.c.id == link.c[dst]))
-        return joined, and_(compiler.in_workspace(link), link.c[src] == self.owner), link.c[dst]
+        owned = and_(compiler.in_workspace(link), link.c[src] == self.owner)
+        if self.owner_table is not None:
+            o = self.owner_table
+            found = select(o.c.id).where(compiler.in_workspace(o), o.c.id == self.owner).correlate(None)
+            owned = and_(owned, exists(found))
+        return joined, owned, link.c[dst]
 
 
 @dataclass
