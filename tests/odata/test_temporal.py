@@ -243,3 +243,80 @@ def test_a_pair_exists_on_its_days_a_team_on_every_day(client: httpx.Client, mov
     assert gone.status_code == 404, gone.text
     before = feed(client, m, f"Teams({m.east})", **{"$at": "2020-01-01", "$expand": "members"})
     assert (before["name"], before["members"]) == ("East", [])
+
+
+def test_a_navigation_over_pairs_pages_in_the_order_asked(client: httpx.Client, move: Move) -> None:
+    """`Teams(<id>)/members` and `Users(<id>)/teams`, today and as of a day, followed page by page (two entities a
+    page) in key order, by key descending and by another property: every member once, in that order, none of
+    those whose period is not in force on the day."""
+    m = move
+    h = m.ws.headers
+    emails = [f"m{i}@x.com" for i in (5, 1, 6, 3, 0, 4, 2)]
+    people = {ok(client.post("/api/v1/users", json={"emailAddress": e, "role": "Participant"}, headers=h), 201)["id"]: e
+              for e in emails}  # fmt: skip
+    joined = list(people)
+    for i, uid in enumerate(joined):  # all but the last two in force on 1 March; those two leave on 1 February
+        body = {"teamId": m.west, "systemUserId": uid, "validFrom": "2026-01-01"}
+        ok(client.post("/api/v1/team-members", json=body, headers=h), 201)
+        if i >= len(joined) - 2:
+            gone = {"teamId": m.west, "systemUserId": uid, "validTo": "2026-02-01"}
+            ok(client.post("/api/v1/team-members:delete", json=gone, headers=h))
+    teams = [str(ok(client.post("/api/v1/teams", json={"name": f"T{i}"}, headers=h), 201)["id"]) for i in range(4)]
+    for team in teams:
+        body = {"teamId": team, "systemUserId": joined[0], "validFrom": "2026-01-01"}
+        ok(client.post("/api/v1/team-members", json=body, headers=h), 201)
+
+    def pages(path: str, **params: str) -> list[dict[str, Any]]:
+        headers = {**h, "Prefer": "odata.maxpagesize=2"}
+        body = ok(client.get(f"/odata/{m.ws.slug}/{path}", params=params, headers=headers))
+        got = list(body["value"])
+        while "@odata.nextLink" in body:
+            assert len(body["value"]) == 2
+            body = ok(client.get(body["@odata.nextLink"], headers=headers))
+            got += body["value"]
+        return got
+
+    in_force = {uid: people[uid] for uid in joined[:-2]} | {m.rep: "rep@x.com"}  # the rep joins West on 1 March
+    today = {uid: people[uid] for uid in joined[:-2]}  # 15 February: the last two left, the rep not yet there
+    everyone = {uid: people[uid] for uid in joined}  # 15 January: all seven, the rep in East
+    for day, expected in (({"$at": "2026-03-01"}, in_force), ({}, today), ({"$at": "2026-01-15"}, everyone)):
+        path = f"Teams({m.west})/members"
+        assert [u["id"] for u in pages(path, **day)] == sorted(expected)
+        assert [u["id"] for u in pages(path, **day, **{"$orderby": "id desc"})] == sorted(expected, reverse=True)
+        by_email = sorted(expected, key=lambda uid: expected[uid], reverse=True)
+        got = pages(path, **day, **{"$orderby": "emailAddress desc", "$select": "id,emailAddress"})
+        assert [u["id"] for u in got] == by_email
+        counted = ok(client.get(f"/odata/{m.ws.slug}/{path}", params={**day, "$count": "true", "$top": "1"},
+                                headers=h))  # fmt: skip
+        assert counted["@odata.count"] == len(expected)
+    # The first member is in West and in the four new teams; on 1 February the rep was in East alone.
+    assert [t["id"] for t in pages(f"Users({joined[0]})/teams", **{"$at": "2026-02-01"})] == sorted([m.west, *teams])
+    mine = pages(f"Users({m.rep})/teams", **{"$at": "2026-02-01", "$orderby": "id desc"})
+    assert [t["id"] for t in mine] == [m.east]
+
+
+def test_a_navigation_from_a_deleted_or_unknown_owner_is_404_whatever_the_query(
+    client: httpx.Client, move: Move
+) -> None:
+    """East, deleted, keeps its periods before today, yet `Teams(East)/members` answers 404 on any day, as an
+    unknown team does, with or without a bad option or `$count`; a team that exists with no member on the day
+    answers an empty page, and a bad option on it a 400."""
+    m = move
+    h = m.ws.headers
+    unknown = "00000000-0000-7000-8000-000000000000"
+    assert ids(feed(client, m, f"Teams({m.east})/members", **{"$at": "2026-02-28"})) == [m.rep]
+    assert client.delete(f"/api/v1/teams/{m.east}", headers=h).status_code == 204
+    periods = feed(client, m, "MembershipPeriods", **{"$filter": f"teamId eq {m.east}"})["value"]
+    assert [p["systemUserId"] for p in periods] == [m.rep]  # the periods before today stay readable
+    for params in ({"$at": "2026-02-28"}, {"$at": "2026-02-28", "$count": "true"}, {"$at": "2026-02-28", "$top": "0"},
+                   {"$at": "2026-02-28", "$filter": "nosuch eq 1"}, {}):  # fmt: skip
+        for team in (m.east, unknown):
+            r = client.get(f"/odata/{m.ws.slug}/Teams({team})/members", params=params, headers=h)
+            assert r.status_code == 404, (params, r.text)
+            assert r.json()["error"]["message"] == f"no Team with key ({team})"
+    assert ok(client.get(f"/odata/{m.ws.slug}/Teams({m.sales})/members", params={"$at": "2026-02-28"},
+                         headers=h))["value"] == []  # fmt: skip
+    bad = client.get(f"/odata/{m.ws.slug}/Teams({m.sales})/members", params={"$filter": "nosuch eq 1"}, headers=h)
+    assert bad.status_code == 400, bad.text
+    assert ok(client.get(f"/odata/{m.ws.slug}/Users({m.rep})/teams", params={"$at": "2026-02-28"},
+                         headers=h))["value"] == []  # fmt: skip  # East is gone: no team of the rep's that day

@@ -21,6 +21,7 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    exists,
     false,
     func,
     literal,
@@ -48,25 +49,36 @@ Condition = Callable[[FromClause, Compiler], ColumnElement[bool]]
 class Via:
     """The base of a collection navigation over the (team, user) pairs from one owner (``Teams(<id>)/members``,
     ``Users(<id>)/teams``). A page joins the owner's pairs to the targets instead of testing every target against
-    them: PostgreSQL then walks the owner's pairs in key order (the join makes the pair's column and the target's
-    key one), where an ``IN`` test walked every user in key order until a page was found (a team of 1,000 among
-    1,000,000 users, as of a day: 22 ms; bench/JOURNAL.md). A pair occurs once (today's rows, or the one period in
-    force on a day), so the join repeats no target."""
+    them, and is ordered and resumed by the pair's column where it orders by the target's key (the join makes
+    them one): both databases then walk the owner's pairs in key order and stop at the page's end. An ``IN`` test
+    walked every user in key order on PostgreSQL until a page was found (a team of 1,000 among 1,000,000 users,
+    as of a day: 22 ms), and on SQLite listed and sorted every pair of the team before the first row; a join
+    ordered by the target's key made SQLite sort every member (bench/JOURNAL.md). A pair occurs once (today's
+    rows, or the one period in force on a day), so the join repeats no target."""
 
     nav: Navigation
     owner: Any  # the owner's id as a bound literal
+    # The owner's table when the page itself tests that the owner exists (today's row, whatever the day): a page
+    # with rows then says so, and only an empty page needs the owner looked up (odata/routes.py).
+    owner_table: Any = None
 
     def __call__(self, t: FromClause, compiler: Compiler) -> ColumnElement[bool]:
         """The same targets as a condition (``/$count``)."""
         return and_(true(), *compiler.correlate(self.nav, self.owner, t))
 
-    def join(self, t: FromClause, compiler: Compiler) -> tuple[Any, ColumnElement[bool]]:
-        """The owner's pairs joined to the targets ``t``, and the condition selecting the owner's pairs."""
+    def join(self, t: FromClause, compiler: Compiler) -> tuple[Any, ColumnElement[bool], ColumnElement[Any]]:
+        """The owner's pairs joined to the targets ``t``, the condition selecting the owner's pairs, and the
+        pair's column equal to the target's key."""
         assert self.nav.via is not None
         src, dst = self.nav.via
         link = compiler.link()
         joined = link.join(t, and_(compiler.in_workspace(t), t.c.id == link.c[dst]))
-        return joined, and_(compiler.in_workspace(link), link.c[src] == self.owner)
+        owned = and_(compiler.in_workspace(link), link.c[src] == self.owner)
+        if self.owner_table is not None:
+            o = self.owner_table
+            found = select(o.c.id).where(compiler.in_workspace(o), o.c.id == self.owner).correlate(None)
+            owned = and_(owned, exists(found))
+        return joined, owned, link.c[dst]
 
 
 @dataclass
@@ -150,14 +162,21 @@ class Reader:
         t = self.compiler.alias(es)
         scope = Scope(es, t)
         conds = [self.compiler.in_workspace(t)]
-        if isinstance(base, Via) and not self.compiler.sqlite:
-            scope.prefix, owned = base.join(t, self.compiler)
+        paired = None
+        if isinstance(base, Via):
+            scope.prefix, owned, paired = base.join(t, self.compiler)
             conds.append(owned)
         elif base is not None:
             conds.append(base(t, self.compiler))
         if options.filter is not None:
             conds.append(self.compiler.where(options.filter, scope))
         order = self.order(es, options.orderby, scope, t)
+        # What the rows are sorted and resumed by: the order, with the pair's column for the target's key when the
+        # page goes through the owner's pairs (Via). SQLite does not carry the join's equality into ORDER BY.
+        sort = order
+        if paired is not None:
+            key = es.properties[es.keys[0]].sql(t)
+            sort = [(paired if expr.compare(key) else expr, desc) for expr, desc in order]
         names = selected(es, options.select)
         total = None
         if options.count:
@@ -183,10 +202,10 @@ class Reader:
         if after is not None:
             if len(after) != len(order):
                 raise ODataBadQuery("the $skiptoken is not valid for this request", target="$skiptoken")
-            stmt = stmt.where(keyset(order, after))
+            stmt = stmt.where(keyset(sort, after))
         elif options.skip:
             stmt = stmt.offset(options.skip)
-        stmt = stmt.order_by(*(ordered(o, desc) for o, desc in order)).limit(limit + 1)
+        stmt = stmt.order_by(*(ordered(o, desc) for o, desc in sort)).limit(limit + 1)
         if as_json:
             rows = list(self.session.execute(stmt).all())
             entities: list[Entity] = []
