@@ -45,6 +45,14 @@ def seed(db: Database, ws: WS, n: int) -> None:
         for i in range(n)
     ]  # fmt: skip
     bulk.run(db, actor, people)
+    # A management tree in no particular e-mail order (a manager's row comes before or after their reports'):
+    # the user of rank r reports to the user of rank r // 10, ranks being a permutation of the rows.
+    with db.read() as s:
+        found = {e: i for e, i in s.execute(select(User.email, User.id).where(User.workspace_id == ws.id))}
+    spread = pow(7919, -1, n)
+    email = [f"rep{(r * spread) % n:05d}@acme.example" for r in range(n)]
+    reports = [UserInput(email=email[r], direct_manager_id=found[email[r // 10]]) for r in range(1, n) if r % 3]
+    bulk.run(db, actor, reports)
     with db.write(ws.id) as s:
         ids = {}
         for t in range(20):

@@ -46,7 +46,8 @@ FORMATS = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 
-USER_COLUMNS = ("emailAddress", "role", "firstName", "lastName", "directManagerId", "tags", "aliases")
+# The manager by e-mail, as the import reads it: an id would name nobody in another workspace.
+USER_COLUMNS = ("emailAddress", "role", "firstName", "lastName", "directManagerEmail", "tags", "aliases")
 TEAM_COLUMNS = (
     "name",
     "description",
@@ -173,10 +174,12 @@ def _lists(conn: Connection, statement: Any, first: str, last: str) -> dict[Any,
 def _user_rows(db: Database, ws: uuid.UUID, conds: list[ColumnElement[bool]]) -> Iterator[Row]:
     # In e-mail order: the unique (workspace_id, email_key) index walks it, and the same people give the same
     # file in any workspace (a round trip through the import exports identically).
+    manager = aliased(User)
     base = select(
         _raw(User.id).label("id"), User.email_key, User.email, User.role, User.active, User.first_name, User.last_name,
-        User.direct_manager_id,
-    ).where(*conds).order_by(User.email_key).limit(CHUNK)  # fmt: skip
+        manager.email.label("manager"),
+    )  # fmt: skip
+    base = _named(base, manager, User, User.direct_manager_id).where(*conds).order_by(User.email_key).limit(CHUNK)
     after = base.where(User.email_key > bindparam("last"))
     tag_statement, alias_statement = _lists_statement(UserTag, conds), _lists_statement(UserAlias, conds)
     last: str | None = None
@@ -193,7 +196,7 @@ def _user_rows(db: Database, ws: uuid.UUID, conds: list[ColumnElement[bool]]) ->
                 r.role if r.active else normalize.DEACTIVATED,
                 r.first_name,
                 r.last_name,
-                str(r.direct_manager_id) if r.direct_manager_id else None,
+                r.manager,
                 "|".join(tags.get(r.id, ())),
                 "|".join(aliases.get(r.id, ())),
             ]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import gc
+import itertools
 import re
 import tempfile
 import uuid
@@ -34,16 +35,27 @@ from payroster.db.models import Team, User
 from payroster.domain import normalize, numbers
 from payroster.domain.errors import Detail, DomainError, Invalid
 from payroster.observability import metrics
-from payroster.services import bulk, memberships, sheets, teams, variables
+from payroster.services import bulk, memberships, sheets, teams, userkernel, variables
 from payroster.services.context import Actor
 from payroster.services.exports import MEMBERSHIP_COLUMNS, TEAM_COLUMNS, VARIABLE_COLUMNS
-from payroster.services.inputs import UNSET, USER_FIELDS, Pointer, TeamInput, canonical, parse_date, parse_user
+from payroster.services.inputs import (
+    UNSET,
+    USER_FIELDS,
+    Pointer,
+    TeamInput,
+    UserInput,
+    canonical,
+    parse_date,
+    parse_user,
+)
 from payroster.services.inputs import text_field as _text
 
 ORDER = ("users", "teams", "memberships", "custom-variables")  # a later kind names records of an earlier one
 SHEETS = {"users": "Users", "teams": "Teams", "memberships": "Memberships", "custom-variables": "CustomVariables"}
+# A users file names a manager by e-mail (as the export writes it) or by id (of this workspace), not both.
+USER_COLUMNS = (*USER_FIELDS[:4], "directManagerEmail", *USER_FIELDS[4:])
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "users": USER_FIELDS,
+    "users": USER_COLUMNS,
     "teams": TEAM_COLUMNS,
     "memberships": MEMBERSHIP_COLUMNS,
     "custom-variables": VARIABLE_COLUMNS,
@@ -203,8 +215,22 @@ def _read(
     progress.advance(spool.rows % 10_000)
 
 
+def parse_user_row(row: dict[str, str], at: Pointer) -> tuple[UserInput, str | None, list[Detail]]:
+    """A user's row checked: the upsert's fields, and the manager's e-mail when the row names one."""
+    fields = {k: v for k, v in row.items() if k != "directManagerEmail"}
+    inp, problems = parse_user(fields, at)
+    manager = row.get("directManagerEmail", "").strip() or None
+    if manager is not None:
+        if why := normalize.email_problem(manager):
+            problems.append(Detail("invalidEmail", why, at("directManagerEmail")))
+        if "directManagerId" in fields:
+            message = "give directManagerEmail or directManagerId, not both"
+            problems.append(Detail("duplicateField", message, at("directManagerEmail")))
+    return inp, manager, problems
+
+
 def _check_user(row: dict[str, str], at: Pointer) -> list[Detail]:
-    return parse_user(row, at)[1]
+    return parse_user_row(row, at)[2]
 
 
 @dataclass
@@ -411,39 +437,116 @@ def _write(
 def _write_users(
     session: Session, actor: Actor, spool: Spool, counts: Counts, problems: Problems, progress: Progress
 ) -> None:
-    """Chunks of ``CHUNK`` rows through the bulk upsert, each seeing the ones before it in the transaction."""
-    chunk: list[Any] = []
+    """Chunks of ``CHUNK`` rows through the bulk upsert, each seeing the ones before it in the transaction.
+
+    A manager named by e-mail who is not a user yet (a later row creates them: an export is in e-mail order) is
+    set in a second pass over those rows only, kept in a temporary file meanwhile."""
+    ws = actor.workspace_id
+    chunk: list[UserInput] = []
     places: list[str] = []
+    managers: list[str | None] = []
+    with tempfile.TemporaryFile("w+", newline="") as later:
+        pending = csv.writer(later)
 
-    def flush() -> bool:
-        try:
-            # The collector paused for the chunk only (bulk.collector_paused says why), then the chunk's own
-            # cycles collected: paused for the whole import, they piled up with the rows.
-            with bulk.collector_paused():
-                result = bulk.apply(session, actor, chunk)
-            gc.collect(1)
-        except Invalid as exc:
-            for d in exc.details:
-                row, _, column = (d.target or "").lstrip("/").partition("/")
-                where = places[int(row)] if row.isdigit() else (d.target or "")
-                problems.add(d.code, d.message, f"{where}, {column}" if column else where)
-            return False
-        counts.created += result.created
-        counts.updated += result.updated
-        counts.unchanged += result.unchanged
-        progress.advance(len(chunk))
-        session.expunge_all()
-        chunk.clear()
-        places.clear()
-        return True
+        def flush() -> bool:
+            found = _user_ids(session, ws, [m for m in managers if m is not None])
+            waiting: list[int] = []
+            for n, manager in enumerate(managers):
+                if manager is not None:
+                    uid = found.get(normalize.email_key(manager))
+                    if uid is None:
+                        waiting.append(n)
+                    else:
+                        chunk[n].direct_manager_id = uid
+            result = _upsert(session, actor, chunk, places, problems, "directManagerId")
+            if result is None:
+                return False
+            counts.created += result.created
+            counts.updated += result.updated
+            counts.unchanged += result.unchanged
+            for n in waiting:
+                inp = chunk[n]
+                date = inp.effective_date.isoformat() if inp.effective_date else ""
+                unchanged = "" if result.changed[n] else "1"  # counted unchanged so far
+                pending.writerow([places[n], inp.email, managers[n], date, unchanged])
+            progress.advance(len(chunk))
+            session.expunge_all()
+            chunk.clear()
+            places.clear()
+            managers.clear()
+            return True
 
-    for where, row in spool:
-        chunk.append(parse_user(row, _at(where))[0])
-        places.append(where)
-        if len(chunk) == CHUNK and not flush():
+        for where, row in spool:
+            inp, manager, _ = parse_user_row(row, _at(where))
+            chunk.append(inp)
+            places.append(where)
+            managers.append(manager)
+            if len(chunk) == CHUNK and not flush():
+                return
+        if chunk and not flush():
             return
-    if chunk:
-        flush()
+        later.seek(0)
+        _write_managers(session, actor, csv.reader(later), counts, problems)
+
+
+def _user_ids(session: Session, ws: uuid.UUID, emails: list[str]) -> dict[str, uuid.UUID]:
+    """The users of these e-mails that exist, by normalised e-mail."""
+    keys = list({normalize.email_key(e) for e in emails})
+    found: dict[str, uuid.UUID] = {}
+    for part in userkernel.chunks(keys):
+        stmt = select(User.email_key, User.id).where(User.workspace_id == ws, User.email_key.in_(part))
+        found.update((k, i) for k, i in session.execute(stmt))
+    return found
+
+
+def _upsert(
+    session: Session, actor: Actor, chunk: list[UserInput], places: list[str], problems: Problems, manager: str
+) -> userkernel.Outcome | None:
+    """One chunk through the bulk upsert; its problems by the rows' places (``manager``: the column a
+    ``directManagerId`` problem is reported under). None when refused."""
+    try:
+        # The collector paused for the chunk only (bulk.collector_paused says why), then the chunk's own
+        # cycles collected: paused for the whole import, they piled up with the rows.
+        with bulk.collector_paused():
+            result = bulk.apply(session, actor, chunk)
+        gc.collect(1)
+    except Invalid as exc:
+        for d in exc.details:
+            row, _, column = (d.target or "").lstrip("/").partition("/")
+            column = manager if column == "directManagerId" else column
+            where = places[int(row)] if row.isdigit() else (d.target or "")
+            problems.add(d.code, d.message, f"{where}, {column}" if column else where)
+        return None
+    return result
+
+
+def _write_managers(
+    session: Session, actor: Actor, rows: Iterator[list[str]], counts: Counts, problems: Problems
+) -> None:
+    """The managers left for later (place, e-mail, manager's e-mail, effective date, counted unchanged), now
+    that every row's user exists: a chunk at a time, through the bulk upsert."""
+    ws = actor.workspace_id
+    while part := list(itertools.islice(rows, CHUNK)):
+        found = _user_ids(session, ws, [r[2] for r in part])
+        chunk: list[UserInput] = []
+        places: list[str] = []
+        for where, email, manager, date, _ in part:
+            uid = found.get(normalize.email_key(manager))
+            if uid is None:
+                problems.add("unknownUser", "no user of this workspace has this e-mail", f"{where}, directManagerEmail")
+                continue
+            effective = dt.date.fromisoformat(date) if date else None
+            chunk.append(UserInput(email=email, direct_manager_id=uid, effective_date=effective))
+            places.append(where)
+        if problems.count:
+            continue  # the rest is only checked
+        result = _upsert(session, actor, chunk, places, problems, "directManagerEmail")
+        if result is None:
+            continue
+        moved = sum(1 for (*_, unchanged), changed in zip(part, result.changed, strict=True) if unchanged and changed)
+        counts.unchanged -= moved
+        counts.updated += moved
+        session.expunge_all()
 
 
 def _user_id(session: Session, ws: uuid.UUID, email: str) -> uuid.UUID | None:
