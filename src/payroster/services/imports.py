@@ -30,6 +30,7 @@ import simplejson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from payroster import clock
 from payroster.db.engine import Database
 from payroster.db.models import Team, User
 from payroster.domain import normalize, numbers
@@ -624,9 +625,36 @@ def _team_column(target: str | None) -> str:
 def _write_memberships(
     session: Session, actor: Actor, spool: Spool, counts: Counts, problems: Problems, progress: Progress
 ) -> None:
-    """Each row's period added (merged with the periods it overlaps or touches, as the API's add does)."""
+    """Each row's period added (merged with the periods it overlaps or touches, as the API's add does), ``EXPUNGE``
+    rows at a time set-based: a person's rows for a team in file order, an audit event per person and team."""
     ws = actor.workspace_id
     team_ids: dict[str, uuid.UUID | None] = {}  # by name as written; cleared when it grows large
+    batch: list[tuple[str, MembershipRow]] = []
+    today = clock.today()
+
+    def flush() -> None:
+        users = _user_ids(session, ws, [m.email for _, m in batch])
+        wanted: dict[uuid.UUID, dict[uuid.UUID, list[tuple[dt.date, dt.date | None]]]] = {}
+        for where, member in batch:
+            team_id, user_id = team_ids[member.team], users.get(normalize.email_key(member.email))
+            if team_id is None:
+                problems.add("unknownTeam", "no team of this workspace has this name", f"{where}, teamName")
+            if user_id is None:
+                problems.add("unknownUser", "no user of this workspace has this e-mail", f"{where}, emailAddress")
+            start = member.start or today
+            if member.end is not None and member.end <= start:
+                problems.add("invalidPeriod", "validTo must be after validFrom (today when empty)", f"{where}, validTo")
+            if team_id is not None and user_id is not None:
+                wanted.setdefault(team_id, {}).setdefault(user_id, []).append((start, member.end))
+        if problems.count:
+            return  # the rest is only checked
+        for team_id, spans in wanted.items():
+            for flags in memberships.add_periods(session, actor, team_id, spans).values():
+                counts.created += sum(flags)
+                counts.unchanged += len(flags) - sum(flags)
+        session.flush()
+        session.expunge_all()
+
     for n, (where, row) in enumerate(spool, 1):
         member, _ = parse_membership(row, _at(where))
         assert member is not None
@@ -634,34 +662,28 @@ def _write_memberships(
             team_ids.clear()
         if member.team not in team_ids:
             team_ids[member.team] = _team_id(session, ws, member.team)
-        team_id, user_id = team_ids[member.team], _user_id(session, ws, member.email)
-        if team_id is None:
-            problems.add("unknownTeam", "no team of this workspace has this name", f"{where}, teamName")
-        if user_id is None:
-            problems.add("unknownUser", "no user of this workspace has this e-mail", f"{where}, emailAddress")
-        if team_id is None or user_id is None or problems.count:
-            continue
-        try:
-            outcome = memberships.add(session, actor, user_id, team_id, member.start, member.end)
-        except DomainError as exc:
-            problems.add(exc.code, exc.message, f"{where}, {exc.target or 'validFrom'}")
-            continue
-        counts.created += outcome.done
-        counts.unchanged += not outcome.done
-        _forget(session, n)
+        batch.append((where, member))
+        if len(batch) == EXPUNGE:
+            flush()
+            batch.clear()
         if n % 1000 == 0:
             progress.advance(1000)
+    if batch:
+        flush()
     progress.advance(spool.rows % 1000)
 
 
 def _write_variables(
     session: Session, actor: Actor, spool: Spool, counts: Counts, problems: Problems, progress: Progress
 ) -> None:
-    """A target's consecutive rows replace its entries all at once (docs/rules.md, "Effective dating")."""
+    """A target's consecutive rows replace its entries all at once (docs/rules.md, "Effective dating"), some
+    ``EXPUNGE`` targets at a time set-based."""
     seen: set[tuple[str, str]] = set()  # targets written: a target's rows must be together
     group: list[tuple[str, VariableRow]] = []
+    ready: list[tuple[str, uuid.UUID, list[variables.Entry]]] = []
+    ws = actor.workspace_id
 
-    def flush() -> None:
+    def target() -> None:
         first, head = group[0]
         key = head.target_key
         if key in seen:
@@ -669,10 +691,9 @@ def _write_variables(
             problems.add("notConsecutive", message, f"{first}, target")
             return
         seen.add(key)
-        ws = actor.workspace_id
         find = _user_id if head.target_type == "User" else _team_id
-        target = find(session, ws, head.target)
-        if target is None:
+        target_id = find(session, ws, head.target)
+        if target_id is None:
             what = "user of this workspace has this e-mail" if head.target_type == "User" else "team has this name"
             problems.add("unknownTarget", f"no {what}", f"{first}, target")
             return
@@ -684,27 +705,33 @@ def _write_variables(
                 where = group[int(index)][0] if index.isdigit() else first
                 problems.add(d.code, d.message, f"{where}, {column or 'startDate'}")
             return
-        if problems.count:
-            return
-        before = [e.wire() for e in variables.list_entries(session, ws, target)]
-        variables.replace(session, actor, target, entries)
-        after = [e.wire() for e in entries]
-        counts.created += not before
-        counts.updated += bool(before) and before != after
-        counts.unchanged += bool(before) and before == after
+        if not problems.count:
+            ready.append((head.target_type, target_id, entries))
+
+    def flush() -> None:
+        if ready and not problems.count:
+            for had, changed in variables.replace_many(session, actor, ready):
+                counts.created += not had
+                counts.updated += had and changed
+                counts.unchanged += had and not changed
+            session.flush()
+            session.expunge_all()
+        ready.clear()
 
     for n, (where, row) in enumerate(spool, 1):
         entry, _ = parse_variable(row, _at(where))
         assert entry is not None
         if group and group[0][1].target_key != entry.target_key:
-            flush()
+            target()
             group.clear()
+            if len(ready) >= EXPUNGE:
+                flush()
         group.append((where, entry))
-        _forget(session, n)
         if n % 1000 == 0:
             progress.advance(1000)
     if group:
-        flush()
+        target()
+    flush()
     progress.advance(spool.rows % 1000)
 
 
