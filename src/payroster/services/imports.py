@@ -500,6 +500,16 @@ def _user_ids(session: Session, ws: uuid.UUID, emails: list[str]) -> dict[str, u
     return found
 
 
+def _team_ids(session: Session, ws: uuid.UUID, names: list[str]) -> dict[str, uuid.UUID]:
+    """The teams of these names that exist, by normalised name."""
+    keys = list({normalize.key(n) for n in names})
+    found: dict[str, uuid.UUID] = {}
+    for part in userkernel.chunks(keys):
+        stmt = select(Team.name_key, Team.id).where(Team.workspace_id == ws, Team.name_key.in_(part))
+        found.update((k, i) for k, i in session.execute(stmt))
+    return found
+
+
 def _upsert(
     session: Session, actor: Actor, chunk: list[UserInput], places: list[str], problems: Problems, manager: str
 ) -> userkernel.Outcome | None:
@@ -625,7 +635,7 @@ def _team_column(target: str | None) -> str:
 def _write_memberships(
     session: Session, actor: Actor, spool: Spool, counts: Counts, problems: Problems, progress: Progress
 ) -> None:
-    """Each row's period added (merged with the periods it overlaps or touches, as the API's add does), ``EXPUNGE``
+    """Each row's period added (merged with the periods it overlaps or touches, as the API's add does), ``CHUNK``
     rows at a time set-based: a person's rows for a team in file order, an audit event per person and team."""
     ws = actor.workspace_id
     team_ids: dict[str, uuid.UUID | None] = {}  # by name as written; cleared when it grows large
@@ -663,7 +673,7 @@ def _write_memberships(
         if member.team not in team_ids:
             team_ids[member.team] = _team_id(session, ws, member.team)
         batch.append((where, member))
-        if len(batch) == EXPUNGE:
+        if len(batch) == CHUNK:
             flush()
             batch.clear()
         if n % 1000 == 0:
@@ -680,7 +690,7 @@ def _write_variables(
     ``EXPUNGE`` targets at a time set-based."""
     seen: set[tuple[str, str]] = set()  # targets written: a target's rows must be together
     group: list[tuple[str, VariableRow]] = []
-    ready: list[tuple[str, uuid.UUID, list[variables.Entry]]] = []
+    ready: list[tuple[str, VariableRow, list[variables.Entry]]] = []  # the first row's place, the target, entries
     ws = actor.workspace_id
 
     def target() -> None:
@@ -691,12 +701,6 @@ def _write_variables(
             problems.add("notConsecutive", message, f"{first}, target")
             return
         seen.add(key)
-        find = _user_id if head.target_type == "User" else _team_id
-        target_id = find(session, ws, head.target)
-        if target_id is None:
-            what = "user of this workspace has this e-mail" if head.target_type == "User" else "team has this name"
-            problems.add("unknownTarget", f"no {what}", f"{first}, target")
-            return
         try:
             entries = variables.parse_entries([r.entry for _, r in group])
         except Invalid as exc:
@@ -705,12 +709,22 @@ def _write_variables(
                 where = group[int(index)][0] if index.isdigit() else first
                 problems.add(d.code, d.message, f"{where}, {column or 'startDate'}")
             return
-        if not problems.count:
-            ready.append((head.target_type, target_id, entries))
+        ready.append((first, head, entries))
 
     def flush() -> None:
-        if ready and not problems.count:
-            for had, changed in variables.replace_many(session, actor, ready):
+        """The targets read so far, found by e-mail or name (a read for each kind), then written."""
+        people = _user_ids(session, ws, [h.target for _, h, _ in ready if h.target_type == "User"])
+        groups = _team_ids(session, ws, [h.target for _, h, _ in ready if h.target_type == "Team"])
+        found: list[tuple[str, uuid.UUID, list[variables.Entry]]] = []
+        for first, head, entries in ready:
+            target_id = (people if head.target_type == "User" else groups).get(head.target_key[1])
+            if target_id is None:
+                what = "user of this workspace has this e-mail" if head.target_type == "User" else "team has this name"
+                problems.add("unknownTarget", f"no {what}", f"{first}, target")
+            else:
+                found.append((head.target_type, target_id, entries))
+        if not problems.count:
+            for had, changed in variables.replace_many(session, actor, found):
                 counts.created += not had
                 counts.updated += had and changed
                 counts.unchanged += had and not changed
