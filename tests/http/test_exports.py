@@ -62,6 +62,8 @@ def people(client: httpx.Client, ws: WS) -> dict[str, Any]:
     assert client.post("/api/v1/users:bulk", json=rows, headers=ws.headers).status_code == 200
     ids = {r["emailAddress"]: client.get("/api/v1/users", params={"emailAddress": r["emailAddress"]},
                                          headers=ws.headers).json()["id"] for r in rows}  # fmt: skip
+    boss = {"emailAddress": "zoe@acme.example", "directManagerId": ids["eve@acme.example"]}
+    assert client.post("/api/v1/users:bulk", json=[boss], headers=ws.headers).status_code == 200
     parent = client.post("/api/v1/teams", json={"name": "Sales", "managerId": ids["eve@acme.example"]},
                          headers=ws.headers).json()  # fmt: skip
     child = client.post("/api/v1/teams", json={"name": "West Coast", "parentTeamId": parent["id"],
@@ -89,11 +91,13 @@ def test_users_csv_has_the_import_columns_neutralised_cells_and_the_page_filters
     assert r.headers["content-type"] == "text/csv; charset=utf-8"
     assert 'attachment; filename="payroster-users-' in r.headers["content-disposition"]
     header, *body = rows_of(r)
-    assert header == ["emailAddress", "role", "firstName", "lastName", "directManagerId", "tags", "aliases"]
+    assert header == ["emailAddress", "role", "firstName", "lastName", "directManagerEmail", "tags", "aliases"]
     by_email = {row[0]: row for row in body}
     assert [row[0] for row in body] == sorted(by_email)  # e-mail order
-    assert by_email["zoe@acme.example"] == ["zoe@acme.example", "Participant", "Zoë", "Ångström", "", "West|AE",
-                                            "ID-1|zoe.a"]  # fmt: skip
+    # The manager by e-mail, as the import reads it (an id names nobody in another workspace).
+    assert by_email["zoe@acme.example"] == ["zoe@acme.example", "Participant", "Zoë", "Ångström", "eve@acme.example",
+                                            "West|AE", "ID-1|zoe.a"]  # fmt: skip
+    assert by_email["bob@acme.example"][4] == ""
     # OWASP's CSV injection advice: a leading =, +, -, @ goes behind a single quote.
     assert by_email["eve@acme.example"][2:4] == ["'" + INJECTIONS[0], "'-3"]
     assert by_email["eve@acme.example"][5] == "'@home"

@@ -242,3 +242,50 @@ def test_bad_cells_are_reported_by_place_and_nothing_is_written(
     assert {d.target for d in unknown.value.details} == {"line 2, teamName", "line 2, emailAddress"}
     users = client.get("/api/v1/users", params={"emailAddress": "new@acme.example"}, headers=ws.headers)
     assert users.status_code == 404
+
+
+def test_a_manager_named_by_email_is_set_even_when_their_row_comes_later(
+    client: httpx.Client, db: Database, ws: WS, tmp_path: Path
+) -> None:
+    actor = Actor(ws.id, None, "cli", "import")
+    bulk.run(db, actor, [UserInput(email="amy@acme.example", role="Participant", first_name="Amy")])
+    path = tmp_path / "users.csv"
+    path.write_text(
+        "emailAddress,role,firstName,directManagerEmail\n"
+        "amy@acme.example,,Amy,zed@acme.example\n"  # exists, unchanged but for a manager created below
+        "bob@acme.example,Participant,Bob,amy@acme.example\n"  # a manager who exists
+        "zed@acme.example,Participant,Zed,\n",
+        encoding="utf-8",
+    )
+    done = imports.run(db, actor, path, "users")
+    assert done["users"].wire() == {"rows": 3, "created": 2, "updated": 1, "unchanged": 0}
+
+    def manager(email: str) -> str | None:
+        found = client.get("/api/v1/users", params={"emailAddress": email}, headers=ws.headers).json()
+        boss = found["directManagerId"]
+        return None if boss is None else client.get(f"/api/v1/users/{boss}", headers=ws.headers).json()["emailAddress"]
+
+    assert (manager("amy@acme.example"), manager("bob@acme.example"), manager("zed@acme.example")) == (
+        "zed@acme.example",
+        "amy@acme.example",
+        None,
+    )
+    again = imports.run(db, actor, path, "users")
+    assert again["users"].wire() == {"rows": 3, "created": 0, "updated": 0, "unchanged": 3}
+    # A manager nobody is, and a row naming its manager twice over, are reported by place; nothing is written.
+    path.write_text(
+        "emailAddress,role,directManagerEmail,directManagerId\n"
+        "new@acme.example,Participant,ghost@acme.example,\n"
+        f"bob@acme.example,,zed@acme.example,{uuid.uuid4()}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(Invalid) as refused:
+        imports.run(db, actor, path, "users")
+    assert {d.target: d.code for d in refused.value.details} == {"line 3, directManagerEmail": "duplicateField"}
+    path.write_text("emailAddress,role,directManagerEmail\nnew@acme.example,Participant,ghost@acme.example\n")
+    with pytest.raises(Invalid) as unknown:
+        imports.run(db, actor, path, "users")
+    assert {d.target: d.code for d in unknown.value.details} == {"line 2, directManagerEmail": "unknownUser"}
+    assert (
+        client.get("/api/v1/users", params={"emailAddress": "new@acme.example"}, headers=ws.headers).status_code == 404
+    )
