@@ -319,8 +319,10 @@ def test_a_cell_too_long_for_excel_is_refused_in_xlsx_and_kept_in_csv(client: ht
 
 def test_xlsx_streams_its_first_bytes_before_the_body_is_read(client: httpx.Client, ws: WS) -> None:
     rows = [
-        {"emailAddress": f"p{i:05}@acme.example", "role": "Participant", "firstName": "P" * 40} for i in range(2500)
-    ]
+        {"emailAddress": f"p{i:05}@acme.example", "role": "Participant",
+         "firstName": "P" * 40 if i % 2 else 'Tom & <Jerry> "x"'}
+        for i in range(2500)
+    ]  # fmt: skip
     assert client.post("/api/v1/users:bulk", json=rows, headers=ws.headers).status_code == 200
     with client.stream("GET", "/api/v1/exports/users.xlsx", headers=ws.headers) as r:
         assert r.status_code == 200
@@ -332,4 +334,5 @@ def test_xlsx_streams_its_first_bytes_before_the_body_is_read(client: httpx.Clie
     book = zipfile.ZipFile(io.BytesIO(b"".join(chunks)))
     assert book.namelist()[0] == "[Content_Types].xml" and book.testzip() is None
     first, second = xlsx_rows(b"".join(chunks))
-    assert first == second and len(first) == 1 + 2501
+    assert first == second == rows_of(get(client, ws, "users.csv")) and len(first) == 1 + 2501
+    assert first[2][:3] == ["p00000@acme.example", "Participant", 'Tom & <Jerry> "x"']  # escaped in the XML
