@@ -282,6 +282,10 @@ def test_a_manager_named_by_email_is_set_even_when_their_row_comes_later(
     with pytest.raises(Invalid) as refused:
         imports.run(db, actor, path, "users")
     assert {d.target: d.code for d in refused.value.details} == {"line 3, directManagerEmail": "duplicateField"}
+    path.write_text("emailAddress,directManagerEmail\nzed@acme.example,amy@acme.example\n")  # amy reports to zed
+    with pytest.raises(Invalid) as cycle:
+        imports.run(db, actor, path, "users")
+    assert {d.target: d.code for d in cycle.value.details} == {"line 2, directManagerEmail": "cycle"}
     path.write_text("emailAddress,role,directManagerEmail\nnew@acme.example,Participant,ghost@acme.example\n")
     with pytest.raises(Invalid) as unknown:
         imports.run(db, actor, path, "users")

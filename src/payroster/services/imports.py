@@ -459,7 +459,8 @@ def _write_users(
                         waiting.append(n)
                     else:
                         chunk[n].direct_manager_id = uid
-            result = _upsert(session, actor, chunk, places, problems, "directManagerId")
+            named = ["directManagerEmail" if m else "directManagerId" for m in managers]
+            result = _upsert(session, actor, chunk, places, problems, named)
             if result is None:
                 return False
             counts.created += result.created
@@ -511,10 +512,10 @@ def _team_ids(session: Session, ws: uuid.UUID, names: list[str]) -> dict[str, uu
 
 
 def _upsert(
-    session: Session, actor: Actor, chunk: list[UserInput], places: list[str], problems: Problems, manager: str
+    session: Session, actor: Actor, chunk: list[UserInput], places: list[str], problems: Problems, manager: list[str]
 ) -> userkernel.Outcome | None:
-    """One chunk through the bulk upsert; its problems by the rows' places (``manager``: the column a
-    ``directManagerId`` problem is reported under). None when refused."""
+    """One chunk through the bulk upsert; its problems by the rows' places (``manager``: the column each row's
+    ``directManagerId`` problem is reported under, the one the row named its manager in). None when refused."""
     try:
         # The collector paused for the chunk only (bulk.collector_paused says why), then the chunk's own
         # cycles collected: paused for the whole import, they piled up with the rows.
@@ -524,7 +525,7 @@ def _upsert(
     except Invalid as exc:
         for d in exc.details:
             row, _, column = (d.target or "").lstrip("/").partition("/")
-            column = manager if column == "directManagerId" else column
+            column = manager[int(row)] if column == "directManagerId" and row.isdigit() else column
             where = places[int(row)] if row.isdigit() else (d.target or "")
             problems.add(d.code, d.message, f"{where}, {column}" if column else where)
         return None
@@ -551,7 +552,7 @@ def _write_managers(
             places.append(where)
         if problems.count:
             continue  # the rest is only checked
-        result = _upsert(session, actor, chunk, places, problems, "directManagerEmail")
+        result = _upsert(session, actor, chunk, places, problems, ["directManagerEmail"] * len(chunk))
         if result is None:
             continue
         moved = sum(1 for (*_, unchanged), changed in zip(part, result.changed, strict=True) if unchanged and changed)
