@@ -10,10 +10,10 @@ import xlsxwriter
 
 SHEETS: dict[str, list[list[str]]] = {
     "Users": [
-        ["emailAddress", "role", "firstName", "lastName", "directManagerId", "tags", "aliases"],
+        ["emailAddress", "role", "firstName", "lastName", "directManagerEmail", "tags", "aliases"],
+        ["li.wei@example.com", "Participant", "Li", "Wei", "maria.lopez@example.com", "AE|APAC", "LW-7"],
         ["maria.lopez@example.com", "LimitedAdmin", "María", "López", "", "Sales|EMEA", "ML-001"],
-        ["sam.carter@example.com", "Participant", "Sam", "Carter", "", "AE|EMEA", ""],
-        ["li.wei@example.com", "Participant", "Li", "Wei", "", "AE|APAC", "LW-7"],
+        ["sam.carter@example.com", "Participant", "Sam", "Carter", "maria.lopez@example.com", "AE|EMEA", ""],
     ],
     "Teams": [
         ["name", "description", "parentTeam", "managerEmail", "managerCanViewResults", "managerCanViewCredits",

@@ -1,6 +1,8 @@
-"""Spreadsheet imports (README.md, "Imports"): every kind exported over the JSON API and imported into a new
-workspace exports identically, as CSV, as one workbook, on both databases; the workbook reads alike in openpyxl,
-calamine and LibreOffice; bad cells are reported by place and nothing is written."""
+"""Spreadsheet imports (README.md, "Imports"): every kind exported over the JSON API from a workspace of 10,000
+users, imported into a new workspace through the import page, exports identically (managers, team parents and
+managers, dated memberships and variables included), as CSV and through one workbook, on both databases; the
+workbook reads alike in openpyxl, calamine and LibreOffice; bad cells are reported by place and nothing is
+written."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import datetime as dt
 import io
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
 import httpx
@@ -22,13 +25,15 @@ from payroster import clock
 from payroster.db.engine import Database
 from payroster.db.models import User
 from payroster.domain.errors import Invalid
-from payroster.services import bulk, imports, memberships, teams, variables
+from payroster.services import bulk, imports, memberships, passwords, teams, users, variables
 from payroster.services.context import Actor
 from payroster.services.inputs import TeamInput, UserInput
 from tests.conftest import WS, make_workspace
+from tests.web.conftest import PASSWORD, csrf_of, http_login
 
 KINDS = imports.ORDER
 INJECTED = '=HYPERLINK("http://x")'
+MANAGERS: dict[str, str] = {}  # the last seed's reports' managers, by e-mail
 
 
 def seed(db: Database, ws: WS, n: int) -> None:
@@ -45,6 +50,16 @@ def seed(db: Database, ws: WS, n: int) -> None:
         for i in range(n)
     ]  # fmt: skip
     bulk.run(db, actor, people)
+    # A management tree in no particular e-mail order (a manager's row comes before or after their reports'):
+    # the user of rank r reports to the user of rank r // 10, ranks being a permutation of the rows.
+    with db.read() as s:
+        found = {e: i for e, i in s.execute(select(User.email, User.id).where(User.workspace_id == ws.id))}
+    spread = pow(7919, -1, n)
+    email = [f"rep{(r * spread) % n:05d}@acme.example" for r in range(n)]
+    reports = [UserInput(email=email[r], direct_manager_id=found[email[r // 10]]) for r in range(1, n) if r % 3]
+    bulk.run(db, actor, reports)
+    MANAGERS.clear()
+    MANAGERS.update((email[r], email[r // 10]) for r in range(1, n) if r % 3)
     with db.write(ws.id) as s:
         ids = {}
         for t in range(20):
@@ -60,27 +75,27 @@ def seed(db: Database, ws: WS, n: int) -> None:
             )
             teams.upsert(s, actor, TeamInput(name=f"Team {t:02d}", parent_team_id=ids[t // 4], manager_id=manager))
     today = clock.today()
-    for start in range(0, n, 500):
-        with db.write(ws.id) as s:
-            for i in range(start, min(n, start + 500)):
-                uid = s.scalar(
-                    select(User.id).where(User.workspace_id == ws.id, User.email == f"rep{i:05d}@acme.example")
-                )
-                assert uid is not None
-                if i % 10 == 0:
-                    memberships.add(s, actor, uid, ids[i % 20], dt.date(2025, 1, 1), dt.date(2025, 7, 1))
-                memberships.add(s, actor, uid, ids[i % 20], today if i % 2 else dt.date(2026, 1, 1))
-                if i % 4 == 0:
-                    entries = variables.parse_entries(
-                        [
-                            {"name": "Quota", "value": i * 10, "startDate": "2026-01-01", "endDate": "2027-01-01"},
-                            {"name": "Region", "value": INJECTED if i == 8 else "West"},
-                        ]
-                    )
-                    variables.replace(s, actor, uid, entries)
     with db.write(ws.id) as s:
+        wanted: dict[uuid.UUID, dict[uuid.UUID, list[tuple[dt.date, dt.date | None]]]] = {}
+        valued: list[tuple[str, uuid.UUID, list[variables.Entry]]] = []
+        for i in range(n):
+            uid = found[f"rep{i:05d}@acme.example"]
+            spans = wanted.setdefault(ids[i % 20], {}).setdefault(uid, [])
+            if i % 10 == 0:
+                spans.append((dt.date(2025, 1, 1), dt.date(2025, 7, 1)))
+            spans.append((today if i % 2 else dt.date(2026, 1, 1), None))
+            if i % 4 == 0:
+                entries = variables.parse_entries(
+                    [
+                        {"name": "Quota", "value": i * 10, "startDate": "2026-01-01", "endDate": "2027-01-01"},
+                        {"name": "Region", "value": INJECTED if i == 8 else "West"},
+                    ]
+                )
+                valued.append(("User", uid, entries))
+        for team_id, spans_of in wanted.items():
+            memberships.add_periods(s, actor, team_id, spans_of)
         entries = variables.parse_entries([{"name": "Target", "value": "1.50", "startDate": "2026-01-01T08:00:00Z"}])
-        variables.replace(s, actor, ids[0], entries)
+        variables.replace_many(s, actor, [*valued, ("Team", ids[0], entries)])
 
 
 def export(client: httpx.Client, ws: WS, kind: str, fmt: str) -> bytes:
@@ -104,30 +119,53 @@ def workbook(path: Path, sheets: dict[str, bytes]) -> None:
     book.close()
 
 
-# 2,000 users keep the test near 25 s on SQLite on a quiet machine (a minute or more on PostgreSQL).
-@pytest.mark.parametrize("n", [2000])
-def test_every_kind_round_trips_through_csv_and_a_workbook(
-    client: httpx.Client, db: Database, ws: WS, tmp_path: Path, n: int
+def import_over_http(base_url: str, db: Database, target: WS, files: dict[str, bytes]) -> None:
+    """Each kind's file imported through Users > Import (``POST /imports`` with ``apply``) by ``target``'s admin,
+    signed in with a password; the page answers with the counts."""
+    with db.write() as s:
+        admin = users.get(s, target.id, uuid.UUID(target.admin_id))
+        users.set_password_hash(s, admin, passwords.hash_password(PASSWORD))
+    with httpx.Client(base_url=base_url, timeout=120) as browser:
+        assert http_login(browser, "admin@example.com").status_code == 303
+        for kind, content in files.items():
+            token = csrf_of(browser.get("/imports").text)
+            done = browser.post(
+                "/imports",
+                data={"csrf_token": token, "kind": kind, "apply": "1"},
+                files={"file": (f"{kind}.csv", content, "text/csv")},
+            )
+            assert done.status_code == 303, done.text
+            notice = browser.get(done.headers["location"]).text
+            rows = content.count(b"\n") - 1
+            assert f"{imports.SHEETS[kind]}: {rows} rows" in notice
+
+
+# The issue's acceptance at its size, on both databases, in the normal suite: seeded through the services' set-based
+# writes (a few seconds), exported over HTTP, imported over HTTP through the pages' import door, exported again.
+def test_ten_thousand_users_export_import_and_export_again_identically(
+    client: httpx.Client, base_url: str, db: Database, ws: WS
 ) -> None:
-    round_trip(client, db, ws, tmp_path, n)
-
-
-def round_trip(client: httpx.Client, db: Database, ws: WS, tmp_path: Path, n: int) -> None:
+    n = 10_000
     seed(db, ws, n)
     first = {kind: export(client, ws, kind, "csv") for kind in KINDS}
-    cells = {row[0]: row for row in csv.reader(io.StringIO(first["users"].decode("utf-8-sig"), newline=""))}
+    table = list(csv.reader(io.StringIO(first["users"].decode("utf-8-sig"), newline="")))
+    assert table[0] == ["emailAddress", "role", "firstName", "lastName", "directManagerEmail", "tags", "aliases"]
+    cells = {row[0]: row for row in table[1:]}
     assert cells["rep00007@acme.example"][2] == "'" + INJECTED  # neutralised: a spreadsheet shows it as text
+    managed = {email: row[4] for email, row in cells.items() if row[4]}
+    assert len(managed) == len(MANAGERS) and managed == MANAGERS  # the seed's management tree, by e-mail
     assert first["memberships"].count(b"\n") > n  # the dated and ended periods too
 
     copy = make_workspace(db, "Copy")  # its admin has the same e-mail as the source's
-    for kind in KINDS:
-        path = tmp_path / f"{kind}.csv"
-        path.write_bytes(first[kind])
-        done = imports.run(db, Actor(copy.id, None, "cli", "import"), path, kind)
-        assert done[kind].rows == first[kind].count(b"\n") - 1
+    import_over_http(base_url, db, copy, first)
     assert {kind: export(client, copy, kind, "csv") for kind in KINDS} == first
 
-    # The same through one workbook of the XLSX exports, into a third workspace.
+
+# The same through one workbook of the XLSX exports (openpyxl reads it: slower, so fewer users).
+def test_every_kind_round_trips_through_a_workbook(client: httpx.Client, db: Database, ws: WS, tmp_path: Path) -> None:
+    n = 1000
+    seed(db, ws, n)
+    first = {kind: export(client, ws, kind, "csv") for kind in KINDS}
     book = tmp_path / "all.xlsx"
     workbook(book, {kind: export(client, ws, kind, "xlsx") for kind in KINDS})
     third = make_workspace(db, "Third")
@@ -204,3 +242,54 @@ def test_bad_cells_are_reported_by_place_and_nothing_is_written(
     assert {d.target for d in unknown.value.details} == {"line 2, teamName", "line 2, emailAddress"}
     users = client.get("/api/v1/users", params={"emailAddress": "new@acme.example"}, headers=ws.headers)
     assert users.status_code == 404
+
+
+def test_a_manager_named_by_email_is_set_even_when_their_row_comes_later(
+    client: httpx.Client, db: Database, ws: WS, tmp_path: Path
+) -> None:
+    actor = Actor(ws.id, None, "cli", "import")
+    bulk.run(db, actor, [UserInput(email="amy@acme.example", role="Participant", first_name="Amy")])
+    path = tmp_path / "users.csv"
+    path.write_text(
+        "emailAddress,role,firstName,directManagerEmail\n"
+        "amy@acme.example,,Amy,zed@acme.example\n"  # exists, unchanged but for a manager created below
+        "bob@acme.example,Participant,Bob,amy@acme.example\n"  # a manager who exists
+        "zed@acme.example,Participant,Zed,\n",
+        encoding="utf-8",
+    )
+    done = imports.run(db, actor, path, "users")
+    assert done["users"].wire() == {"rows": 3, "created": 2, "updated": 1, "unchanged": 0}
+
+    def manager(email: str) -> str | None:
+        found = client.get("/api/v1/users", params={"emailAddress": email}, headers=ws.headers).json()
+        boss = found["directManagerId"]
+        return None if boss is None else client.get(f"/api/v1/users/{boss}", headers=ws.headers).json()["emailAddress"]
+
+    assert (manager("amy@acme.example"), manager("bob@acme.example"), manager("zed@acme.example")) == (
+        "zed@acme.example",
+        "amy@acme.example",
+        None,
+    )
+    again = imports.run(db, actor, path, "users")
+    assert again["users"].wire() == {"rows": 3, "created": 0, "updated": 0, "unchanged": 3}
+    # A manager nobody is, and a row naming its manager twice over, are reported by place; nothing is written.
+    path.write_text(
+        "emailAddress,role,directManagerEmail,directManagerId\n"
+        "new@acme.example,Participant,ghost@acme.example,\n"
+        f"bob@acme.example,,zed@acme.example,{uuid.uuid4()}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(Invalid) as refused:
+        imports.run(db, actor, path, "users")
+    assert {d.target: d.code for d in refused.value.details} == {"line 3, directManagerEmail": "duplicateField"}
+    path.write_text("emailAddress,directManagerEmail\nzed@acme.example,amy@acme.example\n")  # amy reports to zed
+    with pytest.raises(Invalid) as cycle:
+        imports.run(db, actor, path, "users")
+    assert {d.target: d.code for d in cycle.value.details} == {"line 2, directManagerEmail": "cycle"}
+    path.write_text("emailAddress,role,directManagerEmail\nnew@acme.example,Participant,ghost@acme.example\n")
+    with pytest.raises(Invalid) as unknown:
+        imports.run(db, actor, path, "users")
+    assert {d.target: d.code for d in unknown.value.details} == {"line 2, directManagerEmail": "unknownUser"}
+    assert (
+        client.get("/api/v1/users", params={"emailAddress": "new@acme.example"}, headers=ws.headers).status_code == 404
+    )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import gc
+import itertools
 import re
 import tempfile
 import uuid
@@ -29,21 +30,33 @@ import simplejson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from payroster import clock
 from payroster.db.engine import Database
 from payroster.db.models import Team, User
 from payroster.domain import normalize, numbers
 from payroster.domain.errors import Detail, DomainError, Invalid
 from payroster.observability import metrics
-from payroster.services import bulk, memberships, sheets, teams, variables
+from payroster.services import bulk, memberships, sheets, teams, userkernel, variables
 from payroster.services.context import Actor
 from payroster.services.exports import MEMBERSHIP_COLUMNS, TEAM_COLUMNS, VARIABLE_COLUMNS
-from payroster.services.inputs import UNSET, USER_FIELDS, Pointer, TeamInput, canonical, parse_date, parse_user
+from payroster.services.inputs import (
+    UNSET,
+    USER_FIELDS,
+    Pointer,
+    TeamInput,
+    UserInput,
+    canonical,
+    parse_date,
+    parse_user,
+)
 from payroster.services.inputs import text_field as _text
 
 ORDER = ("users", "teams", "memberships", "custom-variables")  # a later kind names records of an earlier one
 SHEETS = {"users": "Users", "teams": "Teams", "memberships": "Memberships", "custom-variables": "CustomVariables"}
+# A users file names a manager by e-mail (as the export writes it) or by id (of this workspace), not both.
+USER_COLUMNS = (*USER_FIELDS[:4], "directManagerEmail", *USER_FIELDS[4:])
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "users": USER_FIELDS,
+    "users": USER_COLUMNS,
     "teams": TEAM_COLUMNS,
     "memberships": MEMBERSHIP_COLUMNS,
     "custom-variables": VARIABLE_COLUMNS,
@@ -203,8 +216,22 @@ def _read(
     progress.advance(spool.rows % 10_000)
 
 
+def parse_user_row(row: dict[str, str], at: Pointer) -> tuple[UserInput, str | None, list[Detail]]:
+    """A user's row checked: the upsert's fields, and the manager's e-mail when the row names one."""
+    fields = {k: v for k, v in row.items() if k != "directManagerEmail"}
+    inp, problems = parse_user(fields, at)
+    manager = row.get("directManagerEmail", "").strip() or None
+    if manager is not None:
+        if why := normalize.email_problem(manager):
+            problems.append(Detail("invalidEmail", why, at("directManagerEmail")))
+        if "directManagerId" in fields:
+            message = "give directManagerEmail or directManagerId, not both"
+            problems.append(Detail("duplicateField", message, at("directManagerEmail")))
+    return inp, manager, problems
+
+
 def _check_user(row: dict[str, str], at: Pointer) -> list[Detail]:
-    return parse_user(row, at)[1]
+    return parse_user_row(row, at)[2]
 
 
 @dataclass
@@ -411,39 +438,127 @@ def _write(
 def _write_users(
     session: Session, actor: Actor, spool: Spool, counts: Counts, problems: Problems, progress: Progress
 ) -> None:
-    """Chunks of ``CHUNK`` rows through the bulk upsert, each seeing the ones before it in the transaction."""
-    chunk: list[Any] = []
+    """Chunks of ``CHUNK`` rows through the bulk upsert, each seeing the ones before it in the transaction.
+
+    A manager named by e-mail who is not a user yet (a later row creates them: an export is in e-mail order) is
+    set in a second pass over those rows only, kept in a temporary file meanwhile."""
+    ws = actor.workspace_id
+    chunk: list[UserInput] = []
     places: list[str] = []
+    managers: list[str | None] = []
+    with tempfile.TemporaryFile("w+", newline="") as later:
+        pending = csv.writer(later)
 
-    def flush() -> bool:
-        try:
-            # The collector paused for the chunk only (bulk.collector_paused says why), then the chunk's own
-            # cycles collected: paused for the whole import, they piled up with the rows.
-            with bulk.collector_paused():
-                result = bulk.apply(session, actor, chunk)
-            gc.collect(1)
-        except Invalid as exc:
-            for d in exc.details:
-                row, _, column = (d.target or "").lstrip("/").partition("/")
-                where = places[int(row)] if row.isdigit() else (d.target or "")
-                problems.add(d.code, d.message, f"{where}, {column}" if column else where)
-            return False
-        counts.created += result.created
-        counts.updated += result.updated
-        counts.unchanged += result.unchanged
-        progress.advance(len(chunk))
-        session.expunge_all()
-        chunk.clear()
-        places.clear()
-        return True
+        def flush() -> bool:
+            found = _user_ids(session, ws, [m for m in managers if m is not None])
+            waiting: list[int] = []
+            for n, manager in enumerate(managers):
+                if manager is not None:
+                    uid = found.get(normalize.email_key(manager))
+                    if uid is None:
+                        waiting.append(n)
+                    else:
+                        chunk[n].direct_manager_id = uid
+            named = ["directManagerEmail" if m else "directManagerId" for m in managers]
+            result = _upsert(session, actor, chunk, places, problems, named)
+            if result is None:
+                return False
+            counts.created += result.created
+            counts.updated += result.updated
+            counts.unchanged += result.unchanged
+            for n in waiting:
+                inp = chunk[n]
+                date = inp.effective_date.isoformat() if inp.effective_date else ""
+                unchanged = "" if result.changed[n] else "1"  # counted unchanged so far
+                pending.writerow([places[n], inp.email, managers[n], date, unchanged])
+            progress.advance(len(chunk))
+            session.expunge_all()
+            chunk.clear()
+            places.clear()
+            managers.clear()
+            return True
 
-    for where, row in spool:
-        chunk.append(parse_user(row, _at(where))[0])
-        places.append(where)
-        if len(chunk) == CHUNK and not flush():
+        for where, row in spool:
+            inp, manager, _ = parse_user_row(row, _at(where))
+            chunk.append(inp)
+            places.append(where)
+            managers.append(manager)
+            if len(chunk) == CHUNK and not flush():
+                return
+        if chunk and not flush():
             return
-    if chunk:
-        flush()
+        later.seek(0)
+        _write_managers(session, actor, csv.reader(later), counts, problems)
+
+
+def _user_ids(session: Session, ws: uuid.UUID, emails: list[str]) -> dict[str, uuid.UUID]:
+    """The users of these e-mails that exist, by normalised e-mail."""
+    keys = list({normalize.email_key(e) for e in emails})
+    found: dict[str, uuid.UUID] = {}
+    for part in userkernel.chunks(keys):
+        stmt = select(User.email_key, User.id).where(User.workspace_id == ws, User.email_key.in_(part))
+        found.update((k, i) for k, i in session.execute(stmt))
+    return found
+
+
+def _team_ids(session: Session, ws: uuid.UUID, names: list[str]) -> dict[str, uuid.UUID]:
+    """The teams of these names that exist, by normalised name."""
+    keys = list({normalize.key(n) for n in names})
+    found: dict[str, uuid.UUID] = {}
+    for part in userkernel.chunks(keys):
+        stmt = select(Team.name_key, Team.id).where(Team.workspace_id == ws, Team.name_key.in_(part))
+        found.update((k, i) for k, i in session.execute(stmt))
+    return found
+
+
+def _upsert(
+    session: Session, actor: Actor, chunk: list[UserInput], places: list[str], problems: Problems, manager: list[str]
+) -> userkernel.Outcome | None:
+    """One chunk through the bulk upsert; its problems by the rows' places (``manager``: the column each row's
+    ``directManagerId`` problem is reported under, the one the row named its manager in). None when refused."""
+    try:
+        # The collector paused for the chunk only (bulk.collector_paused says why), then the chunk's own
+        # cycles collected: paused for the whole import, they piled up with the rows.
+        with bulk.collector_paused():
+            result = bulk.apply(session, actor, chunk)
+        gc.collect(1)
+    except Invalid as exc:
+        for d in exc.details:
+            row, _, column = (d.target or "").lstrip("/").partition("/")
+            column = manager[int(row)] if column == "directManagerId" and row.isdigit() else column
+            where = places[int(row)] if row.isdigit() else (d.target or "")
+            problems.add(d.code, d.message, f"{where}, {column}" if column else where)
+        return None
+    return result
+
+
+def _write_managers(
+    session: Session, actor: Actor, rows: Iterator[list[str]], counts: Counts, problems: Problems
+) -> None:
+    """The managers left for later (place, e-mail, manager's e-mail, effective date, counted unchanged), now
+    that every row's user exists: a chunk at a time, through the bulk upsert."""
+    ws = actor.workspace_id
+    while part := list(itertools.islice(rows, CHUNK)):
+        found = _user_ids(session, ws, [r[2] for r in part])
+        chunk: list[UserInput] = []
+        places: list[str] = []
+        for where, email, manager, date, _ in part:
+            uid = found.get(normalize.email_key(manager))
+            if uid is None:
+                problems.add("unknownUser", "no user of this workspace has this e-mail", f"{where}, directManagerEmail")
+                continue
+            effective = dt.date.fromisoformat(date) if date else None
+            chunk.append(UserInput(email=email, direct_manager_id=uid, effective_date=effective))
+            places.append(where)
+        if problems.count:
+            continue  # the rest is only checked
+        result = _upsert(session, actor, chunk, places, problems, ["directManagerEmail"] * len(chunk))
+        if result is None:
+            continue
+        moved = sum(1 for (*_, unchanged), changed in zip(part, result.changed, strict=True) if unchanged and changed)
+        counts.unchanged -= moved
+        counts.updated += moved
+        session.expunge_all()
 
 
 def _user_id(session: Session, ws: uuid.UUID, email: str) -> uuid.UUID | None:
@@ -521,9 +636,36 @@ def _team_column(target: str | None) -> str:
 def _write_memberships(
     session: Session, actor: Actor, spool: Spool, counts: Counts, problems: Problems, progress: Progress
 ) -> None:
-    """Each row's period added (merged with the periods it overlaps or touches, as the API's add does)."""
+    """Each row's period added (merged with the periods it overlaps or touches, as the API's add does), ``CHUNK``
+    rows at a time set-based: a person's rows for a team in file order, an audit event per person and team."""
     ws = actor.workspace_id
     team_ids: dict[str, uuid.UUID | None] = {}  # by name as written; cleared when it grows large
+    batch: list[tuple[str, MembershipRow]] = []
+    today = clock.today()
+
+    def flush() -> None:
+        users = _user_ids(session, ws, [m.email for _, m in batch])
+        wanted: dict[uuid.UUID, dict[uuid.UUID, list[tuple[dt.date, dt.date | None]]]] = {}
+        for where, member in batch:
+            team_id, user_id = team_ids[member.team], users.get(normalize.email_key(member.email))
+            if team_id is None:
+                problems.add("unknownTeam", "no team of this workspace has this name", f"{where}, teamName")
+            if user_id is None:
+                problems.add("unknownUser", "no user of this workspace has this e-mail", f"{where}, emailAddress")
+            start = member.start or today
+            if member.end is not None and member.end <= start:
+                problems.add("invalidPeriod", "validTo must be after validFrom (today when empty)", f"{where}, validTo")
+            if team_id is not None and user_id is not None:
+                wanted.setdefault(team_id, {}).setdefault(user_id, []).append((start, member.end))
+        if problems.count:
+            return  # the rest is only checked
+        for team_id, spans in wanted.items():
+            for flags in memberships.add_periods(session, actor, team_id, spans).values():
+                counts.created += sum(flags)
+                counts.unchanged += len(flags) - sum(flags)
+        session.flush()
+        session.expunge_all()
+
     for n, (where, row) in enumerate(spool, 1):
         member, _ = parse_membership(row, _at(where))
         assert member is not None
@@ -531,34 +673,28 @@ def _write_memberships(
             team_ids.clear()
         if member.team not in team_ids:
             team_ids[member.team] = _team_id(session, ws, member.team)
-        team_id, user_id = team_ids[member.team], _user_id(session, ws, member.email)
-        if team_id is None:
-            problems.add("unknownTeam", "no team of this workspace has this name", f"{where}, teamName")
-        if user_id is None:
-            problems.add("unknownUser", "no user of this workspace has this e-mail", f"{where}, emailAddress")
-        if team_id is None or user_id is None or problems.count:
-            continue
-        try:
-            outcome = memberships.add(session, actor, user_id, team_id, member.start, member.end)
-        except DomainError as exc:
-            problems.add(exc.code, exc.message, f"{where}, {exc.target or 'validFrom'}")
-            continue
-        counts.created += outcome.done
-        counts.unchanged += not outcome.done
-        _forget(session, n)
+        batch.append((where, member))
+        if len(batch) == CHUNK:
+            flush()
+            batch.clear()
         if n % 1000 == 0:
             progress.advance(1000)
+    if batch:
+        flush()
     progress.advance(spool.rows % 1000)
 
 
 def _write_variables(
     session: Session, actor: Actor, spool: Spool, counts: Counts, problems: Problems, progress: Progress
 ) -> None:
-    """A target's consecutive rows replace its entries all at once (docs/rules.md, "Effective dating")."""
+    """A target's consecutive rows replace its entries all at once (docs/rules.md, "Effective dating"), some
+    ``EXPUNGE`` targets at a time set-based."""
     seen: set[tuple[str, str]] = set()  # targets written: a target's rows must be together
     group: list[tuple[str, VariableRow]] = []
+    ready: list[tuple[str, VariableRow, list[variables.Entry]]] = []  # the first row's place, the target, entries
+    ws = actor.workspace_id
 
-    def flush() -> None:
+    def target() -> None:
         first, head = group[0]
         key = head.target_key
         if key in seen:
@@ -566,13 +702,6 @@ def _write_variables(
             problems.add("notConsecutive", message, f"{first}, target")
             return
         seen.add(key)
-        ws = actor.workspace_id
-        find = _user_id if head.target_type == "User" else _team_id
-        target = find(session, ws, head.target)
-        if target is None:
-            what = "user of this workspace has this e-mail" if head.target_type == "User" else "team has this name"
-            problems.add("unknownTarget", f"no {what}", f"{first}, target")
-            return
         try:
             entries = variables.parse_entries([r.entry for _, r in group])
         except Invalid as exc:
@@ -581,27 +710,43 @@ def _write_variables(
                 where = group[int(index)][0] if index.isdigit() else first
                 problems.add(d.code, d.message, f"{where}, {column or 'startDate'}")
             return
-        if problems.count:
-            return
-        before = [e.wire() for e in variables.list_entries(session, ws, target)]
-        variables.replace(session, actor, target, entries)
-        after = [e.wire() for e in entries]
-        counts.created += not before
-        counts.updated += bool(before) and before != after
-        counts.unchanged += bool(before) and before == after
+        ready.append((first, head, entries))
+
+    def flush() -> None:
+        """The targets read so far, found by e-mail or name (a read for each kind), then written."""
+        people = _user_ids(session, ws, [h.target for _, h, _ in ready if h.target_type == "User"])
+        groups = _team_ids(session, ws, [h.target for _, h, _ in ready if h.target_type == "Team"])
+        found: list[tuple[str, uuid.UUID, list[variables.Entry]]] = []
+        for first, head, entries in ready:
+            target_id = (people if head.target_type == "User" else groups).get(head.target_key[1])
+            if target_id is None:
+                what = "user of this workspace has this e-mail" if head.target_type == "User" else "team has this name"
+                problems.add("unknownTarget", f"no {what}", f"{first}, target")
+            else:
+                found.append((head.target_type, target_id, entries))
+        if not problems.count:
+            for had, changed in variables.replace_many(session, actor, found):
+                counts.created += not had
+                counts.updated += had and changed
+                counts.unchanged += had and not changed
+            session.flush()
+            session.expunge_all()
+        ready.clear()
 
     for n, (where, row) in enumerate(spool, 1):
         entry, _ = parse_variable(row, _at(where))
         assert entry is not None
         if group and group[0][1].target_key != entry.target_key:
-            flush()
+            target()
             group.clear()
+            if len(ready) >= EXPUNGE:
+                flush()
         group.append((where, entry))
-        _forget(session, n)
         if n % 1000 == 0:
             progress.advance(1000)
     if group:
-        flush()
+        target()
+    flush()
     progress.advance(spool.rows % 1000)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -63,7 +63,7 @@ def add(
     start = start or clock.today()
     check_span(start, end)
     _exists(session, actor.workspace_id, user_id, team_id)
-    old, new = _change(session, actor, team_id, [user_id], lambda old: periods.added(old, start, end))[user_id]
+    old, new = _change(session, actor, team_id, [user_id], lambda _, old: periods.added(old, start, end))[user_id]
     return Outcome(periods.at(old, start) is None, next(p for p in new if p.covers(start)))
 
 
@@ -71,7 +71,7 @@ def end(session: Session, actor: Actor, user_id: uuid.UUID, team_id: uuid.UUID, 
     """End the membership on ``day`` (today): True when a period in force that day was ended."""
     day = day or clock.today()
     _exists(session, actor.workspace_id, user_id, team_id)
-    old, _ = _change(session, actor, team_id, [user_id], lambda old: periods.ended(old, day))[user_id]
+    old, _ = _change(session, actor, team_id, [user_id], lambda _, old: periods.ended(old, day))[user_id]
     return periods.at(old, day) is not None
 
 
@@ -101,7 +101,12 @@ def erase(session: Session, actor: Actor, period_id: uuid.UUID | None) -> Member
     users.get(session, ws, row.user_id, lock=True)
     gone = Period(row.valid_from, row.valid_to, True, row.id)
     _change(
-        session, actor, row.team_id, [row.user_id], lambda old: [p for p in old if p.id != gone.id], "membership.erased"
+        session,
+        actor,
+        row.team_id,
+        [row.user_id],
+        lambda _, old: [p for p in old if p.id != gone.id],
+        "membership.erased",
     )
     return row
 
@@ -111,15 +116,40 @@ def add_many(session: Session, actor: Actor, team_id: uuid.UUID, user_ids: Itera
     memberships in force today are skipped. Returns how many were created."""
     today = clock.today()
     ids = _locked_users(session, actor.workspace_id, user_ids)
-    done = _change(session, actor, team_id, ids, lambda old: periods.added(old, today, None))
+    done = _change(session, actor, team_id, ids, lambda _, old: periods.added(old, today, None))
     return sum(periods.at(old, today) is None for old, _ in done.values())
+
+
+def add_periods(
+    session: Session,
+    actor: Actor,
+    team_id: uuid.UUID,
+    wanted: Mapping[uuid.UUID, Sequence[tuple[dt.date, dt.date | None]]],
+) -> dict[uuid.UUID, list[bool]]:
+    """Several users' periods on one team of the workspace (``wanted``: each user's ``(start, end)`` in order),
+    each added as :func:`add` adds it, set-based: one audit event per user whose timeline changed. Users not of
+    the workspace are skipped. Returns each user's ``add`` outcomes: whether no period covered each start."""
+    for spans in wanted.values():
+        for start, end in spans:
+            check_span(start, end)
+    done: dict[uuid.UUID, list[bool]] = {}
+
+    def change(uid: uuid.UUID, old: list[Period]) -> list[Period]:
+        flags = done[uid] = []
+        for start, end in wanted[uid]:
+            flags.append(periods.at(old, start) is None)
+            old = periods.added(old, start, end)
+        return old
+
+    _change(session, actor, team_id, _locked_users(session, actor.workspace_id, wanted), change)
+    return done
 
 
 def remove_many(session: Session, actor: Actor, team_id: uuid.UUID, user_ids: Iterable[uuid.UUID]) -> int:
     """End several users' memberships of a team today; missing memberships are skipped."""
     today = clock.today()
     ids = _locked_users(session, actor.workspace_id, user_ids)
-    done = _change(session, actor, team_id, ids, lambda old: periods.ended(old, today))
+    done = _change(session, actor, team_id, ids, lambda _, old: periods.ended(old, today))
     return sum(periods.at(old, today) is not None for old, _ in done.values())
 
 
@@ -160,7 +190,7 @@ def end_team(session: Session, actor: Actor, team_id: uuid.UUID) -> None:
     ).all()
     today = clock.today()
     ids = _locked_users(session, ws, set(ids))
-    _change(session, actor, team_id, ids, lambda old: periods.ended(old, today))
+    _change(session, actor, team_id, ids, lambda _, old: periods.ended(old, today))
 
 
 def _locked_users(session: Session, ws: uuid.UUID, user_ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
@@ -178,11 +208,11 @@ def _change(
     actor: Actor,
     team_id: uuid.UUID,
     user_ids: list[uuid.UUID],
-    change: Callable[[list[Period]], list[Period]],
+    change: Callable[[uuid.UUID, list[Period]], list[Period]],
     action: str | None = None,
 ) -> dict[uuid.UUID, tuple[list[Period], list[Period]]]:
-    """Apply ``change`` to each user's timeline on the team; store the differences, their audit events and
-    today's ``team_members``. Returns every user's timeline before and after."""
+    """Apply ``change`` to each user's timeline on the team (it is given the user and the timeline); store the
+    differences, their audit events and today's ``team_members``. Returns every user's timeline before and after."""
     ws, today = actor.workspace_id, clock.today()
     result: dict[uuid.UUID, tuple[list[Period], list[Period]]] = {}
     for chunk in _chunks(user_ids):
@@ -190,7 +220,7 @@ def _change(
         changes = []
         for uid in chunk:
             old = found.get((team_id, uid), [])
-            new = periods.with_ids(old, change(old))
+            new = periods.with_ids(old, change(uid, old))
             result[uid] = (old, new)
             changes.append(((team_id, uid), old, new))
         events: list[dict[str, object]] = []

@@ -89,12 +89,14 @@ class UserState:
 
 @dataclass
 class Outcome:
-    """Counts per row (as sequential upserts would report) and each row's user: ``(id, email, created)``."""
+    """Counts per row (as sequential upserts would report), each row's user: ``(id, email, created)``, and
+    whether each row changed its user (created it or changed a field)."""
 
     created: int = 0
     updated: int = 0
     unchanged: int = 0
     rows: list[tuple[uuid.UUID, str, bool]] = field(default_factory=list)
+    changed: list[bool] = field(default_factory=list)
 
 
 @dataclass
@@ -153,6 +155,7 @@ def plan(
         outcome.updated += changed and not created
         outcome.unchanged += not changed and not created
         outcome.rows.append((state.id, state.email, created))
+        outcome.changed.append(changed)
     batch = _Batch(session, ws, inputs, keys, states, where)
     problems += _admin_problems(batch)
     problems += _cycle_problems(batch, whole)

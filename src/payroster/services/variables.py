@@ -141,21 +141,7 @@ def replace(session: Session, actor: Actor, target_id: uuid.UUID | None, entries
     session.execute(
         delete(CustomVariable).where(CustomVariable.workspace_id == ws, CustomVariable.target_id == target_id)
     )
-    rows = [
-        {
-            "workspace_id": ws,
-            "id": new_id(),
-            "target_type": kind,
-            "target_id": target_id,
-            "name": e.name,
-            "name_key": normalize.key(e.name),
-            "value_json": simplejson.dumps(e.value, use_decimal=True),
-            "number_value": _number(e.value),
-            "start_at": e.start,
-            "end_at": e.end,
-        }
-        for e in entries
-    ]
+    rows = _rows(kind, target_id, entries, ws)
     if rows:
         session.execute(insert(CustomVariable), rows)
     # Past the no-op test, something stored changed (if only a value's digits, 10 as 10.0): audited.
@@ -172,6 +158,86 @@ def replace(session: Session, actor: Actor, target_id: uuid.UUID | None, entries
         ],
     )
     return entries
+
+
+def replace_many(
+    session: Session, actor: Actor, targets: list[tuple[str, uuid.UUID, list[Entry]]]
+) -> list[tuple[bool, bool]]:
+    """:func:`replace` for several targets of the workspace at once (``(User or Team, id, entries)``, each target
+    once, known to exist), set-based: a read of their stored entries, one delete and one insert for those that
+    change, an audit event each as :func:`replace` writes it. Returns, for each target, whether it had entries
+    before and whether they changed."""
+    ws = actor.workspace_id
+    c = CustomVariable
+    stored: dict[uuid.UUID, list[Any]] = {t: [] for _, t, _ in targets}
+    ids = list(stored)
+    columns = (c.id, c.target_id, c.name, c.value_json, c.start_at, c.end_at)
+    for start in range(0, len(ids), 500):
+        stmt = select(*columns).where(c.workspace_id == ws, c.target_id.in_(ids[start : start + 500]))
+        for row in session.execute(stmt):
+            stored[row.target_id].append(row)
+    gone: list[uuid.UUID] = []
+    rows: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    done: list[tuple[bool, bool]] = []
+    for kind, target_id, entries in targets:
+        old = stored[target_id]
+        texts = sorted(((r.name, r.value_json, r.start_at, r.end_at) for r in old), key=repr)
+        same = texts == sorted((_text(e) for e in entries), key=repr)
+        done.append((bool(old), not same))
+        if same:
+            continue  # a no-op, as in replace
+        before = sorted(
+            (Entry(r.name, _value(r.value_json), r.start_at, r.end_at) for r in old), key=effective.sort_key
+        )
+        made = _rows(kind, target_id, entries, ws)
+        gone.append(target_id)
+        rows += made
+        events.append(
+            audit.event_row(
+                actor,
+                "customVariables.replaced",
+                kind.lower(),
+                target_id,
+                [
+                    {
+                        "field": "customVariables",
+                        "before": [e.wire() for e in before],
+                        "after": [e.wire() for e in entries],
+                    },
+                    {
+                        "field": "customVariableIds",
+                        "before": sorted(str(r.id) for r in old),
+                        "after": sorted(str(r["id"]) for r in made),
+                    },
+                ],
+            )  # fmt: skip
+        )
+    for start in range(0, len(gone), 500):
+        session.execute(delete(c).where(c.workspace_id == ws, c.target_id.in_(gone[start : start + 500])))
+    if rows:
+        session.execute(insert(CustomVariable), rows)
+    audit.record_many(session, events)
+    return done
+
+
+def _rows(kind: str, target_id: uuid.UUID, entries: list[Entry], ws: uuid.UUID) -> list[dict[str, Any]]:
+    """The stored rows of a target's entries, with new ids."""
+    return [
+        {
+            "workspace_id": ws,
+            "id": new_id(),
+            "target_type": kind,
+            "target_id": target_id,
+            "name": e.name,
+            "name_key": normalize.key(e.name),
+            "value_json": simplejson.dumps(e.value, use_decimal=True),
+            "number_value": _number(e.value),
+            "start_at": e.start,
+            "end_at": e.end,
+        }
+        for e in entries
+    ]
 
 
 def _stored(session: Session, workspace_id: uuid.UUID, target_id: uuid.UUID) -> list[tuple[Any, ...]]:
