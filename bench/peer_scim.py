@@ -4,7 +4,7 @@ in-memory storage, served by the same uvicorn as PayRoster (``uvicorn bench.peer
 With ``BENCH_PEER_SEED=FILE`` (userNames, one a line) the process holds those users before it answers: each is
 read by the service's own creation reader and stored by the storage's ``create``, the two calls its ``POST /Users``
 makes, without HTTP; their ids are written to ``FILE.ids`` in the same order. Seeding over HTTP took ~20 ms a user
-on this machine under load (a single process), 100,000 users half an hour (bench/JOURNAL.md, 2026-12-06)."""
+on this machine under load (a single process), 100,000 users 35–40 minutes (bench/JOURNAL.md, 2026-12-06)."""
 
 from __future__ import annotations
 
