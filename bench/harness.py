@@ -164,13 +164,15 @@ class Backend:
             conn.close()
 
     @contextlib.contextmanager
-    def database(self) -> Iterator[dict[str, str]]:
-        """A migrated, empty database; the environment of a PayRoster process on it."""
+    def database(self, migrate: bool = True) -> Iterator[dict[str, str]]:
+        """A migrated, empty database (``migrate=False``: with no tables at all); the environment of a PayRoster
+        process on it."""
         with tempfile.TemporaryDirectory(prefix="payroster-bench-") as tmp:
             base = {k: v for k, v in os.environ.items() if not k.startswith("PAYROSTER_")}
             if self.is_sqlite:
                 env = {**base, **LIFTED, "PAYROSTER_DATABASE_URL": f"sqlite:///{Path(tmp) / 'bench.db'}"}
-                setup(env, "db", "upgrade")
+                if migrate:
+                    setup(env, "db", "upgrade")
                 yield env
                 return
             schema = f"bench_{uuid.uuid4().hex[:10]}"
@@ -183,7 +185,8 @@ class Backend:
                 "PAYROSTER_DATABASE_URL": f"{PG_URL}{sep}options=-csearch_path%3D{schema}",
             }  # fmt: skip
             try:
-                setup(env, "db", "upgrade")
+                if migrate:
+                    setup(env, "db", "upgrade")
                 yield env
             finally:
                 with admin.begin() as conn:
@@ -270,26 +273,45 @@ class Server:
         self.stop()
 
 
+class AsgiServer:
+    """``uvicorn TARGET`` (an ASGI application of this folder) on a free port, as PayRoster's server runs it but
+    without its access log; started at once, ``wait`` until ``ready`` answers 200 (an application that prepares
+    itself before it serves, such as a seeded peer, takes its time: ``timeout``)."""
+
+    def __init__(self, target: str, *args: str, ready: str = "/", env: dict[str, str] | None = None) -> None:
+        self.target, self.ready = target, ready
+        port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", target, "--port", str(port), "--log-level", "warning", *args],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})},
+        )  # fmt: skip
+        self.url = f"http://127.0.0.1:{port}"
+
+    def wait(self, timeout: float = 60) -> str:
+        """The URL, once the application answers."""
+        deadline = time.monotonic() + timeout
+        while not _answers(self.url + self.ready):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{self.target} did not start")
+            time.sleep(0.1)
+        return self.url
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+    def __enter__(self) -> AsgiServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 @contextlib.contextmanager
 def asgi_server(target: str, *args: str, ready: str = "/") -> Iterator[str]:
-    """``uvicorn TARGET`` (an ASGI application of this folder) on a free port, as PayRoster's server runs it but
-    without its access log; yields its URL once ``ready`` answers 200."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", target, "--port", str(port), "--log-level", "warning", *args],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while not _answers(url + ready):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{target} did not start")
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    """An :class:`AsgiServer`; yields its URL once ``ready`` answers 200."""
+    with AsgiServer(target, *args, ready=ready) as server:
+        yield server.wait()
 
 
 def _answers(url: str) -> bool:
