@@ -47,7 +47,7 @@ def test_export_the_filtered_users_page_and_open_the_files(
     assert raw.startswith("\ufeff".encode())
     table = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     assert table == [
-        ["emailAddress", "role", "firstName", "lastName", "directManagerId", "tags", "aliases"],
+        ["emailAddress", "role", "firstName", "lastName", "directManagerEmail", "tags", "aliases"],
         ["max@acme.example", "Participant", "'=Max", "", "", "West|AE", ""],
         ["zoe@acme.example", "Participant", "Zoë", "", "", "West", ""],
     ]
