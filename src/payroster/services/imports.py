@@ -491,24 +491,24 @@ def _write_users(
         _write_managers(session, actor, csv.reader(later), counts, problems)
 
 
-def _user_ids(session: Session, ws: uuid.UUID, emails: list[str]) -> dict[str, uuid.UUID]:
-    """The users of these e-mails that exist, by normalised e-mail."""
-    keys = list({normalize.email_key(e) for e in emails})
+def _ids_by_key(session: Session, ws: uuid.UUID, model: Any, keys: set[str]) -> dict[str, uuid.UUID]:
+    """The ids of the rows of ``model`` (users by e-mail key, teams by name key) that exist, by key."""
+    column = model.email_key if model is User else model.name_key
     found: dict[str, uuid.UUID] = {}
-    for part in userkernel.chunks(keys):
-        stmt = select(User.email_key, User.id).where(User.workspace_id == ws, User.email_key.in_(part))
+    for part in userkernel.chunks(list(keys)):
+        stmt = select(column, model.id).where(model.workspace_id == ws, column.in_(part))
         found.update((k, i) for k, i in session.execute(stmt))
     return found
+
+
+def _user_ids(session: Session, ws: uuid.UUID, emails: list[str]) -> dict[str, uuid.UUID]:
+    """The users of these e-mails that exist, by normalised e-mail."""
+    return _ids_by_key(session, ws, User, {normalize.email_key(e) for e in emails})
 
 
 def _team_ids(session: Session, ws: uuid.UUID, names: list[str]) -> dict[str, uuid.UUID]:
     """The teams of these names that exist, by normalised name."""
-    keys = list({normalize.key(n) for n in names})
-    found: dict[str, uuid.UUID] = {}
-    for part in userkernel.chunks(keys):
-        stmt = select(Team.name_key, Team.id).where(Team.workspace_id == ws, Team.name_key.in_(part))
-        found.update((k, i) for k, i in session.execute(stmt))
-    return found
+    return _ids_by_key(session, ws, Team, {normalize.key(n) for n in names})
 
 
 def _upsert(
