@@ -12,6 +12,7 @@ import time
 import uuid
 
 import httpx
+import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import func, select
 
@@ -22,6 +23,13 @@ from payroster.services.context import Actor
 from payroster.services.inputs import field_pointer, parse_team
 from tests.conftest import WS
 from tests.web.conftest import Look, browser_login, make_user
+
+
+@pytest.fixture
+def backend() -> str:
+    """Browser journeys run on SQLite; the HTTP-level page tests (tests/web/test_admin_reads.py,
+    test_activity_search.py) cover PostgreSQL too."""
+    return "sqlite"
 
 
 def _team(db: Database, ws: WS, name: str, parent: uuid.UUID | None = None) -> uuid.UUID:
