@@ -29,7 +29,7 @@ import httpx
 import sqlalchemy
 
 from bench import changes as change_bench
-from bench import load, openloop, spreadsheets
+from bench import load, openloop, spreadsheets, webpages
 from bench.harness import (
     WORKERS,
     AsgiServer,
@@ -70,11 +70,13 @@ class Size:
     # Repetitions of the raw inserts against the minimal schema, each into two fresh databases (three of them
     # migrated on PostgreSQL took 30 s of `--quick`, which runs them once).
     raw_reps: int = REPS
+    web_users: int = 5_000  # users in the workspace whose Users page is timed (the web app's issue's size)
+    web_requests: int = 30  # requests of each page a repetition
 
 
 QUICK = Size(
     duration=0.5, bulk=2_000, big=5_000, growth=(1_000, 10_000), scim=200, scim_large=1_000, healthz=False,
-    webhooks=5.0, open_seconds=1.0, raw_reps=1,
+    webhooks=5.0, open_seconds=1.0, raw_reps=1, web_requests=5,
 )  # fmt: skip
 FULL = Size(
     duration=10.0, bulk=100_000, big=1_000_000, growth=(10_000, 100_000, 1_000_000), scim=10_000,
@@ -775,6 +777,11 @@ def imports(backend: Backend, size: Size, table: Table) -> None:
     spreadsheets.imports(backend, size.big, table, user_rows, raw_import)
 
 
+def web_pages(backend: Backend, size: Size, table: Table) -> None:
+    """The web app's Users page at 5,000 users, timed by the server itself (bench/webpages.py)."""
+    webpages.users_page(backend, size.web_users, size.web_requests, table, user_rows)
+
+
 SCENARIOS = {
     "overhead": overhead,
     "upsert": upsert,
@@ -788,6 +795,7 @@ SCENARIOS = {
     "timelines": timelines,
     "webhooks": webhooks,
     "changes": change_flow,
+    "web": web_pages,
 }
 
 

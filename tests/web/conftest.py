@@ -129,12 +129,6 @@ CUT_OFF = """() => {
 }"""
 
 
-@pytest.fixture
-def backend() -> str:
-    """Browser journeys run on SQLite; the HTTP-level page tests cover PostgreSQL too."""
-    return "sqlite"
-
-
 @pytest.fixture(scope="module")
 def axe() -> Axe:
     """axe-core as axe-playwright-python ships it (nothing from a CDN)."""

@@ -10,18 +10,30 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from typing import Any
 
 import httpx
+import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import func, select
 
+from payroster.app import create_app
+from payroster.config import Settings
 from payroster.db.engine import Database
-from payroster.db.models import ApiKey, Invitation, Team, User
-from payroster.services import bulk, memberships, teams, variables
+from payroster.db.models import ApiKey, Invitation, Team, User, WebhookEndpoint
+from payroster.services import bulk, memberships, sso, teams, users, variables
 from payroster.services.context import Actor
-from payroster.services.inputs import field_pointer, parse_team
-from tests.conftest import WS
-from tests.web.conftest import Look, browser_login, make_user
+from payroster.services.inputs import field_pointer, parse_team, parse_user
+from tests.conftest import WS, make_workspace
+from tests.web.conftest import PASSWORD, Look, browser_login, make_user
+from tests.webhooks.conftest import Network
+
+
+@pytest.fixture
+def backend() -> str:
+    """Browser journeys run on SQLite; the HTTP-level page tests (tests/web/test_admin_reads.py,
+    test_activity_search.py) cover PostgreSQL too."""
+    return "sqlite"
 
 
 def _team(db: Database, ws: WS, name: str, parent: uuid.UUID | None = None) -> uuid.UUID:
@@ -407,4 +419,115 @@ def test_every_page_fits_both_widths_and_passes_axe(
     for name, path in pages:
         answer = page.goto(base_url + path)
         assert answer is not None and answer.ok == (name != "not-found"), (path, answer and answer.status)
+        look(page, name)
+
+
+def test_every_page_reached_by_a_link_or_a_form_fits_both_widths_and_passes_axe(
+    page: Page, browser: Browser, http_server: Any, settings: Settings, look: Look, ws: WS, db: Database
+) -> None:
+    """The pages the test above does not visit: confirmations, a webhook endpoint's pages, the invitation page
+    (and a spent link), the workspace chooser, a workspace's log-in with its identity provider, a refused SSO
+    sign-in, the imports preview, and the lists with a row in them."""
+    switch, base_url = http_server
+    switch.app = create_app(settings, db, Network().guard())  # the webhook's loopback receiver is allowed
+    _admin(db, ws)
+    west = _team(db, ws, "West")
+    uid = make_user(db, ws.id, "rep@example.com", "Participant", None)
+    with db.write() as s:
+        memberships.add(s, Actor(ws.id, None, "cli", "cli"), uuid.UUID(uid), west)
+        sso.add_provider(
+            s, Actor(ws.id, None, "cli", "cli"), settings.resolved_secret(),
+            sso.ProviderInput("Okta", "https://acme.okta.example", "client", "secret", domains=("acme.example",)),
+        )  # fmt: skip
+        manager = parse_user({"directManagerId": ws.admin_id}, field_pointer(), require_email=False)[0]
+        users.patch(s, Actor(ws.id, None, "cli", "cli"), uuid.UUID(uid), manager)  # a manager history to show
+    elsewhere = make_workspace(db, "Elsewhere", "owner@elsewhere.example")
+    make_user(db, elsewhere.id, "chief@example.com", "FullAdmin")  # the same e-mail and password in two workspaces
+
+    anonymous = browser.new_context(viewport={"width": 1366, "height": 900})
+    anon = anonymous.new_page()
+    anon.goto(base_url + "/login")
+    anon.get_by_label("Email").fill("chief@example.com")
+    anon.get_by_label("Password").fill("not the password")
+    anon.get_by_role("button", name="Log in").click()
+    expect(anon.locator("main")).to_contain_text("do not match")
+    look(anon, "login-refused")
+    anon.get_by_label("Password").fill(PASSWORD)
+    anon.get_by_role("button", name="Log in").click()
+    expect(anon.get_by_role("button", name="Elsewhere")).to_be_visible()
+    look(anon, "choose-workspace")
+    anon.goto(f"{base_url}/login?workspace={ws.slug}")
+    expect(anon.get_by_role("link", name=re.compile("Okta"))).to_be_visible()
+    look(anon, "login-with-provider")
+    assert anon.goto(base_url + "/sso/callback?state=forged") is not None
+    look(anon, "sso-refused")
+    assert anon.goto(base_url + "/invitations/" + "x" * 43) is not None
+    look(anon, "invitation-gone")
+
+    page.goto(base_url + "/login")
+    page.get_by_label("Email").fill("chief@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Acme").click()
+    page.goto(f"{base_url}/users/{uid}")
+    page.get_by_role("button", name="Create invitation link").click()
+    anon.goto(page.locator("#invitation-link").input_value())
+    expect(anon.get_by_role("button", name="Set password")).to_be_visible()
+    look(anon, "invitation")
+    anon.get_by_label("New password (at least 10 characters)").fill("short")
+    anon.get_by_label("Repeat the password").fill("other")
+    anon.get_by_role("button", name="Set password").click()
+    expect(anon.locator("[aria-invalid=true]").first).to_be_visible()
+    look(anon, "invitation-refused")
+    anon.goto(base_url + "/signup")
+    anon.get_by_label("Company or workspace name").fill("Acme Sales Operations")
+    anon.get_by_label("Email").fill("ops@acme.example")
+    anon.get_by_label("Password (at least 10 characters)").fill("long enough password")
+    anon.get_by_label("Repeat the password").fill("another long password")
+    anon.get_by_role("button", name="Create workspace").click()
+    expect(anon.locator("#signup [aria-invalid=true]").first).to_be_visible()
+    expect(anon.get_by_label("Company or workspace name")).to_have_value("Acme Sales Operations")
+    look(anon, "signup-refused")
+    anonymous.close()
+
+    page.goto(base_url + "/account/security")
+    page.get_by_label("Name (optional)").fill("Payroll sync")
+    page.get_by_role("button", name="Create API key").click()
+    page.goto(base_url + "/settings/connections/scim")
+    page.get_by_role("button", name="Create token").click()
+    look(page, "scim-token-shown")
+    page.goto(base_url + "/settings/webhooks")
+    page.get_by_label("URL").fill("http://127.0.0.3:9/payroster-hook-with-a-long-path")
+    page.get_by_label("Description").fill("payroll")
+    page.get_by_role("button", name="Add endpoint").click()
+    look(page, "webhook-secret-shown")
+    page.goto(base_url + "/imports")
+    page.get_by_label("The file holds").select_option(label="Teams")
+    page.get_by_label("…or paste rows").fill("name\tdescription\nEast\tEastern reps\nWest\tWestern reps\n")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#preview")).to_contain_text("Ready to import")
+    look(page, "imports-preview")
+    page.goto(base_url + "/imports")
+    page.get_by_label("The file holds").select_option(label="Memberships")
+    page.get_by_label("…or paste rows").fill("teamName;emailAddress\nWest;nobody@example.com\n")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#problems")).to_contain_text("Nothing was imported")
+    look(page, "imports-problems")
+    with db.read() as s:
+        api_key = s.scalars(select(ApiKey.key_id).where(ApiKey.name == "Payroll sync")).one()
+        scim_token = s.scalars(select(ApiKey.key_id).where(ApiKey.kind == "scim")).one()
+        hook = s.scalars(select(WebhookEndpoint.id)).one()
+    pages = [
+        ("remove-member", f"/teams/{west}/members/{uid}/remove"), ("leave-team", f"/users/{uid}/teams/{west}/remove"),
+        ("revoke-key", f"/account/security/keys/{api_key}/revoke"),
+        ("revoke-scim-token", f"/settings/connections/scim/tokens/{scim_token}/revoke"),
+        ("webhooks", "/settings/webhooks"), ("webhook", f"/settings/webhooks/{hook}"),
+        ("rotate-webhook", f"/settings/webhooks/{hook}/rotate"),
+        ("delete-webhook", f"/settings/webhooks/{hook}/delete"),
+        ("sso-with-provider", "/settings/sso"), ("hierarchy-as-of", "/teams/hierarchy?asOf=2026-01-01"),
+        ("members-as-of", f"/teams/{west}?tab=members&asOf=2026-01-01"), ("managed-user", f"/users/{uid}"),
+    ]  # fmt: skip
+    for name, path in pages:
+        answer = page.goto(base_url + path)
+        assert answer is not None and answer.ok, (path, answer and answer.status)
         look(page, name)

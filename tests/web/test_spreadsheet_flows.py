@@ -293,3 +293,34 @@ def test_quota_typed_with_separators_edited_in_place_and_split(
         (125000, dt.datetime(2027, 1, 1), dt.datetime(2027, 7, 1)),
         (150000, dt.datetime(2027, 7, 1), None),
     ]
+
+
+def test_activity_filters_offer_people_and_teams_as_you_type(
+    page: Page, base_url: str, look: Look, ws: WS, db: Database
+) -> None:
+    _admin(db, ws)
+    actor = Actor(ws.id, None, "cli", "cli")
+    _team(db, ws, "West")
+    _team(db, ws, "Leeds")
+    raw = {"emailAddress": "ann@example.com", "firstName": "Ann", "lastName": "Lee", "role": "Participant"}
+    with db.write() as s:
+        users.upsert(s, actor, parse_user(raw, field_pointer())[0])
+    browser_login(page, base_url, "chief@example.com")
+    page.goto(base_url + "/settings/activity")
+
+    # About: the people and the teams whose name holds what is typed, people first.
+    page.get_by_label("About").press_sequentially("lee", delay=30)
+    options = page.locator("#team-names option")
+    expect(options).to_have_count(2)
+    expect(options.nth(0)).to_have_attribute("value", "ann@example.com")
+    expect(options.nth(0)).to_have_attribute("label", "Ann Lee")
+    expect(options.nth(1)).to_have_attribute("value", "Leeds")
+    look(page, "about-offered")
+    page.get_by_label("About").fill("ann@example.com")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("td.event-sentence").filter(has_text="Ann Lee was added")).to_have_count(1)
+
+    # Done by: people only.
+    page.get_by_label("Done by").press_sequentially("chie", delay=30)
+    expect(page.locator("#actor-options option")).to_have_count(1)
+    expect(page.locator("#actor-options option")).to_have_attribute("value", "chief@example.com")

@@ -34,7 +34,8 @@ document.addEventListener("DOMContentLoaded", () => {
   });
 
   // Pickers: a field with data-pick offers, in its <datalist>, the matches /pick/<kind>?q= finds on the server as
-  // one types (a few at a time, from the signed-in workspace); without this file it is a plain input.
+  // one types (a few at a time, from the signed-in workspace); without this file it is a plain input. Several kinds
+  // ("people teams") offer the matches of each, in that order.
   document.querySelectorAll("input[data-pick]").forEach((input) => {
     const list = input.list;
     if (!list) return;
@@ -47,10 +48,13 @@ document.addEventListener("DOMContentLoaded", () => {
       timer = setTimeout(async () => {
         asked = text;
         try {
-          const url = "/pick/" + encodeURIComponent(input.dataset.pick) + "?q=" + encodeURIComponent(text);
-          const answer = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
-          if (!answer.ok) return;
-          const options = await answer.json();
+          const options = [];
+          for (const kind of input.dataset.pick.split(" ")) {
+            const url = "/pick/" + encodeURIComponent(kind) + "?q=" + encodeURIComponent(text);
+            const answer = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+            if (!answer.ok) return;
+            options.push(...(await answer.json()));
+          }
           if (input.value.trim() !== text) return;  // typed on meanwhile: a later answer fills the list
           list.replaceChildren(...options.map((found) => {
             const option = document.createElement("option");
