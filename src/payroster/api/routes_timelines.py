@@ -3,6 +3,7 @@ timelines, and the ``asOf`` form of a user or team."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import uuid
 from typing import Any
@@ -18,6 +19,7 @@ from payroster.api.errors import ERRORS
 from payroster.db.engine import Database
 from payroster.domain import periods
 from payroster.domain.errors import Detail, Invalid, NotFound
+from payroster.domain.periods import Period
 from payroster.ids import parse_id
 from payroster.services import hierarchy, memberships, teams, users
 from payroster.services.context import Actor
@@ -112,16 +114,38 @@ def user_timeline(user_id: str, db: Database = Depends(database), who: Actor = D
         )
 
 
-def _team_or_history(s: Session, ws: uuid.UUID, team_id: uuid.UUID | None) -> tuple[uuid.UUID, list[Any]]:
-    """The team's id and its member periods; a deleted team's history stays readable, so only an id without a
-    team nor any period is unknown."""
+def period_cursor(after: str | None) -> memberships.PeriodKey | None:
+    """The ``after`` of a team timeline's page (the ``next`` of the page before) as the place it resumes at; 422
+    when it is not one PayRoster wrote."""
+    if after is None:
+        return None
+    try:
+        user_id, day, period_id = base64.urlsafe_b64decode(after + "=" * (-len(after) % 4)).decode().split("/")
+        return memberships.PeriodKey(uuid.UUID(user_id), dt.date.fromisoformat(day), uuid.UUID(period_id))
+    except (ValueError, UnicodeDecodeError):
+        why = "after must be the next of an earlier page of this timeline"
+        raise Invalid(why, details=[Detail("invalidValue", why, "after")]) from None
+
+
+def _cursor(row: Any) -> str:
+    text = f"{row.user_id}/{row.valid_from.isoformat()}/{row.id}"
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+
+def _team_or_history(s: Session, ws: uuid.UUID, team_id: uuid.UUID | None) -> tuple[uuid.UUID, list[Period]]:
+    """The team's id and its manager and parent periods; a deleted team's history stays readable, so only an id
+    without a team nor any period is unknown."""
     try:
         found: uuid.UUID = teams.get(s, ws, team_id).id
     except NotFound:
-        if team_id is None or not (memberships.of_team(s, ws, team_id) or hierarchy.team_timeline(s, ws, team_id)):
+        if team_id is None:
             raise
         found = team_id
-    return found, memberships.of_team(s, ws, found)
+        timeline = hierarchy.team_timeline(s, ws, found)
+        if not (timeline or memberships.team_has_periods(s, ws, found)):
+            raise
+        return found, timeline
+    return found, hierarchy.team_timeline(s, ws, found)
 
 
 @router.get(
@@ -130,17 +154,28 @@ def _team_or_history(s: Session, ws: uuid.UUID, team_id: uuid.UUID | None) -> tu
     tags=["teams"],
     response_model=schemas.TeamTimeline,
 )
-def team_timeline(team_id: str, db: Database = Depends(database), who: Actor = Depends(actor)) -> JSONResponse:
-    """A team's managers, parents and member periods, oldest first (a deleted team's too)."""
+def team_timeline(
+    team_id: str,
+    limit: int = Query(MEMBERS_PAGE, ge=1, le=MEMBERS_PAGE_MAX, description="member periods per page"),
+    after: str | None = Query(None, description="the `next` of the previous page: the member periods after it"),
+    db: Database = Depends(database),
+    who: Actor = Depends(actor),
+) -> JSONResponse:
+    """A team's managers and parents, whole on every page, and its member periods (a deleted team's too) by
+    user, then date, a page at a time: ``next`` is the ``after`` of the next page (null on the last)."""
+    start = period_cursor(after)
     with db.read() as s:
-        tid, rows = _team_or_history(s, who.workspace_id, parse_id(team_id))
-        timeline = hierarchy.team_timeline(s, who.workspace_id, tid)
+        tid, timeline = _team_or_history(s, who.workspace_id, parse_id(team_id))
+        rows = memberships.of_team(s, who.workspace_id, tid, limit + 1, start)
+    more = len(rows) > limit
+    rows = rows[:limit]
     fields = {
         name: [{**p.wire(), name + "Id" if name == "manager" else "parentTeamId": str(p.value)}
                for p in periods.field(timeline, index)]
         for index, name in enumerate(("manager", "parent"))
     }  # fmt: skip
-    return JSONResponse({"teamId": str(tid), **fields, "members": _members(rows)})
+    page = {"members": _members(rows), "next": _cursor(rows[-1]) if more else None}
+    return JSONResponse({"teamId": str(tid), **fields, **page})
 
 
 def dated_manager(s: Session, ws: uuid.UUID, user_id: uuid.UUID, day: dt.date) -> str | None:

@@ -235,12 +235,16 @@ class TeamParentPeriod(BaseModel):
 
 
 class TeamTimeline(BaseModel):
-    """A team's dated history: managers, parents and member periods, oldest first."""
+    """A team's dated history, a page of member periods at a time: its manager and parent periods, oldest first,
+    whole on every page; its member periods by user, then date (period id breaking ties)."""
 
     teamId: uuid.UUID
     manager: list[TeamManagerPeriod]
     parent: list[TeamParentPeriod]
-    members: list[MemberPeriod]
+    members: list[MemberPeriod] = Field(description="this page's member periods, `limit` at most")
+    next: str | None = Field(
+        default=None, description="the `after` of the next page (an opaque string), null on the last page"
+    )
 
 
 class MemberDeleted(BaseModel):

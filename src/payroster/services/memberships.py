@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from payroster import clock
@@ -19,7 +19,7 @@ from payroster.domain.errors import Detail, Invalid, NotFound
 from payroster.domain.periods import Period
 from payroster.services import audit, teams, users
 from payroster.services.context import Actor
-from payroster.services.scoping import get_scoped, scoped
+from payroster.services.scoping import get_scoped, scoped, within
 from payroster.services.timelines import MEMBERSHIP, load, set_members, wire, write
 
 
@@ -170,10 +170,38 @@ def members_on(
     return list(session.scalars(stmt.order_by(m.user_id).limit(limit)))
 
 
-def of_team(session: Session, ws: uuid.UUID, team_id: uuid.UUID) -> list[MembershipPeriod]:
-    """Every period of a team's members, by user then date."""
-    stmt = scoped(MembershipPeriod, ws).where(MembershipPeriod.team_id == team_id)
-    return list(session.scalars(stmt.order_by(MembershipPeriod.user_id, MembershipPeriod.valid_from)))
+@dataclass(frozen=True)
+class PeriodKey:
+    """A member period's place in a team's timeline, which is ordered by user, then start, then period id (the
+    id only breaks ties the non-overlap rule already forbids)."""
+
+    user_id: uuid.UUID
+    valid_from: dt.date
+    id: uuid.UUID
+
+
+def of_team(
+    session: Session, ws: uuid.UUID, team_id: uuid.UUID, limit: int, after: PeriodKey | None = None
+) -> list[MembershipPeriod]:
+    """A page of a team's member periods, past, current and scheduled, by user, then start, then id: at most
+    ``limit``, those after ``after``. The statement walks the pair index in that order and stops at ``limit``,
+    however many periods the team has."""
+    m = MembershipPeriod
+    stmt = scoped(m, ws).where(m.team_id == team_id)
+    if after is not None:
+        # The first term is the index's range (where the walk starts); the row comparison settles the first user.
+        stmt = stmt.where(
+            m.user_id >= after.user_id,
+            tuple_(m.user_id, m.valid_from, m.id) > tuple_(after.user_id, after.valid_from, after.id),
+        )
+    return list(session.scalars(stmt.order_by(m.user_id, m.valid_from, m.id).limit(limit)))
+
+
+def team_has_periods(session: Session, ws: uuid.UUID, team_id: uuid.UUID) -> bool:
+    """Whether any member period of the team is recorded (a deleted team's included)."""
+    m = MembershipPeriod
+    found = session.scalars(within(ws, m, m.id).where(m.team_id == team_id).limit(1)).first()
+    return found is not None
 
 
 def of_user(session: Session, ws: uuid.UUID, user_id: uuid.UUID) -> list[MembershipPeriod]:
