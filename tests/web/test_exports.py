@@ -108,7 +108,7 @@ def test_a_cell_too_long_for_excel_is_a_page_saying_so(limited: httpx.Client, ws
     refused = limited.get("/exports/users.xlsx", params={"status": "all"})
     assert refused.status_code == 422 and refused.headers["content-type"].startswith("text/html")
     text = html.unescape(refused.text)
-    assert f"the aliases of zed@acme.example (column aliases) is {len('|'.join(aliases)):,} characters long" in text
+    assert f"the aliases of zed@acme.example (column aliases): {len('|'.join(aliases)):,} characters" in text
     assert "export as CSV" in text
     kept = limited.get("/exports/users.csv", params={"status": "all"})
     assert kept.status_code == 200 and "|".join(aliases) in kept.text

@@ -421,8 +421,8 @@ LONG_LIST = XLSX_CELL // (normalize.MAX_ITEM + 1)
 
 def _refusal(what: str, column: str, length: int) -> Invalid:
     message = (
-        f"{what} is {length:,} characters long, more than an Excel cell holds ({XLSX_CELL:,}): the XLSX file would "
-        f"lose its end, so it is not sent; export as CSV, which has no such limit, or filter that row out"
+        f"{what}: {length:,} characters, more than an Excel cell holds ({XLSX_CELL:,}). The XLSX file would lose the "
+        "cell's end, so it is not sent: export as CSV (no such limit), or filter that row out"
     )
     return Invalid(message, details=[Detail("tooLong", message, column)])
 
