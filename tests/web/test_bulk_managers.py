@@ -8,11 +8,18 @@ import html
 import re
 
 import httpx
+import pytest
 
 from payroster.db.engine import Database
-from tests.conftest import WS
+from tests.conftest import BACKENDS, WS
 from tests.web.conftest import csrf_of
 from tests.web.test_imports_page import signed_in
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Plain HTTP against the live server: both databases (the browser journeys run on SQLite only)."""
+    return str(request.param)
 
 
 def preview(admin: httpx.Client, text: str) -> httpx.Response:

@@ -14,8 +14,14 @@ import httpx
 import pytest
 
 from payroster.db.engine import Database
-from tests.conftest import WS
+from tests.conftest import BACKENDS, WS
 from tests.web.conftest import http_login, make_user
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Plain HTTP against the live server: both databases (the browser journeys run on SQLite only)."""
+    return str(request.param)
 
 
 @contextlib.contextmanager

@@ -13,12 +13,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from payroster.db.engine import Database
-from tests.conftest import WS
+from tests.conftest import BACKENDS, WS
 from tests.web.conftest import csrf_of, http_login, make_user
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "example-import.xlsx"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Plain HTTP against the live server: both databases (the browser journeys run on SQLite only)."""
+    return str(request.param)
 
 
 @contextlib.contextmanager
