@@ -299,22 +299,44 @@ def test_openapi_names_each_export(client: httpx.Client) -> None:
 
 
 def test_a_cell_too_long_for_excel_is_refused_in_xlsx_and_kept_in_csv(client: httpx.Client, ws: WS) -> None:
-    tags = [f"{i:03}" + "x" * 200 for i in range(170)]  # 34,849 characters with the separators
+    # The long cell comes after the first chunk of rows (in e-mail order): still refused before the first byte.
+    many = [{"emailAddress": f"a{i:04}@acme.example", "role": "Participant"} for i in range(exports.CHUNK + 10)]
+    assert client.post("/api/v1/users:bulk", json=many, headers=ws.headers).status_code == 200
+    tags = [f"{i:03}" + "x" * 200 for i in range(170)]  # 34,679 characters with the separators
     r = client.post("/api/v1/users", json={"emailAddress": "t@acme.example", "role": "Participant", "tags": tags},
                     headers=ws.headers)  # fmt: skip
     assert r.status_code == 201, r.text
     refused = get(client, ws, "users.xlsx")
     assert refused.status_code == 422
-    assert "32,767" in refused.json()["error"]["message"] and "tags" in refused.json()["error"]["message"]
+    message = refused.json()["error"]["message"]
+    assert f"the tags of t@acme.example (column tags): {len('|'.join(tags)):,} characters, more" in message
+    assert "32,767" in message and "export as CSV" in message
+    assert refused.json()["error"]["details"][0]["target"] == "tags"
     rows = rows_of(get(client, ws, "users.csv"))
     assert [row[5] for row in rows if row[0] == "t@acme.example"] == ["|".join(tags)]
-    # Past the first chunk of rows the download has begun: it ends short, never a workbook without the cell's end.
-    many = [{"emailAddress": f"a{i:04}@acme.example", "role": "Participant"} for i in range(exports.CHUNK + 10)]
-    assert client.post("/api/v1/users:bulk", json=many, headers=ws.headers).status_code == 200
-    with client.stream("GET", "/api/v1/exports/users.xlsx", headers=ws.headers) as r:
-        assert r.status_code == 200
-        with pytest.raises(httpx.RemoteProtocolError):
-            r.read()
+    # The filter decides: without that user the workbook is sent whole.
+    fine = get(client, ws, "users.xlsx", q="a00")
+    assert fine.status_code == 200 and len(xlsx_rows(fine.content)[0]) == 1 + 100
+    # The event that gave the tags holds them all in its changes: the audit export is refused as well.
+    events = get(client, ws, "audit-events.xlsx")
+    assert events.status_code == 422 and "(column changes)" in events.json()["error"]["message"]
+    assert get(client, ws, "audit-events.xlsx", target="a0001@acme.example").status_code == 200
+
+
+def test_a_variable_value_too_long_for_excel_is_refused_in_xlsx(client: httpx.Client, ws: WS) -> None:
+    made = client.post("/api/v1/users", json={"emailAddress": "v@acme.example", "role": "Participant"},
+                       headers=ws.headers)  # fmt: skip
+    assert made.status_code == 201
+    # Neutralised, a value of exactly the limit that begins with "=" is one character too long.
+    entries = [{"name": "note", "value": "=" + "n" * (exports.XLSX_CELL - 1)}, {"name": "fits", "value": "f" * 32_767}]
+    assert client.put(f"/api/v1/custom-variables/{made.json()['id']}", json=entries, headers=ws.headers).is_success
+    refused = get(client, ws, "custom-variables.xlsx")
+    assert refused.status_code == 422
+    assert (
+        "the value of note for v@acme.example (column value): 32,768 characters" in refused.json()["error"]["message"]
+    )
+    fine = get(client, ws, "custom-variables.xlsx", name="fits")
+    assert fine.status_code == 200 and xlsx_rows(fine.content)[0][1][3] == "f" * 32_767
 
 
 def test_xlsx_streams_its_first_bytes_before_the_body_is_read(client: httpx.Client, ws: WS) -> None:

@@ -14,8 +14,14 @@ import httpx
 import pytest
 
 from payroster.db.engine import Database
-from tests.conftest import WS
+from tests.conftest import BACKENDS, WS
 from tests.web.conftest import http_login, make_user
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Plain HTTP against the live server: both databases (the browser journeys run on SQLite only)."""
+    return str(request.param)
 
 
 @contextlib.contextmanager
@@ -96,3 +102,19 @@ def test_a_participant_gets_no_export(base_url: str, ws: WS, db: Database) -> No
         r = anonymous.get("/exports/users.csv")
         assert r.status_code == 303 and r.headers["location"].startswith("/login")
         assert anonymous.get("/exports/people.csv").status_code == 404
+
+
+def test_a_cell_too_long_for_excel_is_a_page_saying_so(limited: httpx.Client, ws: WS, client: httpx.Client) -> None:
+    many = [{"emailAddress": f"b{i:04}@acme.example", "role": "Participant"} for i in range(1010)]
+    assert client.post("/api/v1/users:bulk", json=many, headers=ws.headers).status_code == 200
+    aliases = [f"z{i:03}" + "a" * 250 for i in range(140)]
+    long = {"emailAddress": "zed@acme.example", "role": "Participant", "aliases": aliases}
+    assert client.post("/api/v1/users", json=long, headers=ws.headers).status_code == 201
+    # Beyond the first 1,000 rows of the file, the aliases cell is refused before the first byte, with the reason.
+    refused = limited.get("/exports/users.xlsx", params={"status": "all"})
+    assert refused.status_code == 422 and refused.headers["content-type"].startswith("text/html")
+    text = html.unescape(refused.text)
+    assert f"the aliases of zed@acme.example (column aliases): {len('|'.join(aliases)):,} characters" in text
+    assert "export as CSV" in text
+    kept = limited.get("/exports/users.csv", params={"status": "all"})
+    assert kept.status_code == 200 and "|".join(aliases) in kept.text

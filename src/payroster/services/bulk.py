@@ -22,6 +22,7 @@ from payroster.db.feed import feed_text
 from payroster.db.models import AuditEvent, User, UserAlias, UserTag, table, utcnow
 from payroster.domain import normalize
 from payroster.domain.errors import Detail, Invalid
+from payroster.ids import new_id
 from payroster.observability import metrics
 from payroster.services import audit, sessions, userkernel, users
 from payroster.services.context import Actor
@@ -108,36 +109,75 @@ def _load_states(session: Session, ws: uuid.UUID, keys: list[str]) -> dict[str, 
     return states
 
 
-def apply(session: Session, actor: Actor, inputs: list[UserInput]) -> BulkResult:
-    """Fold the rows in order, check every rule, then write set-based; any problem writes nothing."""
-    states, result = _plan(session, actor, inputs)
+def managers_by_email(
+    session: Session, ws: uuid.UUID, inputs: list[UserInput], managers: list[str | None]
+) -> tuple[dict[str, uuid.UUID], list[Detail]]:
+    """Each row's manager named by e-mail (``managers[n]``, None where row ``n`` names none) set as its
+    ``direct_manager_id``: a user of the workspace, or one a row of the batch creates, whose id is then reserved
+    (by key, for ``userkernel.plan``) so that a row may come before its manager's. Returns the reserved ids and
+    a problem for each row whose e-mail is neither (``/n/directManagerEmail``)."""
+    wanted = {normalize.email_key(m) for m in managers if m}
+    existing: dict[str, uuid.UUID] = {}
+    for part in userkernel.chunks(list(wanted)):
+        stmt = select(User.email_key, User.id).where(User.workspace_id == ws, User.email_key.in_(part))
+        existing.update((k, i) for k, i in session.execute(stmt))
+    created = {normalize.email_key(i.email) for i in inputs if isinstance(i.email, str)} - existing.keys()
+    reserved = {k: new_id() for k in wanted & created}
+    problems: list[Detail] = []
+    for n, (inp, manager) in enumerate(zip(inputs, managers, strict=True)):
+        if not manager:
+            continue
+        key = normalize.email_key(manager)
+        uid = existing.get(key) or reserved.get(key)
+        if uid is None:
+            message = "no user of this workspace or of these rows has this e-mail"
+            problems.append(Detail("unknownUser", message, f"/{n}/directManagerEmail"))
+        else:
+            inp.direct_manager_id = uid
+    return reserved, problems
+
+
+def apply(
+    session: Session, actor: Actor, inputs: list[UserInput], managers: list[str | None] | None = None
+) -> BulkResult:
+    """Fold the rows in order, check every rule, then write set-based; any problem writes nothing. ``managers``:
+    the rows' managers by e-mail (:func:`managers_by_email`)."""
+    states, result = _plan(session, actor, inputs, managers)
     _write(session, actor, states.values())
     return result
 
 
-def run(db: Database, actor: Actor, inputs: list[UserInput]) -> BulkResult:
+def run(db: Database, actor: Actor, inputs: list[UserInput], managers: list[str | None] | None = None) -> BulkResult:
     """``apply`` in one transaction that has the workspace to itself; after a large import the planner's
     statistics are refreshed, so the next queries are planned for the new table sizes rather than for
     the old ones (PostgreSQL's autovacuum would only get to it a while later)."""
     with db.write(actor.workspace_id, exclusive=True) as session:
-        result = apply(session, actor, inputs)
+        result = apply(session, actor, inputs, managers)
     metrics.imported(actor.channel, result.created, result.updated, result.unchanged)
     if len(inputs) >= ANALYZE_AFTER:
         db.refresh_statistics(("users", "user_tags", "user_aliases", "audit_events"))
     return result
 
 
-def check(session: Session, actor: Actor, inputs: list[UserInput]) -> BulkResult:
+def check(
+    session: Session, actor: Actor, inputs: list[UserInput], managers: list[str | None] | None = None
+) -> BulkResult:
     """What ``apply`` would do, without writing: the counts, or ``Invalid`` with every row's problems."""
-    return _plan(session, actor, inputs)[1]
+    return _plan(session, actor, inputs, managers)[1]
 
 
-def _plan(session: Session, actor: Actor, inputs: list[UserInput]) -> tuple[dict[str, UserState], BulkResult]:
+def _plan(
+    session: Session, actor: Actor, inputs: list[UserInput], managers: list[str | None] | None
+) -> tuple[dict[str, UserState], BulkResult]:
     """The kernel's fold and checks over the batch, around the set-based read of its existing users."""
     ws = actor.workspace_id
+    reserved, problems = managers_by_email(session, ws, inputs, managers) if managers else ({}, [])
     keys = [normalize.email_key(i.email) for i in inputs]
     states = _load_states(session, ws, list(dict.fromkeys(keys)))
-    result, problems = userkernel.plan(session, ws, inputs, keys, states, userkernel.in_batch, whole=True)
+    result, found = userkernel.plan(
+        session, ws, inputs, keys, states, userkernel.in_batch, whole=True, reserved=reserved
+    )
+    problems += found
     if problems:
         raise Invalid("invalid rows; nothing was written", details=problems)
     return states, result

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import itertools
 import re
 import uuid
 import zipfile
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 import simplejson
-from sqlalchemy import ColumnElement, Connection, and_, bindparam, false, or_, select, type_coerce
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, false, func, or_, select, type_coerce
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.types import NullType
 
@@ -63,14 +62,20 @@ EVENT_COLUMNS = ("occurredAt", "actor", "actorKind", "channel", "action", "targe
 Row = list[str | None]
 
 
+def _fits() -> Invalid | None:
+    return None
+
+
 @dataclass(frozen=True)
 class Export:
-    """What one export writes: its file name's stem, the sheet's name, the header and the rows (read lazily)."""
+    """What one export writes: its file name's stem, the sheet's name, the header and the rows (read lazily), and
+    the check that no cell of those rows is too long for an Excel cell (:func:`too_long`: the problem, or None)."""
 
     kind: str
     sheet: str
     columns: tuple[str, ...]
     rows: Iterator[Row]
+    overlong: Callable[[], Invalid | None] = _fits
 
     def filename(self, fmt: str) -> str:
         """``payroster-users-2026-12-04.csv``."""
@@ -142,7 +147,7 @@ def _users(db: Database, ws: uuid.UUID, params: Mapping[str, str]) -> Export:
         _one_of(params, "status", listings.STATUSES, "all"),
         _one_of(params, "role", ("", *normalize.ROLES), ""),
     )
-    return Export("users", "Users", USER_COLUMNS, _user_rows(db, ws, conds))
+    return Export("users", "Users", USER_COLUMNS, _user_rows(db, ws, conds), lambda: _long_lists(db, ws, conds))
 
 
 def _raw(column: Any) -> Any:
@@ -321,29 +326,37 @@ def _variables(db: Database, ws: uuid.UUID, params: Mapping[str, str]) -> Export
                 _team_id(s, ws, target) if kind != "User" else None
             )
         conds.append(CustomVariable.target_id == tid if tid is not None else false())
-    return Export("custom-variables", "CustomVariables", VARIABLE_COLUMNS, _variable_rows(db, conds))
+    rows = _variable_rows(db, conds)
+    return Export("custom-variables", "CustomVariables", VARIABLE_COLUMNS, rows, lambda: _long_values(db, conds))
 
 
 def _variable_rows(db: Database, conds: list[ColumnElement[bool]]) -> Iterator[Row]:
     # In id order (the order they were written, a target's entries together): the primary key walks it.
+    base = _variable_base().where(*conds)
+    for r in _keyset(db, base, CustomVariable.id, "id"):
+        yield _variable_row(r)
+
+
+def _variable_base() -> Any:
     user, team = aliased(User), aliased(Team)
     columns = (
         CustomVariable.id, CustomVariable.target_type, user.email, team.name.label("team"), CustomVariable.name,
         CustomVariable.value_json, CustomVariable.start_at, CustomVariable.end_at,
     )  # fmt: skip
-    base = select(*columns)
     target = CustomVariable.target_id
-    base = _named(_named(base, user, CustomVariable, target), team, CustomVariable, target).where(*conds)
-    for r in _keyset(db, base, CustomVariable.id, "id"):
-        value = simplejson.loads(r.value_json, use_decimal=True)
-        yield [
-            r.target_type,
-            r.email if r.target_type == "User" else r.team,
-            r.name,
-            value if isinstance(value, str) else r.value_json,  # numbers keep their exact digits
-            effective.format_instant(r.start_at),
-            effective.format_instant(r.end_at),
-        ]
+    return _named(_named(select(*columns), user, CustomVariable, target), team, CustomVariable, target)
+
+
+def _variable_row(r: Any) -> Row:
+    value = simplejson.loads(r.value_json, use_decimal=True)
+    return [
+        r.target_type,
+        r.email if r.target_type == "User" else r.team,
+        r.name,
+        value if isinstance(value, str) else r.value_json,  # numbers keep their exact digits
+        effective.format_instant(r.start_at),
+        effective.format_instant(r.end_at),
+    ]
 
 
 # -- audit events ---------------------------------------------------------------------------------------------
@@ -354,7 +367,10 @@ def _events(db: Database, ws: uuid.UUID, params: Mapping[str, str]) -> Export:
     problems = flt.problems()
     if problems:
         raise Invalid("; ".join(problems), details=[Detail("invalidDate", p, p.split()[0]) for p in problems])
-    return Export("audit-events", "AuditEvents", EVENT_COLUMNS, _event_rows(db, listings.events_query(ws, flt)))
+    query = listings.events_query(ws, flt)
+    return Export(
+        "audit-events", "AuditEvents", EVENT_COLUMNS, _event_rows(db, query), lambda: _long_changes(db, query)
+    )
 
 
 def _event_rows(db: Database, base: Any) -> Iterator[Row]:
@@ -369,19 +385,93 @@ def _event_rows(db: Database, base: Any) -> Iterator[Row]:
         with db.read() as s:
             rows = s.execute(stmt).all()
         for event, email in rows:
-            yield [
-                wire.time(event.occurred_at),
-                email or event.actor_kind,
-                event.actor_kind,
-                event.channel,
-                event.action,
-                event.target_type,
-                str(event.target_id),
-                event.changes,
-            ]
+            yield _event_row(event, email)
         if len(rows) < CHUNK:
             return
         last = (rows[-1][0].occurred_at, rows[-1][0].id)
+
+
+def _event_row(event: AuditEvent, email: str | None) -> Row:
+    return [
+        wire.time(event.occurred_at),
+        email or event.actor_kind,
+        event.actor_kind,
+        event.channel,
+        event.action,
+        event.target_type,
+        str(event.target_id),
+        event.changes,
+    ]
+
+
+# -- cells too long for Excel ---------------------------------------------------------------------------------
+#
+# Checked before an XLSX export sends its first byte, one query for each column that can hold more than an Excel
+# cell's XLSX_CELL characters given the domain's limits: a user's tags and aliases joined (up to MAX_ITEMS items of
+# MAX_ITEM characters each), a custom variable's value (text of any length) and an audit event's changes (JSON of
+# any length). Names and e-mails (255 and 254 characters), a team's description (4,000), dates and flags cannot.
+# Each query finds candidates by a bound that a longer cell must pass (so it is cheap, and its answer is almost
+# always empty); each candidate's cell is then built as the export writes it, neutralised, and measured.
+
+CANDIDATES = 100  # candidate rows measured at most; the first too long, in the export's order, is reported
+# Items of at most MAX_ITEM characters and their separators: a joined list longer than an Excel cell has more than
+# LONG_LIST items, so one of them sits at a position of LONG_LIST or more (a user's positions are distinct).
+LONG_LIST = XLSX_CELL // (normalize.MAX_ITEM + 1)
+
+
+def _refusal(what: str, column: str, length: int) -> Invalid:
+    message = (
+        f"{what}: {length:,} characters, more than an Excel cell holds ({XLSX_CELL:,}). The XLSX file would lose the "
+        "cell's end, so it is not sent: export as CSV (no such limit), or filter that row out"
+    )
+    return Invalid(message, details=[Detail("tooLong", message, column)])
+
+
+def _measured(value: str | None) -> int:
+    return 0 if value is None else len(neutralise(value))
+
+
+def _long_lists(db: Database, ws: uuid.UUID, conds: list[ColumnElement[bool]]) -> Invalid | None:
+    """The first user (in e-mail order) whose tags or aliases, joined, are too long for an Excel cell."""
+    found: list[tuple[str, str, str, int]] = []  # the user's key and e-mail, the column, the cell's length
+    with db.read() as s:
+        for model, column in ((UserTag, "tags"), (UserAlias, "aliases")):
+            many = select(model.user_id).where(model.workspace_id == ws, model.position >= LONG_LIST)
+            stmt = select(User.id, User.email, User.email_key).where(*conds, User.id.in_(many))
+            for uid, email, key in s.execute(stmt.order_by(User.email_key).limit(CANDIDATES)).all():
+                items = select(model.value).where(model.workspace_id == ws, model.user_id == uid)
+                length = _measured("|".join(s.scalars(items.order_by(model.position))))
+                if length > XLSX_CELL:
+                    found.append((key, email, column, length))
+                    break
+    if not found:
+        return None
+    _, email, column, length = min(found)  # the first in e-mail order
+    return _refusal(f"the {column} of {email} (column {column})", column, length)
+
+
+def _long_values(db: Database, conds: list[ColumnElement[bool]]) -> Invalid | None:
+    """The first custom variable entry (in the export's order) whose value is too long for an Excel cell: its
+    JSON text is at least as long as the cell less the one quote neutralising may add."""
+    stmt = _variable_base().where(*conds, func.length(CustomVariable.value_json) >= XLSX_CELL)
+    with db.read() as s:
+        rows = s.execute(stmt.order_by(CustomVariable.id).limit(CANDIDATES)).all()
+    for r in rows:
+        row = _variable_row(r)
+        if (length := _measured(row[3])) > XLSX_CELL:
+            return _refusal(f"the value of {row[2]} for {row[1]} (column value)", "value", length)
+    return None
+
+
+def _long_changes(db: Database, query: Any) -> Invalid | None:
+    """The first audit event (newest first, as exported) whose changes are too long for an Excel cell."""
+    with db.read() as s:
+        rows = s.execute(query.where(func.length(AuditEvent.changes) >= XLSX_CELL).limit(CANDIDATES)).all()
+    for event, _ in rows:
+        if (length := _measured(event.changes)) > XLSX_CELL:
+            what = f"the changes of the {event.action} event of {wire.time(event.occurred_at)} (column changes)"
+            return _refusal(what, "changes", length)
+    return None
 
 
 # -- writing --------------------------------------------------------------------------------------------------
@@ -506,33 +596,25 @@ class _Sink:
         return out
 
 
-def _too_long(export: Export, r: int, c: int) -> Invalid:
-    at = f"row {r}, column {export.columns[c]}"
-    message = f"{at} is longer than an Excel cell's {XLSX_CELL:,} characters: export it as CSV"
-    return Invalid(message, details=[Detail("tooLong", message, at)])
+def too_long(export: Export) -> None:
+    """``Invalid`` (a 422, before anything is sent) when a cell of the export's rows is too long for an Excel cell,
+    naming the row's record and the column."""
+    problem = export.overlong()
+    if problem is not None:
+        raise problem
 
 
 def checked_rows(export: Export) -> Iterator[list[str]]:
-    """The export's rows as neutralised cells, every cell checked against Excel's limit before the first row goes
-    out for the first ``CHUNK`` rows (a 422 before anything is sent), as each comes afterwards (the download then
-    stops short: the CSV has no such limit)."""
-    first = [_cells(row) for row in itertools.islice(export.rows, CHUNK)]
-
-    def check(r: int, cells: list[str]) -> list[str]:
+    """The export's rows as neutralised cells, each checked against Excel's limit as it comes: :func:`too_long` has
+    refused the export before its first byte if one was too long then, so this only stops a download whose rows
+    grew meanwhile, short (the client sees an incomplete file, never a workbook missing a cell's end)."""
+    for r, row in enumerate(export.rows, 2):
+        cells = _cells(row)
         for c, value in enumerate(cells):
             if len(value) > XLSX_CELL:
-                raise _too_long(export, r, c)
-        return cells
-
-    for r, cells in enumerate(first, 2):
-        check(r, cells)
-
-    def rows() -> Iterator[list[str]]:
-        yield from first
-        for r, row in enumerate(export.rows, len(first) + 2):
-            yield check(r, _cells(row))
-
-    return rows()
+                message = f"row {r}, column {export.columns[c]}: longer than an Excel cell, written since the check"
+                raise Invalid(message, details=[Detail("tooLong", message, export.columns[c])])
+        yield cells
 
 
 def xlsx_chunks(export: Export, rows: Iterator[list[str]]) -> Iterator[bytes]:
@@ -615,10 +697,11 @@ class Download:
 
 
 def download(db: Database, ws: uuid.UUID, kind: str, fmt: str, params: Mapping[str, str]) -> Download:
-    """An export of ``kind`` as ``fmt``: filters checked (422) and, for XLSX, the first chunk of rows read and
-    checked, before the door sends anything; both formats then stream. Run it in a thread, and the chunks too."""
+    """An export of ``kind`` as ``fmt``: filters checked (422) and, for XLSX, every cell's length (:func:`too_long`,
+    a 422), before the door sends anything; both formats then stream. Run it in a thread, and the chunks too."""
     export = prepare(db, ws, kind, params)
     headers = {"Content-Disposition": f'attachment; filename="{export.filename(fmt)}"', "Cache-Control": "no-store"}
     if fmt == "csv":
         return Download(csv_chunks(export), FORMATS["csv"], headers)
+    too_long(export)
     return Download(xlsx_chunks(export, checked_rows(export)), FORMATS["xlsx"], headers)

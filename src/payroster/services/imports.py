@@ -21,7 +21,7 @@ import itertools
 import re
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -82,12 +82,26 @@ class _Quiet:
         pass
 
 
+# Cells typed over a file's own (a page's preview fixing them in place): by row place ("line 4", "Teams, row 3"),
+# the new text of each column named, an empty text emptying the cell.
+Edits = Mapping[str, Mapping[str, str]]
+
+
+@dataclass
+class Refused(Invalid):
+    """Every problem of an import (nothing was written) and the cells of the rows they are in, as read (with the
+    edits): by place, the row's kind and cells by column. A page shows those rows to be fixed in place."""
+
+    rows: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
+
+
 @dataclass
 class Problems:
-    """The problems found so far: the first ``REPORTED`` kept, every one counted."""
+    """The problems found so far: the first ``REPORTED`` kept, every one counted, with the rows they are in."""
 
     kept: list[Detail] = field(default_factory=list)
     count: int = 0
+    rows: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
 
     def add(self, code: str, message: str, target: str) -> None:
         """Record a problem of one cell (``target``: "line 4, role", "Teams, row 3, parentTeam")."""
@@ -100,10 +114,23 @@ class Problems:
         for d in details:
             self.add(d.code, d.message, d.target or "")
 
-    def error(self) -> Invalid:
+    def keep_row(self, where: str, kind: str, row: dict[str, str]) -> None:
+        """Keep the cells of a row with a problem (those of the first ``REPORTED`` such rows)."""
+        if len(self.rows) < REPORTED:
+            self.rows.setdefault(where, (kind, dict(row)))
+
+    def rows_of(self, spool: Spool) -> None:
+        """Keep the rows of ``spool`` the kept problems name (a problem the database found names a row's place)."""
+        places = {t for d in self.kept if d.target for t in (d.target, d.target.rpartition(", ")[0])}
+        for where, row in spool:
+            if where in places:
+                self.keep_row(where, spool.kind, row)
+
+    def error(self) -> Refused:
         """Every problem as one error; nothing was written."""
         more = f" (the first {REPORTED:,} are listed)" if self.count > REPORTED else ""
-        return Invalid(f"{self.count:,} problems in the file; nothing was written{more}", details=self.kept)
+        message = f"{self.count:,} problems in the file; nothing was written{more}"
+        return Refused(message, details=self.kept, rows=self.rows)
 
 
 def _at(where: str) -> Pointer:
@@ -152,9 +179,10 @@ def _sheet_kind(name: str) -> str | None:
     return next((k for k, s in SHEETS.items() if s.casefold() == base), None)
 
 
-def prepare(path: Path, kind: str | None, progress: Progress | None = None) -> Prepared:
-    """Read ``path`` (one kind's CSV, TSV or XLSX; or, with ``kind`` None, a workbook of the four sheets) and
-    check every cell; ``Invalid`` with every problem found, else the rows spooled for :func:`apply`."""
+def prepare(path: Path, kind: str | None, progress: Progress | None = None, edits: Edits | None = None) -> Prepared:
+    """Read ``path`` (one kind's CSV, TSV or XLSX; or, with ``kind`` None, a workbook of the four sheets), with
+    ``edits`` over its cells, and check every cell; :class:`Refused` with every problem found, else the rows spooled
+    for :func:`apply`."""
     progress = progress or _Quiet()
     problems = Problems()
     sources: list[tuple[str, Iterator[sheets.Row], str, int]] = []  # kind, rows, place prefix, size
@@ -184,7 +212,7 @@ def prepare(path: Path, kind: str | None, progress: Progress | None = None) -> P
             spool = spools.get(source_kind)
             if spool is None:
                 spool = spools[source_kind] = Spool(source_kind, tempfile.TemporaryFile("w+", newline=""))  # noqa: SIM115
-            _read(spool, rows, prefix, size, problems, progress)
+            _read(spool, rows, prefix, size, problems, progress, edits or {})
     except BaseException:
         Prepared(spools).close()
         raise
@@ -195,7 +223,13 @@ def prepare(path: Path, kind: str | None, progress: Progress | None = None) -> P
 
 
 def _read(
-    spool: Spool, rows: Iterator[sheets.Row], prefix: str, size: int, problems: Problems, progress: Progress
+    spool: Spool,
+    rows: Iterator[sheets.Row],
+    prefix: str,
+    size: int,
+    problems: Problems,
+    progress: Progress,
+    edits: Edits,
 ) -> None:
     check = CHECKS[spool.kind]
     names = COLUMNS[spool.kind]
@@ -205,9 +239,15 @@ def _read(
     for number, cells in rows:
         row = {folded.get(k.casefold(), k): v for k, v in cells.items()}
         where = f"{prefix} {number}"
+        for name, text in edits.get(where, {}).items():
+            if text:
+                row[name] = text
+            else:
+                row.pop(name, None)
         found = check(row, _at(where))
         if found:
             problems.extend(found)
+            problems.keep_row(where, spool.kind, row)
         elif not problems.count:  # once a problem is found the rest is only checked
             writer.writerow([where, *(row.get(n, "") for n in names)])
         spool.rows += 1
@@ -429,6 +469,7 @@ def _write(
             done[kind] = counts = Counts(rows=spool.rows)
             WRITERS[kind](session, actor, spool, counts, problems, progress)
             if problems.count:  # later kinds would only report what depends on these rows; rolled back
+                problems.rows_of(spool)
                 raise problems.error()
         if dry_run:
             raise _DryRun(done)

@@ -130,12 +130,17 @@ def plan(
     where: Where,
     replace: bool = False,
     whole: bool = False,
+    reserved: Mapping[str, uuid.UUID] | None = None,
 ) -> tuple[Outcome, list[Detail]]:
     """Fold ``inputs`` (their users' normalised e-mails ``keys``) in order into ``states`` (the users that exist,
     by key; the new ones are added), then check the batch as a whole. Returns the counts and every problem;
     nothing is written. ``replace``: the lists replace (a PATCH) rather than add. ``whole``: read every
-    manager timeline of the workspace at once (a large batch) rather than those a walk reaches."""
+    manager timeline of the workspace at once (a large batch) rather than those a walk reaches. ``reserved``:
+    the ids the users the batch creates will have, by key, so that a row may name as manager someone a later
+    row creates (``bulk.managers_by_email``)."""
+    reserved = reserved or {}
     known = _read_known(session, ws, inputs, states)
+    known.ids.update(reserved.values())
     memo = Keys()
     outcome, problems = Outcome(), []
     for n, inp in enumerate(inputs):
@@ -146,7 +151,9 @@ def plan(
             if inp.role is UNSET:
                 problems.append(Detail("required", ROLE_REQUIRED, f"{where(n)}role"))
                 continue
-            state = states[k] = UserState(new_id(), inp.email, "Participant", True, None, None, None, [], [], False, k)
+            state = states[k] = UserState(
+                reserved.get(k) or new_id(), inp.email, "Participant", True, None, None, None, [], [], False, k
+            )
             known.ids.add(state.id)
         before = None if created else state.snapshot()
         problems += fold(state, inp, where(n), known, memo, replace)

@@ -1,5 +1,9 @@
 """Users > Import: teams, memberships, custom variables or a whole workbook from a CSV, TSV or XLSX file, with a
-preview of every problem (or of what would change) before anything is applied (README.md, "Imports")."""
+preview of every problem (or of what would change) before anything is applied (README.md, "Imports").
+
+The rows with problems are shown with their cells as form inputs: fixed there and re-checked, the file travels in
+the form unchanged and the cells typed travel beside it (``cell:PLACE:COLUMN``), read over the file's own by
+``imports.prepare``. Plain form posts: no script is needed."""
 
 from __future__ import annotations
 
@@ -35,13 +39,15 @@ def imports_page(request: Request) -> Response:
     return render(request, "imports.html", kinds=KINDS, columns=imports.COLUMNS, sheets=imports.SHEETS)
 
 
-def _run(request: Request, who: Any, kind: str, content: bytes, apply: bool) -> dict[str, imports.Counts]:
-    """Both passes over the file (kept in a temporary file: the readers stream from disk), the second one
-    rolled back unless ``apply``."""
+def _run(
+    request: Request, who: Any, kind: str, content: bytes, apply: bool, edits: imports.Edits
+) -> dict[str, imports.Counts]:
+    """Both passes over the file (kept in a temporary file: the readers stream from disk) with the cells fixed
+    in the preview over it, the second one rolled back unless ``apply``."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "upload"
         path.write_bytes(content)
-        with imports.prepare(path, None if kind == "workbook" else kind) as prepared:
+        with imports.prepare(path, None if kind == "workbook" else kind, edits=edits) as prepared:
             if apply:
                 return imports.apply(database(request), who.actor(), prepared)
             return imports.check(database(request), who.actor(), prepared)
@@ -69,12 +75,14 @@ async def import_file(request: Request) -> Response:
     if not content:
         return redirect(request, "/imports", error="Choose a file or paste rows first.")
     apply = field(data, "apply") == "1"
+    edits = _edits(data)
+    payload = base64.b64encode(content).decode("ascii")
     try:
-        counts = await run_in_threadpool(_run, request, who, kind, content, apply)
+        counts = await run_in_threadpool(_run, request, who, kind, content, apply, edits)
     except Invalid as exc:
         return render(
             request, "imports.html", 422, kinds=KINDS, columns=imports.COLUMNS, sheets=imports.SHEETS, kind=kind,
-            problems=exc.details, summary=exc.message,
+            problems=exc.details, summary=exc.message, payload=payload, **_grid(exc, edits),
         )  # fmt: skip
     if apply:
         done = "; ".join(
@@ -84,5 +92,45 @@ async def import_file(request: Request) -> Response:
         return redirect(request, "/imports", notice=f"Imported. {done}.")
     return render(
         request, "imports.html", kinds=KINDS, columns=imports.COLUMNS, sheets=imports.SHEETS, kind=kind,
-        counts=counts, payload=base64.b64encode(content).decode("ascii"),
+        counts=counts, payload=payload, kept=_kept(edits, set()),
     )  # fmt: skip
+
+
+_COLUMNS = {c for cols in imports.COLUMNS.values() for c in cols}
+
+
+def _edits(data: Any) -> dict[str, dict[str, str]]:
+    """The cells typed in the preview, ``cell:PLACE:COLUMN`` (an empty one empties the cell), by place."""
+    edits: dict[str, dict[str, str]] = {}
+    for key in data:
+        if key.startswith("cell:"):
+            place, _, column = key[5:].rpartition(":")  # a sheet's name holds no ":" (Excel refuses it)
+            if place and column in _COLUMNS:
+                edits.setdefault(place, {})[column] = field(data, key).strip()
+    return edits
+
+
+def _kept(edits: imports.Edits, shown: set[str]) -> list[tuple[str, str]]:
+    """The cells typed before, of rows no longer shown (fixed): kept as hidden fields, so they still apply."""
+    return [(f"cell:{p}:{c}", v) for p, cells in edits.items() if p not in shown for c, v in cells.items()]
+
+
+def _grid(exc: Invalid, edits: imports.Edits) -> dict[str, Any]:
+    """The rows with problems as the page shows them to be fixed: by kind (in the import's order), each row's place,
+    cells, the columns with a problem, and its problems; the typed cells of the other rows kept."""
+    rows = exc.rows if isinstance(exc, imports.Refused) else {}
+    found: dict[str, list[tuple[str, str]]] = {p: [] for p in rows}  # place -> (column, message)
+    for d in exc.details:
+        target = d.target or ""
+        place, _, column = target.rpartition(", ")
+        if target in found:
+            found[target].append(("", d.message))
+        elif place in found:
+            found[place].append((column, d.message))
+    grids = []
+    for kind in imports.ORDER:
+        places = [p for p, (k, _) in rows.items() if k == kind]
+        if places:
+            shown = [(p, rows[p][1], {c for c, _ in found[p]}, found[p]) for p in places]
+            grids.append((kind, imports.COLUMNS[kind], shown))
+    return {"grids": grids, "kept": _kept(edits, set(rows))}

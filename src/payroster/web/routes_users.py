@@ -26,6 +26,7 @@ from payroster.services import (
     bulk,
     csvimport,
     hierarchy,
+    imports,
     listings,
     memberships,
     pickers,
@@ -35,7 +36,7 @@ from payroster.services import (
     users,
     variables,
 )
-from payroster.services.inputs import field_pointer, parse_user
+from payroster.services.inputs import UserInput, field_pointer, parse_user
 from payroster.urls import public_base
 from payroster.web import forms, mail, shared
 from payroster.web.core import (
@@ -53,11 +54,14 @@ from payroster.web.core import (
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(query_text)])
 STATUSES = listings.STATUSES
-BULK_FIELDS = ("emailAddress", "firstName", "lastName", "role", "directManagerId", "tags", "aliases")
+# The manager by e-mail (as the users export writes it) or by id, not both.
+BULK_FIELDS = (
+    "emailAddress", "firstName", "lastName", "role", "directManagerEmail", "directManagerId", "tags", "aliases",
+)  # fmt: skip
 # How the column-matching step and the template name the fields.
 FIELD_TITLES = {
     "emailAddress": "Email", "firstName": "First name", "lastName": "Last name", "role": "Role",
-    "directManagerId": "Manager ID", "tags": "Tags", "aliases": "Aliases",
+    "directManagerEmail": "Manager e-mail", "directManagerId": "Manager ID", "tags": "Tags", "aliases": "Aliases",
 }  # fmt: skip
 
 
@@ -176,17 +180,18 @@ def _check_rows(session: Session, who: Any, rows: list[dict[str, Any]]) -> tuple
     """Every row's problems by index (parse rules first, then the rules across rows and the database),
     and what applying would do when there are none."""
     found: dict[int, list[Detail]] = defaultdict(list)
-    inputs, kept = [], []
+    inputs, managers, kept = [], [], []
     for i, raw in enumerate(rows):
-        inp, problems = parse_user(raw, field_pointer(f"/{i}"))
+        inp, manager, problems = imports.parse_user_row(raw, field_pointer(f"/{i}"))
         if problems:
             found[i] += problems
         else:
             inputs.append(inp)
+            managers.append(manager)
             kept.append(i)
     result = None
     try:
-        result = bulk.check(session, who.actor(), inputs)
+        result = bulk.check(session, who.actor(), inputs, managers)
     except Invalid as exc:
         for d in exc.details:
             parts = (d.target or "").split("/")
@@ -307,6 +312,20 @@ def _split_lists(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _inputs(rows: list[dict[str, Any]]) -> tuple[list[UserInput], list[str | None]]:
+    """Every row parsed (tags and aliases as pipe-separated text, as in the CSV) with its manager's e-mail when it
+    names one; ``Invalid`` with every problem."""
+    inputs, managers, problems = [], [], []
+    for i, raw in enumerate(rows):
+        inp, manager, found = imports.parse_user_row(raw, field_pointer(f"/{i}"))
+        inputs.append(inp)
+        managers.append(manager)
+        problems += found
+    if problems:
+        raise Invalid("invalid rows; nothing was written", details=problems)
+    return inputs, managers
+
+
 @router.post("/users/bulk/apply")
 async def bulk_apply(request: Request) -> Response:
     """Apply every row in one transaction through the bulk service, only when every row is valid."""
@@ -317,8 +336,8 @@ async def bulk_apply(request: Request) -> Response:
 
     def apply() -> bulk.BulkResult:
         with bulk.collector_paused():
-            inputs = bulk.parse_rows(rows)  # tags and aliases as pipe-separated text, as in the CSV
-            return bulk.run(database(request), who.actor(), inputs)
+            inputs, managers = _inputs(rows)
+            return bulk.run(database(request), who.actor(), inputs, managers)
 
     try:
         result = await run_in_threadpool(apply)  # seconds for a large file: off the event loop
