@@ -58,6 +58,12 @@ def make_engine(settings: Settings) -> Engine:
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_pool_size,
             pool_pre_ping=not psycopg,
+            # No server-side prepared statements: psycopg prepares a statement on its fifth run, and PostgreSQL may
+            # then keep one generic plan for it on that connection. A plan chosen while a table was small (a
+            # sequential scan) stayed chosen as the table grew: an import's lookups by e-mail, planned early in
+            # its transaction, scanned every row it had written so far, and 1,000,000 rows took hours
+            # (bench/JOURNAL.md, 2026-12-06). Planned with its values each time, a statement takes the index.
+            connect_args={"prepare_threshold": None} if psycopg else {},
         )
         if psycopg:
             _watch_pooled_connections(engine)
