@@ -1,4 +1,4 @@
-"""``python -m bench.schema_costs [--rows N] [--rounds R]``
+"""``python -m bench.schema_costs [--rows N] [--rounds R] [--only PART ...]``
 
 What each secondary part of ``users``, ``user_tags`` and ``audit_events`` (index, unique key, foreign key) costs
 the import scenario's raw inserts on SQLite. Each variant is a fresh database: PayRoster's schema as the
@@ -83,12 +83,12 @@ def parts(conn: sqlite3.Connection) -> list[Part]:
             named = NAMED.match(element)
             if named:
                 kind = named[2].lower()
-                found.append(Part(table, kind, named[1], named[3].replace(" ", ""), element))
+                found.append(Part(table, kind, named[1], f"({named[3].replace(' ', '')})", element))
             elif UNNAMED.match(element):  # removable only by name
                 raise ValueError(f"an unnamed constraint in {table}: {element}")
         for name, sql in _indexes(conn, table):
             columns, where = sql.split("(", 1)[1].split(")", 1)
-            found.append(Part(table, "index", name, columns.replace(" ", "") + where, sql))
+            found.append(Part(table, "index", name, f"({columns.replace(' ', '')}){where}", sql))
     return found
 
 
@@ -157,11 +157,15 @@ def measure(template: Path, variant: Variant, rows: int, prefix: str, tmp: Path)
             Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
-def variants(found: Sequence[Part]) -> list[Variant]:
-    """PayRoster's schema, one variant per part removed, all of them removed, the minimal schema."""
+def variants(found: Sequence[Part], only: Sequence[str] = ()) -> list[Variant]:
+    """PayRoster's schema, one variant per part removed (``only``: per part named there), all of them removed,
+    the minimal schema."""
+    unknown = set(only) - {p.name for p in found}
+    if unknown:
+        raise SystemExit(f"no such part: {', '.join(sorted(unknown))}")
     return [
         Variant("PayRoster's schema"),
-        *(Variant(f"- {p.name}", (p,)) for p in found),
+        *(Variant(f"- {p.name}", (p,)) for p in found if not only or p.name in only),
         Variant("- every secondary part", tuple(found)),
         Variant("minimal schema", minimal=True),
     ]
@@ -190,7 +194,7 @@ def report(measured: list[Variant], found: Sequence[Part], sizes: dict[str, int]
         print(f"{v.label:<48}{spread:>24}{saving:>10.2f}{saving / full:>7.0%}{share:>8}"
               f"{int(statistics.median(v.pages)):>9,}  {load}")  # fmt: skip
     print(f"\npages (dbstat) after {rows:,} rows in PayRoster's schema:")
-    kinds = {p.name: f"{p.kind} ({p.columns})" for p in found}
+    kinds = {p.name: f"{p.kind} {p.columns}" for p in found}
     for name, pages in sorted(sizes.items(), key=lambda kv: -kv[1]):
         print(f"  {name:<48}{pages:>9,}  {kinds.get(name, '')}")
 
@@ -199,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.schema_costs", description=__doc__)
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", action="append", default=[], metavar="PART", help="a part to remove (repeatable)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="payroster-schema-costs-") as tmp, SQLITE.database() as env:
         setup(env, "workspace", "create", "--name", "Raw", "--admin-email", "r@x.com")
@@ -207,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         conn = sqlite3.connect(template)
         found = parts(conn)
         conn.close()
-        measured = variants(found)
+        measured = variants(found, args.only)
         print(f"SQLite {sqlite3.sqlite_version}; {len(measured)} variants, {args.rounds} rounds of {args.rows:,} rows;"
               f" load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)  # fmt: skip
         sizes: dict[str, int] = {}
