@@ -1,4 +1,4 @@
-"""``python -m bench.schema_costs [--rows N] [--rounds R] [--only PART ...]``
+"""``python -m bench.schema_costs [--rows N] [--rounds R] [--only PART ...] [--group PART,PART ...]``
 
 What each secondary part of ``users``, ``user_tags`` and ``audit_events`` (index, unique key, foreign key) costs
 the import scenario's raw inserts on SQLite. Each variant is a fresh database: PayRoster's schema as the
@@ -157,15 +157,17 @@ def measure(template: Path, variant: Variant, rows: int, prefix: str, tmp: Path)
             Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
-def variants(found: Sequence[Part], only: Sequence[str] = ()) -> list[Variant]:
-    """PayRoster's schema, one variant per part removed (``only``: per part named there), all of them removed,
-    the minimal schema."""
-    unknown = set(only) - {p.name for p in found}
+def variants(found: Sequence[Part], only: Sequence[str] = (), groups: Sequence[str] = ()) -> list[Variant]:
+    """PayRoster's schema, one variant per part removed (``only``: per part named there), one per group of parts
+    removed together (each comma-separated), all of them removed, the minimal schema."""
+    by_name = {p.name: p for p in found}
+    unknown = {*only, *(n for g in groups for n in g.split(","))} - set(by_name)
     if unknown:
         raise SystemExit(f"no such part: {', '.join(sorted(unknown))}")
     return [
         Variant("PayRoster's schema"),
         *(Variant(f"- {p.name}", (p,)) for p in found if not only or p.name in only),
+        *(Variant(f"- {g}", tuple(by_name[n] for n in g.split(","))) for g in groups),
         Variant("- every secondary part", tuple(found)),
         Variant("minimal schema", minimal=True),
     ]
@@ -204,6 +206,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", action="append", default=[], metavar="PART", help="a part to remove (repeatable)")
+    parser.add_argument("--group", action="append", default=[], metavar="PART,PART", help="parts removed together")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="payroster-schema-costs-") as tmp, SQLITE.database() as env:
         setup(env, "workspace", "create", "--name", "Raw", "--admin-email", "r@x.com")
@@ -212,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         conn = sqlite3.connect(template)
         found = parts(conn)
         conn.close()
-        measured = variants(found, args.only)
+        measured = variants(found, args.only, args.group)
         print(f"SQLite {sqlite3.sqlite_version}; {len(measured)} variants, {args.rounds} rounds of {args.rows:,} rows;"
               f" load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)  # fmt: skip
         sizes: dict[str, int] = {}
