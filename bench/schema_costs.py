@@ -127,7 +127,8 @@ def index_pages(conn: sqlite3.Connection) -> dict[str, int]:
         names[table] = f"{table} (table)"
         uniques = {p.columns: p.name for p in parts(conn) if p.table == table and p.kind == "unique"}
         for _, name, _, origin, _ in conn.execute(f'PRAGMA index_list("{table}")'):
-            columns = ",".join(str(r[2]) for r in conn.execute(f'PRAGMA index_info("{name}")'))
+            info = conn.execute(f'PRAGMA index_info("{name}")').fetchall()
+            columns = "(" + ",".join(str(r[2]) for r in info) + ")"
             names[name] = f"{table} primary key" if origin == "pk" else uniques.get(columns, name)
     counted = conn.execute("SELECT name, count(*) FROM dbstat GROUP BY name").fetchall()
     return {names[name]: pages for name, pages in counted if name in names}
