@@ -436,19 +436,28 @@ def big_import(backend: Backend, size: Size, table: Table) -> None:
     raw_baselines(backend, size, table)
 
 
+RAW_TRANSACTION = 100_000  # rows a transaction of the import scenarios' raw baselines
+
+
+def raw_seconds(backend: Backend, env: dict[str, str], n: int, prefix: str, minimal: bool = False) -> float:
+    """Seconds of the raw inserts of ``n`` rows (:func:`raw_import`, ``RAW_TRANSACTION`` to a transaction)
+    into the database of ``env``."""
+    spent = 0.0
+    for start in range(0, n, RAW_TRANSACTION):
+        chunk = min(RAW_TRANSACTION, n - start)
+        spent += chunk / raw_import(backend, env, user_rows(chunk, start, prefix), minimal)
+    return spent
+
+
 def _raw_seconds(backend: Backend, n: int, minimal: bool, rep: int) -> float:
-    """Seconds of the raw inserts of ``n`` rows, 100,000 to a transaction (the import scenarios' raw baseline),
-    into a fresh database of PayRoster's schema or of the minimal one."""
+    """Seconds of the raw inserts of ``n`` rows (the import scenarios' raw baseline) into a fresh database of
+    PayRoster's schema or of the minimal one."""
     with backend.database(migrate=not minimal) as env:
         if minimal:
             minimal_schema(env)
         else:
             setup(env, "workspace", "create", "--name", "Raw", "--admin-email", "r@x.com")
-        spent = 0.0
-        for start in range(0, n, 100_000):
-            chunk = min(100_000, n - start)
-            spent += chunk / raw_import(backend, env, user_rows(chunk, start, f"m{rep}-"), minimal)
-        return spent
+        return raw_seconds(backend, env, n, f"m{rep}-", minimal)
 
 
 def raw_baselines(backend: Backend, size: Size, table: Table) -> None:
