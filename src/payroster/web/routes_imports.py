@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,10 @@ from starlette.responses import Response
 from payroster.domain.errors import Invalid
 from payroster.services import imports
 from payroster.web.core import database, field, form, need_full_admin, query_text, redirect, render
+
+# The file is spooled to disk as it arrives (Starlette's form parser for the file part; a pasted text or a
+# preview's payload is a field, at most PAYROSTER_MAX_BULK_BYTES) and the whole form is capped by
+# PAYROSTER_IMPORT_MAX_BYTES, as the API's import is.
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(query_text)])
 KINDS = {
@@ -35,42 +40,59 @@ def imports_page(request: Request) -> Response:
     return render(request, "imports.html", kinds=KINDS, columns=imports.COLUMNS, sheets=imports.SHEETS)
 
 
-def _run(request: Request, who: Any, kind: str, content: bytes, apply: bool) -> dict[str, imports.Counts]:
-    """Both passes over the file (kept in a temporary file: the readers stream from disk), the second one
-    rolled back unless ``apply``."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "upload"
-        path.write_bytes(content)
-        with imports.prepare(path, None if kind == "workbook" else kind) as prepared:
-            if apply:
-                return imports.apply(database(request), who.actor(), prepared)
-            return imports.check(database(request), who.actor(), prepared)
+PREVIEW_KEEP = 16 << 20  # bytes of a file the preview page carries back (base64) for its Apply button
+
+
+def _run(request: Request, who: Any, kind: str, path: Path, apply: bool) -> dict[str, imports.Counts]:
+    """Both passes over the file (on disk: the readers stream from it), the second one rolled back unless
+    ``apply``."""
+    return imports.upload(database(request), who.actor(), path, None if kind == "workbook" else kind, None, not apply)
+
+
+async def _save(upload: UploadFile, path: Path) -> None:
+    """The uploaded file (spooled to disk by the form parser) copied to ``path`` a chunk at a time."""
+    await upload.seek(0)
+
+    def copy() -> None:
+        with path.open("wb") as out:
+            shutil.copyfileobj(upload.file, out, 1 << 20)
+
+    await run_in_threadpool(copy)
 
 
 @router.post("/imports")
 async def import_file(request: Request) -> Response:
     """The preview (every problem, or the counts) of an uploaded or pasted file; with ``apply``, the import."""
     who = need_full_admin(request)
-    data = await form(request, request.app.state.settings.max_bulk_bytes)
+    settings = request.app.state.settings
+    data = await form(request, settings.import_max_bytes, max_field=settings.max_bulk_bytes)
+    try:
+        with tempfile.TemporaryDirectory(prefix="payroster-import-") as tmp:
+            return await _answer(request, who, data, Path(tmp) / "upload")
+    finally:
+        await data.close()
+
+
+async def _answer(request: Request, who: Any, data: Any, path: Path) -> Response:
     kind = field(data, "kind")
     if kind not in KINDS:
         return redirect(request, "/imports", error="Choose what the file holds.")
     upload = data.get("file")
-    content = b""
     if field(data, "payload"):
         try:
-            content = base64.b64decode(field(data, "payload"), validate=True)
+            decoded = base64.b64decode(field(data, "payload"), validate=True)
         except (binascii.Error, ValueError):
             return redirect(request, "/imports", error="The preview is damaged: upload the file again.")
+        await run_in_threadpool(path.write_bytes, decoded)
     elif isinstance(upload, UploadFile) and upload.filename:
-        content = await upload.read()
+        await _save(upload, path)
     elif field(data, "text").strip():
-        content = field(data, "text").encode("utf-8")
-    if not content:
+        await run_in_threadpool(path.write_bytes, field(data, "text").encode("utf-8"))
+    if not path.exists() or path.stat().st_size == 0:
         return redirect(request, "/imports", error="Choose a file or paste rows first.")
     apply = field(data, "apply") == "1"
     try:
-        counts = await run_in_threadpool(_run, request, who, kind, content, apply)
+        counts = await run_in_threadpool(_run, request, who, kind, path, apply)
     except Invalid as exc:
         return render(
             request, "imports.html", 422, kinds=KINDS, columns=imports.COLUMNS, sheets=imports.SHEETS, kind=kind,
@@ -82,7 +104,11 @@ async def import_file(request: Request) -> Response:
             for k, c in counts.items()
         )
         return redirect(request, "/imports", notice=f"Imported. {done}.")
+    # A file too large to carry back in the page is applied by sending it again with "apply at once".
+    payload = None
+    if path.stat().st_size <= PREVIEW_KEEP:
+        payload = base64.b64encode(await run_in_threadpool(path.read_bytes)).decode("ascii")
     return render(
         request, "imports.html", kinds=KINDS, columns=imports.COLUMNS, sheets=imports.SHEETS, kind=kind,
-        counts=counts, payload=base64.b64encode(content).decode("ascii"),
+        counts=counts, payload=payload, kept=PREVIEW_KEEP >> 20,
     )  # fmt: skip
