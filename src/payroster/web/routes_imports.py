@@ -40,7 +40,10 @@ def imports_page(request: Request) -> Response:
     return render(request, "imports.html", kinds=KINDS, columns=imports.COLUMNS, sheets=imports.SHEETS)
 
 
-PREVIEW_KEEP = 16 << 20  # bytes of a file the preview page carries back (base64) for its Apply button
+def preview_keeps(max_field: int) -> int:
+    """The largest file the preview page carries back for its Apply button: base64 (4 bytes for 3) in a field of
+    at most ``max_field`` bytes (24 MiB of ``PAYROSTER_MAX_BULK_BYTES``' 32)."""
+    return 3 * (max_field // 4)
 
 
 def _run(request: Request, who: Any, kind: str, path: Path, apply: bool) -> dict[str, imports.Counts]:
@@ -106,9 +109,10 @@ async def _answer(request: Request, who: Any, data: Any, path: Path) -> Response
         return redirect(request, "/imports", notice=f"Imported. {done}.")
     # A file too large to carry back in the page is applied by sending it again with "apply at once".
     payload = None
-    if path.stat().st_size <= PREVIEW_KEEP:
+    keeps = preview_keeps(request.app.state.settings.max_bulk_bytes)
+    if path.stat().st_size <= keeps:
         payload = base64.b64encode(await run_in_threadpool(path.read_bytes)).decode("ascii")
     return render(
         request, "imports.html", kinds=KINDS, columns=imports.COLUMNS, sheets=imports.SHEETS, kind=kind,
-        counts=counts, payload=payload, kept=PREVIEW_KEEP >> 20,
+        counts=counts, payload=payload, kept=f"{keeps / (1 << 20):,.1f} MiB",
     )  # fmt: skip
