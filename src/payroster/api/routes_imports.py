@@ -6,8 +6,6 @@ The body is the file itself, written to a temporary file as it arrives (never he
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -85,11 +83,9 @@ async def import_file(
     """A file of one kind (CSV, TSV or XLSX), or with ``workbook`` an XLSX of the sheets Users, Teams, Memberships
     and CustomVariables, imported in one transaction: every row, or (422, each bad cell listed) none."""
     fmt = file_format(format, request.headers.get("content-type"))
-    limit = request.app.state.settings.import_max_bytes
-    body.refuse_declared(request, limit)
-    with tempfile.TemporaryDirectory(prefix="payroster-import-") as tmp:
-        path = Path(tmp) / "upload"
-        await body.spool(request, limit, path)
+    async with body.scratch() as tmp:
+        path = tmp / "upload"
+        await body.spool(request, request.app.state.settings.import_max_bytes, path)
         counts = await run_in_threadpool(
             imports.upload, db, who.actor("api"), path, None if kind == "workbook" else kind, fmt, dryRun
         )

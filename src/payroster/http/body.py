@@ -7,6 +7,10 @@ integers and filters) is the door's own.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +74,16 @@ async def spool(request: Request, limit: int, path: Path) -> int:
         if pending:
             await run_in_threadpool(out.write, bytes(pending))
     return size
+
+
+@asynccontextmanager
+async def scratch() -> AsyncIterator[Path]:
+    """A temporary directory for an uploaded file, made and removed (a file of a GiB, maybe) in the thread pool."""
+    path = Path(await run_in_threadpool(tempfile.mkdtemp, prefix="payroster-import-"))
+    try:
+        yield path
+    finally:
+        await run_in_threadpool(shutil.rmtree, path, True)
 
 
 def capped(request: Request, limit: int) -> Request:

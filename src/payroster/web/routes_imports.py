@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import binascii
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from payroster.domain.errors import Invalid
+from payroster.http.body import scratch
 from payroster.services import imports
 from payroster.web.core import database, field, form, need_full_admin, query_text, redirect, render
 
@@ -70,8 +70,8 @@ async def import_file(request: Request) -> Response:
     settings = request.app.state.settings
     data = await form(request, settings.import_max_bytes, max_field=settings.max_bulk_bytes)
     try:
-        with tempfile.TemporaryDirectory(prefix="payroster-import-") as tmp:
-            return await _answer(request, who, data, Path(tmp) / "upload")
+        async with scratch() as tmp:
+            return await _answer(request, who, data, tmp / "upload")
     finally:
         await data.close()
 
