@@ -238,3 +238,19 @@ def test_the_import_page_takes_a_file_larger_than_the_bulk_cap_and_keeps_the_imp
         assert over.status_code == 413
     with db.read() as s:
         assert users.find_by_email(s, ws.id, "rep0500@acme.example") is None
+
+
+def test_imports_count_against_the_key_rate_limit(
+    client: httpx.Client, http_server: Any, settings: Settings, db: Database, ws: WS
+) -> None:
+    """An import is one request of the key's budget, as every API write: ``1/minute`` allows a burst of two."""
+    from payroster.app import create_app
+
+    switch, _ = http_server
+    switch.app = create_app(settings.model_copy(update={"rate_limit_per_key": "1/minute"}), db)
+    answers = [post(client, ws, "users", users_csv(2, start=10 * n)) for n in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert int(answers[2].headers["Retry-After"]) > 0
+    with db.read() as s:
+        assert users.find_by_email(s, ws.id, "rep0010@acme.example") is not None
+        assert users.find_by_email(s, ws.id, "rep0020@acme.example") is None
