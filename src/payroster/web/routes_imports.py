@@ -114,5 +114,5 @@ async def _answer(request: Request, who: Any, data: Any, path: Path) -> Response
         payload = base64.b64encode(await run_in_threadpool(path.read_bytes)).decode("ascii")
     return render(
         request, "imports.html", kinds=KINDS, columns=imports.COLUMNS, sheets=imports.SHEETS, kind=kind,
-        counts=counts, payload=payload, kept=f"{keeps / (1 << 20):,.1f} MiB",
+        counts=counts, payload=payload, kept=f"{keeps >> 20:,} MiB" if keeps >= 1 << 20 else f"{keeps >> 10:,} KiB",
     )  # fmt: skip
