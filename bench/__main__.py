@@ -39,8 +39,8 @@ from bench.harness import (
     asgi_server,
     cli_peak_rss,
     machine,
-    memory_mb,
     repeat,
+    server_mb,
     setup,
 )  # fmt: skip
 from bench.timelines import timelines as timeline_pages
@@ -617,7 +617,7 @@ def growth_and_odata(backend: Backend, size: Size, table: Table) -> None:
                 return float(got["rows"] / got["seconds"])
 
             rate = repeat(REPS, export)
-            peak = memory_mb(server.proc.pid, "VmHWM")
+            peak = server_mb(server, "VmHWM")
         finally:
             server.stop()
         ratio = rate.median / raw_rate.median

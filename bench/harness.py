@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine, make_url, text
 
-from bench.peak_rss import status_kib
+from bench.peak_rss import status_kib, tree_kib
 from payroster.app import COLLECTOR_THRESHOLD, SWITCH_INTERVAL
 from payroster.config import Settings
 from payroster.db.engine import SQLITE_CACHE_KIB, SQLITE_PRAGMAS
@@ -324,6 +324,12 @@ def _answers(url: str) -> bool:
 def memory_mb(pid: int, name: str) -> float:
     """A process's ``VmRSS`` (now) or ``VmHWM`` (peak) in MiB."""
     kib = status_kib(pid, name)
+    return float("nan") if kib is None else kib / 1024
+
+
+def server_mb(server: Server, name: str) -> float:
+    """A server's ``VmRSS`` or ``VmHWM`` in MiB: its largest worker process's (``peak_rss.tree_kib`` says why)."""
+    kib = tree_kib(server.proc.pid, name)
     return float("nan") if kib is None else kib / 1024
 
 

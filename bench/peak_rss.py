@@ -23,6 +23,41 @@ def status_kib(pid: int | str, name: str) -> int | None:
     return None
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes ``pid`` started, and theirs, by the parent each names in ``/proc/N/stat``."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # it ended meanwhile
+            continue
+        parent = int(stat.rpartition(")")[2].split()[1])  # after the name, which may hold spaces: state, ppid
+        children.setdefault(parent, []).append(int(entry.name))
+    found: list[int] = []
+    stack = [pid]
+    while stack:
+        kids = children.get(stack.pop(), [])
+        found += kids
+        stack += kids
+    return found
+
+
+def tree_kib(pid: int, name: str) -> int | None:
+    """The largest ``name`` figure (``VmHWM``, ``VmRSS``) of ``pid`` and every process under it, in KiB.
+
+    ``payroster serve --workers 2`` is a supervisor whose worker processes serve the requests: the supervisor's
+    own figure says nothing of a request's memory, a worker's does (with one worker, the process serves itself)."""
+    figures = []
+    for each in [pid, *descendants(pid)]:
+        try:
+            figures.append(status_kib(each, name))
+        except OSError:  # it ended meanwhile
+            continue
+    return max((f for f in figures if f is not None), default=None)
+
+
 def _write_peak(path: Path) -> None:
     path.write_text(str(status_kib("self", "VmHWM")))
 

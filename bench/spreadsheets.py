@@ -1,6 +1,8 @@
 """The ``exports`` scenario: ``GET /api/v1/exports/users.csv`` and ``users.xlsx`` over a workspace of ``size.big``
-users, from a freshly started server process (its peak RSS is the exports'), beside a raw ``SELECT`` of the same
-columns, tags and aliases written by Python's csv module in this process (bench/README.md)."""
+users, from a freshly started server (its worker processes' peak RSS is the exports'), beside a raw ``SELECT`` of
+the same columns, tags and aliases written by Python's csv module in this process (bench/README.md). The ``imports``
+scenario: the same users imported by ``payroster import users`` and through ``POST /api/v1/imports/users`` into a
+freshly started server (its workers' peak RSS is the import's)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from typing import Any
 import httpx
 import xlsxwriter
 
-from bench.harness import Backend, Figure, Server, cli_peak_rss, memory_mb, repeat, setup
+from bench.harness import Backend, Figure, Server, cli_peak_rss, repeat, server_mb, setup
 
 USERS_SQL = (
     "SELECT id, email, role, active, first_name, last_name, direct_manager_id"
@@ -81,7 +83,7 @@ def exports(backend: Backend, n: int, reps: int, table: Any, seed: Any) -> None:
             seeder.stop()
             backend.settle(env)
             exporter.wait()
-            started_mib = memory_mb(exporter.proc.pid, "VmRSS")
+            started_mib = server_mb(exporter, "VmRSS")
             conn = backend.connect(env)
             try:
                 ws = conn.execute("SELECT id FROM workspaces").fetchone()[0]
@@ -97,11 +99,11 @@ def exports(backend: Backend, n: int, reps: int, table: Any, seed: Any) -> None:
                 return rows / total
 
             csv_rows = repeat(reps, csv_rate)
-            csv_peak = memory_mb(exporter.proc.pid, "VmHWM")
+            csv_peak = server_mb(exporter, "VmHWM")
             first, total, size = _download(exporter, "xlsx")  # once: it is the slow one
             first_xlsx.values.append(first * 1000)
             xlsx_rows = Figure([rows / total])
-            peak = memory_mb(exporter.proc.pid, "VmHWM")
+            peak = server_mb(exporter, "VmHWM")
         finally:
             exporter.stop()
     label = f"{n:,} users"
@@ -146,27 +148,51 @@ def _write_users_file(path: Path, n: int, rows: Any, fmt: str) -> None:
     book.close()
 
 
+def upload(backend: Backend, path: Path) -> tuple[float, float, dict[str, Any]]:
+    """``path`` imported through ``POST /api/v1/imports/users`` into a fresh database served by a freshly started
+    ``payroster serve``: seconds (from the first byte sent to the answer), the server's peak RSS in MiB (its
+    largest worker's ``VmHWM``, read before it stops) and the answer."""
+    with backend.database() as env, Server(env) as server:
+        before = server_mb(server, "VmHWM")
+        with httpx.Client(base_url=server.url, headers=server.headers, timeout=3600) as client, path.open("rb") as f:
+            started = time.perf_counter()
+            # A file object: httpx sends it a chunk at a time, with its length.
+            done = client.post("/api/v1/imports/users", content=f, headers={"Content-Type": "text/csv"})
+            seconds = time.perf_counter() - started
+        done.raise_for_status()
+        peak = server_mb(server, "VmHWM")
+    if peak < before:  # a worker restarted: its peak is lost
+        raise RuntimeError("a server worker restarted during the import")
+    return seconds, peak, done.json()
+
+
 def imports(backend: Backend, n: int, table: Any, rows: Any, raw_import: Any) -> None:
     """``payroster import users`` of ``n`` and ``5 n`` new users from CSV (and ``n`` from XLSX), each into a fresh
-    database, once each (n=1): seconds and the command's own peak RSS, beside the raw inserts of ``n`` rows."""
+    database, once each (n=1): seconds and the command's own peak RSS, beside the raw inserts of ``n`` rows; then
+    the same CSV files through the server's import door: seconds and the server's peak RSS."""
     for count, fmt in ((n, "csv"), (5 * n, "csv"), (n, "xlsx")):
-        with tempfile.TemporaryDirectory(prefix="payroster-import-") as tmp, backend.database() as env:
+        with tempfile.TemporaryDirectory(prefix="payroster-import-") as tmp:
             path = Path(tmp) / f"users.{fmt}"
             _write_users_file(path, count, rows, fmt)
             size_mib = path.stat().st_size / 2**20
-            made = setup(env, "workspace", "create", "--name", "Bench", "--admin-email", "b@x.com", "--json")
-            slug = json.loads(made)["workspaceSlug"]
-            started = time.perf_counter()
-            peak = cli_peak_rss(env, "import", "users", "--workspace", slug, str(path))
-            seconds = time.perf_counter() - started
-            raw = None
-            if count == n and fmt == "csv":
-                # The raw inserts of the same rows, a chunk of 100,000 at a time (rows/s), into the same database.
-                spent = 0.0
-                for s in range(0, n, 100_000):
-                    chunk = min(100_000, n - s)
-                    spent += chunk / raw_import(backend, env, rows(chunk, s, "raw"))
-                raw = Figure([n / spent])
+            with backend.database() as env:
+                made = setup(env, "workspace", "create", "--name", "Bench", "--admin-email", "b@x.com", "--json")
+                slug = json.loads(made)["workspaceSlug"]
+                started = time.perf_counter()
+                peak = cli_peak_rss(env, "import", "users", "--workspace", slug, str(path))
+                seconds = time.perf_counter() - started
+                raw = None
+                if count == n and fmt == "csv":
+                    # The raw inserts of the same rows, 100,000 at a time (rows/s), into the same database.
+                    spent = 0.0
+                    for s in range(0, n, 100_000):
+                        chunk = min(100_000, n - s)
+                        spent += chunk / raw_import(backend, env, rows(chunk, s, "raw"))
+                    raw = Figure([n / spent])
+            if fmt == "csv":
+                served, server_peak, answer = upload(backend, path)
+                if answer["sheets"]["Users"]["created"] != count:
+                    raise RuntimeError(f"the server's import created {answer['sheets']['Users']} of {count:,}")
         label = f"import {count:,} users from {fmt.upper()} ({size_mib:,.0f} MiB), rows/s (n=1)"
         mine = Figure([count / seconds])
         table.row(label, backend.name, mine, raw, mine.median / raw.median if raw else None,
@@ -174,3 +200,11 @@ def imports(backend: Backend, n: int, table: Any, rows: Any, raw_import: Any) ->
         table.row(f"  {count:,} rows: seconds", backend.name, Figure([seconds]), None, None, "", None, ".1f")
         table.row(f"  {count:,} rows: the command's peak RSS MiB", backend.name, Figure([peak]), None, None,
                   "<= 300 MiB", peak <= 300, ".0f")  # fmt: skip
+        if fmt == "csv":
+            rate = Figure([count / served])
+            table.row(f"  {count:,} rows through POST /api/v1/imports/users, rows/s (n=1)", backend.name, rate, None,
+                      None, "", None, ".0f")  # fmt: skip
+            table.row(f"  {count:,} rows through the server: seconds", backend.name, Figure([served]), None, None, "",
+                      None, ".1f")  # fmt: skip
+            table.row(f"  {count:,} rows: the server's peak RSS MiB (largest worker)", backend.name,
+                      Figure([server_peak]), None, None, "<= 300 MiB", server_peak <= 300, ".0f")  # fmt: skip

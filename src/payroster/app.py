@@ -24,6 +24,7 @@ from payroster.api import (
     openapi,
     routes_changes,
     routes_exports,
+    routes_imports,
     routes_teams,
     routes_timelines,
     routes_users,
@@ -169,6 +170,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, gua
         web_pickers.router,
         web_variables.router,
         routes_exports.router,
+        routes_imports.router,
         web_exports.router,
         web_imports.router,
     ]
@@ -207,6 +209,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, gua
     app.include_router(routes_changes.router)
     app.include_router(routes_webhooks.router)
     app.include_router(routes_exports.router)
+    app.include_router(routes_imports.router)
     app.include_router(web_exports.router)
     app.include_router(web_imports.router)
     for web_module in (routes_auth, web_users, web_teams, routes_settings, routes_sso, web_webhooks):

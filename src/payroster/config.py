@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, description="request size limit")
     max_bulk_bytes: int = Field(default=32 * 1024 * 1024, description="users:bulk size limit")
     max_bulk_rows: int = Field(default=100_000, description="users:bulk row limit")
+    import_max_bytes: int = Field(
+        default=1 << 30, ge=1, description="largest import file, API (POST /api/v1/imports/...) and Users > Import"
+    )
     db_pool_size: int = Field(default=10, description="PostgreSQL connection pool size")
     threads: int = Field(default=8, ge=1, description="request handler threads per server process")
     workers: int = Field(

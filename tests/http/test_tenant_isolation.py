@@ -79,6 +79,9 @@ def fill(template: Any, ids: dict[str, str]) -> Any:
 # The exports take ids and names only as filters, which select nothing of another workspace: an answer of its
 # own kind (a file), tested in tests/http/test_exports.py::test_another_workspace_never_sees_a_row.
 EXPORTS = {f"/api/v1/exports/{kind}.{{fmt}}" for kind in exports.KINDS}
+# The import door takes names and e-mails, found in the key's workspace only: another workspace's rows are left
+# untouched (tests/http/test_import_door.py::test_roles_and_workspaces).
+IMPORTS = {"/api/v1/imports/{kind}"}
 
 
 def test_matrix_covers_every_route() -> None:
@@ -89,7 +92,7 @@ def test_matrix_covers_every_route() -> None:
         for r in app.routes
         if isinstance(r, APIRoute)
         and r.path.startswith(("/api/v1", "/app/Api"))
-        and r.path not in NOT_ID_ROUTES | EXPORTS
+        and r.path not in NOT_ID_ROUTES | EXPORTS | IMPORTS
         for m in r.methods
     }
     covered = {

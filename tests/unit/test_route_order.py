@@ -49,6 +49,7 @@ def test_each_path_prefix_belongs_to_one_door_and_doors_come_first(tmp_path: Pat
         "payroster.api.routes_changes",
         "payroster.api.routes_webhooks",
         "payroster.api.routes_exports",
+        "payroster.api.routes_imports",
         "payroster.api.routes_timelines",
     }
     assert owners["api"] == api | {"fastapi.applications"}

@@ -14,6 +14,7 @@ TAGS = [
         ("team members", "add and remove team memberships"),
         ("custom variables", "effective-dated variables of a user or team"),
         ("exports", "spreadsheets (CSV, XLSX) of users, teams, memberships, variables and audit events"),
+        ("imports", "spreadsheet files (CSV, TSV, XLSX) of users, teams, memberships, variables, or all four"),
         ("changes", "every committed change of the workspace, in order, after a cursor"),
         ("webhooks", "endpoints the workspace's changes are POSTed to, signed (Standard Webhooks)"),
         ("me", "the key's owner and the workspace's OData and SCIM addresses"),

@@ -82,6 +82,22 @@ class BulkOut(BaseModel):
     users: list[BulkUserRef]
 
 
+class ImportCounts(BaseModel):
+    """What one sheet's rows did (or, in a dry run, would do)."""
+
+    rows: int
+    created: int
+    updated: int
+    unchanged: int
+
+
+class ImportOut(BaseModel):
+    """An import's counts by sheet (``Users``, ``Teams``, ``Memberships``, ``CustomVariables``)."""
+
+    dryRun: bool
+    sheets: dict[str, ImportCounts]
+
+
 class BulkIn(_Strict):
     """``users:bulk`` also takes the bare array."""
 

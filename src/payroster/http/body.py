@@ -7,9 +7,17 @@ integers and filters) is the door's own.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
+from starlette.types import Message
 
 from payroster.domain.errors import BadRequest, TooLarge, UnsupportedMediaType
 from payroster.domain.text import refuse_unusable
@@ -43,6 +51,56 @@ async def read_bytes(request: Request, limit: int) -> bytes:
         if len(body) > limit:
             raise TooLarge(f"request body larger than {limit} bytes")
     return bytes(body)
+
+
+SPOOL_CHUNK = 1 << 20  # bytes gathered before each write to disk: one thread hop per MiB, not per network read
+
+
+async def spool(request: Request, limit: int, path: Path) -> int:
+    """Write the raw body to ``path`` a chunk at a time (never held whole), refusing (413) anything over ``limit``
+    bytes, by its declared length before reading, else once that many have arrived; the bytes written."""
+    refuse_declared(request, limit)
+    size = 0
+    pending = bytearray()
+    with path.open("wb") as out:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(f"request body larger than {limit} bytes")
+            pending += chunk
+            if len(pending) >= SPOOL_CHUNK:
+                await run_in_threadpool(out.write, bytes(pending))
+                pending.clear()
+        if pending:
+            await run_in_threadpool(out.write, bytes(pending))
+    return size
+
+
+@asynccontextmanager
+async def scratch() -> AsyncIterator[Path]:
+    """A temporary directory for an uploaded file, made and removed (a file of a GiB, maybe) in the thread pool."""
+    path = Path(await run_in_threadpool(tempfile.mkdtemp, prefix="payroster-import-"))
+    try:
+        yield path
+    finally:
+        await run_in_threadpool(shutil.rmtree, path, True)
+
+
+def capped(request: Request, limit: int) -> Request:
+    """The same request, whose body stops being read (413) once more than ``limit`` bytes have arrived: a form
+    whose files Starlette spools to disk would otherwise take a chunked body of any size."""
+    refuse_declared(request, limit, "the form is")
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message: Any = await request.receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise TooLarge(f"the form is larger than {limit} bytes")
+        return dict(message)
+
+    return Request(request.scope, receive)
 
 
 def content_type(header: str | None) -> tuple[str, str]:

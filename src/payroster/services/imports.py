@@ -805,3 +805,32 @@ def run(
     """Both passes over ``path``: ``kind``'s rows, or with ``kind`` None every sheet of a workbook."""
     with prepare(path, kind, progress) as prepared:
         return apply(db, actor, prepared, progress)
+
+
+FORMATS = ("csv", "tsv", "xlsx")
+
+
+def upload(
+    db: Database,
+    actor: Actor,
+    path: Path,
+    kind: str | None,
+    fmt: str | None = None,
+    dry_run: bool = False,
+    edits: Edits | None = None,
+) -> dict[str, Counts]:
+    """An uploaded file (the API's and the pages' doors) checked, then applied, or with ``dry_run`` only checked
+    (nothing written); ``edits`` are the cells fixed in the page's preview, read over the file's. ``fmt`` is what
+    the sender said the file is (``csv`` and ``tsv`` alike: the delimiter is detected); a file that is not what it
+    says is refused before it is read. None: told by its first bytes."""
+    if fmt is not None:
+        workbook = sheets.is_xlsx(path)
+        if workbook != (fmt == "xlsx"):
+            said = "an XLSX workbook" if fmt == "xlsx" else f"{fmt.upper()} text"
+            found = "an XLSX workbook (a zip archive)" if workbook else "not an XLSX workbook (no zip archive)"
+            message = f"the file was sent as {said} but is {found}: send its right type or format"
+            raise Invalid(message, details=[Detail("invalidFile", message, "file")])
+    with prepare(path, kind, edits=edits) as prepared:
+        if dry_run:
+            return check(db, actor, prepared)
+        return apply(db, actor, prepared)

@@ -33,8 +33,8 @@ from starlette.templating import Jinja2Templates
 from payroster.db.engine import Database
 from payroster.domain import wire
 from payroster.domain.errors import DomainError, Forbidden, Unauthorized
+from payroster.http.body import capped, refuse_declared
 from payroster.http.body import query_text as query_text
-from payroster.http.body import refuse_declared
 from payroster.observability.requests import current as current_request_id
 from payroster.services import accounts, sealing, timelines
 from payroster.services.accounts import SessionUser
@@ -149,11 +149,15 @@ def csrf_token(request: Request) -> str:
     return hmac.new(_secret(request).encode(), basis.encode(), hashlib.sha256).hexdigest()
 
 
-async def form(request: Request, max_bytes: int | None = None) -> FormData:
-    """The posted form, once its CSRF token is checked (403 without a valid one)."""
+async def form(request: Request, max_bytes: int | None = None, max_field: int | None = None) -> FormData:
+    """The posted form, once its CSRF token is checked (403 without a valid one): at most ``max_bytes`` in all
+    (a file part is spooled to disk by Starlette), each field that is not a file at most ``max_field``."""
     limit = max_bytes or request.app.state.settings.max_body_bytes
-    refuse_declared(request, limit, "the form is")
-    data = await request.form(max_files=2, max_fields=20_000, max_part_size=limit)
+    if max_field is None:
+        refuse_declared(request, limit, "the form is")
+        data = await request.form(max_files=2, max_fields=20_000, max_part_size=limit)
+    else:
+        data = await capped(request, limit).form(max_files=2, max_fields=20_000, max_part_size=max_field)
     sent = data.get("csrf_token")
     if not isinstance(sent, str) or not hmac.compare_digest(sent, csrf_token(request)):
         raise Forbidden("the form's security token is missing or out of date: reload the page and try again")

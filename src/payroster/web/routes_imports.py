@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import tempfile
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,13 @@ from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from payroster.domain.errors import Invalid
+from payroster.http.body import scratch
 from payroster.services import imports
 from payroster.web.core import database, field, form, need_full_admin, query_text, redirect, render
+
+# The file is spooled to disk as it arrives (Starlette's form parser for the file part; a pasted text or a
+# preview's payload is a field, at most PAYROSTER_MAX_BULK_BYTES) and the whole form is capped by
+# PAYROSTER_IMPORT_MAX_BYTES, as the API's import is.
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(query_text)])
 KINDS = {
@@ -39,50 +44,76 @@ def imports_page(request: Request) -> Response:
     return render(request, "imports.html", kinds=KINDS, columns=imports.COLUMNS, sheets=imports.SHEETS)
 
 
+def preview_keeps(max_field: int) -> int:
+    """The largest file the preview page carries back for its Apply button: base64 (4 bytes for 3) in a field of
+    at most ``max_field`` bytes (24 MiB of ``PAYROSTER_MAX_BULK_BYTES``' 32)."""
+    return 3 * (max_field // 4)
+
+
 def _run(
-    request: Request, who: Any, kind: str, content: bytes, apply: bool, edits: imports.Edits
+    request: Request, who: Any, kind: str, path: Path, apply: bool, edits: imports.Edits
 ) -> dict[str, imports.Counts]:
-    """Both passes over the file (kept in a temporary file: the readers stream from disk) with the cells fixed
-    in the preview over it, the second one rolled back unless ``apply``."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "upload"
-        path.write_bytes(content)
-        with imports.prepare(path, None if kind == "workbook" else kind, edits=edits) as prepared:
-            if apply:
-                return imports.apply(database(request), who.actor(), prepared)
-            return imports.check(database(request), who.actor(), prepared)
+    """Both passes over the file (on disk: the readers stream from it) with the cells fixed in the preview over
+    it, the second one rolled back unless ``apply``."""
+    kind_ = None if kind == "workbook" else kind
+    return imports.upload(database(request), who.actor(), path, kind_, None, not apply, edits)
+
+
+async def _save(upload: UploadFile, path: Path) -> None:
+    """The uploaded file (spooled to disk by the form parser) copied to ``path`` a chunk at a time."""
+    await upload.seek(0)
+
+    def copy() -> None:
+        with path.open("wb") as out:
+            shutil.copyfileobj(upload.file, out, 1 << 20)
+
+    await run_in_threadpool(copy)
 
 
 @router.post("/imports")
 async def import_file(request: Request) -> Response:
     """The preview (every problem, or the counts) of an uploaded or pasted file; with ``apply``, the import."""
     who = need_full_admin(request)
-    data = await form(request, request.app.state.settings.max_bulk_bytes)
+    settings = request.app.state.settings
+    data = await form(request, settings.import_max_bytes, max_field=settings.max_bulk_bytes)
+    try:
+        async with scratch() as tmp:
+            return await _answer(request, who, data, tmp / "upload")
+    finally:
+        await data.close()
+
+
+async def _answer(request: Request, who: Any, data: Any, path: Path) -> Response:
     kind = field(data, "kind")
     if kind not in KINDS:
         return redirect(request, "/imports", error="Choose what the file holds.")
     upload = data.get("file")
-    content = b""
     if field(data, "payload"):
         try:
-            content = base64.b64decode(field(data, "payload"), validate=True)
+            decoded = base64.b64decode(field(data, "payload"), validate=True)
         except (binascii.Error, ValueError):
             return redirect(request, "/imports", error="The preview is damaged: upload the file again.")
+        await run_in_threadpool(path.write_bytes, decoded)
     elif isinstance(upload, UploadFile) and upload.filename:
-        content = await upload.read()
+        await _save(upload, path)
     elif field(data, "text").strip():
-        content = field(data, "text").encode("utf-8")
-    if not content:
+        await run_in_threadpool(path.write_bytes, field(data, "text").encode("utf-8"))
+    if not path.exists() or path.stat().st_size == 0:
         return redirect(request, "/imports", error="Choose a file or paste rows first.")
     apply = field(data, "apply") == "1"
     edits = _edits(data)
-    payload = base64.b64encode(content).decode("ascii")
+    # A file too large to carry back in the page is applied by sending it again with "apply at once".
+    payload = None
+    keeps = preview_keeps(request.app.state.settings.max_bulk_bytes)
+    if path.stat().st_size <= keeps:
+        payload = base64.b64encode(await run_in_threadpool(path.read_bytes)).decode("ascii")
+    keeps_text = f"{keeps >> 20:,} MiB" if keeps >= 1 << 20 else f"{keeps >> 10:,} KiB"
     try:
-        counts = await run_in_threadpool(_run, request, who, kind, content, apply, edits)
+        counts = await run_in_threadpool(_run, request, who, kind, path, apply, edits)
     except Invalid as exc:
         return render(
             request, "imports.html", 422, kinds=KINDS, columns=imports.COLUMNS, sheets=imports.SHEETS, kind=kind,
-            problems=exc.details, summary=exc.message, payload=payload, **_grid(exc, edits),
+            problems=exc.details, summary=exc.message, payload=payload, keeps=keeps_text, **_grid(exc, edits),
         )  # fmt: skip
     if apply:
         done = "; ".join(
@@ -92,7 +123,7 @@ async def import_file(request: Request) -> Response:
         return redirect(request, "/imports", notice=f"Imported. {done}.")
     return render(
         request, "imports.html", kinds=KINDS, columns=imports.COLUMNS, sheets=imports.SHEETS, kind=kind,
-        counts=counts, payload=payload, kept=_kept(edits, set()),
+        counts=counts, payload=payload, kept=_kept(edits, set()), keeps=keeps_text,
     )  # fmt: skip
 
 
