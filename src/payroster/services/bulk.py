@@ -24,7 +24,7 @@ from payroster.domain import normalize
 from payroster.domain.errors import Detail, Invalid
 from payroster.ids import new_id
 from payroster.observability import metrics
-from payroster.services import audit, sessions, userkernel, users
+from payroster.services import audit, reads, sessions, userkernel, users
 from payroster.services.context import Actor
 from payroster.services.inputs import UserInput, field_pointer, parse_user
 from payroster.services.userkernel import UserState
@@ -117,10 +117,7 @@ def managers_by_email(
     (by key, for ``userkernel.plan``) so that a row may come before its manager's. Returns the reserved ids and
     a problem for each row whose e-mail is neither (``/n/directManagerEmail``)."""
     wanted = {normalize.email_key(m) for m in managers if m}
-    existing: dict[str, uuid.UUID] = {}
-    for part in userkernel.chunks(list(wanted)):
-        stmt = select(User.email_key, User.id).where(User.workspace_id == ws, User.email_key.in_(part))
-        existing.update((k, i) for k, i in session.execute(stmt))
+    existing = reads.ids_by_key(session, ws, User, wanted)
     created = {normalize.email_key(i.email) for i in inputs if isinstance(i.email, str)} - existing.keys()
     reserved = {k: new_id() for k in wanted & created}
     problems: list[Detail] = []

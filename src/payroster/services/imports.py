@@ -36,7 +36,7 @@ from payroster.db.models import Team, User
 from payroster.domain import normalize, numbers
 from payroster.domain.errors import Detail, DomainError, Invalid
 from payroster.observability import metrics
-from payroster.services import bulk, memberships, sheets, teams, userkernel, variables
+from payroster.services import bulk, memberships, reads, sheets, teams, userkernel, variables
 from payroster.services.context import Actor
 from payroster.services.exports import MEMBERSHIP_COLUMNS, TEAM_COLUMNS, VARIABLE_COLUMNS
 from payroster.services.inputs import (
@@ -532,24 +532,14 @@ def _write_users(
         _write_managers(session, actor, csv.reader(later), counts, problems)
 
 
-def _ids_by_key(session: Session, ws: uuid.UUID, model: Any, keys: set[str]) -> dict[str, uuid.UUID]:
-    """The ids of the rows of ``model`` (users by e-mail key, teams by name key) that exist, by key."""
-    column = model.email_key if model is User else model.name_key
-    found: dict[str, uuid.UUID] = {}
-    for part in userkernel.chunks(list(keys)):
-        stmt = select(column, model.id).where(model.workspace_id == ws, column.in_(part))
-        found.update((k, i) for k, i in session.execute(stmt))
-    return found
-
-
 def _user_ids(session: Session, ws: uuid.UUID, emails: list[str]) -> dict[str, uuid.UUID]:
     """The users of these e-mails that exist, by normalised e-mail."""
-    return _ids_by_key(session, ws, User, {normalize.email_key(e) for e in emails})
+    return reads.ids_by_key(session, ws, User, {normalize.email_key(e) for e in emails})
 
 
 def _team_ids(session: Session, ws: uuid.UUID, names: list[str]) -> dict[str, uuid.UUID]:
     """The teams of these names that exist, by normalised name."""
-    return _ids_by_key(session, ws, Team, {normalize.key(n) for n in names})
+    return reads.ids_by_key(session, ws, Team, {normalize.key(n) for n in names})
 
 
 def _upsert(

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from payroster.db.models import Team, User, Workspace
 from payroster.services.scoping import scoped, within
+from payroster.services.userkernel import chunks
 
 
 def workspace_slug(session: Session, workspace_id: uuid.UUID) -> str:
@@ -94,3 +95,14 @@ def labels(session: Session, workspace_id: uuid.UUID, ids: Iterable[uuid.UUID]) 
         return {}
     found = {str(uid): name for uid, name in people_names(session, workspace_id, wanted).items()}
     return found | {str(tid): name for tid, name in team_names_of(session, workspace_id, wanted).items()}
+
+
+def ids_by_key(session: Session, workspace_id: uuid.UUID, model: Any, keys: Iterable[str]) -> dict[str, uuid.UUID]:
+    """The ids of the rows of ``model`` (users by normalised e-mail, teams by normalised name) that exist, by key,
+    in chunked reads (the imports' and the bulk upsert's lookups of what a file names)."""
+    column = model.email_key if model is User else model.name_key
+    found: dict[str, uuid.UUID] = {}
+    for part in chunks(list(keys)):
+        stmt = within(workspace_id, model, column, model.id).where(column.in_(part))
+        found.update((k, i) for k, i in session.execute(stmt))
+    return found
