@@ -35,6 +35,9 @@ def test_the_example_workbook_imports_in_one_go(env: dict[str, str]) -> None:
     create_workspace(env)
     done = run_cli(env, "import", "workbook", "--workspace", "acme-corp", str(EXAMPLE), "--json")
     assert done.code == 0, done.err
+    # The command's progress: a bar per stage on stderr (its label alone when stderr is not a terminal).
+    for stage in ("reading Users", "reading Teams", "writing Users", "writing Memberships", "writing CustomVariables"):
+        assert stage in done.err, done.err
     assert json.loads(done.out) == {
         "users": {"rows": 3, "created": 3, "updated": 0, "unchanged": 0},
         "teams": {"rows": 2, "created": 2, "updated": 0, "unchanged": 0},
