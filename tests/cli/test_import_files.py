@@ -193,3 +193,22 @@ def test_utf16_text_saved_by_excel_reads_with_its_accents(env: dict[str, str], t
     export.write_text("emailAddress,firstName\nzoe@acme.example,Zoë\n", encoding="utf-8")
     again, _ = run_measured(env, tmp_path, "import", "users", "--workspace", "acme-corp", str(export), "--json")
     assert json.loads(again.out) == {"rows": 1, "created": 0, "updated": 0, "unchanged": 1}  # the same name
+
+
+def test_a_formula_cell_is_read_as_the_value_excel_saved_never_evaluated(env: dict[str, str], tmp_path: Path) -> None:
+    create_workspace(env)
+    path = tmp_path / "people.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet("Users")
+    sheet.write_row(0, 0, ["emailAddress", "role", "firstName"])
+    sheet.write_row(1, 0, ["ann@acme.example", "Participant"])
+    sheet.write_formula(1, 2, '=UPPER("ann")', None, "Saved Ann")  # the value Excel saved beside its formula
+    book.close()
+    done, _ = run_measured(env, tmp_path, "import", "users", "--workspace", "acme-corp", str(path), "--json")
+    assert done.code == 0, done.err
+    # The same person with the saved value typed: nothing changes, so neither the formula nor "ANN" was stored.
+    again = tmp_path / "again.csv"
+    again.write_text("emailAddress,role,firstName\nann@acme.example,Participant,Saved Ann\n", encoding="utf-8")
+    same, _ = run_measured(env, tmp_path, "import", "users", "--workspace", "acme-corp", str(again), "--json")
+    assert same.code == 0, same.err
+    assert json.loads(same.out) == {"rows": 1, "created": 0, "updated": 0, "unchanged": 1}
