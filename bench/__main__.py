@@ -225,9 +225,11 @@ def upsert(backend: Backend, size: Size, table: Table) -> None:
             p99.values.append(got["p99_ms"])
             p50.values.append(got["p50_ms"])
     ratio = ups.median / me.median
-    table.row("single upsert req/s vs GET /me", backend.name, ups, me, ratio, ">= 0.50 of baseline", ratio >= 0.5)
-    table.row("  upsert p99 ms (p50 " + p50.text(".0f") + ")", backend.name, p99, None, None, "<= 25 ms",
-              p99.median <= 25, ".1f")  # fmt: skip
+    table.row("single upsert req/s vs GET /me", backend.name, ups, me, ratio, ">= 0.60 of baseline", ratio >= 0.6)
+    # The closed loop's latency is printed as it is: 16 connections that wait for each answer measure the queue
+    # they make themselves; the latency target is the open loop's (``upsert_open``).
+    table.row("  upsert p99 ms, closed loop (p50 " + p50.text(".0f") + ")", backend.name, p99, None, None, "", None,
+              ".1f")  # fmt: skip
     if size.healthz:
         table.row("  GET /healthz req/s (no key; a SELECT 1)", backend.name, health, None, None, "", None)
     if ceiling:
