@@ -14,6 +14,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
+from starlette.background import BackgroundTask
 
 from payroster.api.body import query_text
 from payroster.api.deps import actor, database, principal
@@ -99,9 +100,10 @@ async def list_changes(
     if not body.events and wait > 0:
         page = await _wait(request, db, ws, body.last, limit, wait)
         body = await anyio.to_thread.run_sync(_render, cursors, ws, page)
-    if body.events == limit:  # a reader going through the feed asks for the next page next
-        ahead.start(db, cursors, ws, body.last, limit)
-    return Response(body.data, media_type="application/json")
+    # A reader going through the feed asks for the next page next: it is read once this page is sent, so that
+    # the read's Python does not hold the GIL while the event loop writes this page out.
+    later = BackgroundTask(ahead.start, db, cursors, ws, body.last, limit) if body.events == limit else None
+    return Response(body.data, media_type="application/json", background=later)
 
 
 class _Body(NamedTuple):
@@ -145,7 +147,7 @@ class _Ahead:
             ahead = request.app.state.changes_ahead = _Ahead()
         return ahead
 
-    def start(self, db: Database, cursors: changes.Cursors, ws: uuid.UUID, position: int, limit: int) -> None:
+    async def start(self, db: Database, cursors: changes.Cursors, ws: uuid.UUID, position: int, limit: int) -> None:
         """Read the page after ``position`` in the background, unless it is being read or no thread is spare."""
         key = (ws, position, limit)
         if key in self.pages or anyio.to_thread.current_default_thread_limiter().available_tokens < 2:
