@@ -275,6 +275,41 @@ def test_pruned_changes_answer_410_to_older_cursors(client: httpx.Client, ws: WS
     assert client.get("/api/v1/changes", params={"after": cursor}, headers=ws.headers).json()["changes"] == []
 
 
+def test_a_page_read_ahead_is_the_page_read_and_a_prune_since_answers_410(
+    client: httpx.Client, ws: WS, db: Database, http_server: Any
+) -> None:
+    """After a full page the server reads the next one while its reader parses (routes_changes ``_Ahead``): the
+    reader is served it, the same page as a read would give, and a prune that passes its start after it was read
+    still answers 410."""
+    rows = [{"emailAddress": f"a{i}@a.example", "role": "Participant"} for i in range(12)]
+    assert client.post("/api/v1/users:bulk", json=rows, headers=ws.headers).status_code == 200
+    expected = [orjson.loads(doc) for doc in changes.read(db, ws.id, None, 1000, as_json=True).events]
+    assert len(expected) > 12
+    ahead = http_server[0].app.state
+
+    def read_ahead(cursor: str, position: int) -> None:
+        """Until the page after ``position`` is read ahead."""
+        deadline = time.monotonic() + 10
+        while not ((task := ahead.changes_ahead.pages.get((ws.id, position, 4))) and task.done()):
+            assert time.monotonic() < deadline, cursor
+            time.sleep(0.01)
+
+    first = client.get("/api/v1/changes", params={"limit": 4}, headers=ws.headers).json()
+    assert first["changes"] == expected[:4]
+    read_ahead(first["next"], 4)
+    second = client.get("/api/v1/changes", params={"limit": 4, "after": first["next"]}, headers=ws.headers).json()
+    assert second["changes"] == expected[4:8]
+    assert (ws.id, 4, 4) not in ahead.changes_ahead.pages  # served from there
+    seen, _ = read_all(client, ws, after=second["next"], limit=4)
+    assert first["changes"] + second["changes"] + seen == expected
+
+    assert client.get("/api/v1/changes", params={"limit": 4}, headers=ws.headers).json() == first
+    read_ahead(first["next"], 4)  # read ahead again, full, then pruned away
+    assert age_every_event(db, 100 * DAY) and changes.prune(db, 90 * DAY) == len(expected)
+    gone = client.get("/api/v1/changes", params={"limit": 4, "after": first["next"]}, headers=ws.headers)
+    assert gone.status_code == 410, gone.text
+
+
 def test_the_database_writes_each_event_as_the_python_writer_does(client: httpx.Client, ws: WS, db: Database) -> None:
     """The feed's pages are the events' JSON written from their text columns (changes.read, ``as_json``): the same
     document as ``changes.document`` for single writes, bulk writes, memberships, variables and a provisioning
@@ -291,6 +326,7 @@ def test_the_database_writes_each_event_as_the_python_writer_does(client: httpx.
     python = changes.read(db, ws.id, None, 1000)
     database = changes.read(db, ws.id, None, 1000, as_json=True)
     assert len(python.events) == len(database.events) >= 8
-    for event, row in zip(python.events, database.events, strict=True):
-        assert orjson.loads(row.doc) == orjson.loads(orjson.dumps(changes.document(event)))
-    assert any(orjson.loads(row.doc)["actor"]["userId"] is None for row in database.events)
+    for event, written in zip(python.events, database.events, strict=True):
+        assert orjson.loads(written) == orjson.loads(orjson.dumps(changes.document(event)))
+    assert any(orjson.loads(written)["actor"]["userId"] is None for written in database.events)
+    assert database.last == python.last == python.events[-1].sequence

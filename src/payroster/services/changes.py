@@ -12,7 +12,7 @@ import datetime as dt
 import functools
 import uuid
 from dataclasses import dataclass
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 import orjson
 from itsdangerous import BadData, URLSafeSerializer
@@ -44,15 +44,8 @@ _FIELDS = (
 class Page:
     """Events after a position, in sequence order, and the position the next read continues from."""
 
-    events: list[Any]  # rows of ``_FIELDS``; with ``as_json``, :class:`Written` events
+    events: list[Any]  # rows of ``_FIELDS``; with ``as_json``, each event's JSON text
     last: int
-
-
-class Written(NamedTuple):
-    """An event as the JSON text :func:`document` would write (``read(..., as_json=True)``)."""
-
-    sequence: int
-    doc: str
 
 
 class Cursors:
@@ -87,7 +80,7 @@ class Cursors:
 def read(db: Database, workspace_id: uuid.UUID, after: int | None, limit: int, as_json: bool = False) -> Page:
     """Up to ``limit`` events after position ``after`` (None: from the oldest kept), numbering the committed
     events that have no number yet when the page would otherwise stop short of them. With ``as_json`` each event
-    is a :class:`Written`, the JSON text :func:`document` would write (:func:`_written_events`).
+    is the JSON text :func:`document` would write (:func:`_written_events`).
 
     404 for a position past the workspace's last number (a cursor from a restored older database), 410 for one
     older than the pruned events (the reader would miss them).
@@ -110,9 +103,8 @@ def read(db: Database, workspace_id: uuid.UUID, after: int | None, limit: int, a
         with db.read() as s:
             more = _after(s, workspace_id, events[-1].sequence if events else start, limit - len(events), fields)
         events += more
-    if as_json:
-        events = _written_events(events, db.is_sqlite)
-    return Page(events, events[-1].sequence if events else start)
+    last = events[-1].sequence if events else start
+    return Page(_written_events(events, db.is_sqlite) if as_json else events, last)
 
 
 def at(s: Session, workspace_id: uuid.UUID, sequence: int) -> Event | None:
@@ -152,6 +144,13 @@ def counter(s: Session, workspace_id: uuid.UUID) -> tuple[int, int]:
         select(COUNTERS.c.last_sequence, COUNTERS.c.pruned_through).where(COUNTERS.c.workspace_id == workspace_id)
     ).first()
     return (0, 0) if row is None else (row.last_sequence, row.pruned_through)
+
+
+def pruned_through(db: Database, workspace_id: uuid.UUID) -> int:
+    """The workspace's last number pruned away: a position before it answers 410 (:func:`read`)."""
+    with db.reader.connect() as conn:  # one statement: a plain connection, no ORM session around it
+        found = conn.execute(select(COUNTERS.c.pruned_through).where(COUNTERS.c.workspace_id == workspace_id))
+        return int(found.scalar() or 0)
 
 
 def _after(s: Session, workspace_id: uuid.UUID, after: int, limit: int, fields: Any = _FIELDS) -> list[Event]:
@@ -312,29 +311,32 @@ def _text_fields(sqlite: bool) -> tuple[Any, ...]:
     return (c.sequence, when, c.action, c.target_type, target, c.actor_kind, user, c.channel, c.changes)
 
 
-def _written_events(rows: list[Any], sqlite: bool) -> list[Written]:
+def _written_events(rows: list[Any], sqlite: bool) -> list[str]:
     """Each row of :func:`_text_fields` as :func:`document`'s JSON, written by string formatting.
 
     Converting every row's ids and instant to Python objects and back to text was most of a page's time; so was,
     later, the database writing the document (``json_object`` over SQLite, three times the plain ``SELECT``:
     bench/JOURNAL.md, "change flow"). The stored ``changes`` text is JSON already and goes in as it is (as
     :func:`document`'s ``orjson.Fragment``); the short names (action, kinds, channel) are quoted by ``orjson``,
-    once per distinct value."""
-    guid, when = (_dashed, wire.time_from_sqlite) if sqlite else (_same, _same)
+    once per distinct value. SQLite's GUID and instant are rewritten in the loop, not by a call per value
+    (:func:`_dashed`, ``wire.time_from_sqlite``): a third of the loop's time (bench/JOURNAL.md, "the change
+    feed's HTTP path")."""
     actors: dict[str | None, str] = {None: "null"}  # a page's events come from few users: each written once
+    suffix = wire.TIME_SUFFIX
     out = []
     for sequence, occurred, action, target_type, target, kind, user, channel, changed in rows:
         actor = actors.get(user)
         if actor is None:
-            actor = actors[user] = f'"{guid(user)}"'
+            actor = actors[user] = f'"{_dashed(user) if sqlite else user}"'
+        if sqlite:  # 32 hex digits as 8-4-4-4-12; "YYYY-MM-DD HH:MM:SS.ffffff" as the wire's instant
+            h = target.lower()
+            target = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+            occurred = f"{occurred[:10]}T{occurred[11:]}{suffix}"
         out.append(
-            Written(
-                sequence,
-                f'{{"sequence":{sequence},"occurredAt":"{when(occurred)}","action":{_quoted(action)},'
-                f'"targetType":{_quoted(target_type)},"targetId":"{guid(target)}",'
-                f'"actor":{{"kind":{_quoted(kind)},"userId":{actor}}},"channel":{_quoted(channel)},'
-                f'"changes":{changed}}}',
-            )
+            f'{{"sequence":{sequence},"occurredAt":"{occurred}","action":{_quoted(action)},'
+            f'"targetType":{_quoted(target_type)},"targetId":"{target}",'
+            f'"actor":{{"kind":{_quoted(kind)},"userId":{actor}}},"channel":{_quoted(channel)},'
+            f'"changes":{changed}}}'
         )
     return out
 
@@ -348,10 +350,6 @@ def _dashed(hex32: str) -> str:
     """A GUID stored as 32 hex digits (SQLite), as the wire writes it: 8-4-4-4-12, lower case."""
     h = hex32.lower()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def _same(text: str) -> str:
-    return text
 
 
 def _text(value: uuid.UUID | None) -> str | None:
