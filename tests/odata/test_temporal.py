@@ -12,8 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from payroster import clock
+from payroster.db.engine import Database
+from payroster.odata import temporal
+from payroster.odata.model import SETS
+from payroster.odata.query import json_document
 from tests.conftest import WS
 
 FEB_15 = dt.date(2026, 2, 15)
@@ -118,6 +123,31 @@ def test_dated_properties_as_of_a_day(client: httpx.Client, move: Move) -> None:
     assert ids(in_west) == [m.rep]
     children = feed(client, m, f"Teams({m.sales})/children", **{"$at": "2026-03-01", "$select": "id"})
     assert ids(children) == [m.west]
+
+
+def test_a_snapshot_reads_each_stored_entity_with_the_day_s_manager(
+    client: httpx.Client, db: Database, move: Move
+) -> None:
+    """On any day, a user's stored entity with that day's manager put in is, byte for byte, the entity the database
+    computes for the day, also when a name holds a member's name as the stored text writes it (SQLite's and
+    PostgreSQL's); the pages say the same as the Python writer."""
+    m, h = move, move.ws.headers
+    tricky = {"emailAddress": "q@x.com", "role": "Participant", "firstName": '"directManagerId":,"tags":',
+              "lastName": '"directManagerId" : , "tags" : '}  # fmt: skip
+    q = ok(client.post("/api/v1/users", json=tricky, headers=h), 201)["id"]
+    ok(client.patch(f"/api/v1/users/{q}", json={"directManagerId": m.ben, "effectiveDate": "2026-02-01"}, headers=h))
+    users = SETS["Users"]
+    full = {"$format": "application/json;odata.metadata=full"}  # the Python writer, from the columns
+    for day in ("2025-12-31", "2026-01-15", "2026-02-28", "2026-03-01"):
+        t = temporal.snapshot("Users", dt.date.fromisoformat(day), "users_day", db.is_sqlite)
+        computed = json_document(users, list(users.properties), t, db.is_sqlite)
+        with db.read() as s:
+            rows = s.execute(select(t.c.feed_json, computed).where(t.c.workspace_id == m.ws.id)).all()
+        assert len(rows) >= 4 and all(stored == fresh for stored, fresh in rows), day
+        written = feed(client, m, "Users", **{"$at": day, **full})["value"]
+        assert feed(client, m, "Users", **{"$at": day})["value"] == [
+            {k: v for k, v in e.items() if "@" not in k} for e in written
+        ], day
 
 
 def test_period_sets_overlap_filter_page_and_count(client: httpx.Client, move: Move) -> None:

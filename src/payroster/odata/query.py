@@ -35,6 +35,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
+from payroster.db import feed
 from payroster.domain import wire
 from payroster.odata import parser as P
 from payroster.odata.compiler import Compiler, Scope, Typed
@@ -188,8 +189,8 @@ class Reader:
             limit = min(limit, options.top - sent)
         if limit <= 0:
             return Page([], None, total)
-        # The stored documents hold today's values: not those of a snapshot on another day ($at).
-        stored = stored_document(es, names, t) if as_json and self.compiler.day is None else None
+        # On another day ($at) a snapshot's stored document is today's with the day's dated values (odata/temporal.py).
+        stored = stored_document(es, names, t) if as_json else None
         if as_json:
             # Only the document and the order values, read as the driver returns them: the order values
             # of the last row alone are converted (below), not two typed columns for every exported row.
@@ -534,8 +535,7 @@ def _json_value(prop: Any, t: FromClause, sqlite: bool) -> Any:
         return func.coalesce(agg.scalar_subquery(), literal_column("'[]'::json"))
     col = prop.sql(t)
     if prop.edm == "Edm.Guid" and sqlite:  # stored as 32 hex digits; on the wire 8-4-4-4-12
-        parts = [func.substr(col, a, b) for a, b in ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))]
-        return func.lower(parts[0] + "-" + parts[1] + "-" + parts[2] + "-" + parts[3] + "-" + parts[4])
+        return feed.guid_text(col)
     if prop.edm == "Edm.DateTimeOffset":  # naive UTC; on the wire YYYY-MM-DDTHH:MM:SS.ffffffZ
         if sqlite:  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff'
             return func.substr(col, 1, 10) + "T" + func.substr(col, 12) + wire.TIME_SUFFIX

@@ -17,10 +17,12 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, FromClause, and_, exists, literal, or_, select, true
+from sqlalchemy import ColumnElement, Date, FromClause, Text, and_, exists, func, literal, or_, select, true
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
+from payroster.db import feed
+from payroster.domain import wire
 from payroster.odata import literals as L
 from payroster.odata.errors import ODataBadQuery
 from payroster.odata.model import MANAGER_PERIODS, MEMBERSHIP_PERIODS, SETS, SNAPSHOT, TEAM_PERIODS, TEAMS, EntitySet
@@ -35,8 +37,9 @@ DATED: dict[str, dict[str, tuple[Any, str, str]]] = {
         "parent_team_id": (TEAM_PERIODS, "team_id", "parent_team_id"),
     },
 }
-# Columns a snapshot on another day leaves out: the stored document holds today's values (odata/query.py, STORED).
-TODAY_ONLY = {"feed_json"}
+# The column holding a user's stored document (odata/query.py, STORED): today's text, which a snapshot carries with
+# its dated members as they stood on the day (db/feed.py, ``with_member``).
+STORED_TEXT = "feed_json"
 
 
 @dataclass(frozen=True)
@@ -154,23 +157,37 @@ def as_of(es: EntitySet, day: dt.date, name: str, sqlite: bool) -> FromClause:
 def snapshot(set_name: str, day: dt.date, name: str, sqlite: bool) -> FromClause:
     """The rows of a snapshot set as they stood on ``day``, with the columns of its table (so properties, keys
     and joins read them alike): team members from the membership periods in force (of teams that still
-    exist), dated columns from the period in force, every other column as it is today."""
+    exist), dated columns from the period in force, the stored document with those dated members, every other
+    column as it is today."""
     if set_name == "TeamMembers":
         return members_on(day, name, sqlite, existing_teams=True)
     t = SETS[set_name].table
     dated = DATED.get(set_name, {})
-    cols: list[Any] = []
-    for c in t.c:
-        if c.name in TODAY_ONLY:
-            continue
-        if c.name in dated:
-            periods, owner, value = dated[c.name]
-            held = select(periods.c[value]).where(
+
+    def held(column: str, form: Any = None) -> Any:
+        periods, owner, value = dated[column]
+        read = periods.c[value] if form is None else form(periods.c[value])
+        return (
+            select(read)
+            .where(
                 periods.c.workspace_id == t.c.workspace_id, periods.c[owner] == t.c.id, in_force(periods, day, sqlite)
             )
-            cols.append(held.scalar_subquery().label(c.name))
+            .scalar_subquery()
+        )
+
+    cols: list[Any] = []
+    for c in t.c:
+        if c.name == STORED_TEXT:
+            names = {column: name for name, column in wire.USER_FIELDS}
+            document: Any = c
+            for column in dated:
+                # The value's JSON text read in one subquery (the GUID's text uses it five times), ``null`` without
+                # a period in force.
+                text = func.coalesce(held(column, lambda v: feed.guid_json(v, sqlite)), literal("null", Text))
+                document = feed.with_member(document, names[column], text, sqlite)
+            cols.append(document.label(c.name))
         else:
-            cols.append(c)
+            cols.append(held(c.name).label(c.name) if c.name in dated else c)
     alias = select(*cols).subquery(name)
     alias.c  # noqa: B018 - the column collection made now, before threads share the alias
     return alias
