@@ -148,9 +148,8 @@ def counter(s: Session, workspace_id: uuid.UUID) -> tuple[int, int]:
 
 def pruned_through(db: Database, workspace_id: uuid.UUID) -> int:
     """The workspace's last number pruned away: a position before it answers 410 (:func:`read`)."""
-    with db.reader.connect() as conn:  # one statement: a plain connection, no ORM session around it
-        found = conn.execute(select(COUNTERS.c.pruned_through).where(COUNTERS.c.workspace_id == workspace_id))
-        return int(found.scalar() or 0)
+    with db.read() as s:
+        return counter(s, workspace_id)[1]
 
 
 def _after(s: Session, workspace_id: uuid.UUID, after: int, limit: int, fields: Any = _FIELDS) -> list[Event]:
